@@ -1,0 +1,64 @@
+"""``python -m fer_lib export``: float and int8 TFLite files of a Keras classifier, with a parity check."""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from fer_lib.errors import DataError
+from fer_lib.labels import SPLITS
+
+CALIBRATION_SEED: int = 0
+"""Seed of the stratified draw of Training faces that calibrates int8 activations."""
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``export`` command."""
+    parser = subparsers.add_parser(
+        "export", help="write float and int8 TFLite files of a model and check they agree with it",
+        description="Writes <model>_float.tflite, <model>_int8.tflite (int8 calibrated on Training faces) "
+                    "and parity.json (top-1 agreement, accuracies, probability differences on --split) "
+                    "into --out. Without --data the embedded SYNTHETIC faces are used, so accuracies "
+                    "mean nothing; pass FER-2013 for real figures. Existing files are never overwritten.")
+    parser.add_argument("--model", help=".keras model (default: models/fer_mobilenetv2.keras)")
+    parser.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    parser.add_argument("--data", help="FER-2013 image folder or fer2013.csv (default: synthetic faces)")
+    parser.add_argument("--split", choices=SPLITS, default="PublicTest", help="parity split (default: PublicTest)")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Export both files, measure parity on the split, write and print parity.json."""
+    from fer_lib.data import load_fer2013, stratified_subset
+    from fer_lib.export import CALIBRATION_FACES, export_tflite, tflite_parity
+    from fer_lib.faces import unused_path
+    from fer_lib.model import load_model
+    from fer_lib.params import SHIPPED_MODEL, DataParams
+
+    model_path = Path(args.model) if args.model else SHIPPED_MODEL
+    model = load_model(model_path)
+    if args.data:
+        dataset = load_fer2013(args.data)
+    else:
+        from fer_lib.synthetic import make_synthetic_dataset
+
+        dataset = make_synthetic_dataset(DataParams().synthetic_per_class, CALIBRATION_SEED)
+    evaluated = dataset.split(args.split)
+    if len(evaluated) == 0:
+        raise DataError(f"{dataset.source}: no {args.split} faces (present: {', '.join(dataset.splits)})")
+    training = dataset.split("Training")
+    calibration = stratified_subset(training, CALIBRATION_FACES, CALIBRATION_SEED) if len(training) else evaluated
+    out_dir = Path(args.out)
+    report = {"model": str(model_path), "faces_source": dataset.source, "split": args.split,
+              "calibration_split": "Training" if len(training) else args.split, "files": {}}
+    for quantize in ("none", "int8"):
+        name = "float" if quantize == "none" else quantize
+        path = export_tflite(model, unused_path(out_dir / f"{model_path.stem}_{name}.tflite"), quantize,
+                             calibration.faces)
+        report["files"][name] = {"path": str(path), "bytes": path.stat().st_size,
+                                 **tflite_parity(model, path, evaluated.faces, evaluated.labels)}
+    parity_path = unused_path(out_dir / "parity.json")
+    parity_path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    print(json.dumps(report, indent=2))
+    print(f"parity written to {parity_path}")
+    return 0

@@ -1,0 +1,113 @@
+"""``python -m fer_lib predict``: the emotion of every face in photos (files or folders).
+
+Also holds the ``--model`` and ``--detector`` options shared by the ``video`` and ``webcam`` commands.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from fer_lib.errors import MediaError
+from fer_lib.labels import EMOTIONS
+from fer_lib.params import FacesParams
+
+
+def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add ``--model`` (a .keras or .tflite classifier; default: the shipped model) and ``--threads``."""
+    parser.add_argument("--model", help=".keras or .tflite classifier (default: models/fer_mobilenetv2.keras)")
+    parser.add_argument("--threads", type=positive_int, default=1, help="TFLite interpreter threads (default: 1)")
+
+
+def add_detector_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add ``--detector haar|yunet`` and ``--detector-model``."""
+    parser.add_argument("--detector", choices=["haar", "yunet"], default="haar",
+                        help="face detector: OpenCV Haar cascade (default) or YuNet (needs --detector-model)")
+    parser.add_argument("--detector-model", help="YuNet .onnx file for --detector yunet")
+
+
+def smoothing_weight(text: str) -> float:
+    """Parse a moving-average weight in [0, 1) for ``--smoothing``."""
+    value = float(text)
+    if not 0.0 <= value < 1.0:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1), got {text}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    """Parse an integer of at least 1 (``--detect-every``, ``--detect-width``, ``--threads``)."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {text}")
+    return value
+
+
+def faces_params_from_args(args: argparse.Namespace) -> FacesParams:
+    """Return the default :class:`FacesParams` with the detector chosen on the command line."""
+    return FacesParams(detector=args.detector, detector_model=args.detector_model)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``predict`` command."""
+    parser = subparsers.add_parser(
+        "predict", help="find faces in photos and classify their emotion",
+        description="For each image (folders are searched recursively): every face's box (x, y, w, h in "
+                    "pixels), its 7 emotion probabilities and label. Files that are not images are "
+                    "reported on stderr and skipped.")
+    parser.add_argument("paths", nargs="+", metavar="PATH", help="image files or folders")
+    add_model_arguments(parser)
+    add_detector_arguments(parser)
+    parser.add_argument("--json", action="store_true", help="print one JSON document instead of text")
+    parser.add_argument("--annotate", metavar="OUTDIR",
+                        help="write copies with boxes and labels here (existing files are never overwritten)")
+    parser.add_argument("--largest", action="store_true", help="only the largest face of each image")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Classify the faces of every image; print text or JSON; 0 if at least one image was read."""
+    from fer_lib.faces import analyse_photos, annotate, find_files, load_classifier, make_detector, write_image
+
+    classifier = load_classifier(args.model, num_threads=args.threads)
+    params = faces_params_from_args(args)
+    out_dir = Path(args.annotate) if args.annotate else None
+    if out_dir is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    skipped: list[str] = []
+
+    def skip(error: MediaError) -> None:
+        print(f"warning: skipped {error}", file=sys.stderr)
+        skipped.append(str(error))
+
+    records: list[dict[str, Any]] = []
+    for photo in analyse_photos(find_files(args.paths), make_detector(params), classifier, params.margin,
+                                largest_only=args.largest, on_error=skip):
+        record = photo.to_dict()
+        if out_dir is not None:
+            annotated = write_image(out_dir / f"{photo.path.stem}_annotated.jpg", annotate(photo.image, photo.faces))
+            record["annotated"] = str(annotated)
+        records.append(record)
+        if not args.json:
+            print(format_record(record))
+    if not records:
+        raise MediaError(f"{args.paths[0]}: no image could be read from {', '.join(args.paths)} "
+                         f"({len(skipped)} file(s) skipped)")
+    if args.json:
+        print(json.dumps({"model": str(args.model or "shipped"), "images": records, "skipped": skipped}, indent=2))
+    return 0
+
+
+def format_record(record: dict[str, Any]) -> str:
+    """Return a human-readable block for one image: a header line and one line per face."""
+    count = len(record["faces"])
+    lines = [f"{record['path']}: {count} face{'' if count == 1 else 's'} ({record['width']}x{record['height']})"]
+    for number, face in enumerate(record["faces"], start=1):
+        box = face["box"]
+        probabilities = " ".join(f"{name} {face['probabilities'][name]:.2f}" for name in EMOTIONS)
+        lines.append(f"  face {number} at x={box['x']} y={box['y']} w={box['w']} h={box['h']}: "
+                     f"{face['label']} ({face['score']:.2f})  [{probabilities}]")
+    if "annotated" in record:
+        lines.append(f"  annotated copy: {record['annotated']}")
+    return "\n".join(lines)

@@ -1,0 +1,39 @@
+"""``python -m fer_lib report``: run every study notebook and write an HTML report."""
+from __future__ import annotations
+
+import argparse
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``report`` command."""
+    parser = subparsers.add_parser(
+        "report",
+        help="run all notebooks (papermill) into a new reports/ folder with HTML pages",
+        description="Execute notebooks/NN_*.ipynb in order with the given params into a new folder "
+                    "REPORTS_ROOT/<params name>-<time>/ and write index.html, which links every "
+                    "notebook page and figure. Existing reports are never overwritten.",
+    )
+    parser.add_argument("--params", required=True, metavar="P", help="params YAML file, e.g. params/default.yaml")
+    parser.add_argument("--out", metavar="REPORTS_ROOT", default=None,
+                        help="folder that receives the report folder (default: reports/)")
+    parser.add_argument("--data", metavar="DIR", default=None,
+                        help="FER-2013 folder or fer2013.csv (overrides the params file; implies FER-2013)")
+    parser.add_argument("--model", metavar="M", default=None,
+                        help="evaluate this .keras model instead of the one trained in the report")
+    parser.add_argument("--train-run", metavar="DIR", default=None,
+                        help="report on this finished training run (e.g. trained on a GPU) instead of training")
+    parser.set_defaults(handler=handle)
+
+
+def handle(args: argparse.Namespace) -> int:
+    """Run the report; print the path of its index.html (also when a notebook fails)."""
+    from fer_lib.report import REPORTS_DIR, NotebookFailedError, run_report
+
+    try:
+        run_dir = run_report(args.params, args.out or REPORTS_DIR, data_dir=args.data, model_path=args.model,
+                             train_run=args.train_run)
+    except NotebookFailedError as error:
+        print(f"Partial report: {error.run_dir / 'index.html'}")
+        raise
+    print(f"Report: {run_dir / 'index.html'}")
+    return 0

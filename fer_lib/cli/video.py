@@ -1,0 +1,51 @@
+"""``python -m fer_lib video``: the emotion of the main face in every frame of a clip."""
+from __future__ import annotations
+
+import argparse
+
+from fer_lib.cli.predict import (add_detector_arguments, add_model_arguments, faces_params_from_args, positive_int,
+                                 smoothing_weight)
+from fer_lib.params import FacesParams
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``video`` command."""
+    parser = subparsers.add_parser(
+        "video", help="classify the main face of every frame of a video file",
+        description="Per frame: number of faces, the largest face's box and its smoothed emotion "
+                    "probabilities. Prints the achieved frames per second at the end.")
+    parser.add_argument("input", metavar="IN", help="video file (mp4, avi, mov, ...)")
+    parser.add_argument("--out", help="write an annotated copy here (.mp4; never overwrites)")
+    parser.add_argument("--csv", help="write the per-frame table here (never overwrites)")
+    add_model_arguments(parser)
+    add_detector_arguments(parser)
+    parser.add_argument("--smoothing", type=smoothing_weight, default=FacesParams().smoothing,
+                        help="weight of the previous frame in the moving average of probabilities, in [0, 1) "
+                             "(default: %(default)s; 0 = none)")
+    parser.add_argument("--detect-every", type=positive_int, default=1,
+                        help="detect faces every N frames and reuse the boxes in between (default: 1)")
+    parser.add_argument("--detect-width", type=positive_int,
+                        help="detect on frames shrunk to this width in pixels (faster; default: full size)")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Process the clip, write the requested outputs, print a summary with the achieved FPS."""
+    from fer_lib.faces import load_classifier, make_detector
+    from fer_lib.video import process_video, video_summary
+
+    params = faces_params_from_args(args)
+    frames = process_video(args.input, load_classifier(args.model, num_threads=args.threads),
+                           make_detector(params, detect_width=args.detect_width), out_video=args.out,
+                           out_csv=args.csv, smoothing=args.smoothing, detect_every=args.detect_every,
+                           margin=params.margin, progress=not args.no_progress)
+    summary = video_summary(frames)
+    print(f"{args.input}: {summary['frames']} frames, {summary['frames_with_face']} with a face; "
+          f"most frequent emotion: {summary['dominant_emotion'] or 'none (no face found)'}")
+    for key, what in (("out_video", "annotated video"), ("out_csv", "per-frame CSV")):
+        if frames.attrs[key] is not None:
+            print(f"{what}: {frames.attrs[key]}")
+    print(f"achieved {summary['achieved_fps']:.1f} FPS "
+          f"(clip recorded at {summary['source_fps']:.1f} FPS; processed in {frames.attrs['seconds']:.2f} s)")
+    return 0

@@ -1,0 +1,42 @@
+"""``python -m fer_lib webcam``: live emotions from a camera in a window (needs non-headless OpenCV)."""
+from __future__ import annotations
+
+import argparse
+
+from fer_lib.cli.predict import (add_detector_arguments, add_model_arguments, faces_params_from_args, positive_int,
+                                 smoothing_weight)
+from fer_lib.params import FacesParams
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``webcam`` command."""
+    parser = subparsers.add_parser(
+        "webcam", help="live window: faces, emotions and FPS from a camera",
+        description="Shows each face's box and emotion and the achieved FPS; q or Esc quits. "
+                    "Nothing is saved unless --record is given.")
+    parser.add_argument("--camera", type=int, default=0, help="camera index (default: 0)")
+    add_model_arguments(parser)
+    add_detector_arguments(parser)
+    parser.add_argument("--smoothing", type=smoothing_weight, default=FacesParams().smoothing,
+                        help="weight of the previous frame in the moving average of probabilities "
+                             "(default: %(default)s)")
+    parser.add_argument("--detect-every", type=positive_int, default=3,
+                        help="detect faces every N frames and reuse the boxes in between (default: 3)")
+    parser.add_argument("--detect-width", type=positive_int, default=320,
+                        help="detect on frames shrunk to this width in pixels (default: 320)")
+    parser.add_argument("--record", metavar="FILE.mp4", help="also save the annotated frames to this video")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Open the camera and the live window until the user quits; print frames and FPS."""
+    from fer_lib.faces import load_classifier, make_detector
+    from fer_lib.video import run_webcam
+
+    params = faces_params_from_args(args)
+    summary = run_webcam(args.camera, load_classifier(args.model, num_threads=args.threads),
+                         make_detector(params, detect_width=args.detect_width), margin=params.margin,
+                         smoothing=args.smoothing, detect_every=args.detect_every, record=args.record)
+    print(f"camera {args.camera}: {summary['frames']} frames at {summary['achieved_fps']:.1f} FPS"
+          + (f"; recorded to {summary['record']}" if summary["record"] else ""))
+    return 0

@@ -1,0 +1,81 @@
+"""Inference-mode evaluation per split, with scikit-learn metrics.
+
+Every figure produced here is an inference-mode figure (BatchNorm moving averages, no
+dropout) for one named split; nothing is pooled across splits unless a caller says so.
+"""
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import keras
+import numpy as np
+from sklearn.metrics import accuracy_score, classification_report, confusion_matrix, f1_score, log_loss
+
+from fer_lib.data import FaceDataset
+from fer_lib.labels import EMOTIONS, NUM_CLASSES
+
+
+def predict_proba(model: keras.Model, faces: np.ndarray, batch_size: int = 256,
+                  tta: Literal["none", "flip"] = "none") -> np.ndarray:
+    """Return (N, 7) probabilities for (N, 48, 48) faces (0-255), in inference mode.
+
+    With ``tta="flip"`` the probabilities of each face and its left-right mirror are averaged.
+    """
+    x = faces.astype(np.float32)[..., None]
+    probabilities = model.predict(x, batch_size=batch_size, verbose=0)
+    if tta == "flip":
+        probabilities = (probabilities + model.predict(x[:, :, ::-1], batch_size=batch_size, verbose=0)) / 2
+    probabilities = np.asarray(probabilities, dtype=np.float64)
+    return probabilities / probabilities.sum(axis=1, keepdims=True)  # float32 softmax sums drift from 1
+
+
+def split_metrics(labels: np.ndarray, probabilities: np.ndarray) -> dict[str, Any]:
+    """Metrics of one split: n, accuracy, macro-F1, log loss, per-class report and confusion matrix.
+
+    Args:
+        labels: (N,) true canonical labels.
+        probabilities: (N, 7) predicted probabilities.
+    """
+    predicted = probabilities.argmax(axis=1)
+    classes = list(range(NUM_CLASSES))
+    return {
+        "n": int(len(labels)),
+        "accuracy": float(accuracy_score(labels, predicted)),
+        "macro_f1": float(f1_score(labels, predicted, labels=classes, average="macro", zero_division=0)),
+        "log_loss": float(log_loss(labels, probabilities, labels=classes)),
+        "report": classification_report(labels, predicted, labels=classes, target_names=list(EMOTIONS),
+                                        output_dict=True, zero_division=0),
+        "confusion": confusion_matrix(labels, predicted, labels=classes).tolist(),
+    }
+
+
+def evaluate_splits(model: keras.Model, dataset: FaceDataset, tta: Literal["none", "flip"] = "none",
+                    batch_size: int = 256, splits: list[str] | None = None) -> dict[str, dict[str, Any]]:
+    """Evaluate ``model`` on each split of ``dataset`` (or just ``splits``), in inference mode.
+
+    Returns:
+        ``{split: split_metrics(...) | {"probabilities": (n, 7) array, "mode": "inference", "tta": tta}}``.
+    """
+    results = {}
+    for split in splits or dataset.splits:
+        part = dataset.split(split)
+        if len(part) == 0:
+            continue
+        probabilities = predict_proba(model, part.faces, batch_size, tta)
+        results[split] = {**split_metrics(part.labels, probabilities), "mode": "inference", "tta": tta,
+                          "probabilities": probabilities}
+    return results
+
+
+def without_arrays(results: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Drop the per-face probability arrays from :func:`evaluate_splits` output (for JSON)."""
+    return {split: {key: value for key, value in metrics.items() if key != "probabilities"}
+            for split, metrics in results.items()}
+
+
+def most_confident_mistakes(probabilities: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the ``k`` wrong predictions made with the highest confidence, most confident first."""
+    predicted = probabilities.argmax(axis=1)
+    wrong = np.flatnonzero(predicted != labels)
+    confidence = probabilities[wrong, predicted[wrong]]
+    return wrong[np.argsort(-confidence, kind="stable")[:k]]

@@ -1,0 +1,530 @@
+"""Faces in the wild: find faces in photos and frames, crop them to 48x48 and classify them.
+
+The pipeline is ``detector.detect(image) -> boxes``, ``crop_faces(grey, boxes, margin) -> faces``,
+``classifier.predict(faces) -> probabilities``: every face of an image goes through the model in
+one call. Detectors follow the :class:`FaceDetector` protocol, so the OpenCV Haar cascade used by
+the papers (:class:`HaarDetector`) and OpenCV's DNN detector (:class:`YuNetDetector`) are
+interchangeable. Boxes are int arrays ``(K, 4)`` of ``x, y, w, h`` in pixels of the image given.
+
+Nothing here imports TensorFlow: Keras models run on whatever Keras backend is configured, and
+TFLite models run through :class:`fer_lib.export.TFLiteClassifier` (ai-edge-litert).
+"""
+from __future__ import annotations
+
+import abc
+import os
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+import cv2
+import numpy as np
+import pandas as pd
+
+from fer_lib.errors import MediaError, ModelError
+from fer_lib.labels import EMOTIONS, FACE_SIZE, NUM_CLASSES
+from fer_lib.params import PROJECT_ROOT, SHIPPED_MODEL, FacesParams
+
+if TYPE_CHECKING:
+    import keras
+
+HAAR_CASCADE: Path = Path(cv2.data.haarcascades) / "haarcascade_frontalface_default.xml"
+"""OpenCV's frontal-face Haar cascade (Viola-Jones), the detector both reference papers use."""
+
+MAX_MEGAPIXELS: float = 50.0
+"""Largest image :func:`read_image` accepts; bigger ones are refused rather than silently resized,
+so that reported boxes are always in the pixels of the file the user gave."""
+
+EMOTION_COLOURS: dict[str, tuple[int, int, int]] = {
+    "angry": (40, 40, 220), "disgust": (40, 140, 40), "fear": (160, 60, 160), "happy": (0, 200, 255),
+    "sad": (200, 120, 40), "surprise": (0, 140, 255), "neutral": (200, 200, 200),
+}
+"""BGR colour of the box drawn around a face of each emotion."""
+
+SAMPLE_PHOTOS: tuple[str, ...] = ("astronaut", "camera", "chelsea", "coffee")
+"""Real photos that ship with scikit-image: a frontal smiling face (astronaut Eileen Collins), a
+man behind a camera (face turned and shaded), a cat and a coffee cup (no human face)."""
+
+
+class FaceDetector(Protocol):
+    """Anything that finds faces: ``detect(image) -> (K, 4)`` int boxes ``x, y, w, h``."""
+
+    def detect(self, image: np.ndarray) -> np.ndarray:
+        """Return the faces of a BGR (H, W, 3) or grey (H, W) uint8 image as int32 boxes (K, 4)."""
+        ...
+
+
+def to_grey(image: np.ndarray) -> np.ndarray:
+    """Return a grey (H, W) uint8 view or copy of a grey (H, W), BGR (H, W, 3) or BGRA (H, W, 4) image."""
+    if image.ndim == 2:
+        return image
+    code = cv2.COLOR_BGRA2GRAY if image.shape[2] == 4 else cv2.COLOR_BGR2GRAY
+    return cv2.cvtColor(image, code)
+
+
+def _downscale(image: np.ndarray, detect_width: int | None) -> tuple[np.ndarray, float]:
+    """Shrink ``image`` to ``detect_width`` pixels wide (never enlarge); return it and the scale used."""
+    width = image.shape[1]
+    if detect_width is None or width <= detect_width:
+        return image, 1.0
+    scale = detect_width / width
+    height = max(1, round(image.shape[0] * scale))
+    return cv2.resize(image, (detect_width, height), interpolation=cv2.INTER_AREA), scale
+
+
+def _boxes_array(boxes: Any, scale: float, image_shape: tuple[int, ...]) -> np.ndarray:
+    """Scale boxes found on a downscaled image back up and clip them to the image: int32 (K, 4)."""
+    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4) / scale
+    height, width = image_shape[:2]
+    x0 = np.clip(np.round(boxes[:, 0]), 0, width - 1)
+    y0 = np.clip(np.round(boxes[:, 1]), 0, height - 1)
+    x1 = np.clip(np.round(boxes[:, 0] + boxes[:, 2]), x0 + 1, width)
+    y1 = np.clip(np.round(boxes[:, 1] + boxes[:, 3]), y0 + 1, height)
+    return np.stack([x0, y0, x1 - x0, y1 - y0], axis=1).astype(np.int32)
+
+
+class HaarDetector:
+    """OpenCV's Haar cascade face detector (``haarcascade_frontalface_default.xml``).
+
+    Args:
+        scale_factor: image pyramid step of ``detectMultiScale`` (> 1; larger is faster, coarser).
+        min_neighbors: overlapping detections needed to keep a face (larger: fewer false faces).
+        min_size: smallest face side in pixels of the full-size image.
+        detect_width: if set, detect on a copy of the frame shrunk to this width and scale the boxes
+            back (e.g. 320 on 640x480 frames is about twice as fast). Faces smaller than about
+            ``24 * width / detect_width`` pixels (the cascade's 24 px window) are then missed.
+        cascade_path: another Haar cascade XML file.
+
+    Raises:
+        ModelError: if the cascade file is missing or not a cascade.
+    """
+
+    def __init__(self, scale_factor: float = 1.1, min_neighbors: int = 5, min_size: int = 40,
+                 detect_width: int | None = None, cascade_path: str | os.PathLike[str] = HAAR_CASCADE) -> None:
+        self.scale_factor = scale_factor
+        self.min_neighbors = min_neighbors
+        self.min_size = min_size
+        self.detect_width = detect_width
+        self.cascade = cv2.CascadeClassifier(str(cascade_path))
+        if self.cascade.empty():
+            raise ModelError(f"{cascade_path}: not found or not an OpenCV Haar cascade XML file")
+
+    def detect(self, image: np.ndarray) -> np.ndarray:
+        """Return the faces in a BGR or grey uint8 image as int32 boxes (K, 4) ``x, y, w, h``."""
+        small, scale = _downscale(image, self.detect_width)
+        side = max(1, round(self.min_size * scale))
+        boxes = self.cascade.detectMultiScale(to_grey(small), scaleFactor=self.scale_factor,
+                                              minNeighbors=self.min_neighbors, minSize=(side, side))
+        return _boxes_array(boxes, scale, image.shape)
+
+
+class YuNetDetector:
+    """OpenCV's DNN face detector ``cv2.FaceDetectorYN`` with a user-supplied YuNet ``.onnx`` model.
+
+    YuNet (e.g. ``face_detection_yunet_2023mar.onnx`` from the OpenCV model zoo) finds turned and
+    partly hidden faces that the frontal Haar cascade misses.
+
+    Args:
+        model_path: the YuNet ONNX file.
+        score_threshold: minimum face confidence (0-1).
+        nms_threshold: IoU above which overlapping boxes are merged.
+        min_size: smallest face side in pixels of the full-size image; smaller boxes are dropped.
+        detect_width: if set, detect on a copy shrunk to this width (see :class:`HaarDetector`).
+
+    Raises:
+        ModelError: if the file is missing or OpenCV cannot load it as a face detector.
+    """
+
+    def __init__(self, model_path: str | os.PathLike[str], score_threshold: float = 0.7,
+                 nms_threshold: float = 0.3, min_size: int = 40, detect_width: int | None = None) -> None:
+        path = Path(model_path)
+        if not path.is_file():
+            raise ModelError(f"{path}: YuNet face detector model not found (download "
+                             "face_detection_yunet_2023mar.onnx from the OpenCV model zoo, or use the haar detector)")
+        try:
+            self.detector = cv2.FaceDetectorYN.create(str(path), "", (320, 320), score_threshold, nms_threshold)
+        except cv2.error:
+            raise ModelError(f"{path}: OpenCV cannot load this file as a YuNet face detector "
+                             "(.onnx expected)") from None
+        self.min_size = min_size
+        self.detect_width = detect_width
+
+    def detect(self, image: np.ndarray) -> np.ndarray:
+        """Return the faces in a BGR or grey uint8 image as int32 boxes (K, 4) ``x, y, w, h``."""
+        small, scale = _downscale(image, self.detect_width)
+        if small.ndim == 2:
+            small = cv2.cvtColor(small, cv2.COLOR_GRAY2BGR)
+        self.detector.setInputSize((small.shape[1], small.shape[0]))
+        _, found = self.detector.detect(small)
+        boxes = _boxes_array(np.empty((0, 4)) if found is None else found[:, :4], scale, image.shape)
+        return boxes[np.minimum(boxes[:, 2], boxes[:, 3]) >= self.min_size]
+
+
+def make_detector(faces_params: FacesParams, detect_width: int | None = None) -> FaceDetector:
+    """Build the detector that ``faces_params`` names (``haar`` or ``yunet``).
+
+    Args:
+        faces_params: ``detector``, ``detector_model``, ``scale_factor``, ``min_neighbors``, ``min_size``.
+        detect_width: detect on frames shrunk to this width (None: full size).
+
+    Raises:
+        ModelError: for ``yunet`` without a usable ``detector_model``.
+    """
+    if faces_params.detector == "yunet":
+        if not faces_params.detector_model:
+            raise ModelError("faces.detector_model: the yunet detector needs the path of its .onnx model")
+        return YuNetDetector(faces_params.detector_model, min_size=faces_params.min_size, detect_width=detect_width)
+    return HaarDetector(faces_params.scale_factor, faces_params.min_neighbors, faces_params.min_size, detect_width)
+
+
+def largest_box(boxes: np.ndarray) -> np.ndarray:
+    """Return the box of largest area as (1, 4), or (0, 4) if there is none."""
+    if len(boxes) == 0:
+        return boxes.reshape(0, 4)
+    return boxes[[int(np.argmax(boxes[:, 2] * boxes[:, 3]))]]
+
+
+def crop_faces(grey: np.ndarray, boxes: np.ndarray, margin: float = 0.1) -> np.ndarray:
+    """Cut each box out of an image, with a margin, and resize it to a 48x48 FER-2013 face.
+
+    Args:
+        grey: (H, W) uint8 image (a BGR image is converted to grey).
+        boxes: int (K, 4) boxes ``x, y, w, h`` in pixels.
+        margin: added on every side as a fraction of the box width (left/right) and height
+            (top/bottom); the enlarged box is clipped to the image, FER-2013 faces being loosely cropped.
+
+    Returns:
+        uint8 array (K, 48, 48), resized with ``cv2.INTER_AREA``.
+    """
+    grey = to_grey(grey)
+    height, width = grey.shape
+    faces = np.empty((len(boxes), FACE_SIZE, FACE_SIZE), dtype=np.uint8)
+    for index, (x, y, w, h) in enumerate(np.asarray(boxes).reshape(-1, 4)):
+        x0, x1 = max(0, int(x - margin * w)), min(width, int(np.ceil(x + w + margin * w)))
+        y0, y1 = max(0, int(y - margin * h)), min(height, int(np.ceil(y + h + margin * h)))
+        if x1 <= x0 or y1 <= y0:
+            raise ValueError(f"box {(x, y, w, h)} lies outside the {width}x{height} image")
+        faces[index] = cv2.resize(grey[y0:y1, x0:x1], (FACE_SIZE, FACE_SIZE), interpolation=cv2.INTER_AREA)
+    return faces
+
+
+class EmotionClassifier(abc.ABC):
+    """Turns 48x48 grey faces into the 7 emotion probabilities; subclasses choose the runtime."""
+
+    def predict(self, faces: np.ndarray, batch_size: int = 256) -> np.ndarray:
+        """Classify faces in as few model calls as possible.
+
+        Args:
+            faces: uint8 (K, 48, 48) grey faces, 0-255 (K may be 0).
+            batch_size: largest batch per call; the faces of one frame always go in one call.
+
+        Returns:
+            float32 (K, 7) probabilities in :data:`fer_lib.labels.EMOTIONS` order.
+        """
+        faces = np.asarray(faces)
+        if faces.ndim != 3 or faces.shape[1:] != (FACE_SIZE, FACE_SIZE):
+            raise ValueError(f"faces must be (K, {FACE_SIZE}, {FACE_SIZE}), got {faces.shape}")
+        if len(faces) == 0:
+            return np.zeros((0, NUM_CLASSES), dtype=np.float32)
+        inputs = faces[..., None].astype(np.float32)
+        return np.concatenate([self._run(inputs[start:start + batch_size])
+                               for start in range(0, len(inputs), batch_size)])
+
+    @abc.abstractmethod
+    def _run(self, inputs: np.ndarray) -> np.ndarray:
+        """One model call: float32 (K, 48, 48, 1) grey 0-255 -> float32 (K, 7) probabilities."""
+
+
+class FaceClassifier(EmotionClassifier):
+    """A Keras classifier (input (N, 48, 48, 1) grey 0-255, output (N, 7) softmax).
+
+    Uses ``predict_on_batch``: one compiled call per batch (eager ``model(x)`` is about 20 times
+    slower for MobileNetV2 at batch 1 on CPU).
+    """
+
+    def __init__(self, model: keras.Model) -> None:
+        self.model = model
+
+    def _run(self, inputs: np.ndarray) -> np.ndarray:
+        return np.asarray(self.model.predict_on_batch(inputs), dtype=np.float32)
+
+
+def load_classifier(path: str | os.PathLike[str] | None = None, num_threads: int = 1) -> EmotionClassifier:
+    """Load a classifier from a ``.keras`` file (Keras) or a ``.tflite`` file (TFLite, faster on CPU).
+
+    Args:
+        path: the model file; None means the model the project ships (:data:`SHIPPED_MODEL`).
+        num_threads: CPU threads of a TFLite interpreter (1 is fastest at batch 1 for MobileNetV2).
+
+    Raises:
+        ModelError: naming the file, if it is missing or not a loadable classifier.
+    """
+    if path is None:
+        if not SHIPPED_MODEL.is_file():
+            raise ModelError(f"{SHIPPED_MODEL}: the shipped model is missing; pass --model with a .keras or "
+                             ".tflite file, or train one (python -m fer_lib train)")
+        path = SHIPPED_MODEL
+    path = Path(path)
+    if path.suffix == ".tflite":
+        from fer_lib.export import TFLiteClassifier  # fer_lib.export builds on this module
+
+        return TFLiteClassifier(path, num_threads=num_threads)
+    from fer_lib.model import load_model
+
+    return FaceClassifier(load_model(path))
+
+
+def resolve_model_path(faces_params: FacesParams, output_dir: str | os.PathLike[str],
+                       model_path: str | os.PathLike[str] | None = None,
+                       train_run: str | os.PathLike[str] | None = None) -> Path:
+    """Return the classifier file the photo and video checks use.
+
+    ``model_path`` wins; otherwise ``faces.model``: ``shipped`` is :data:`SHIPPED_MODEL`; ``run`` is
+    the model trained in this report (``output_dir/training/model.keras``, or ``train_run/model.keras``
+    when a finished training run is reused); anything else is a path, relative to the project root.
+
+    Raises:
+        ModelError: for ``run`` when that run has no trained model.
+    """
+    if model_path:
+        return Path(model_path)
+    if faces_params.model == "shipped":
+        return SHIPPED_MODEL
+    if faces_params.model == "run":
+        path = Path(train_run) / "model.keras" if train_run else Path(output_dir) / "training" / "model.keras"
+        if not path.is_file():
+            raise ModelError(f"{path}: faces.model is 'run' but this run has no trained model "
+                             "(run the fine-tuning notebook first, or set faces.model: shipped)")
+        return path
+    path = Path(faces_params.model).expanduser()
+    return path if path.is_absolute() else PROJECT_ROOT / path
+
+
+@dataclass(frozen=True)
+class FaceResult:
+    """One classified face.
+
+    Attributes:
+        box: ``(x, y, w, h)`` in pixels of the analysed image.
+        probabilities: float32 (7,) in :data:`fer_lib.labels.EMOTIONS` order.
+        label: the most probable emotion.
+        score: its probability (0-1).
+    """
+
+    box: tuple[int, int, int, int]
+    probabilities: np.ndarray
+    label: str
+    score: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-ready dict: box, label, score and one probability per emotion."""
+        x, y, w, h = self.box
+        return {"box": {"x": x, "y": y, "w": w, "h": h}, "label": self.label, "score": round(self.score, 4),
+                "probabilities": {name: round(float(p), 4) for name, p in zip(EMOTIONS, self.probabilities)}}
+
+
+def face_results(boxes: np.ndarray, probabilities: np.ndarray) -> list[FaceResult]:
+    """Pair int boxes (K, 4) with probabilities (K, 7) into :class:`FaceResult` objects."""
+    results = []
+    for box, probs in zip(boxes, probabilities):
+        best = int(np.argmax(probs))
+        results.append(FaceResult(tuple(int(v) for v in box), probs, EMOTIONS[best], float(probs[best])))
+    return results
+
+
+def classify_boxes(image: np.ndarray, boxes: np.ndarray, classifier: EmotionClassifier,
+                   margin: float = 0.1) -> list[FaceResult]:
+    """Crop the boxes (K, 4) out of a BGR or grey image and classify them in one model call."""
+    return face_results(boxes, classifier.predict(crop_faces(image, boxes, margin)))
+
+
+def analyse_image(image_bgr: np.ndarray, detector: FaceDetector, classifier: EmotionClassifier,
+                  margin: float = 0.1, largest_only: bool = False) -> list[FaceResult]:
+    """Detect, crop and classify every face of a BGR (H, W, 3) uint8 image.
+
+    Args:
+        margin: crop margin as a fraction of the box side (see :func:`crop_faces`).
+        largest_only: keep only the face with the largest box.
+
+    Returns:
+        One :class:`FaceResult` per face, in the detector's order (empty if there is no face).
+    """
+    boxes = detector.detect(image_bgr)
+    if largest_only:
+        boxes = largest_box(boxes)
+    return classify_boxes(image_bgr, boxes, classifier, margin)
+
+
+@dataclass(frozen=True)
+class PhotoResult:
+    """The faces found in one photo.
+
+    Attributes:
+        path: the photo file.
+        image: the photo as read, BGR (H, W, 3) uint8.
+        faces: its classified faces (empty if none was found).
+    """
+
+    path: Path
+    image: np.ndarray
+    faces: list[FaceResult]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-ready dict: path, width, height and the faces (see :meth:`FaceResult.to_dict`)."""
+        return {"path": str(self.path), "width": int(self.image.shape[1]), "height": int(self.image.shape[0]),
+                "faces": [face.to_dict() for face in self.faces]}
+
+
+def find_files(paths: Iterable[str | os.PathLike[str]]) -> Iterator[Path]:
+    """Yield the given files, and every non-hidden file under the given folders (recursive, sorted)."""
+    for path in map(Path, paths):
+        if path.is_dir():
+            yield from (found for found in sorted(path.rglob("*"))
+                        if found.is_file() and not any(part.startswith(".") for part in found.relative_to(path).parts))
+        else:
+            yield path
+
+
+def analyse_photos(paths: Iterable[str | os.PathLike[str]], detector: FaceDetector, classifier: EmotionClassifier,
+                   margin: float = 0.1, largest_only: bool = False,
+                   on_error: Callable[[MediaError], None] | None = None) -> Iterator[PhotoResult]:
+    """Read and analyse photos one at a time (see :func:`analyse_image`).
+
+    Args:
+        paths: image files (use :func:`find_files` to expand folders).
+        on_error: called with the error of each file that is not a readable image, which is then
+            skipped; None raises it instead.
+
+    Raises:
+        MediaError: for an unreadable file when ``on_error`` is None.
+    """
+    for path in map(Path, paths):
+        try:
+            image = read_image(path)
+        except MediaError as error:
+            if on_error is None:
+                raise
+            on_error(error)
+            continue
+        yield PhotoResult(path, image, analyse_image(image, detector, classifier, margin, largest_only))
+
+
+def photos_table(photos: Iterable[PhotoResult]) -> pd.DataFrame:
+    """One row per face (``photo``, ``face`` number, box, ``label``, ``score``, one column per emotion);
+    a photo without faces gets one row with ``face`` 0 and an empty label."""
+    rows = []
+    for photo in photos:
+        for number, face in enumerate(photo.faces, start=1):
+            rows.append({"photo": photo.path.name, "face": number, **dict(zip("xywh", face.box)),
+                         "label": face.label, "score": face.score,
+                         **{name: float(p) for name, p in zip(EMOTIONS, face.probabilities)}})
+        if not photo.faces:
+            rows.append({"photo": photo.path.name, "face": 0, "label": ""})
+    table = pd.DataFrame(rows, columns=["photo", "face", *"xywh", "label", "score", *EMOTIONS])
+    return table.astype({key: "Int64" for key in "xywh"})
+
+
+def write_sample_photos(folder: str | os.PathLike[str]) -> list[Path]:
+    """Write scikit-image's :data:`SAMPLE_PHOTOS` into ``folder`` as PNG files; return their paths."""
+    from skimage import data  # the photos ship with scikit-image
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name in SAMPLE_PHOTOS:
+        photo = getattr(data, name)()
+        paths.append(write_image(folder / f"{name}.png",
+                                 photo if photo.ndim == 2 else cv2.cvtColor(photo, cv2.COLOR_RGB2BGR)))
+    return paths
+
+
+def photo_paths(faces_params: FacesParams, inputs_dir: str | os.PathLike[str]) -> list[Path]:
+    """Return the photos to check: ``faces.images`` (files or folders, relative to the project root)
+    expanded with :func:`find_files`, or else :data:`SAMPLE_PHOTOS` written into ``inputs_dir``."""
+    if not faces_params.images:
+        return write_sample_photos(inputs_dir)
+    given = [Path(image).expanduser() for image in faces_params.images]
+    return list(find_files(path if path.is_absolute() else PROJECT_ROOT / path for path in given))
+
+
+def read_image(path: str | os.PathLike[str]) -> np.ndarray:
+    """Read a photo as an 8-bit BGR array (H, W, 3).
+
+    Grey, 16-bit and RGBA/grey+alpha files are converted to 8-bit BGR (the alpha channel is
+    dropped) and EXIF orientation is applied, all by ``cv2.IMREAD_COLOR``. Images over
+    :data:`MAX_MEGAPIXELS` are refused, not downscaled, so boxes always refer to the file's pixels.
+
+    Raises:
+        MediaError: naming the file, if it is missing, empty, not an image, truncated, in a format
+            OpenCV cannot decode, or too large.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise MediaError(f"{path}: file not found")
+    try:
+        data = np.fromfile(path, dtype=np.uint8)
+    except OSError as error:
+        raise MediaError(f"{path}: cannot be read ({error.strerror or error})") from None
+    if data.size == 0:
+        raise MediaError(f"{path}: empty file (0 bytes), not an image")
+    try:
+        image = cv2.imdecode(data, cv2.IMREAD_COLOR)
+    except cv2.error:
+        image = None
+    if image is None:
+        raise MediaError(f"{path}: not a readable image (not an image, truncated, or a format OpenCV cannot decode)")
+    height, width = image.shape[:2]
+    megapixels = height * width / 1e6
+    if megapixels > MAX_MEGAPIXELS:
+        raise MediaError(f"{path}: image is {width}x{height} ({megapixels:.0f} megapixels), over the "
+                         f"{MAX_MEGAPIXELS:.0f}-megapixel limit; downscale it first (faces need far fewer pixels)")
+    return image
+
+
+def annotate(image_bgr: np.ndarray, results: list[FaceResult]) -> np.ndarray:
+    """Return a copy of a BGR image with each face's box and ``label score`` drawn on it."""
+    canvas = image_bgr.copy() if image_bgr.ndim == 3 else cv2.cvtColor(image_bgr, cv2.COLOR_GRAY2BGR)
+    thickness = max(1, round(min(canvas.shape[:2]) / 300))
+    for result in results:
+        x, y, w, h = result.box
+        colour = EMOTION_COLOURS[result.label]
+        cv2.rectangle(canvas, (x, y), (x + w, y + h), colour, thickness)
+        text = f"{result.label} {result.score:.0%}"
+        font_scale = max(0.4, w / 180)
+        (text_w, text_h), baseline = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, font_scale, thickness)
+        top = y - text_h - baseline - 2 if y - text_h - baseline - 2 >= 0 else y + h
+        cv2.rectangle(canvas, (x, top), (x + text_w + 4, top + text_h + baseline + 2), colour, cv2.FILLED)
+        ink = (0, 0, 0) if 0.114 * colour[0] + 0.587 * colour[1] + 0.299 * colour[2] > 128 else (255, 255, 255)
+        cv2.putText(canvas, text, (x + 2, top + text_h + 1), cv2.FONT_HERSHEY_SIMPLEX, font_scale, ink,
+                    thickness, cv2.LINE_AA)
+    return canvas
+
+
+def unused_path(path: str | os.PathLike[str]) -> Path:
+    """Return ``path``, or ``stem-1.ext``, ``stem-2.ext``... whichever does not exist yet (never overwrite)."""
+    path = Path(path)
+    candidate, number = path, 0
+    while candidate.exists():
+        number += 1
+        candidate = path.with_name(f"{path.stem}-{number}{path.suffix}")
+    return candidate
+
+
+def write_image(path: str | os.PathLike[str], image_bgr: np.ndarray) -> Path:
+    """Write a BGR image to ``path`` or, if that exists, to the next unused name; return the path written.
+
+    Missing parent folders are created.
+
+    Raises:
+        MediaError: if OpenCV cannot write that format or location.
+    """
+    target = unused_path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        written = cv2.imwrite(str(target), image_bgr)
+    except cv2.error:
+        written = False
+    if not written:
+        raise MediaError(f"{target}: cannot write image (unknown extension or unwritable folder)")
+    return target

@@ -1,0 +1,190 @@
+"""MobileNetV2 classifiers whose preprocessing lives inside the model.
+
+Every model built here takes raw FER-2013 faces, shape (N, 48, 48, 1), grey values 0-255
+(uint8 or float), and returns (N, 7) softmax probabilities in canonical label order. The
+resize to the backbone's input size, grey-to-RGB and the pixel scaling are Keras layers, so a
+saved ``.keras`` file is self-contained: no caller can forget or mismatch the preprocessing.
+
+Written against ``keras`` only, so the same code runs on the TensorFlow, JAX and PyTorch backends.
+"""
+from __future__ import annotations
+
+import os
+import zipfile
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from fer_lib.errors import ModelError
+from fer_lib.labels import FACE_SIZE, NUM_CLASSES
+from fer_lib.params import DEFAULT_WEIGHTS, ModelParams
+
+BACKBONE_NAME = "backbone"
+"""Layer name of the nested MobileNetV2 model (used to freeze and unfreeze it)."""
+
+SCALINGS: dict[str, tuple[float, float]] = {"unit": (1 / 255.0, 0.0), "imagenet": (1 / 127.5, -1.0)}
+"""Pixel scaling (scale, offset): ``unit`` maps 0-255 to [0, 1] (both papers), ``imagenet`` to [-1, 1]
+(``keras.applications.mobilenet_v2.preprocess_input``, what the backbone was trained with)."""
+
+
+def resolve_weights(weights: str) -> str | None:
+    """Turn ``model.weights`` into what ``keras.applications.MobileNetV2`` accepts.
+
+    Args:
+        weights: ``default`` (env ``FER_WEIGHTS`` or the offline file in ../shared/weights),
+            ``imagenet`` (download by Keras), ``none``, or a path to a ``.h5`` weights file.
+
+    Returns:
+        A file path, ``"imagenet"`` or None.
+
+    Raises:
+        ModelError: if a weights file is missing, saying what to do instead.
+    """
+    if weights == "none":
+        return None
+    if weights == "imagenet":
+        return "imagenet"
+    path = Path(os.environ.get("FER_WEIGHTS", DEFAULT_WEIGHTS)) if weights == "default" else Path(weights)
+    if not path.is_file():
+        raise ModelError(
+            f"{path}: ImageNet MobileNetV2 weights file not found; put mobilenet_v2_1.0_224_imagenet_no_top.h5 "
+            "there, set env FER_WEIGHTS or model.weights to its path, use model.weights: imagenet "
+            "(needs internet), or model.weights: none (random start; much worse accuracy)"
+        )
+    return str(path)
+
+
+def build_backbone(model_params: ModelParams) -> keras.Model:
+    """Return MobileNetV2 without its top for (size, size, 3) inputs scaled to [-1, 1] or [0, 1].
+
+    Raises:
+        ModelError: if the weights cannot be found, downloaded or loaded.
+    """
+    weights = resolve_weights(model_params.weights)
+    size = model_params.input_size
+    try:
+        backbone = keras.applications.MobileNetV2(
+            input_shape=(size, size, 3), alpha=model_params.alpha, include_top=False, weights=weights
+        )
+    except Exception as error:  # noqa: BLE001 - download and HDF5 errors come in many types
+        where = "download of ImageNet weights failed (no internet?)" if weights == "imagenet" else f"{weights}"
+        raise ModelError(
+            f"{where}: cannot load MobileNetV2 weights ({type(error).__name__}: {str(error).splitlines()[0][:200]}); "
+            "point model.weights or env FER_WEIGHTS at a local mobilenet_v2_1.0_224_imagenet_no_top.h5 "
+            "(see README), or use model.weights: none"
+        ) from None
+    backbone.name = BACKBONE_NAME
+    if model_params.bn_momentum is not None:
+        for layer in backbone.layers:
+            if isinstance(layer, keras.layers.BatchNormalization):
+                layer.momentum = model_params.bn_momentum
+    return backbone
+
+
+def build_model(model_params: ModelParams, seed: int = 0) -> keras.Model:
+    """Build the classifier: preprocessing layers, MobileNetV2, pooling and a dense head.
+
+    Args:
+        model_params: input size, resize method, scaling, weights, head and freeze policy.
+        seed: seeds the head's initialisers and dropout (the backbone comes from ``weights``).
+
+    Returns:
+        An uncompiled model, input (None, 48, 48, 1) float32 in 0-255, output (None, 7) float32
+        softmax. With ``freeze`` ``backbone`` or ``staged`` the backbone starts frozen.
+    """
+    size = model_params.input_size
+    inputs = keras.Input(shape=(FACE_SIZE, FACE_SIZE, 1), name="face")
+    x = inputs
+    if size != FACE_SIZE:
+        x = keras.layers.Resizing(size, size, interpolation=model_params.resize, name="resize")(x)
+    x = keras.layers.Concatenate(name="grey_to_rgb")([x, x, x])
+    scale, offset = SCALINGS[model_params.scale]
+    x = keras.layers.Rescaling(scale, offset=offset, name="scale")(x)
+    backbone = build_backbone(model_params)
+    backbone.trainable = model_params.freeze == "none"
+    x = backbone(x)
+    pooling = {"avg": keras.layers.GlobalAveragePooling2D, "max": keras.layers.GlobalMaxPooling2D,
+               "flatten": keras.layers.Flatten}[model_params.pooling]
+    x = pooling(name="pool")(x)
+    for index, units in enumerate(model_params.head_units):
+        x = _dropout(x, model_params.dropout, seed + index, f"dropout_{index}")
+        x = keras.layers.Dense(units, activation=model_params.head_activation,
+                               kernel_initializer=keras.initializers.GlorotUniform(seed=seed + 100 + index),
+                               name=f"dense_{index}")(x)
+    x = _dropout(x, model_params.dropout, seed + 99, "dropout_out")
+    x = keras.layers.Dense(NUM_CLASSES, activation="softmax", dtype="float32",
+                           kernel_initializer=keras.initializers.GlorotUniform(seed=seed + 199),
+                           name="probabilities")(x)
+    return keras.Model(inputs, x, name=f"fer_mobilenetv2_{size}")
+
+
+def _dropout(x: keras.KerasTensor, rate: float, seed: int, name: str) -> keras.KerasTensor:
+    """Apply seeded dropout when ``rate > 0``; otherwise return ``x`` unchanged."""
+    return keras.layers.Dropout(rate, seed=seed, name=name)(x) if rate > 0 else x
+
+
+def set_backbone_trainable(model: keras.Model, trainable: bool) -> None:
+    """Freeze (False) or unfreeze (True) the nested MobileNetV2; recompile afterwards.
+
+    A frozen backbone also runs its BatchNorm layers in inference mode (Keras 3 semantics).
+    """
+    model.get_layer(BACKBONE_NAME).trainable = trainable
+
+
+def parameter_counts(model: keras.Model) -> dict[str, int]:
+    """Return total, trainable and non-trainable parameter counts of ``model``."""
+    trainable = sum(int(keras.ops.size(w)) for w in model.trainable_weights)
+    non_trainable = sum(int(keras.ops.size(w)) for w in model.non_trainable_weights)
+    return {"total": trainable + non_trainable, "trainable": trainable, "non_trainable": non_trainable}
+
+
+def load_model(path: str | os.PathLike[str], compile: bool = False) -> keras.Model:
+    """Load a ``.keras`` model safely (``safe_mode=True``: no arbitrary code from the file).
+
+    Raises:
+        ModelError: naming the file, if it is missing, not a ``.keras`` archive, or not loadable.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ModelError(f"{path}: model file not found")
+    if path.suffix != ".keras" or not zipfile.is_zipfile(path):
+        raise ModelError(f"{path}: not a Keras model (.keras zip archive expected)")
+    try:
+        model = keras.models.load_model(path, compile=compile, safe_mode=True)
+    except Exception as error:  # noqa: BLE001 - Keras raises many types for bad archives
+        raise ModelError(f"{path}: cannot load Keras model ({type(error).__name__}: "
+                         f"{str(error).splitlines()[0][:200] if str(error) else ''})") from None
+    if tuple(model.input_shape[1:]) != (FACE_SIZE, FACE_SIZE, 1) or model.output_shape[-1] != NUM_CLASSES:
+        raise ModelError(f"{path}: model takes {model.input_shape} and returns {model.output_shape}; "
+                         f"expected (None, {FACE_SIZE}, {FACE_SIZE}, 1) -> (None, {NUM_CLASSES})")
+    return model
+
+
+def recalibrate_batchnorm(model: keras.Model, faces: np.ndarray, batch_size: int = 256) -> None:
+    """Replace every BatchNorm moving mean/variance by its average over ``faces``, in place.
+
+    Runs the model in training mode over (N, 48, 48) faces with each BatchNorm layer's momentum
+    set to k/(k+1) at batch k, so the moving statistics become the plain average of the batch
+    statistics (a "precise BN" estimate for the current weights), then restores the momenta.
+    Weights other than the BatchNorm statistics are untouched (no optimizer step runs).
+    """
+    layers = [layer for layer in _all_layers(model) if isinstance(layer, keras.layers.BatchNormalization)]
+    momenta = [layer.momentum for layer in layers]
+    x = faces.astype(np.float32)[..., None]
+    try:
+        for batch_index, start in enumerate(range(0, len(x), batch_size)):
+            for layer in layers:
+                layer.momentum = batch_index / (batch_index + 1)
+            model(x[start:start + batch_size], training=True)
+    finally:
+        for layer, momentum in zip(layers, momenta):
+            layer.momentum = momentum
+
+
+def _all_layers(model: keras.Model) -> list[keras.layers.Layer]:
+    """Every layer of ``model``, descending into nested models (the backbone)."""
+    layers = []
+    for layer in model.layers:
+        layers.extend(_all_layers(layer) if isinstance(layer, keras.Model) else [layer])
+    return layers

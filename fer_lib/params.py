@@ -1,0 +1,305 @@
+"""Study parameters: the schema behind ``params/*.yaml``.
+
+A params file is YAML with the sections below; every key is optional and falls back to the
+default written here. Unknown or misspelt keys and wrong types are errors that name the file,
+the key and (for typos) the nearest valid key. Notebooks receive the path of a params file
+from papermill and call :func:`load_params`, so the YAML file is the one source of truth.
+"""
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import os
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from fer_lib.errors import ParamsError
+
+PROJECT_ROOT: Path = Path(__file__).resolve().parent.parent
+"""The repository root (parent of ``fer_lib/``)."""
+
+DEFAULT_WEIGHTS: Path = PROJECT_ROOT.parent / "shared" / "weights" / "mobilenet_v2_1.0_224_imagenet_no_top.h5"
+"""Where the offline ImageNet MobileNetV2 backbone weights live beside the project."""
+
+SHIPPED_MODEL: Path = PROJECT_ROOT / "models" / "fer_mobilenetv2.keras"
+"""The model trained and committed by this project (48x48x1 uint8 faces -> 7 probabilities)."""
+
+
+@dataclass
+class DataParams:
+    """Where the faces come from.
+
+    ``source`` is ``"synthetic"`` (the embedded, generated dataset: no download) or
+    ``"fer2013"`` (a folder or ``fer2013.csv``, from ``dir``, ``--data`` or env ``FER2013_DIR``).
+    """
+
+    source: Literal["synthetic", "fer2013"] = "synthetic"
+    dir: str | None = None
+    synthetic_per_class: int = 120
+    """Synthetic faces per class and split (Training; PublicTest and PrivateTest get a third each)."""
+    train_subset: int | None = None
+    """Stratified subset of Training faces to train on (CPU presets); None = all."""
+    exclude_cross_split_duplicates: bool = False
+    """Drop held-out faces whose pixels also occur in Training before evaluating."""
+
+
+@dataclass
+class ModelParams:
+    """MobileNetV2 backbone, in-model preprocessing and classification head."""
+
+    input_size: int = 96
+    """Side in pixels that the 48x48 faces are resized to inside the model."""
+    resize: Literal["bilinear", "nearest", "bicubic", "area", "lanczos3"] = "bilinear"
+    scale: Literal["unit", "imagenet"] = "imagenet"
+    """``unit``: x/255 to [0,1] (both papers); ``imagenet``: x/127.5-1 to [-1,1] (MobileNetV2's own)."""
+    alpha: float = 1.0
+    weights: str = "default"
+    """``default`` (the offline file in ../shared/weights or env FER_WEIGHTS), ``imagenet``
+    (Keras download), a path to a .h5 file, or ``none`` (random initialisation)."""
+    pooling: Literal["avg", "max", "flatten"] = "avg"
+    head_units: list[int] = field(default_factory=list)
+    """Hidden dense layer widths before the 7-way softmax (paper B: [128, 64])."""
+    head_activation: str = "relu"
+    dropout: float = 0.0
+    """Dropout rate before each dense layer of the head."""
+    freeze: Literal["none", "backbone", "staged"] = "none"
+    """``none``: fine-tune everything; ``backbone``: train the head only; ``staged``: head only for
+    ``train.warmup_epochs`` epochs, then everything."""
+    bn_momentum: float | None = None
+    """Override the backbone's BatchNorm momentum (Keras default 0.999); None keeps it."""
+
+
+@dataclass
+class AugmentParams:
+    """Host-side (numpy/OpenCV) augmentation of 48x48 training faces; all off by default."""
+
+    flip: bool = False
+    rotation_degrees: float = 0.0
+    shift_fraction: float = 0.0
+    zoom_fraction: float = 0.0
+    erasing_probability: float = 0.0
+
+
+@dataclass
+class TrainParams:
+    """Optimisation. Histories record fit-time (training-mode) and inference-mode metrics apart."""
+
+    epochs: int = 3
+    batch_size: int = 64
+    optimizer: Literal["adam", "adamw", "sgd"] = "adam"
+    learning_rate: float = 1e-3
+    weight_decay: float = 0.0
+    schedule: Literal["constant", "cosine", "plateau"] = "constant"
+    warmup_epochs: int = 0
+    head_learning_rate: float | None = None
+    """Learning rate while only the head trains (``freeze: staged``); None = learning_rate."""
+    label_smoothing: float = 0.0
+    class_weight: Literal["none", "balanced"] = "none"
+    mixed_precision: bool = False
+    augment: AugmentParams = field(default_factory=AugmentParams)
+    train_eval_subset: int | None = 2000
+    """Training faces re-scored in inference mode after each epoch (None = all)."""
+    select: Literal["last", "best_val"] = "last"
+    """Which epoch's weights the run keeps: the last (paper reproductions select nothing on
+    PublicTest) or the one with the best inference-mode PublicTest accuracy (model selection)."""
+
+
+@dataclass
+class EvaluateParams:
+    """Held-out evaluation."""
+
+    tta: Literal["none", "flip"] = "none"
+    """Test-time augmentation: average the probabilities of each face and its mirror image."""
+    mistakes_shown: int = 16
+
+
+@dataclass
+class FacesParams:
+    """Face detection and the photo / video checks."""
+
+    detector: Literal["haar", "yunet"] = "haar"
+    detector_model: str | None = None
+    """Path to an OpenCV DNN face detector (YuNet .onnx) when ``detector: yunet``."""
+    scale_factor: float = 1.1
+    min_neighbors: int = 5
+    min_size: int = 40
+    margin: float = 0.1
+    """Crop margin around each box, as a fraction of the box side."""
+    largest_only: bool = False
+    model: str = "shipped"
+    """Classifier for photos and videos: ``shipped`` (models/fer_mobilenetv2.keras), ``run``
+    (the model trained in this run) or a path to a .keras file."""
+    images: list[str] = field(default_factory=list)
+    """Photo files or folders; empty = the real photos that ship with scikit-image."""
+    video: str | None = None
+    """Video file; None = a clip the project makes from scikit-image's photos."""
+    smoothing: float = 0.6
+    """Exponential moving average weight of the previous frame's probabilities (0 = none)."""
+
+
+@dataclass
+class Params:
+    """All parameters of one study run."""
+
+    name: str = "default"
+    description: str = ""
+    seed: int = 1337
+    data: DataParams = field(default_factory=DataParams)
+    model: ModelParams = field(default_factory=ModelParams)
+    train: TrainParams = field(default_factory=TrainParams)
+    evaluate: EvaluateParams = field(default_factory=EvaluateParams)
+    faces: FacesParams = field(default_factory=FacesParams)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the parameters as plain nested dicts (for YAML/JSON records)."""
+        return dataclasses.asdict(self)
+
+
+def load_params(path: str | os.PathLike[str], overrides: dict[str, Any] | None = None) -> Params:
+    """Read and validate a params YAML file.
+
+    Args:
+        path: a YAML file with any subset of the :class:`Params` fields.
+        overrides: dotted keys to set after reading, e.g. ``{"train.epochs": 1}``.
+
+    Raises:
+        ParamsError: naming the file and key, for a missing/invalid file, an unknown key (with
+            the nearest valid key), a wrong type or an out-of-range value.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ParamsError(f"{path}: params file not found")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as error:
+        raise ParamsError(f"{path}: not valid YAML ({error})".replace("\n", " ")) from None
+    raw = {} if raw is None else raw
+    if not isinstance(raw, dict):
+        raise ParamsError(f"{path}: expected a mapping of parameters, got {type(raw).__name__}")
+    for dotted, value in (overrides or {}).items():
+        _set_dotted(raw, dotted, value)
+    params = _build(Params, raw, f"{path}", "")
+    _check_ranges(params, path)
+    return params
+
+
+def params_from_dict(raw: dict[str, Any], origin: str = "<dict>") -> Params:
+    """Validate a nested dict (e.g. a run's recorded params) into :class:`Params`."""
+    params = _build(Params, raw, origin, "")
+    _check_ranges(params, Path(origin))
+    return params
+
+
+def _set_dotted(raw: dict[str, Any], dotted: str, value: Any) -> None:
+    """Set ``raw["a"]["b"] = value`` for ``dotted == "a.b"``, creating sections."""
+    *sections, last = dotted.split(".")
+    node = raw
+    for section in sections:
+        node = node.setdefault(section, {})
+    node[last] = value
+
+
+def _build(cls: type, raw: Any, origin: str, prefix: str) -> Any:
+    """Recursively turn ``raw`` into dataclass ``cls``, checking keys and types."""
+    if not isinstance(raw, dict):
+        raise ParamsError(f"{origin}: '{prefix.rstrip('.') or 'top level'}' must be a mapping, got {raw!r}")
+    hints = typing.get_type_hints(cls)
+    valid = [f.name for f in dataclasses.fields(cls)]
+    values: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key not in valid:
+            close = difflib.get_close_matches(str(key), valid, n=1)
+            hint = f"; did you mean '{prefix}{close[0]}'?" if close else f"; valid keys: {', '.join(valid)}"
+            raise ParamsError(f"{origin}: unknown key '{prefix}{key}'{hint}")
+        hint_type = hints[key]
+        if dataclasses.is_dataclass(hint_type):
+            values[key] = _build(hint_type, value, origin, f"{prefix}{key}.")
+        else:
+            values[key] = _coerce(value, hint_type, origin, f"{prefix}{key}")
+    return cls(**values)
+
+
+def _coerce(value: Any, hint: Any, origin: str, key: str) -> Any:
+    """Check ``value`` against a type hint (int, float, str, bool, Literal, list, Optional)."""
+    origin_type = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin_type in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return _coerce(value, inner[0], origin, key)
+    if origin_type is Literal:
+        if value not in args:
+            raise ParamsError(f"{origin}: '{key}' must be one of {', '.join(map(str, args))}; got {value!r}")
+        return value
+    if origin_type is list:
+        if not isinstance(value, list):
+            raise ParamsError(f"{origin}: '{key}' must be a list, got {value!r}")
+        return [_coerce(item, args[0], origin, f"{key}[{i}]") for i, item in enumerate(value)]
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise ParamsError(f"{origin}: '{key}' must be true or false, got {value!r}")
+        return value
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ParamsError(f"{origin}: '{key}' must be an integer, got {value!r}")
+        return value
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ParamsError(f"{origin}: '{key}' must be a number, got {value!r}")
+        return float(value)
+    if hint is str:
+        if not isinstance(value, str):
+            raise ParamsError(f"{origin}: '{key}' must be a string, got {value!r}")
+        return value
+    return value
+
+
+def _check_ranges(params: Params, path: Path) -> None:
+    """Reject values of the right type but outside their meaningful range."""
+    checks = [
+        (params.model.input_size >= 32, "model.input_size must be at least 32"),
+        (0.0 <= params.model.dropout < 1.0, "model.dropout must be in [0, 1)"),
+        (params.train.epochs >= 1, "train.epochs must be at least 1"),
+        (params.train.batch_size >= 1, "train.batch_size must be at least 1"),
+        (params.train.learning_rate > 0, "train.learning_rate must be positive"),
+        (0.0 <= params.train.label_smoothing < 1.0, "train.label_smoothing must be in [0, 1)"),
+        (0.0 <= params.faces.smoothing < 1.0, "faces.smoothing must be in [0, 1)"),
+        (params.faces.scale_factor > 1.0, "faces.scale_factor must be greater than 1"),
+        (params.data.synthetic_per_class >= 3, "data.synthetic_per_class must be at least 3"),
+        (params.train.warmup_epochs < params.train.epochs or params.model.freeze != "staged",
+         "train.warmup_epochs must be smaller than train.epochs for freeze: staged"),
+    ]
+    for ok, message in checks:
+        if not ok:
+            raise ParamsError(f"{path}: {message}")
+
+
+def resolve_data_dir(params: Params, override: str | None = None) -> Path | None:
+    """Return the FER-2013 location, or None for the synthetic dataset.
+
+    ``override`` (the CLI's ``--data``) wins and implies FER-2013; otherwise ``source: synthetic``
+    gives None, and ``source: fer2013`` takes ``data.dir`` (relative to the project root) or env
+    ``FER2013_DIR``.
+
+    Raises:
+        ParamsError: if FER-2013 is asked for but no location is given.
+    """
+    if override:
+        return Path(override).expanduser()
+    if params.data.source == "synthetic":
+        return None
+    if params.data.dir:
+        path = Path(params.data.dir).expanduser()
+        return path if path.is_absolute() else PROJECT_ROOT / path
+    if os.environ.get("FER2013_DIR"):
+        return Path(os.environ["FER2013_DIR"]).expanduser()
+    raise ParamsError(
+        f"params '{params.name}': data.source is fer2013 but no location is given; "
+        "pass --data DIR, set data.dir, or set env FER2013_DIR (see README: Getting FER-2013)"
+    )

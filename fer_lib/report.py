@@ -1,0 +1,312 @@
+"""Run the study's notebooks with papermill and turn them into a browsable HTML report.
+
+One report is one new folder ``reports/<params name>-<YYYYmmdd-HHMMSS>/`` holding::
+
+    manifest.json      provenance (params, versions, backend, device, git commit)
+    params.yaml        a copy of the params file
+    NN_name.ipynb      each notebook, executed (outputs included)
+    NN_name.html       the same as a standalone web page (figures embedded)
+    figures/*.png      every figure, saved by the notebooks
+    metrics/*.json     the numbers each notebook recorded
+    metrics.json       all of metrics/*.json merged: {file stem: contents}
+    index.html         the front page: headline numbers, links to notebooks and figures
+
+Every notebook receives the same papermill parameters: ``params_path``, ``output_dir``,
+``data_dir``, ``model_path`` and ``train_run``.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import jinja2
+import nbformat
+import papermill
+from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+from nbclient.exceptions import DeadKernelError
+from nbconvert import HTMLExporter
+
+from fer_lib.errors import FerError
+from fer_lib.params import PROJECT_ROOT, Params, load_params
+from fer_lib.plots import TRAINING_CURVES
+from fer_lib.runs import new_run_dir, write_manifest
+
+NOTEBOOKS_DIR: Path = PROJECT_ROOT / "notebooks"
+"""The study's notebooks, run in the order of their ``NN_`` prefix."""
+
+REPORTS_DIR: Path = PROJECT_ROOT / "reports"
+
+NOTEBOOK_PATTERN: str = "[0-9][0-9]_*.ipynb"
+
+INJECTED_TAG: str = "injected-parameters"
+"""Tag of the cell papermill adds to set the parameters; not counted when naming a source cell."""
+
+
+class NotebookFailedError(FerError):
+    """A notebook raised an error during a report; ``run_dir`` holds the partial report."""
+
+    def __init__(self, message: str, run_dir: Path) -> None:
+        super().__init__(message)
+        self.run_dir = run_dir
+
+
+@dataclass
+class NotebookRun:
+    """What happened to one notebook of a report."""
+
+    source: Path
+    status: Literal["not run", "ok", "failed"] = "not run"
+    seconds: float | None = None
+    executed: Path | None = None
+    html: Path | None = None
+    problem: str | None = None
+    """One line naming the failing cell and error, for ``failed``."""
+
+
+def study_notebooks(folder: Path = NOTEBOOKS_DIR) -> list[Path]:
+    """Return the ``NN_*.ipynb`` notebooks in ``folder``, in numeric (file name) order."""
+    return sorted(folder.glob(NOTEBOOK_PATTERN))
+
+
+def run_report(params_path: str | Path, reports_root: str | Path = REPORTS_DIR, data_dir: str | None = None,
+               model_path: str | None = None, train_run: str | None = None,
+               notebooks: list[Path] | None = None, kernel_name: str = "python3") -> Path:
+    """Execute the study's notebooks into a new report folder and return that folder.
+
+    Args:
+        params_path: the params YAML file, validated before anything runs.
+        reports_root: where the report folder is created.
+        data_dir: FER-2013 folder or csv (overrides the params file; implies FER-2013).
+        model_path: a ``.keras`` model to evaluate instead of the one trained in this report.
+        train_run: a finished training run folder to report on instead of training again.
+        notebooks: the notebooks to run, in order; default: :func:`study_notebooks`.
+        kernel_name: the Jupyter kernel that executes them.
+
+    Raises:
+        ParamsError: if the params file is invalid (before any folder is created).
+        FerError: if there are no notebooks, one is missing, or the kernel is not installed.
+        NotebookFailedError: if a notebook raises; its partial .ipynb and .html, and index.html,
+            are kept in the report folder.
+    """
+    params_path = Path(params_path).expanduser().resolve()
+    params = load_params(params_path)
+    notebooks = study_notebooks() if notebooks is None else [Path(notebook).resolve() for notebook in notebooks]
+    _check_inputs(notebooks, kernel_name)
+    run_dir = new_run_dir(Path(reports_root).expanduser().resolve(), params.name)
+    parameters = {
+        "params_path": str(params_path),
+        "output_dir": str(run_dir),
+        "data_dir": _absolute(data_dir),
+        "model_path": _absolute(model_path),
+        "train_run": _absolute(train_run),
+    }
+    write_manifest(run_dir, params, extra={"report": {**parameters, "notebooks": [nb.name for nb in notebooks]}})
+    shutil.copy2(params_path, run_dir / "params.yaml")
+    print(f"Report folder: {run_dir}")
+    notebook_runs = [NotebookRun(notebook) for notebook in notebooks]
+    for notebook_run in notebook_runs:
+        execute_notebook(notebook_run, run_dir, parameters, kernel_name)
+        if notebook_run.status == "failed":
+            break
+    metrics = merge_metrics(run_dir)
+    write_index(run_dir, params, notebook_runs, metrics, data_dir)
+    failed = [notebook_run for notebook_run in notebook_runs if notebook_run.status == "failed"]
+    if failed:
+        raise NotebookFailedError(failed[0].problem or "", run_dir)
+    return run_dir
+
+
+def execute_notebook(notebook_run: NotebookRun, run_dir: Path, parameters: dict[str, Any], kernel_name: str) -> None:
+    """Execute one notebook with papermill into ``run_dir`` and convert it to HTML.
+
+    The notebook runs with its own folder as working directory. Updates ``notebook_run`` in
+    place (status, seconds, output paths, problem) and prints a line when it starts and one with
+    the elapsed time when it ends.
+    """
+    source = notebook_run.source
+    executed = run_dir / source.name
+    print(f"  {source.name}: running", flush=True)
+    started = time.perf_counter()
+    try:
+        papermill.execute_notebook(source, executed, parameters=parameters, kernel_name=kernel_name,
+                                   cwd=source.parent, progress_bar=False, log_output=False)
+        notebook_run.status = "ok"
+    except papermill.PapermillExecutionError as error:
+        notebook_run.status = "failed"
+        notebook_run.problem = f"raised {error.ename}: {_first_line(str(error.evalue), 300)}"
+    except DeadKernelError as error:
+        notebook_run.status = "failed"
+        notebook_run.problem = f"killed the kernel ({_first_line(str(error), 300)}; out of memory?)"
+    notebook_run.seconds = time.perf_counter() - started
+    notebook_run.executed = executed
+    notebook_run.html = notebook_to_html(executed, executed.with_suffix(".html"))
+    if notebook_run.status == "failed":
+        notebook_run.problem = (f"{source}: {describe_failed_cell(executed)} {notebook_run.problem}"
+                                f"; partial output: {notebook_run.html}")
+    print(f"  {source.name}: {notebook_run.status} in {notebook_run.seconds:.1f} s", flush=True)
+
+
+def describe_failed_cell(executed: Path) -> str:
+    """Name the cell of an executed notebook where execution stopped, as in the source notebook.
+
+    Returns:
+        e.g. ``code cell 2 (In [3]: "model = build(...)")``: the position among the source
+        notebook's code cells (papermill's injected cells not counted), the execution count shown
+        in the executed notebook, and the cell's first line.
+    """
+    cells = [cell for cell in nbformat.read(executed, as_version=4).cells
+             if cell.cell_type == "code" and INJECTED_TAG not in cell.metadata.get("tags", [])]
+    started = [number for number, cell in enumerate(cells, start=1)
+               if cell.metadata.get("papermill", {}).get("start_time")]
+    failed = [number for number, cell in enumerate(cells, start=1)
+              if cell.metadata.get("papermill", {}).get("exception")]
+    number = (failed or started or [0])[-1]
+    if number == 0:
+        return "before its first cell"
+    cell = cells[number - 1]
+    return f'code cell {number} (In [{cell.execution_count}]: "{_first_line(cell.source, 80)}")'
+
+
+def notebook_to_html(notebook: Path, html: Path) -> Path:
+    """Convert an executed notebook to a standalone HTML page (images embedded); return ``html``."""
+    body, _ = HTMLExporter(embed_images=True).from_filename(str(notebook))
+    html.write_text(body, encoding="utf-8")
+    return html
+
+
+def merge_metrics(run_dir: Path) -> dict[str, Any]:
+    """Merge ``run_dir/metrics/*.json`` into ``run_dir/metrics.json`` as ``{file stem: contents}``.
+
+    Raises:
+        FerError: naming the file, if one is not valid JSON.
+    """
+    merged = {}
+    for path in sorted((run_dir / "metrics").glob("*.json")):
+        try:
+            merged[path.stem] = json.loads(path.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            raise FerError(f"{path}: not valid JSON ({error})") from None
+    (run_dir / "metrics.json").write_text(json.dumps(merged, indent=2) + "\n", encoding="utf-8")
+    return merged
+
+
+def headline_numbers(metrics: dict[str, Any]) -> list[tuple[str, str]]:
+    """The numbers shown first in ``index.html``, each labelled with its split and mode.
+
+    Reads ``metrics["evaluation"]`` (``tta``, ``splits`` and optionally
+    ``without_cross_split_duplicates``, each ``{split: {n, accuracy, macro_f1}}``, and optionally
+    ``merged_held_out`` ``{splits, n, accuracy}``; inference mode)
+    and ``metrics["training"]["final_epoch"]`` (the last history row: ``fit_accuracy``,
+    ``train_accuracy``, ``val_accuracy``...); missing entries are left out.
+
+    Returns:
+        ``[(label, formatted value), ...]``.
+    """
+    rows = []
+    evaluation = metrics.get("evaluation", {})
+    tta = f", test-time augmentation {evaluation['tta']}" if evaluation.get("tta", "none") != "none" else ""
+    for caption, key in (("", "splits"), (" without faces also in Training", "without_cross_split_duplicates")):
+        for split, values in evaluation.get(key, {}).items():
+            rows.append((f"{split} accuracy{caption} (inference mode{tta}, n={values['n']})",
+                         f"{values['accuracy']:.4f}"))
+            rows.append((f"{split} macro-F1{caption} (inference mode{tta})", f"{values['macro_f1']:.4f}"))
+    merged = evaluation.get("merged_held_out")
+    if merged:
+        rows.append((f"{' + '.join(merged['splits'])} merged accuracy (paper A's test protocol, inference mode{tta}, "
+                     f"n={merged['n']})", f"{merged['accuracy']:.4f}"))
+    final = metrics.get("training", {}).get("final_epoch", {})
+    for prefix, label, _ in TRAINING_CURVES:
+        if f"{prefix}_accuracy" in final:
+            rows.append((f"{label} accuracy, last epoch ({final.get('epoch', '?')})",
+                         f"{final[f'{prefix}_accuracy']:.4f}"))
+    return rows
+
+
+INDEX_TEMPLATE = jinja2.Environment(autoescape=True).from_string("""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>fer-study report: {{ params.name }}</title>
+<style>
+body { font-family: system-ui, sans-serif; max-width: 1100px; margin: 2em auto; padding: 0 1em; }
+table { border-collapse: collapse; margin: 1em 0; } td, th { border: 1px solid #ccc; padding: .3em .7em; }
+th { background: #f3f3f3; text-align: left; } .ok { color: #070; } .failed { color: #b00; font-weight: bold; }
+.synthetic { background: #fff3cd; border: 2px solid #c90; padding: .8em; font-size: 1.15em; }
+.figures { display: flex; flex-wrap: wrap; gap: 1em; } figure { margin: 0; width: 320px; }
+figure img { width: 100%; border: 1px solid #ddd; } figcaption { font-size: .9em; }
+</style></head><body>
+<h1>fer-study report: {{ params.name }}</h1>
+{% if params.description %}<p>{{ params.description }}</p>{% endif %}
+{% if dataset == "synthetic" %}<p class="synthetic"><b>SYNTHETIC dataset.</b> This run used the generated faces that
+ship with the project, not FER-2013: its numbers check that the pipeline works and say nothing about
+facial expression recognition.</p>{% endif %}
+<table>
+<tr><th>params</th><td>{{ params.name }} (<a href="params.yaml">params.yaml</a>)</td></tr>
+<tr><th>dataset</th><td>{{ "SYNTHETIC (generated faces)" if dataset == "synthetic" else "FER-2013" }}</td></tr>
+<tr><th>git commit</th><td><code>{{ manifest.git.commit }}</code>
+ {%- if manifest.git.dirty %} with uncommitted changes{% endif %}</td></tr>
+<tr><th>created (UTC)</th><td>{{ manifest.created_utc }}</td></tr>
+<tr><th>Keras backend, device</th><td>{{ manifest.keras_backend }},
+ {{ (manifest.device.accelerators or ["no GPU reported"]) | join(", ") }}
+ ({{ manifest.device.processor or manifest.device.machine }})</td></tr>
+</table>
+<h2>Headline numbers</h2>
+{% if headlines %}<table><tr><th>what (split, mode)</th><th>value</th></tr>
+{% for label, value in headlines %}<tr><td>{{ label }}</td><td>{{ value }}</td></tr>{% endfor %}</table>
+{% else %}<p>No headline numbers were recorded.</p>{% endif %}
+<p>All numbers: <a href="metrics.json">metrics.json</a>; provenance: <a href="manifest.json">manifest.json</a>.</p>
+<h2>Notebooks</h2>
+<table><tr><th>notebook</th><th>status</th><th>seconds</th><th>outputs</th></tr>
+{% for run in notebook_runs %}<tr><td>{{ run.source.stem }}</td>
+<td class="{{ run.status.replace(' ', '-') }}">{{ run.status }}</td>
+<td>{{ "%.1f" | format(run.seconds) if run.seconds is not none else "" }}</td>
+<td>{% if run.html %}<a href="{{ run.html.name }}">HTML</a> · <a href="{{ run.executed.name }}">notebook</a>{% endif %}
+{% if run.problem %}<br>{{ run.problem }}{% endif %}</td></tr>
+{% endfor %}</table>
+<h2>Figures</h2>
+<div class="figures">{% for figure in figures %}
+<figure><a href="figures/{{ figure }}"><img src="figures/{{ figure }}" alt="{{ figure }}"></a>
+<figcaption>{{ figure }}</figcaption></figure>
+{% else %}<p>No figures were saved.</p>{% endfor %}</div>
+</body></html>
+""")
+
+
+def write_index(run_dir: Path, params: Params, notebook_runs: list[NotebookRun], metrics: dict[str, Any],
+                data_dir: str | None = None) -> Path:
+    """Write ``run_dir/index.html``: dataset kind, provenance, headline numbers, notebooks, figures."""
+    dataset = metrics.get("data", {}).get("dataset") or (
+        "fer2013" if data_dir or params.data.source == "fer2013" else "synthetic")
+    manifest = json.loads((run_dir / "manifest.json").read_text(encoding="utf-8"))
+    page = INDEX_TEMPLATE.render(
+        params=params, dataset=dataset, manifest=manifest, headlines=headline_numbers(metrics),
+        notebook_runs=notebook_runs, figures=[path.name for path in sorted((run_dir / "figures").glob("*.png"))],
+    )
+    path = run_dir / "index.html"
+    path.write_text(page, encoding="utf-8")
+    return path
+
+
+def _check_inputs(notebooks: list[Path], kernel_name: str) -> None:
+    """Raise FerError if there is no notebook, a notebook is missing, or the kernel is not installed."""
+    if not notebooks:
+        raise FerError(f"{NOTEBOOKS_DIR}: no {NOTEBOOK_PATTERN} notebooks to run")
+    for notebook in notebooks:
+        if not notebook.is_file():
+            raise FerError(f"{notebook}: notebook not found")
+    try:
+        KernelSpecManager().get_kernel_spec(kernel_name)
+    except NoSuchKernel:
+        raise FerError(f"Jupyter kernel '{kernel_name}': not installed (run `make` to install it)") from None
+
+
+def _first_line(text: str, limit: int) -> str:
+    """The first non-blank line of ``text``, cut to ``limit`` characters."""
+    lines = text.strip().splitlines()
+    return lines[0][:limit] if lines else ""
+
+
+def _absolute(path: str | None) -> str | None:
+    """``path`` made absolute against the current folder (notebooks run in their own folder)."""
+    return str(Path(path).expanduser().resolve()) if path else None

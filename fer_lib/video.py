@@ -1,0 +1,344 @@
+"""Emotions over time: video clips, a demo clip made from real photos, and a live camera.
+
+Each frame goes through :class:`FrameAnalyser`: detect faces (every ``detect_every`` frames; the
+boxes are reused in between, which is what makes real time cheap), crop and classify all faces in
+one model call, and smooth the main (largest) face's probabilities over time with an exponential
+moving average::
+
+    smoothed_t = smoothing * smoothed_(t-1) + (1 - smoothing) * probabilities_t
+
+The average restarts from the raw probabilities whenever no face is found, so an emotion never
+leaks from one appearance of a face into the next.
+"""
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pandas as pd
+from tqdm import tqdm
+
+from fer_lib.errors import MediaError
+from fer_lib.faces import (EmotionClassifier, FaceDetector, FaceResult, annotate, classify_boxes, face_results,
+                           unused_path)
+from fer_lib.labels import EMOTIONS
+from fer_lib.params import PROJECT_ROOT, FacesParams
+
+FOURCC: str = "mp4v"
+"""Codec of written ``.mp4`` files (MPEG-4 Part 2: in every OpenCV build, played by common players)."""
+
+FRAME_COLUMNS: tuple[str, ...] = ("frame", "time_s", "n_faces", "x", "y", "w", "h", *EMOTIONS, "label")
+"""Columns of the per-frame table: box and smoothed probabilities of the main (largest) face."""
+
+
+@dataclass
+class FrameAnalyser:
+    """Stateful per-frame pipeline: detection every N frames, one batched classification, smoothing.
+
+    Args:
+        detector: finds faces (see :class:`fer_lib.faces.FaceDetector`).
+        classifier: classifies 48x48 faces.
+        margin: crop margin as a fraction of the box side.
+        smoothing: weight of the previous frame's probabilities in the moving average (0: none).
+        detect_every: run the detector on every N-th frame and reuse its boxes on the frames between.
+    """
+
+    detector: FaceDetector
+    classifier: EmotionClassifier
+    margin: float = 0.1
+    smoothing: float = 0.6
+    detect_every: int = 1
+    _frames_seen: int = field(default=0, init=False)
+    _boxes: np.ndarray = field(default_factory=lambda: np.empty((0, 4), np.int32), init=False)
+    _smoothed: np.ndarray | None = field(default=None, init=False)
+
+    def __post_init__(self) -> None:
+        if self.detect_every < 1:
+            raise ValueError(f"detect_every must be at least 1, got {self.detect_every}")
+        if not 0.0 <= self.smoothing < 1.0:
+            raise ValueError(f"smoothing must be in [0, 1), got {self.smoothing}")
+
+    def analyse(self, frame_bgr: np.ndarray) -> list[FaceResult]:
+        """Return the faces of the next frame (H, W, 3) BGR uint8, the main (largest) face first.
+
+        The main face carries smoothed probabilities (its label and score follow them); the other
+        faces carry their own frame's probabilities.
+        """
+        if self._frames_seen % self.detect_every == 0:
+            boxes = self.detector.detect(frame_bgr)
+            self._boxes = boxes[np.argsort(-(boxes[:, 2] * boxes[:, 3]), kind="stable")]
+        self._frames_seen += 1
+        if len(self._boxes) == 0:
+            self._smoothed = None
+            return []
+        results = classify_boxes(frame_bgr, self._boxes, self.classifier, self.margin)
+        current = results[0].probabilities
+        self._smoothed = current if self._smoothed is None else (
+            self.smoothing * self._smoothed + (1.0 - self.smoothing) * current)
+        return face_results(self._boxes[:1], self._smoothed[None]) + results[1:]
+
+
+def frame_row(frame: int, time_s: float, results: list[FaceResult]) -> dict[str, object]:
+    """Return one row of the per-frame table (:data:`FRAME_COLUMNS`) from a frame's faces."""
+    row: dict[str, object] = {"frame": frame, "time_s": round(time_s, 4), "n_faces": len(results)}
+    if results:
+        main = results[0]
+        row.update(zip("xywh", main.box))
+        row.update(zip(EMOTIONS, (float(p) for p in main.probabilities)))
+        row["label"] = main.label
+    else:
+        row.update({key: None for key in (*"xywh", *EMOTIONS)})
+        row["label"] = ""
+    return row
+
+
+def open_video(source: str | os.PathLike[str]) -> cv2.VideoCapture:
+    """Open a video file for reading.
+
+    Raises:
+        MediaError: if the file is missing or OpenCV (FFmpeg) cannot open it as a video.
+    """
+    path = Path(source)
+    if not path.is_file():
+        raise MediaError(f"{path}: video file not found")
+    capture = cv2.VideoCapture(str(path))
+    if not capture.isOpened():
+        capture.release()
+        raise MediaError(f"{path}: cannot open as a video (not a video file, or a codec OpenCV's FFmpeg lacks)")
+    return capture
+
+
+def open_writer(path: str | os.PathLike[str], fps: float, size: tuple[int, int]) -> tuple[cv2.VideoWriter, Path]:
+    """Open an mp4v writer of ``size`` (width, height) pixels at ``path``, or the next unused name.
+
+    Returns:
+        The writer and the path it writes.
+
+    Raises:
+        MediaError: if OpenCV cannot write a video there.
+    """
+    target = unused_path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    writer = cv2.VideoWriter(str(target), cv2.VideoWriter_fourcc(*FOURCC), fps, size)
+    if not writer.isOpened():
+        raise MediaError(f"{target}: cannot write a video here (use an .mp4 name in a writable folder)")
+    return writer, target
+
+
+def process_video(source: str | os.PathLike[str], classifier: EmotionClassifier, detector: FaceDetector,
+                  out_video: str | os.PathLike[str] | None = None, out_csv: str | os.PathLike[str] | None = None,
+                  smoothing: float = 0.6, detect_every: int = 1, margin: float = 0.1,
+                  progress: bool = True) -> pd.DataFrame:
+    """Classify the main face of every frame of a video file.
+
+    Args:
+        source: a video file OpenCV can read (mp4, avi, mov, ...).
+        out_video: write an annotated copy (mp4v, same size and frame rate) here; an existing file is
+            never overwritten (a ``-1``, ``-2``... suffix is added).
+        out_csv: write the per-frame table here (same rule).
+        smoothing: moving-average weight of the previous frame (see the module docstring).
+        detect_every: detect faces on every N-th frame, reusing the boxes in between.
+        margin: crop margin as a fraction of the box side.
+        progress: show a tqdm progress bar.
+
+    Returns:
+        One row per frame with :data:`FRAME_COLUMNS`; ``time_s`` is the frame index divided by the
+        clip's frame rate (30 if the file does not say). Frames without a face have ``n_faces`` 0,
+        an empty box and probabilities and label ``""``. ``frames.attrs`` holds ``achieved_fps`` (frames
+        processed per second of wall time, decoding and writing included), ``source_fps``,
+        ``seconds`` (processing time) and the ``out_video`` / ``out_csv`` paths written (or None).
+
+    Raises:
+        MediaError: for a missing or unreadable file, a video without frames, or unwritable outputs.
+    """
+    capture = open_video(source)
+    source_fps = capture.get(cv2.CAP_PROP_FPS) or 30.0
+    analyser = FrameAnalyser(detector, classifier, margin, smoothing, detect_every)
+    writer, video_path, rows = None, None, []
+    start = time.perf_counter()
+    try:
+        total = int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) or None
+        with tqdm(total=total, unit="frame", desc=Path(source).name, disable=not progress) as bar:
+            while True:
+                ok, frame = capture.read()
+                if not ok:
+                    break
+                results = analyser.analyse(frame)
+                rows.append(frame_row(len(rows), len(rows) / source_fps, results))
+                if out_video is not None:
+                    if writer is None:
+                        writer, video_path = open_writer(out_video, source_fps, (frame.shape[1], frame.shape[0]))
+                    writer.write(annotate(frame, results))
+                bar.update()
+    finally:
+        capture.release()
+        if writer is not None:
+            writer.release()
+    seconds = time.perf_counter() - start
+    if not rows:
+        raise MediaError(f"{source}: video has no frames that can be decoded")
+    frames = pd.DataFrame(rows, columns=list(FRAME_COLUMNS)).astype({key: "Int64" for key in "xywh"})
+    csv_path = None
+    if out_csv is not None:
+        csv_path = unused_path(out_csv)
+        csv_path.parent.mkdir(parents=True, exist_ok=True)
+        frames.to_csv(csv_path, index=False)
+    frames.attrs.update(achieved_fps=len(rows) / seconds, source_fps=source_fps, seconds=seconds,
+                        out_video=video_path, out_csv=csv_path)
+    return frames
+
+
+def video_summary(frames: pd.DataFrame) -> dict[str, object]:
+    """Headline numbers of a :func:`process_video` table.
+
+    Returns:
+        ``frames``, ``frames_with_face``, ``achieved_fps``, ``source_fps`` and ``dominant_emotion``:
+        the most frequent label over the frames with a face ("" if there is none).
+    """
+    labels = frames.loc[frames["n_faces"] > 0, "label"]
+    return {"frames": int(len(frames)), "frames_with_face": int(len(labels)),
+            "achieved_fps": float(frames.attrs["achieved_fps"]), "source_fps": float(frames.attrs["source_fps"]),
+            "dominant_emotion": str(labels.mode().iloc[0]) if len(labels) else ""}
+
+
+def read_frames(source: str | os.PathLike[str], indices: list[int]) -> dict[int, np.ndarray]:
+    """Return the BGR frames of a video at the given 0-based indices, read in one pass (no seeking)."""
+    capture = open_video(source)
+    wanted, found = set(indices), {}
+    try:
+        for index in range(max(indices) + 1):
+            ok, frame = capture.read()
+            if not ok:
+                break
+            if index in wanted:
+                found[index] = frame
+    finally:
+        capture.release()
+    return found
+
+
+def resolve_video(faces_params: FacesParams, inputs_dir: str | os.PathLike[str]) -> Path:
+    """Return ``faces.video`` (relative to the project root), or a demo clip made into ``inputs_dir``."""
+    if faces_params.video:
+        path = Path(faces_params.video).expanduser()
+        return path if path.is_absolute() else PROJECT_ROOT / path
+    return make_demo_clip(Path(inputs_dir) / "demo_clip.mp4")
+
+
+def make_demo_clip(path: str | os.PathLike[str], seconds: float = 4.0, fps: int = 15,
+                   size: tuple[int, int] = (640, 480)) -> Path:
+    """Make a test clip from real photos that ship with scikit-image (no download, no synthetic faces).
+
+    The clip slowly pans and zooms from the whole astronaut photo (Eileen Collins, one smiling
+    face) towards her face; from 45% to 60% of the clip it cuts to the coffee-cup photo, so that
+    frames without a face occur and smoothing has to restart.
+
+    Args:
+        path: the ``.mp4`` file to write (overwritten if it exists).
+        seconds: clip length.
+        fps: frames per second.
+        size: frame (width, height) in pixels.
+
+    Returns:
+        ``path``.
+    """
+    from skimage import data  # the photos ship with scikit-image
+
+    astronaut = cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR)
+    coffee = cv2.resize(cv2.cvtColor(data.coffee(), cv2.COLOR_RGB2BGR), size, interpolation=cv2.INTER_AREA)
+    width, height = size
+    frame_count = max(1, round(seconds * fps))
+    face_centre = np.array([225.0, 115.0])  # her face in the 512x512 photo, in pixels
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*FOURCC), fps, size)
+    if not writer.isOpened():
+        raise MediaError(f"{path}: cannot write a video here (use an .mp4 name in a writable folder)")
+    try:
+        for index in range(frame_count):
+            progress = index / max(1, frame_count - 1)
+            if 0.45 <= progress < 0.6:
+                writer.write(coffee)
+                continue
+            writer.write(_pan_zoom(astronaut, face_centre, progress, width, height))
+    finally:
+        writer.release()
+    return path
+
+
+def _pan_zoom(photo: np.ndarray, target: np.ndarray, progress: float, width: int, height: int) -> np.ndarray:
+    """Return a (height, width, 3) view of ``photo`` zoomed 1x -> 1.8x towards ``target`` as progress goes 0 -> 1."""
+    zoom = 1.0 + 0.8 * progress
+    crop_h = photo.shape[0] / zoom
+    crop_w = min(photo.shape[1], crop_h * width / height)
+    centre = (1 - progress) * np.array([photo.shape[1] / 2, photo.shape[0] / 2]) + progress * target
+    x0 = float(np.clip(centre[0] - crop_w / 2, 0, photo.shape[1] - crop_w))
+    y0 = float(np.clip(centre[1] - crop_h / 2, 0, photo.shape[0] - crop_h))
+    # An affine warp samples the sub-pixel window directly, so the motion is smooth.
+    scale = width / crop_w
+    matrix = np.array([[scale, 0, -x0 * scale], [0, height / crop_h, -y0 * height / crop_h]])
+    return cv2.warpAffine(photo, matrix, (width, height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+
+
+def run_webcam(camera: int | str, classifier: EmotionClassifier, detector: FaceDetector, margin: float = 0.1,
+               smoothing: float = 0.6, detect_every: int = 3, record: str | os.PathLike[str] | None = None,
+               window: str = "fer-study (q or Esc quits)") -> dict[str, float | int | str | None]:
+    """Show a live window with each face's box, emotion and the achieved FPS; q or Esc quits.
+
+    Frames are written to disk only when ``record`` names a file (never overwritten).
+
+    Args:
+        camera: camera index (0 is the default camera), or a video file / stream URL in its place.
+        detect_every: detect on every N-th frame, reusing boxes in between (see :class:`FrameAnalyser`).
+
+    Returns:
+        ``frames`` shown, ``achieved_fps`` and ``record`` (the file written, or None).
+
+    Raises:
+        MediaError: if the camera cannot be opened or read, or this OpenCV has no GUI (headless build).
+    """
+    capture = cv2.VideoCapture(camera)
+    ok, frame = capture.read() if capture.isOpened() else (False, None)
+    if not ok:
+        capture.release()
+        raise MediaError(f"camera {camera} could not be opened (no such camera, no permission, or in use "
+                         "by another program); try another --camera index")
+    try:
+        cv2.namedWindow(window, cv2.WINDOW_AUTOSIZE)
+    except cv2.error:
+        capture.release()
+        raise MediaError(f"camera {camera}: this OpenCV build has no GUI for the live window (opencv-python-headless); "
+                         "install opencv-python instead (pip uninstall opencv-python-headless; pip install "
+                         "opencv-python), or analyse a recorded clip with `python -m fer_lib video`") from None
+    analyser = FrameAnalyser(detector, classifier, margin, smoothing, detect_every)
+    writer, record_path = None, None
+    frames, fps, start, last = 0, 0.0, time.perf_counter(), time.perf_counter()
+    try:
+        while ok:
+            shown = annotate(frame, analyser.analyse(frame))
+            now = time.perf_counter()
+            fps = 1.0 / max(now - last, 1e-6) if frames == 0 else 0.9 * fps + 0.1 / max(now - last, 1e-6)
+            last = now
+            cv2.putText(shown, f"{fps:.0f} FPS", (10, 30), cv2.FONT_HERSHEY_SIMPLEX, 0.9, (0, 255, 0), 2, cv2.LINE_AA)
+            if record is not None:
+                if writer is None:
+                    writer, record_path = open_writer(record, capture.get(cv2.CAP_PROP_FPS) or 30.0,
+                                                      (shown.shape[1], shown.shape[0]))
+                writer.write(shown)
+            cv2.imshow(window, shown)
+            frames += 1
+            key = cv2.waitKey(1) & 0xFF
+            if key in (ord("q"), 27) or cv2.getWindowProperty(window, cv2.WND_PROP_VISIBLE) < 1:
+                break
+            ok, frame = capture.read()
+    finally:
+        capture.release()
+        if writer is not None:
+            writer.release()
+        cv2.destroyWindow(window)
+    return {"frames": frames, "achieved_fps": frames / (time.perf_counter() - start),
+            "record": None if record_path is None else str(record_path)}

@@ -1,0 +1,99 @@
+"""Training: honest histories, checkpoints, exact resume after SIGKILL, never overwriting runs."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from fer_lib.data import load_dataset
+from fer_lib.errors import RunExistsError
+from fer_lib.model import load_model
+from fer_lib.params import PROJECT_ROOT, load_params
+from fer_lib.training import HISTORY_COLUMNS, load_run, train
+
+TINY = {
+    "name": "tiny",
+    "seed": 7,
+    "data": {"source": "synthetic", "synthetic_per_class": 9},
+    "model": {"input_size": 32, "weights": "none", "head_units": [8], "dropout": 0.2},
+    "train": {"epochs": 3, "batch_size": 16, "optimizer": "adamw", "schedule": "cosine", "label_smoothing": 0.1,
+              "augment": {"flip": True, "rotation_degrees": 10, "shift_fraction": 0.1, "erasing_probability": 0.3},
+              "train_eval_subset": None},
+}
+
+
+def write_params(path: Path, raw: dict) -> Path:
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+def weights_of(model_path: Path) -> list[np.ndarray]:
+    return [np.asarray(w) for w in load_model(model_path).get_weights()]
+
+
+@pytest.mark.slow
+def test_history_records_fit_time_and_inference_mode_metrics(tmp_path: Path) -> None:
+    params = load_params(write_params(tmp_path / "p.yaml", TINY), {"train.epochs": 2})
+    result = train(params, load_dataset(params), tmp_path / "run", verbose=0)
+    assert list(result.history.columns) == list(HISTORY_COLUMNS)
+    assert result.history["epoch"].tolist() == [1, 2]
+    for column in ("fit_accuracy", "train_accuracy", "val_accuracy"):
+        assert result.history[column].between(0, 1).all()
+    assert json.loads((tmp_path / "run" / "state.json").read_text())["finished"] is True
+    assert (tmp_path / "run" / "manifest.json").is_file()
+    reloaded = load_run(tmp_path / "run")
+    assert reloaded.history.equals(result.history)
+    with pytest.raises(RunExistsError, match="finished"):
+        train(params, load_dataset(params), tmp_path / "run", verbose=0)
+
+
+def test_refuses_folder_that_is_not_a_run(tmp_path: Path) -> None:
+    params = load_params(write_params(tmp_path / "p.yaml", TINY))
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "notes.txt").write_text("precious")
+    with pytest.raises(RunExistsError, match="not a training run"):
+        train(params, load_dataset(params), tmp_path / "run", verbose=0)
+    assert (tmp_path / "run" / "notes.txt").read_text() == "precious"
+
+
+@pytest.mark.slow
+def test_sigkill_mid_epoch_then_resume_matches_uninterrupted_run(tmp_path: Path) -> None:
+    params_path = write_params(tmp_path / "p.yaml", TINY)
+    command = [sys.executable, "-m", "fer_lib", "train", "--params", str(params_path)]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    subprocess.run([*command, "--out", str(tmp_path / "straight")], check=True, cwd=PROJECT_ROOT, env=env,
+                   capture_output=True)
+
+    interrupted = tmp_path / "interrupted"
+    process = subprocess.Popen([*command, "--out", str(interrupted)], cwd=PROJECT_ROOT, env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    state_path = interrupted / "state.json"
+    deadline = time.monotonic() + 300
+    while not (state_path.is_file() and json.loads(state_path.read_text())["epochs_done"] >= 1):
+        assert process.poll() is None and time.monotonic() < deadline, "training ended before it could be killed"
+        time.sleep(0.05)
+    time.sleep(0.3)  # into epoch 2
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    state = json.loads(state_path.read_text())
+    assert not state["finished"] and state["epochs_done"] < 3, "the kill came too late to test resuming"
+
+    resumed = subprocess.run([*command, "--out", str(interrupted)], cwd=PROJECT_ROOT, env=env,
+                             capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"Resuming {interrupted} after epoch {state['epochs_done']}" in resumed.stdout
+    for straight_weight, resumed_weight in zip(weights_of(tmp_path / "straight" / "model.keras"),
+                                               weights_of(interrupted / "model.keras"), strict=True):
+        np.testing.assert_array_equal(straight_weight, resumed_weight)
+    timing = ["seconds", "eval_seconds"]
+    straight_history, resumed_history = (load_run(run).history.drop(columns=timing)
+                                         for run in (tmp_path / "straight", interrupted))
+    assert straight_history.equals(resumed_history)
