@@ -33,8 +33,8 @@ def main() -> None:
         faces, first = timed_load(args.data, cache_dir)
         _, cached = timed_load(args.data, cache_dir)
     print(f"data:         {args.data} ({faces} faces, {os.cpu_count()} CPU cores)")
-    print(f"first load:   {first:7.2f} s  ({faces / first:,.0f} images/s)   target < 15 s")
-    print(f"cached load:  {cached:7.2f} s                          target < 1 s")
+    print(f"first load:   {first:7.2f} s   {faces / first:>9,.0f} images/s   (target < 15 s)")
+    print(f"cached load:  {cached:7.2f} s   {faces / cached:>9,.0f} images/s   (target < 1 s)")
     print(f"speed-up:     {first / cached:7.1f}x")
 
 

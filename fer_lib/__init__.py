@@ -8,6 +8,10 @@ leakage), ``augment`` (host-side augmentation), ``model`` (MobileNetV2 construct
 ``export`` (TFLite), ``plots`` (figures), ``report`` (papermill/nbconvert), ``runs`` (run
 folders and provenance).
 """
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ info/warning lines out of reports
+
 from fer_lib.labels import EMOTIONS, NUM_CLASSES, SPLITS
 
 __all__ = ["EMOTIONS", "NUM_CLASSES", "SPLITS"]

@@ -218,8 +218,8 @@ def load_fer2013(
     The cache file's name hashes the source's path and ``on_error`` and its content (folder:
     relative path, size and modification time of every image; CSV: size and modification time),
     so any change to the source makes a new cache, which replaces the old one. Caches are written
-    atomically; an unreadable cache is ignored (with a warning) and rebuilt. In skip mode a cache hit repeats the warnings
-    about the inputs that were skipped when the cache was built.
+    atomically; an unreadable cache is ignored (with a warning) and rebuilt. In skip mode a cache
+    hit repeats the warnings about the inputs that were skipped when the cache was built.
 
     Args:
         path: a folder (see :func:`load_image_folder`) or a ``.csv`` file (see :func:`load_csv`).
@@ -233,13 +233,10 @@ def load_fer2013(
     path = Path(path).expanduser()
     cache_file = _cache_file(Path(cache_dir or default_cache_dir()).expanduser(), path, on_error)
     cached = _read_cache(cache_file, source=str(path))
+    dataset, problems = cached or (_load_image_folder(path) if path.is_dir() else _load_csv(path))
+    _report_problems(problems, on_error, dataset.source)
     if cached is None:
-        dataset, problems = _load_image_folder(path) if path.is_dir() else _load_csv(path)
-        _report_problems(problems, on_error, dataset.source)
         _write_cache(cache_file, dataset, problems)
-    else:
-        dataset, problems = cached
-        _report_problems(problems, on_error, dataset.source)
     return dataset
 
 
@@ -380,7 +377,8 @@ def _load_image_folder(root: Path) -> tuple[FaceDataset, list[str]]:
     with ThreadPoolExecutor() as executor:
         results = list(executor.map(_read_face, files.path))
     problems += [result for result in results if isinstance(result, str)]
-    files = files[[not isinstance(result, str) for result in results]]
+    good = np.array([not isinstance(result, str) for result in results], dtype=bool)  # an empty list would pick columns
+    files = files[good]
     faces = [result for result in results if not isinstance(result, str)]
     return _ordered_dataset(faces, files.label.tolist(), files.usage.tolist(), files.id.tolist(), files.id.tolist(),
                             str(root)), problems
@@ -513,7 +511,8 @@ def _read_cache(cache_file: Path, source: str) -> tuple[FaceDataset, list[str]] 
             problems = archive["skipped"].tolist()
         count = len(dataset)
         if (dataset.faces.shape != (count, FACE_SIZE, FACE_SIZE) or dataset.faces.dtype != np.uint8
-                or dataset.labels.dtype != np.int64 or dataset.usage.shape != (count,) or dataset.ids.shape != (count,)):
+                or dataset.labels.dtype != np.int64 or dataset.usage.shape != (count,)
+                or dataset.ids.shape != (count,)):
             raise ValueError("arrays have unexpected shapes or types")
     except Exception as error:  # noqa: BLE001 - a cache is disposable: anything wrong with it means rebuild
         logger.warning("%s: ignoring unreadable dataset cache (%s); rebuilding it", cache_file, error)

@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 from ai_edge_litert.interpreter import Interpreter
-from sklearn.metrics import accuracy_score
 
 from fer_lib.errors import ModelError
 from fer_lib.faces import EmotionClassifier, FaceClassifier
@@ -119,6 +118,8 @@ def tflite_parity(keras_model: keras.Model, tflite_path: str | os.PathLike[str],
         ``keras_accuracy`` and ``tflite_accuracy``; ``max_abs_probability_difference`` and
         ``mean_abs_probability_difference`` over all faces and classes.
     """
+    from sklearn.metrics import accuracy_score  # here: importing scikit-learn takes a second
+
     keras_probabilities = FaceClassifier(keras_model).predict(faces)
     tflite_probabilities = TFLiteClassifier(tflite_path, num_threads or os.cpu_count() or 1).predict(faces)
     keras_top1 = keras_probabilities.argmax(axis=1)

@@ -112,9 +112,9 @@ class HaarDetector:
 
     def detect(self, image: np.ndarray) -> np.ndarray:
         """Return the faces in a BGR or grey uint8 image as int32 boxes (K, 4) ``x, y, w, h``."""
-        small, scale = _downscale(image, self.detect_width)
+        small, scale = _downscale(to_grey(image), self.detect_width)
         side = max(1, round(self.min_size * scale))
-        boxes = self.cascade.detectMultiScale(to_grey(small), scaleFactor=self.scale_factor,
+        boxes = self.cascade.detectMultiScale(small, scaleFactor=self.scale_factor,
                                               minNeighbors=self.min_neighbors, minSize=(side, side))
         return _boxes_array(boxes, scale, image.shape)
 
@@ -176,6 +176,16 @@ def make_detector(faces_params: FacesParams, detect_width: int | None = None) ->
             raise ModelError("faces.detector_model: the yunet detector needs the path of its .onnx model")
         return YuNetDetector(faces_params.detector_model, min_size=faces_params.min_size, detect_width=detect_width)
     return HaarDetector(faces_params.scale_factor, faces_params.min_neighbors, faces_params.min_size, detect_width)
+
+
+def box_iou(boxes: np.ndarray, box: np.ndarray) -> np.ndarray:
+    """Intersection over union of each of ``boxes`` (K, 4) with one ``box`` (4,), all ``x, y, w, h``: (K,) in [0, 1]."""
+    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    x, y, w, h = np.asarray(box, dtype=np.float64)
+    overlap_w = np.clip(np.minimum(boxes[:, 0] + boxes[:, 2], x + w) - np.maximum(boxes[:, 0], x), 0, None)
+    overlap_h = np.clip(np.minimum(boxes[:, 1] + boxes[:, 3], y + h) - np.maximum(boxes[:, 1], y), 0, None)
+    intersection = overlap_w * overlap_h
+    return intersection / (boxes[:, 2] * boxes[:, 3] + w * h - intersection)
 
 
 def largest_box(boxes: np.ndarray) -> np.ndarray:
@@ -270,7 +280,7 @@ def load_classifier(path: str | os.PathLike[str] | None = None, num_threads: int
         from fer_lib.export import TFLiteClassifier  # fer_lib.export builds on this module
 
         return TFLiteClassifier(path, num_threads=num_threads)
-    from fer_lib.model import load_model
+    from fer_lib.model import load_model  # Keras loads only when a Keras model is asked for
 
     return FaceClassifier(load_model(path))
 

@@ -167,19 +167,25 @@ def recalibrate_batchnorm(model: keras.Model, faces: np.ndarray, batch_size: int
     Runs the model in training mode over (N, 48, 48) faces with each BatchNorm layer's momentum
     set to k/(k+1) at batch k, so the moving statistics become the plain average of the batch
     statistics (a "precise BN" estimate for the current weights), then restores the momenta.
+    Frozen BatchNorm layers (a frozen backbone) are recalibrated too: Keras 3 runs a layer with
+    ``trainable=False`` in inference mode, so each is made trainable for the passes and restored.
     Weights other than the BatchNorm statistics are untouched (no optimizer step runs).
     """
     layers = [layer for layer in _all_layers(model) if isinstance(layer, keras.layers.BatchNormalization)]
     momenta = [layer.momentum for layer in layers]
+    trainable = [layer.trainable for layer in layers]
     x = faces.astype(np.float32)[..., None]
     try:
+        for layer in layers:
+            layer.trainable = True
         for batch_index, start in enumerate(range(0, len(x), batch_size)):
             for layer in layers:
                 layer.momentum = batch_index / (batch_index + 1)
             model(x[start:start + batch_size], training=True)
     finally:
-        for layer, momentum in zip(layers, momenta):
+        for layer, momentum, was_trainable in zip(layers, momenta, trainable):
             layer.momentum = momentum
+            layer.trainable = was_trainable
 
 
 def _all_layers(model: keras.Model) -> list[keras.layers.Layer]:

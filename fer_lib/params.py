@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import os
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -28,6 +29,9 @@ DEFAULT_WEIGHTS: Path = PROJECT_ROOT.parent / "shared" / "weights" / "mobilenet_
 
 SHIPPED_MODEL: Path = PROJECT_ROOT / "models" / "fer_mobilenetv2.keras"
 """The model trained and committed by this project (48x48x1 uint8 faces -> 7 probabilities)."""
+
+_FLOAT_TEXT = re.compile(r"[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?")
+"""A number such as ``1e-3``, which YAML 1.1 (PyYAML) reads as a string because it lacks a dot."""
 
 
 @dataclass
@@ -168,39 +172,58 @@ def load_params(path: str | os.PathLike[str], overrides: dict[str, Any] | None =
         overrides: dotted keys to set after reading, e.g. ``{"train.epochs": 1}``.
 
     Raises:
-        ParamsError: naming the file and key, for a missing/invalid file, an unknown key (with
-            the nearest valid key), a wrong type or an out-of-range value.
+        ParamsError: naming the file (with line and column for invalid YAML) and key, for a
+            missing/invalid file, an unknown key (with the nearest valid key), a wrong type or an
+            out-of-range value. Errors in a file given overrides say ``(with overrides: keys)``.
     """
     path = Path(path)
     if not path.is_file():
         raise ParamsError(f"{path}: params file not found")
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as error:
-        raise ParamsError(f"{path}: not valid YAML ({error})".replace("\n", " ")) from None
+    except UnicodeDecodeError as error:
+        raise ParamsError(f"{path}: not a UTF-8 text file ({error.reason} at byte {error.start})") from None
+    except yaml.YAMLError as error:
+        raise ParamsError(_yaml_error_message(path, error)) from None
     raw = {} if raw is None else raw
     if not isinstance(raw, dict):
         raise ParamsError(f"{path}: expected a mapping of parameters, got {type(raw).__name__}")
+    origin = f"{path} (with overrides: {', '.join(overrides)})" if overrides else f"{path}"
     for dotted, value in (overrides or {}).items():
-        _set_dotted(raw, dotted, value)
-    params = _build(Params, raw, f"{path}", "")
-    _check_ranges(params, path)
+        _set_dotted(raw, dotted, value, origin)
+    params = _build(Params, raw, origin, "")
+    _check_ranges(params, origin)
     return params
 
 
 def params_from_dict(raw: dict[str, Any], origin: str = "<dict>") -> Params:
     """Validate a nested dict (e.g. a run's recorded params) into :class:`Params`."""
     params = _build(Params, raw, origin, "")
-    _check_ranges(params, Path(origin))
+    _check_ranges(params, origin)
     return params
 
 
-def _set_dotted(raw: dict[str, Any], dotted: str, value: Any) -> None:
-    """Set ``raw["a"]["b"] = value`` for ``dotted == "a.b"``, creating sections."""
+def _yaml_error_message(path: Path, error: yaml.YAMLError) -> str:
+    """One line ``<path>:<line>:<column>: not valid YAML (<problem>)`` for a PyYAML error."""
+    mark = getattr(error, "problem_mark", None)
+    where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark is not None else f"{path}"
+    problem = " ".join(filter(None, (getattr(error, "context", None), getattr(error, "problem", None))))
+    return f"{where}: not valid YAML ({problem or ' '.join(str(error).split())})"
+
+
+def _set_dotted(raw: dict[str, Any], dotted: str, value: Any, origin: str) -> None:
+    """Set ``raw["a"]["b"] = value`` for ``dotted == "a.b"``, creating sections.
+
+    Raises:
+        ParamsError: if a section on the way is not a mapping (e.g. ``train: 5``).
+    """
     *sections, last = dotted.split(".")
     node = raw
-    for section in sections:
+    for depth, section in enumerate(sections):
         node = node.setdefault(section, {})
+        if not isinstance(node, dict):
+            raise ParamsError(f"{origin}: cannot set '{dotted}': '{'.'.join(sections[:depth + 1])}' "
+                              f"is {node!r}, not a section")
     node[last] = value
 
 
@@ -250,6 +273,8 @@ def _coerce(value: Any, hint: Any, origin: str, key: str) -> Any:
             raise ParamsError(f"{origin}: '{key}' must be an integer, got {value!r}")
         return value
     if hint is float:
+        if isinstance(value, str) and _FLOAT_TEXT.fullmatch(value.strip()):
+            return float(value)  # 1e-3: a number that YAML 1.1 reads as a string
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ParamsError(f"{origin}: '{key}' must be a number, got {value!r}")
         return float(value)
@@ -260,32 +285,53 @@ def _coerce(value: Any, hint: Any, origin: str, key: str) -> Any:
     return value
 
 
-def _check_ranges(params: Params, path: Path) -> None:
+def _check_ranges(params: Params, origin: str | Path) -> None:
     """Reject values of the right type but outside their meaningful range."""
+    model, train, augment = params.model, params.train, params.train.augment
     checks = [
         (params.model.input_size >= 32, "model.input_size must be at least 32"),
+        (model.alpha > 0, "model.alpha must be positive"),
         (0.0 <= params.model.dropout < 1.0, "model.dropout must be in [0, 1)"),
+        (all(units >= 1 for units in model.head_units), "model.head_units must all be at least 1"),
+        (model.bn_momentum is None or 0.0 <= model.bn_momentum < 1.0, "model.bn_momentum must be in [0, 1)"),
         (params.train.epochs >= 1, "train.epochs must be at least 1"),
         (params.train.batch_size >= 1, "train.batch_size must be at least 1"),
         (params.train.learning_rate > 0, "train.learning_rate must be positive"),
+        (train.head_learning_rate is None or train.head_learning_rate > 0, "train.head_learning_rate must be positive"),
+        (train.weight_decay >= 0, "train.weight_decay must not be negative"),
+        (train.warmup_epochs >= 0, "train.warmup_epochs must not be negative"),
+        (train.train_eval_subset is None or train.train_eval_subset >= 1, "train.train_eval_subset must be at least 1"),
+        (augment.rotation_degrees >= 0, "train.augment.rotation_degrees must not be negative"),
+        (0.0 <= augment.shift_fraction < 1.0, "train.augment.shift_fraction must be in [0, 1)"),
+        (0.0 <= augment.zoom_fraction < 1.0, "train.augment.zoom_fraction must be in [0, 1)"),
+        (0.0 <= augment.erasing_probability <= 1.0, "train.augment.erasing_probability must be in [0, 1]"),
+        (params.data.train_subset is None or params.data.train_subset >= 1, "data.train_subset must be at least 1"),
         (0.0 <= params.train.label_smoothing < 1.0, "train.label_smoothing must be in [0, 1)"),
         (0.0 <= params.faces.smoothing < 1.0, "faces.smoothing must be in [0, 1)"),
         (params.faces.scale_factor > 1.0, "faces.scale_factor must be greater than 1"),
+        (params.faces.margin >= 0, "faces.margin must not be negative"),
+        (params.faces.min_size >= 1, "faces.min_size must be at least 1"),
+        (params.faces.min_neighbors >= 0, "faces.min_neighbors must not be negative"),
+        (params.evaluate.mistakes_shown >= 0, "evaluate.mistakes_shown must not be negative"),
         (params.data.synthetic_per_class >= 3, "data.synthetic_per_class must be at least 3"),
         (params.train.warmup_epochs < params.train.epochs or params.model.freeze != "staged",
          "train.warmup_epochs must be smaller than train.epochs for freeze: staged"),
     ]
     for ok, message in checks:
         if not ok:
-            raise ParamsError(f"{path}: {message}")
+            raise ParamsError(f"{origin}: {message}")
 
 
-def resolve_data_dir(params: Params, override: str | None = None) -> Path | None:
+def resolve_data_dir(params: Params, override: str | None = None, origin: str | os.PathLike[str] | None = None
+                     ) -> Path | None:
     """Return the FER-2013 location, or None for the synthetic dataset.
 
     ``override`` (the CLI's ``--data``) wins and implies FER-2013; otherwise ``source: synthetic``
     gives None, and ``source: fer2013`` takes ``data.dir`` (relative to the project root) or env
     ``FER2013_DIR``.
+
+    Args:
+        origin: the params file, named first in the error (default: ``params '<name>'``).
 
     Raises:
         ParamsError: if FER-2013 is asked for but no location is given.
@@ -300,6 +346,6 @@ def resolve_data_dir(params: Params, override: str | None = None) -> Path | None
     if os.environ.get("FER2013_DIR"):
         return Path(os.environ["FER2013_DIR"]).expanduser()
     raise ParamsError(
-        f"params '{params.name}': data.source is fer2013 but no location is given; "
+        f"{origin or f'params {params.name!r}'}: data.source is fer2013 but no location is given; "
         "pass --data DIR, set data.dir, or set env FER2013_DIR (see README: Getting FER-2013)"
     )

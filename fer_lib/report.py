@@ -30,8 +30,8 @@ from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
 from nbclient.exceptions import DeadKernelError
 from nbconvert import HTMLExporter
 
-from fer_lib.errors import FerError
-from fer_lib.params import PROJECT_ROOT, Params, load_params
+from fer_lib.errors import DataError, FerError, ModelError
+from fer_lib.params import PROJECT_ROOT, Params, load_params, resolve_data_dir
 from fer_lib.plots import TRAINING_CURVES
 from fer_lib.runs import new_run_dir, write_manifest
 
@@ -87,7 +87,9 @@ def run_report(params_path: str | Path, reports_root: str | Path = REPORTS_DIR, 
         kernel_name: the Jupyter kernel that executes them.
 
     Raises:
-        ParamsError: if the params file is invalid (before any folder is created).
+        ParamsError: if the params file is invalid, or asks for FER-2013 without a location
+            (before any folder is created).
+        DataError, ModelError: if the dataset, ``model_path`` or ``train_run`` does not exist (idem).
         FerError: if there are no notebooks, one is missing, or the kernel is not installed.
         NotebookFailedError: if a notebook raises; its partial .ipynb and .html, and index.html,
             are kept in the report folder.
@@ -96,6 +98,7 @@ def run_report(params_path: str | Path, reports_root: str | Path = REPORTS_DIR, 
     params = load_params(params_path)
     notebooks = study_notebooks() if notebooks is None else [Path(notebook).resolve() for notebook in notebooks]
     _check_inputs(notebooks, kernel_name)
+    _check_sources(params, params_path, data_dir, model_path, train_run)
     run_dir = new_run_dir(Path(reports_root).expanduser().resolve(), params.name)
     parameters = {
         "params_path": str(params_path),
@@ -299,6 +302,19 @@ def _check_inputs(notebooks: list[Path], kernel_name: str) -> None:
         KernelSpecManager().get_kernel_spec(kernel_name)
     except NoSuchKernel:
         raise FerError(f"Jupyter kernel '{kernel_name}': not installed (run `make` to install it)") from None
+
+
+def _check_sources(params: Params, params_path: Path, data_dir: str | None, model_path: str | None,
+                   train_run: str | None) -> None:
+    """Raise a FerError naming the path if the dataset, model or training run a report needs is missing."""
+    location = resolve_data_dir(params, data_dir, origin=params_path)
+    if location is not None and not location.exists():
+        raise DataError(f"{location}: not found; expected a FER-2013 image folder or fer2013.csv")
+    if model_path and not Path(model_path).expanduser().is_file():
+        raise ModelError(f"{model_path}: model file not found")
+    if train_run and not all((Path(train_run).expanduser() / name).is_file()
+                             for name in ("model.keras", "history.csv")):
+        raise DataError(f"{train_run}: not a finished training run (model.keras and history.csv expected)")
 
 
 def _first_line(text: str, limit: int) -> str:

@@ -142,8 +142,9 @@ def sample_expression(label: int, rng: np.random.Generator) -> Expression:
     intensity = rng.uniform(0.5, 1.0)
     values = np.array(NEUTRAL) + intensity * (target - np.array(NEUTRAL)) + rng.normal(0.0, EXPRESSION_NOISE)
     expression = Expression(*values.tolist())
+    side = float(rng.choice([-1.0, 1.0]))
     return expression._replace(eye_open=max(expression.eye_open, 0.15), mouth_width=max(expression.mouth_width, 0.12),
-                               mouth_open=max(expression.mouth_open, 0.0), mouth_skew=expression.mouth_skew * rng.choice([-1, 1]))
+                               mouth_open=max(expression.mouth_open, 0.0), mouth_skew=side * expression.mouth_skew)
 
 
 class _FaceFrame:
@@ -166,7 +167,8 @@ class _FaceFrame:
 
     def axes(self, x_radius: float, y_radius: float) -> tuple[int, int]:
         """Return OpenCV ellipse half-axes (fraction bits included) for radii in face units."""
-        return (round(x_radius * self.scale * (1 << SUBPIXEL_BITS)), round(y_radius * self.scale * (1 << SUBPIXEL_BITS)))
+        unit = self.scale * (1 << SUBPIXEL_BITS)
+        return (round(x_radius * unit), round(y_radius * unit))
 
 
 def _background(rng: np.random.Generator) -> np.ndarray:

@@ -2,13 +2,16 @@
 
 Each frame goes through :class:`FrameAnalyser`: detect faces (every ``detect_every`` frames; the
 boxes are reused in between, which is what makes real time cheap), crop and classify all faces in
-one model call, and smooth the main (largest) face's probabilities over time with an exponential
-moving average::
+one model call, and smooth the main face's probabilities over time with an exponential moving
+average::
 
     smoothed_t = smoothing * smoothed_(t-1) + (1 - smoothing) * probabilities_t
 
-The average restarts from the raw probabilities whenever no face is found, so an emotion never
-leaks from one appearance of a face into the next.
+The main face is tracked: it is the detected box overlapping the previous main face most
+(intersection over union at least :data:`SAME_FACE_IOU`), so a passing false detection or a
+larger face entering the frame does not take its place; when there is no such box the largest
+face becomes the main face. The average restarts from the raw probabilities whenever the main
+face is lost, so an emotion never leaks from one face, or one appearance of it, into the next.
 """
 from __future__ import annotations
 
@@ -23,21 +26,25 @@ import pandas as pd
 from tqdm import tqdm
 
 from fer_lib.errors import MediaError
-from fer_lib.faces import (EmotionClassifier, FaceDetector, FaceResult, annotate, classify_boxes, face_results,
-                           unused_path)
+from fer_lib.faces import (EmotionClassifier, FaceDetector, FaceResult, annotate, box_iou, classify_boxes,
+                           face_results, unused_path)
 from fer_lib.labels import EMOTIONS
 from fer_lib.params import PROJECT_ROOT, FacesParams
 
 FOURCC: str = "mp4v"
 """Codec of written ``.mp4`` files (MPEG-4 Part 2: in every OpenCV build, played by common players)."""
 
+SAME_FACE_IOU: float = 0.3
+"""Smallest overlap (intersection over union) of two boxes on successive detections of the same face."""
+
 FRAME_COLUMNS: tuple[str, ...] = ("frame", "time_s", "n_faces", "x", "y", "w", "h", *EMOTIONS, "label")
-"""Columns of the per-frame table: box and smoothed probabilities of the main (largest) face."""
+"""Columns of the per-frame table: box and smoothed probabilities of the main face."""
 
 
 @dataclass
 class FrameAnalyser:
-    """Stateful per-frame pipeline: detection every N frames, one batched classification, smoothing.
+    """Stateful per-frame pipeline: detection every N frames, main-face tracking, one batched
+    classification, smoothing (see the module docstring).
 
     Args:
         detector: finds faces (see :class:`fer_lib.faces.FaceDetector`).
@@ -55,6 +62,7 @@ class FrameAnalyser:
     _frames_seen: int = field(default=0, init=False)
     _boxes: np.ndarray = field(default_factory=lambda: np.empty((0, 4), np.int32), init=False)
     _smoothed: np.ndarray | None = field(default=None, init=False)
+    _main_box: np.ndarray | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         if self.detect_every < 1:
@@ -63,23 +71,36 @@ class FrameAnalyser:
             raise ValueError(f"smoothing must be in [0, 1), got {self.smoothing}")
 
     def analyse(self, frame_bgr: np.ndarray) -> list[FaceResult]:
-        """Return the faces of the next frame (H, W, 3) BGR uint8, the main (largest) face first.
+        """Return the faces of the next frame (H, W, 3) BGR uint8, the main face first.
 
         The main face carries smoothed probabilities (its label and score follow them); the other
-        faces carry their own frame's probabilities.
+        faces, largest first, carry their own frame's probabilities.
         """
         if self._frames_seen % self.detect_every == 0:
-            boxes = self.detector.detect(frame_bgr)
-            self._boxes = boxes[np.argsort(-(boxes[:, 2] * boxes[:, 3]), kind="stable")]
+            self._boxes = self._main_face_first(self.detector.detect(frame_bgr))
         self._frames_seen += 1
         if len(self._boxes) == 0:
-            self._smoothed = None
             return []
         results = classify_boxes(frame_bgr, self._boxes, self.classifier, self.margin)
         current = results[0].probabilities
         self._smoothed = current if self._smoothed is None else (
             self.smoothing * self._smoothed + (1.0 - self.smoothing) * current)
         return face_results(self._boxes[:1], self._smoothed[None]) + results[1:]
+
+    def _main_face_first(self, boxes: np.ndarray) -> np.ndarray:
+        """Order freshly detected boxes (K, 4): the tracked main face, then the others by decreasing area.
+
+        Forgets the smoothed probabilities when the main face is lost (no box overlaps it enough).
+        """
+        boxes = boxes[np.argsort(-(boxes[:, 2] * boxes[:, 3]), kind="stable")]
+        overlaps = box_iou(boxes, self._main_box) if self._main_box is not None else np.zeros(len(boxes))
+        if len(boxes) and overlaps.max() >= SAME_FACE_IOU:
+            best = int(np.argmax(overlaps))
+            boxes = np.concatenate([boxes[best:best + 1], np.delete(boxes, best, axis=0)])
+        else:
+            self._smoothed = None
+        self._main_box = boxes[0] if len(boxes) else None
+        return boxes
 
 
 def frame_row(frame: int, time_s: float, results: list[FaceResult]) -> dict[str, object]:
@@ -301,8 +322,13 @@ def run_webcam(camera: int | str, classifier: EmotionClassifier, detector: FaceD
     Raises:
         MediaError: if the camera cannot be opened or read, or this OpenCV has no GUI (headless build).
     """
-    capture = cv2.VideoCapture(camera)
-    ok, frame = capture.read() if capture.isOpened() else (False, None)
+    log_level = cv2.utils.logging.getLogLevel()
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)  # our error replaces OpenCV's warnings
+    try:
+        capture = cv2.VideoCapture(camera)
+        ok, frame = capture.read() if capture.isOpened() else (False, None)
+    finally:
+        cv2.utils.logging.setLogLevel(log_level)
     if not ok:
         capture.release()
         raise MediaError(f"camera {camera} could not be opened (no such camera, no permission, or in use "

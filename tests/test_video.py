@@ -118,7 +118,7 @@ def test_detect_every_reuses_boxes_between_detections() -> None:
     assert all(len(faces) == 1 and faces[0].box == (10, 10, 40, 40) for faces in results)
 
 
-def test_main_face_is_the_largest_and_all_faces_share_one_call() -> None:
+def test_first_main_face_is_the_largest_and_all_faces_share_one_call() -> None:
     classifier = ScriptedClassifier()
     analyser = video.FrameAnalyser(ScriptedDetector([[[0, 0, 20, 20], [50, 50, 40, 40]]]), classifier)
     results = analyser.analyse(np.zeros((100, 100, 3), np.uint8))
@@ -170,3 +170,15 @@ def test_webcam_command_without_camera_exits_with_a_one_line_error(tiny_model_pa
                                                                   capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["webcam", "--camera", "99", "--model", str(tiny_model_path)]) == 2
     assert capsys.readouterr().err.splitlines()[-1].startswith("error: camera 99 could not be opened")
+
+
+def test_main_face_is_tracked_across_detections() -> None:
+    happy, sad = np.eye(NUM_CLASSES)[EMOTIONS.index("happy")], np.eye(NUM_CLASSES)[EMOTIONS.index("sad")]
+    face, moved, larger_stranger, elsewhere = [10, 10, 40, 40], [14, 12, 40, 40], [60, 50, 48, 48], [60, 10, 40, 40]
+    analyser = video.FrameAnalyser(ScriptedDetector([[face], [moved, larger_stranger], [elsewhere]]),
+                                   ScriptedClassifier([happy, sad, sad]), smoothing=0.5)
+    frame = np.zeros((120, 120, 3), np.uint8)
+    first, second, third = (analyser.analyse(frame) for _ in range(3))
+    assert second[0].box == tuple(moved) and second[1].box == tuple(larger_stranger)
+    np.testing.assert_allclose(second[0].probabilities, 0.5 * happy + 0.5 * sad)  # same face: smoothed
+    np.testing.assert_allclose(third[0].probabilities, sad)  # no overlap: a new main face, restarted

@@ -4,14 +4,17 @@ Each command lives in its own module of this package and exposes ``register(subp
 which adds an ``argparse`` sub-parser whose ``handler(args) -> int`` does the work. Heavy
 imports (Keras, TensorFlow) happen inside handlers so ``--help`` stays instant.
 
-Errors a user can cause are :class:`fer_lib.errors.FerError`: printed as one line
-``error: <message>`` on stderr with exit code 2. Anything else is a bug: one line and exit
-code 1, with the traceback only under ``--debug``.
+Errors a user can cause are :class:`fer_lib.errors.FerError`, and operating-system errors on a
+named file (permission denied, not a directory, ...): printed as one line ``error: <message>``
+on stderr with exit code 2. Anything else is a bug: one line and exit code 1, with the
+traceback only under ``--debug``. OpenCV's and FFmpeg's own log lines (e.g. "can't open camera
+by index") are silenced unless ``--debug`` is given, so an error stays one line.
 """
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 import traceback
 from collections.abc import Sequence
@@ -36,16 +39,40 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def quiet_native_logs() -> None:
+    """Keep OpenCV's and FFmpeg's C++ log lines off stderr (env vars; the user's own settings win)."""
+    os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET: no "moov atom not found"
+    if "cv2" in sys.modules:  # already imported (e.g. main() called in-process): the env var came too late
+        import cv2
+
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+
+
+def one_line(text: str) -> str:
+    """``text`` with its lines joined by spaces, so an error is always exactly one line."""
+    return " ".join(line.strip() for line in str(text).splitlines() if line.strip())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; return its exit code (0 ok, 1 internal error, 2 user error)."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    if not args.debug:
+        quiet_native_logs()
     try:
         return int(args.handler(args) or 0)
     except FerError as error:
         if args.debug:
             traceback.print_exc()
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {one_line(str(error))}", file=sys.stderr)
+        return 2
+    except OSError as error:
+        if args.debug:
+            traceback.print_exc()
+        if error.filename is None:
+            return unexpected(error)
+        print(f"error: {error.filename}: {one_line(error.strerror or str(error))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("error: interrupted (runs resume from their last checkpoint)", file=sys.stderr)
@@ -53,7 +80,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as error:  # noqa: BLE001 - the CLI's last line of defence
         if args.debug:
             traceback.print_exc()
-        message = str(error).splitlines()[0] if str(error) else ""
-        print(f"error: unexpected {type(error).__name__}: {message} (rerun with --debug for details)",
-              file=sys.stderr)
-        return 1
+        return unexpected(error)
+
+
+def unexpected(error: Exception) -> int:
+    """Print one line for an error that is a bug, not the user's doing; return exit code 1."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    print(f"error: unexpected {type(error).__name__}: {lines[0] if lines else ''} (rerun with --debug for details)",
+          file=sys.stderr)
+    return 1

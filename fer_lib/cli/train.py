@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-from fer_lib.errors import ParamsError
+from fer_lib.errors import ParamsError, RunExistsError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -30,20 +30,34 @@ def parse_overrides(pairs: list[str]) -> dict[str, object]:
     overrides = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
-        if not sep or not key:
+        if not sep or not key.strip():
             raise ParamsError(f"--set {pair}: expected KEY=VALUE, e.g. train.epochs=2")
-        overrides[key.strip()] = yaml.safe_load(value)
+        try:
+            overrides[key.strip()] = yaml.safe_load(value)
+        except yaml.YAMLError as error:
+            problem = getattr(error, "problem", None) or " ".join(str(error).split())
+            raise ParamsError(f"--set {pair}: the value is not valid YAML ({problem})") from None
     return overrides
 
 
 def run(args: argparse.Namespace) -> int:
-    """Load params and data, train, and print where the model went."""
+    """Load params and data, train, and print where the model went.
+
+    Everything a user can get wrong (params, data location, weights file, output folder) is
+    checked before a run folder is created, so a failed start leaves nothing behind.
+    """
     from fer_lib.data import load_dataset
-    from fer_lib.params import PROJECT_ROOT, load_params
+    from fer_lib.model import resolve_weights
+    from fer_lib.params import PROJECT_ROOT, load_params, resolve_data_dir
     from fer_lib.runs import new_run_dir
     from fer_lib.training import train
 
     params = load_params(args.params, parse_overrides(args.set))
+    resolve_data_dir(params, args.data, origin=args.params)
+    if not (args.out and (Path(args.out) / "state.json").is_file()):  # a resumed run starts from its checkpoint
+        resolve_weights(params.model.weights)
+    if args.out and Path(args.out).exists() and not Path(args.out).is_dir():
+        raise RunExistsError(f"{args.out}: exists and is not a folder; choose a new output folder")
     dataset = load_dataset(params, args.data)
     run_dir = Path(args.out) if args.out else new_run_dir(PROJECT_ROOT / "runs", params.name)
     result = train(params, dataset, run_dir, verbose=1 if sys.stdout.isatty() else 2, workers=args.workers)

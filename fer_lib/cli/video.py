@@ -33,8 +33,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     """Process the clip, write the requested outputs, print a summary with the achieved FPS."""
     from fer_lib.faces import load_classifier, make_detector
-    from fer_lib.video import process_video, video_summary
+    from fer_lib.video import open_video, process_video, video_summary
 
+    open_video(args.input).release()  # a missing or unreadable clip fails before the model loads
     params = faces_params_from_args(args)
     frames = process_video(args.input, load_classifier(args.model, num_threads=args.threads),
                            make_detector(params, detect_width=args.detect_width), out_video=args.out,

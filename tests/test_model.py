@@ -1,0 +1,193 @@
+"""The classifier's contract: shapes, label order, safe loading, BatchNorm recalibration, freezing.
+
+Models here are 32 px MobileNetV2s with random weights (``weights: none``): seconds to build on CPU.
+"""
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+
+from fer_lib.errors import ModelError
+from fer_lib.labels import EMOTIONS, LABEL_INDEX
+from fer_lib.model import (BACKBONE_NAME, build_model, load_model, parameter_counts, recalibrate_batchnorm,
+                           resolve_weights, set_backbone_trainable)
+from fer_lib.params import ModelParams
+
+SMALL = {"input_size": 32, "weights": "none"}
+
+
+def small_model(**overrides: object) -> keras.Model:
+    return build_model(ModelParams(**{**SMALL, **overrides}), seed=0)
+
+
+def faces(count: int, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, (count, 48, 48), dtype=np.uint8)
+
+
+def numpy_weights(variables: list) -> list[np.ndarray]:
+    return [keras.ops.convert_to_numpy(variable).copy() for variable in variables]
+
+
+def batchnorm_layers(model: keras.Model) -> list[keras.layers.BatchNormalization]:
+    return [layer for layer in model.get_layer(BACKBONE_NAME).layers
+            if isinstance(layer, keras.layers.BatchNormalization)]
+
+
+def head_variables(model: keras.Model) -> set[int]:
+    return {id(variable) for layer in model.layers if layer.name.startswith(("dense_", "probabilities"))
+            for variable in layer.trainable_weights}
+
+
+@pytest.mark.parametrize("overrides", [{}, {"input_size": 48, "scale": "unit", "head_units": [16, 8], "dropout": 0.2},
+                                       {"pooling": "flatten"}])
+def test_input_and_output_contract(overrides: dict) -> None:
+    model = small_model(**overrides)
+
+    assert model.input_shape == (None, 48, 48, 1)
+    assert model.output_shape == (None, 7)
+    probabilities = keras.ops.convert_to_numpy(model(faces(3).astype(np.float32)[..., None], training=False))
+    assert probabilities.shape == (3, 7)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
+
+
+def test_canonical_label_order_survives_save_and_load(tmp_path: Path) -> None:
+    assert EMOTIONS == ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")  # FER-2013's 0-6
+    model = small_model()
+    head = model.get_layer("probabilities")
+    kernel, _ = head.get_weights()
+    preference = np.array([0.0, 1.0, 2.0, 6.0, 3.0, 4.0, 5.0], dtype=np.float32)  # happy, then neutral, surprise...
+    head.set_weights([np.zeros_like(kernel), preference])
+    path = tmp_path / "m.keras"
+    model.save(path)
+
+    probabilities = load_model(path).predict(faces(2).astype(np.float32)[..., None], verbose=0)
+
+    assert [EMOTIONS[i] for i in np.argsort(-probabilities[0])][:3] == ["happy", "neutral", "surprise"]
+    assert int(probabilities.argmax(axis=1)[1]) == LABEL_INDEX["happy"]
+    np.testing.assert_allclose(probabilities[0], keras.ops.convert_to_numpy(keras.ops.softmax(preference)), rtol=1e-5)
+
+
+@pytest.mark.slow
+def test_saved_model_reloads_with_safe_mode_and_predicts_identically(tmp_path: Path) -> None:
+    model = small_model(head_units=[8], dropout=0.3)
+    x = faces(5).astype(np.float32)[..., None]
+    expected = model.predict(x, verbose=0)
+    path = tmp_path / "m.keras"
+    model.save(path)
+
+    reloaded = load_model(path)  # safe_mode=True inside (see test_safety)
+
+    np.testing.assert_array_equal(reloaded.predict(x, verbose=0), expected)
+
+
+def test_load_model_refuses_code_carrying_models(tmp_path: Path) -> None:
+    inputs = keras.Input((48, 48, 1))
+    outputs = keras.layers.Dense(7, activation="softmax")(
+        keras.layers.Flatten()(keras.layers.Lambda(lambda x: x / 255.0)(inputs)))
+    path = tmp_path / "lambda.keras"
+    keras.Model(inputs, outputs).save(path)
+
+    with pytest.raises(ModelError) as raised:
+        load_model(path)
+
+    assert str(raised.value).startswith(f"{path}: cannot load Keras model") and "Lambda" in str(raised.value)
+
+
+@pytest.mark.parametrize("kind", ["missing", "text", "zip", "wrong_suffix", "wrong_shape"])
+def test_load_model_errors_name_the_file(tmp_path: Path, kind: str) -> None:
+    path = tmp_path / ("m.h5" if kind == "wrong_suffix" else "m.keras")
+    if kind == "text":
+        path.write_text("not a model")
+    elif kind in ("zip", "wrong_suffix"):
+        with zipfile.ZipFile(path, "w") as archive:
+            archive.writestr("notes.txt", "hello")
+    elif kind == "wrong_shape":
+        inputs = keras.Input((32, 32, 1))
+        keras.Model(inputs, keras.layers.Dense(7)(keras.layers.Flatten()(inputs))).save(path)
+    expected = {"missing": "model file not found", "text": "not a Keras model", "zip": "cannot load Keras model",
+                "wrong_suffix": "not a Keras model", "wrong_shape": "expected (None, 48, 48, 1) -> (None, 7)"}[kind]
+
+    with pytest.raises(ModelError) as raised:
+        load_model(path)
+
+    assert str(raised.value).startswith(f"{path}: ") and expected in str(raised.value)
+    assert "\n" not in str(raised.value)
+
+
+def test_missing_weights_file_says_what_to_do(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    missing = tmp_path / "nowhere" / "backbone.h5"
+    with pytest.raises(ModelError) as raised:
+        build_model(ModelParams(input_size=32, weights=str(missing)))
+    message = str(raised.value)
+    assert message.startswith(f"{missing}: ImageNet MobileNetV2 weights file not found")
+    for advice in ("FER_WEIGHTS", "model.weights: none", "model.weights: imagenet"):
+        assert advice in message
+    monkeypatch.setenv("FER_WEIGHTS", str(missing))
+    with pytest.raises(ModelError, match="backbone.h5: ImageNet MobileNetV2 weights file not found"):
+        resolve_weights("default")
+    assert resolve_weights("none") is None
+
+
+def test_corrupt_weights_file_is_a_model_error(tmp_path: Path) -> None:
+    bad = tmp_path / "weights.h5"
+    bad.write_text("not HDF5")
+
+    with pytest.raises(ModelError) as raised:
+        build_model(ModelParams(input_size=32, weights=str(bad)))
+
+    assert str(raised.value).startswith(f"{bad}: cannot load MobileNetV2 weights")
+
+
+@pytest.mark.parametrize("freeze", ["none", "backbone"])
+def test_recalibrate_batchnorm_changes_only_moving_statistics(freeze: str) -> None:
+    model = small_model(freeze=freeze, head_units=[8], dropout=0.5)
+    layers = batchnorm_layers(model)
+    statistics = {id(variable) for layer in layers for variable in (layer.moving_mean, layer.moving_variance)}
+    momenta = [layer.momentum for layer in layers]
+    trainable_before = [id(variable) for variable in model.trainable_weights]
+    before = numpy_weights(model.weights)
+
+    recalibrate_batchnorm(model, faces(24), batch_size=8)
+
+    after = numpy_weights(model.weights)
+    changed = {id(variable) for variable, old, new in zip(model.weights, before, after) if not np.array_equal(old, new)}
+    assert changed == statistics  # every moving mean/variance moved (frozen ones too), nothing else did
+    assert [layer.momentum for layer in layers] == momenta
+    assert [id(variable) for variable in model.trainable_weights] == trainable_before
+
+
+def test_recalibrated_statistics_are_the_average_of_batch_statistics() -> None:
+    model = small_model()
+    backbone = model.get_layer(BACKBONE_NAME)
+    preprocess = keras.Model(model.input, model.get_layer("scale").output)
+    conv1 = keras.Model(backbone.input, backbone.get_layer("Conv1").output)  # what bn_Conv1 normalises
+    batch = faces(16)
+    conv_out = keras.ops.convert_to_numpy(conv1(preprocess(batch.astype(np.float32)[..., None])))
+
+    recalibrate_batchnorm(model, batch, batch_size=8)
+
+    expected = (conv_out[:8].mean(axis=(0, 1, 2)) + conv_out[8:].mean(axis=(0, 1, 2))) / 2
+    moving_mean = keras.ops.convert_to_numpy(backbone.get_layer("bn_Conv1").moving_mean)
+    np.testing.assert_allclose(moving_mean, expected, rtol=1e-4, atol=1e-5)
+
+
+def test_freeze_policies_decide_what_trains() -> None:
+    frozen = small_model(freeze="backbone", head_units=[16])
+    staged = small_model(freeze="staged")
+    everything = small_model(freeze="none")
+
+    assert {id(variable) for variable in frozen.trainable_weights} == head_variables(frozen)
+    assert len(frozen.trainable_weights) == 4  # dense_0 and probabilities: kernels and biases
+    assert {id(variable) for variable in staged.trainable_weights} == head_variables(staged)
+    backbone = everything.get_layer(BACKBONE_NAME)
+    assert len(everything.trainable_weights) == len(backbone.trainable_weights) + 2
+    assert parameter_counts(frozen)["trainable"] == 1280 * 16 + 16 + 16 * 7 + 7
+
+    set_backbone_trainable(staged, True)
+    assert len(staged.trainable_weights) == len(everything.trainable_weights)
+    set_backbone_trainable(staged, False)
+    assert {id(variable) for variable in staged.trainable_weights} == head_variables(staged)
