@@ -146,6 +146,8 @@ def load_model(path: str | os.PathLike[str], compile: bool = False) -> keras.Mod
         ModelError: naming the file, if it is missing, not a ``.keras`` archive, or not loadable.
     """
     path = Path(path)
+    if path.is_dir():
+        raise ModelError(f"{path}: is a folder; expected a .keras model file")
     if not path.is_file():
         raise ModelError(f"{path}: model file not found")
     if path.suffix != ".keras" or not zipfile.is_zipfile(path):

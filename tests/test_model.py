@@ -97,10 +97,12 @@ def test_load_model_refuses_code_carrying_models(tmp_path: Path) -> None:
     assert str(raised.value).startswith(f"{path}: cannot load Keras model") and "Lambda" in str(raised.value)
 
 
-@pytest.mark.parametrize("kind", ["missing", "text", "zip", "wrong_suffix", "wrong_shape"])
+@pytest.mark.parametrize("kind", ["missing", "folder", "text", "zip", "wrong_suffix", "wrong_shape"])
 def test_load_model_errors_name_the_file(tmp_path: Path, kind: str) -> None:
     path = tmp_path / ("m.h5" if kind == "wrong_suffix" else "m.keras")
-    if kind == "text":
+    if kind == "folder":
+        path.mkdir()
+    elif kind == "text":
         path.write_text("not a model")
     elif kind in ("zip", "wrong_suffix"):
         with zipfile.ZipFile(path, "w") as archive:
@@ -108,8 +110,9 @@ def test_load_model_errors_name_the_file(tmp_path: Path, kind: str) -> None:
     elif kind == "wrong_shape":
         inputs = keras.Input((32, 32, 1))
         keras.Model(inputs, keras.layers.Dense(7)(keras.layers.Flatten()(inputs))).save(path)
-    expected = {"missing": "model file not found", "text": "not a Keras model", "zip": "cannot load Keras model",
-                "wrong_suffix": "not a Keras model", "wrong_shape": "expected (None, 48, 48, 1) -> (None, 7)"}[kind]
+    expected = {"missing": "model file not found", "folder": "is a folder", "text": "not a Keras model",
+                "zip": "cannot load Keras model", "wrong_suffix": "not a Keras model",
+                "wrong_shape": "expected (None, 48, 48, 1) -> (None, 7)"}[kind]
 
     with pytest.raises(ModelError) as raised:
         load_model(path)

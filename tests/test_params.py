@@ -77,7 +77,8 @@ def test_invalid_yaml_names_line_and_column(tmp_path: Path) -> None:
         load_params(path)
 
     message = str(raised.value)
-    assert message.startswith(f"{path}:3:1: not valid YAML (") and "\n" not in message and "unicode string" not in message
+    assert message.startswith(f"{path}:3:1: not valid YAML (")
+    assert "\n" not in message and "unicode string" not in message
 
 
 def test_binary_file_and_missing_file(tmp_path: Path) -> None:

@@ -140,7 +140,8 @@ def test_every_keras_load_model_call_uses_safe_mode() -> None:
 
 def test_no_eval_exec_or_shell_commands() -> None:
     def check(tree: ast.Module) -> list[tuple[int, str]]:
-        found = [(call.lineno, f"{dotted(call.func)}()") for call in calls(tree) if dotted(call.func) in ("eval", "exec")]
+        found = [(call.lineno, f"{dotted(call.func)}()") for call in calls(tree)
+                 if dotted(call.func) in ("eval", "exec")]
         found += [(call.lineno, "shell=True") for call in calls(tree) if is_constant(keyword(call, "shell"), True)]
         found += [(call.lineno, "extractall without filter=") for call in calls(tree)
                   if dotted(call.func).endswith("extractall") and keyword(call, "filter") is None]
@@ -153,12 +154,13 @@ def test_the_checks_catch_what_they_look_for() -> None:
     """Guard against checks that cannot fail: each finds its target in a small bad snippet."""
     bad = ast.parse("import pickle\nimport numpy as np\nimport yaml\nimport keras\n"
                     "np.load('x.npy')\nnp.load('y.npy', allow_pickle=True)\nyaml.load(text, Loader=yaml.Loader)\n"
-                    "keras.models.load_model('m.keras')\nkeras.saving.load_model('m.keras', safe_mode=False)\n")
+                    "keras.models.load_model('m.keras')\nkeras.saving.load_model('m.keras', safe_mode=False)\n"
+                    "eval(text)\nsubprocess.run(text, shell=True)\n")
     global SOURCES
     saved, SOURCES = SOURCES, {"bad.py": bad}
     try:
         for test in (test_no_pickle_like_module_is_imported, test_numpy_files_are_loaded_without_pickle,
-                     test_every_keras_load_model_call_uses_safe_mode):
+                     test_every_keras_load_model_call_uses_safe_mode, test_no_eval_exec_or_shell_commands):
             with pytest.raises(AssertionError):
                 test()
         with pytest.raises(AssertionError):

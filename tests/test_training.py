@@ -97,3 +97,13 @@ def test_sigkill_mid_epoch_then_resume_matches_uninterrupted_run(tmp_path: Path)
     straight_history, resumed_history = (load_run(run).history.drop(columns=timing)
                                          for run in (tmp_path / "straight", interrupted))
     assert straight_history.equals(resumed_history)
+
+
+@pytest.mark.slow
+def test_two_runs_of_the_same_params_give_the_same_metrics(tmp_path: Path) -> None:
+    params = load_params(write_params(tmp_path / "p.yaml", TINY), {"train.epochs": 2})
+    dataset = load_dataset(params)
+    first, second = (train(params, dataset, tmp_path / name, verbose=0).history.drop(columns=["seconds", "eval_seconds"])
+                     for name in ("first", "second"))
+    assert first.equals(second)
+    assert (first["fit_loss"] > 0).all()
