@@ -180,7 +180,9 @@ def load_params(path: str | os.PathLike[str], overrides: dict[str, Any] | None =
     if not path.is_file():
         raise ParamsError(f"{path}: params file not found")
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+        _reject_duplicate_keys(yaml.compose(text, Loader=yaml.SafeLoader), path)
+        raw = yaml.safe_load(text)
     except UnicodeDecodeError as error:
         raise ParamsError(f"{path}: not a UTF-8 text file ({error.reason} at byte {error.start})") from None
     except yaml.YAMLError as error:
@@ -194,6 +196,20 @@ def load_params(path: str | os.PathLike[str], overrides: dict[str, Any] | None =
     params = _build(Params, raw, origin, "")
     _check_ranges(params, origin)
     return params
+
+
+def _reject_duplicate_keys(node: yaml.Node | None, path: Path) -> None:
+    """Raise ParamsError for a mapping that repeats a key (YAML would silently keep the last one)."""
+    if isinstance(node, yaml.MappingNode):
+        seen: set[str] = set()
+        for key_node, value_node in node.value:
+            if key_node.value in seen:
+                raise ParamsError(f"{path}:{key_node.start_mark.line + 1}: key '{key_node.value}' appears twice")
+            seen.add(key_node.value)
+            _reject_duplicate_keys(value_node, path)
+    elif isinstance(node, yaml.SequenceNode):
+        for item in node.value:
+            _reject_duplicate_keys(item, path)
 
 
 def params_from_dict(raw: dict[str, Any], origin: str = "<dict>") -> Params:

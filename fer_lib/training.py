@@ -119,6 +119,7 @@ def train(params: Params, dataset: FaceDataset, run_dir: str | os.PathLike[str],
         keras.config.set_dtype_policy("mixed_bfloat16")
     try:
         model = _initial_model(params, run_dir, state, steps_per_epoch=-(-len(training) // params.train.batch_size))
+        _start_run_dir(run_dir, params, state)
         batches = FaceBatches(training.faces, training.labels, params.train.batch_size, params,
                               _sample_weights(params, training.labels), params.train.label_smoothing > 0, workers)
         train_eval = stratified_subset(training, params.train.train_eval_subset, params.seed) \
@@ -151,7 +152,12 @@ def load_run(run_dir: str | os.PathLike[str]) -> TrainResult:
 
 
 def _prepare_run_dir(run_dir: Path, params: Params) -> dict:
-    """Create or validate ``run_dir`` and return its state (epochs done, best accuracy, ...)."""
+    """Validate ``run_dir`` (writing nothing) and return its state (epochs done, best accuracy, ...).
+
+    Raises:
+        RunExistsError: for a finished run, an unfinished run with other params, or a folder
+            holding anything else.
+    """
     state_path = run_dir / "state.json"
     if state_path.is_file():
         state = json.loads(state_path.read_text())
@@ -163,14 +169,21 @@ def _prepare_run_dir(run_dir: Path, params: Params) -> dict:
                                  "resume it with the same params file or choose a new output folder")
         print(f"Resuming {run_dir} after epoch {state['epochs_done']} of {params.train.epochs}")
         return state
-    if run_dir.exists() and any(run_dir.iterdir()):
+    if run_dir.is_dir() and any(run_dir.iterdir()):
         raise RunExistsError(f"{run_dir}: folder exists and is not a training run; choose a new output folder")
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "params.yaml").write_text(yaml.safe_dump(params.to_dict(), sort_keys=False))
+    return {"epochs_done": 0, "best_val_accuracy": None, "best_epoch": None, "finished": False, "plateau": None}
+
+
+def _start_run_dir(run_dir: Path, params: Params, state: dict) -> None:
+    """Record params, provenance and the initial state in a new run folder (once the model exists)."""
+    if (run_dir / "state.json").is_file():
+        return
     from fer_lib.runs import write_manifest
 
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "params.yaml").write_text(yaml.safe_dump(params.to_dict(), sort_keys=False))
     write_manifest(run_dir, params)
-    return {"epochs_done": 0, "best_val_accuracy": None, "best_epoch": None, "finished": False, "plateau": None}
+    _atomic_write(run_dir / "state.json", json.dumps(state, indent=2))
 
 
 def _training_data(params: Params, dataset: FaceDataset) -> tuple[FaceDataset, FaceDataset]:
@@ -194,7 +207,7 @@ def _seed_everything(seed: int) -> None:
 
 def _initial_model(params: Params, run_dir: Path, state: dict, steps_per_epoch: int) -> keras.Model:
     """Build and compile a new model, or load the compiled checkpoint of a resumed run."""
-    if state["epochs_done"] > 0:
+    if (run_dir / "checkpoint.keras").is_file():
         return keras.models.load_model(run_dir / "checkpoint.keras", safe_mode=True)
     model = build_model(params.model, seed=params.seed)
     staged = params.model.freeze == "staged" and params.train.warmup_epochs > 0

@@ -304,3 +304,20 @@ def test_ctrl_c_is_one_line(capsys: pytest.CaptureFixture[str], monkeypatch: pyt
     code, _, err = run_cli(capsys, "data", "audit")
 
     assert code == 130 and len(err.splitlines()) == 1 and err.startswith("error: interrupted")
+
+
+def test_a_params_key_given_twice_is_an_error_naming_the_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "twice.yaml"
+    path.write_text("name: twice\ntrain:\n  epochs: 2\n  epochs: 20\n")
+    code, _, err = run_cli(capsys, "train", "--params", path)
+    assert_one_error(code, err, f"{path}:4: key 'epochs' appears twice", exact=True)
+
+
+@pytest.mark.parametrize("argv", [["evaluate", "--model", "m.keras", "--data", "d", "--split", "Test"],
+                                  ["no-such-command"], ["train"]])
+def test_usage_errors_are_one_line(capsys: pytest.CaptureFixture[str], argv: list[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2
+    assert len(err.splitlines()) == 1 and err.startswith("error: python -m fer_lib"), err

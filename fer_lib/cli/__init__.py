@@ -18,6 +18,7 @@ import os
 import sys
 import traceback
 from collections.abc import Sequence
+from typing import NoReturn
 
 from fer_lib.errors import FerError
 
@@ -25,9 +26,16 @@ COMMAND_MODULES: tuple[str, ...] = ("data", "train", "evaluate", "predict", "vid
 """Sub-modules of :mod:`fer_lib.cli`, one per command, in ``--help`` order."""
 
 
+class OneLineErrorParser(argparse.ArgumentParser):
+    """An ArgumentParser whose usage errors are one line (``error: ...``, exit 2), not usage text."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"error: {self.prog}: {one_line(message)} (see --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the top-level parser with every command registered."""
-    parser = argparse.ArgumentParser(
+    parser = OneLineErrorParser(
         prog="python -m fer_lib",
         description="fer-study: facial expression recognition with MobileNetV2 on FER-2013.",
     )
