@@ -6,8 +6,10 @@ import os
 import tarfile
 from pathlib import Path
 
+import keras
 import pytest
 
+from fer_lib.labels import FACE_SIZE, NUM_CLASSES
 from fer_lib.params import PROJECT_ROOT
 
 SHARED = PROJECT_ROOT.parent / "shared"
@@ -35,3 +37,27 @@ def fer2013_dir() -> Path:
             archive.extractall(target, filter="data")
         done.touch()
     return target / "fer2013"
+
+
+def build_tiny_model(seed: int = 0) -> keras.Model:
+    """A small stand-in for the shipped classifier: (N, 48, 48, 1) grey 0-255 -> (N, 7) softmax.
+
+    Centred inputs, a tanh convolution and a wide head give different faces different, fairly
+    confident predictions, so TFLite parity checks are not trivially met.
+    """
+    inputs = keras.Input((FACE_SIZE, FACE_SIZE, 1))
+    x = keras.layers.Rescaling(1 / 127.5, offset=-1.0)(inputs)
+    x = keras.layers.Conv2D(8, 5, strides=4, activation="tanh",
+                            kernel_initializer=keras.initializers.HeNormal(seed=seed))(x)
+    x = keras.layers.Flatten()(x)
+    outputs = keras.layers.Dense(NUM_CLASSES, activation="softmax",
+                                 kernel_initializer=keras.initializers.RandomNormal(stddev=0.5, seed=seed + 1))(x)
+    return keras.Model(inputs, outputs, name="tiny_stand_in")
+
+
+@pytest.fixture(scope="session")
+def tiny_model_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The stand-in classifier saved as ``.keras``."""
+    path = tmp_path_factory.mktemp("model") / "tiny.keras"
+    build_tiny_model().save(path)
+    return path

@@ -86,19 +86,6 @@ def private_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("FER2013_DIR", raising=False)
 
 
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A stand-in classifier: Input(48,48,1) -> Rescaling -> Conv2D -> GAP -> Dense(7, softmax), as .keras."""
-    inputs = keras.Input((48, 48, 1))
-    x = keras.layers.Rescaling(1 / 255.0)(inputs)
-    x = keras.layers.Conv2D(4, 3, activation="relu")(x)
-    x = keras.layers.GlobalAveragePooling2D()(x)
-    outputs = keras.layers.Dense(7, activation="softmax")(x)
-    path = tmp_path_factory.mktemp("model") / "tiny.keras"
-    keras.Model(inputs, outputs).save(path)
-    return path
-
-
 # --- data audit: image folders ----------------------------------------------------------------------
 
 def good_folder(root: Path) -> Path:
@@ -329,26 +316,26 @@ def test_evaluate_rejects_a_model_with_the_wrong_input(tmp_path: Path, capsys: p
     assert_one_error(code, err, f"{path}: model takes (None, 64, 64, 3)", "expected (None, 48, 48, 1) -> (None, 7)")
 
 
-def test_evaluate_split_not_in_the_data(capsys: pytest.CaptureFixture[str], tiny_model: Path, two_splits: Path) -> None:
-    code, out, err = run_in_process(capsys, "evaluate", "--model", tiny_model, "--data", two_splits,
+def test_evaluate_split_not_in_the_data(capsys: pytest.CaptureFixture[str], tiny_model_path: Path, two_splits: Path) -> None:
+    code, out, err = run_in_process(capsys, "evaluate", "--model", tiny_model_path, "--data", two_splits,
                                     "--split", "PrivateTest")
 
     assert_one_error(code, err, f"{two_splits}: no PrivateTest faces (present: Training, PublicTest)")
     assert out == ""
 
 
-def test_evaluate_bad_data_names_the_file(capsys: pytest.CaptureFixture[str], tiny_model: Path,
+def test_evaluate_bad_data_names_the_file(capsys: pytest.CaptureFixture[str], tiny_model_path: Path,
                                           two_splits: Path) -> None:
     bad = two_splits / "test" / "happy" / "PublicTest_99.jpg"
     bad.write_bytes(b"")
 
-    code, _, err = run_in_process(capsys, "evaluate", "--model", tiny_model, "--data", two_splits)
+    code, _, err = run_in_process(capsys, "evaluate", "--model", tiny_model_path, "--data", two_splits)
 
     assert_one_error(code, err, f"{bad}: empty file (0 bytes)")
 
 
-def test_evaluate_control_case_succeeds(capsys: pytest.CaptureFixture[str], tiny_model: Path, two_splits: Path) -> None:
-    code, out, err = run_in_process(capsys, "evaluate", "--model", tiny_model, "--data", two_splits,
+def test_evaluate_control_case_succeeds(capsys: pytest.CaptureFixture[str], tiny_model_path: Path, two_splits: Path) -> None:
+    code, out, err = run_in_process(capsys, "evaluate", "--model", tiny_model_path, "--data", two_splits,
                                     "--split", "PublicTest")
 
     assert code == 0 and err == ""
@@ -384,12 +371,12 @@ UNREADABLE_PHOTOS = {
 
 @pytest.mark.parametrize("case", UNREADABLE_PHOTOS, ids=list(UNREADABLE_PHOTOS))
 def test_predict_skips_an_unreadable_photo_and_fails_when_nothing_was_read(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str], tiny_model: Path, case: str) -> None:
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], tiny_model_path: Path, case: str) -> None:
     name, make, problem = UNREADABLE_PHOTOS[case]
     path = tmp_path / name
     make(path)
 
-    code, out, err = run_in_process(capsys, "predict", path, "--model", tiny_model)
+    code, out, err = run_in_process(capsys, "predict", path, "--model", tiny_model_path)
 
     assert code == 2 and out == "" and "Traceback" not in err
     warning, error = err.splitlines()
@@ -404,46 +391,46 @@ def test_predict_skips_an_unreadable_photo_and_fails_when_nothing_was_read(
     ("noface.jpg", photo()),
 ])
 def test_predict_reads_odd_photos_and_reports_zero_faces(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                                         tiny_model: Path, name: str, image: np.ndarray) -> None:
+                                                         tiny_model_path: Path, name: str, image: np.ndarray) -> None:
     path = write_image(tmp_path / name, image)
 
-    code, out, err = run_in_process(capsys, "predict", path, "--model", tiny_model)
+    code, out, err = run_in_process(capsys, "predict", path, "--model", tiny_model_path)
 
     assert (code, err) == (0, "")
     assert out == f"{path}: 0 faces ({image.shape[1]}x{image.shape[0]})\n"
 
 
 def test_predict_json_of_a_photo_without_faces(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                               tiny_model: Path) -> None:
+                                               tiny_model_path: Path) -> None:
     import json
 
     path = write_image(tmp_path / "noface.png", photo())
 
-    code, out, err = run_in_process(capsys, "predict", path, "--model", tiny_model, "--json")
+    code, out, err = run_in_process(capsys, "predict", path, "--model", tiny_model_path, "--json")
 
     assert (code, err) == (0, "")
     assert json.loads(out)["images"] == [{"path": str(path), "width": 160, "height": 120, "faces": []}]
 
 
 def test_predict_of_a_folder_without_images(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                            tiny_model: Path) -> None:
+                                            tiny_model_path: Path) -> None:
     folder = tmp_path / "photos"
     folder.mkdir()
 
-    code, out, err = run_in_process(capsys, "predict", folder, "--model", tiny_model)
+    code, out, err = run_in_process(capsys, "predict", folder, "--model", tiny_model_path)
 
     assert_one_error(code, err, f"{folder}: no image could be read")
     assert out == ""
 
 
 def test_predict_folder_with_good_and_bad_files_reports_each(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                                             tiny_model: Path) -> None:
+                                                             tiny_model_path: Path) -> None:
     folder = tmp_path / "photos"
     good = write_image(folder / "a_good.png", photo())
     (folder / "b_empty.jpg").write_bytes(b"")
     (folder / "c_notes.jpg").write_text("text")
 
-    code, out, err = run_in_process(capsys, "predict", folder, "--model", tiny_model)
+    code, out, err = run_in_process(capsys, "predict", folder, "--model", tiny_model_path)
 
     assert code == 0 and "Traceback" not in err
     assert out == f"{good}: 0 faces (160x120)\n"
@@ -463,11 +450,11 @@ def test_predict_with_a_model_that_is_not_a_model(tmp_path: Path, capsys: pytest
 
 
 @pytest.mark.slow
-def test_predict_subprocess_stderr(tmp_path: Path, tiny_model: Path) -> None:
+def test_predict_subprocess_stderr(tmp_path: Path, tiny_model_path: Path) -> None:
     path = tmp_path / "cut.jpg"
     truncated_jpeg(path, photo())
 
-    result = run_subprocess(tmp_path, "predict", path, "--model", tiny_model)
+    result = run_subprocess(tmp_path, "predict", path, "--model", tiny_model_path)
 
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert result.stderr.splitlines() == [
@@ -490,20 +477,20 @@ def zero_frame_avi(path: Path) -> Path:
     ("notes.mp4", lambda path: path.write_text("not a video"), "cannot open as a video"),
     ("missing.mp4", lambda path: None, "video file not found"),
 ])
-def test_video_with_no_frames_or_no_file(tmp_path: Path, capsys: pytest.CaptureFixture[str], tiny_model: Path,
+def test_video_with_no_frames_or_no_file(tmp_path: Path, capsys: pytest.CaptureFixture[str], tiny_model_path: Path,
                                          name: str, make, problem: str) -> None:  # noqa: ANN001
     path = tmp_path / name
     make(path)
 
-    code, out, err = run_in_process(capsys, "video", path, "--model", tiny_model, "--no-progress",
+    code, out, err = run_in_process(capsys, "video", path, "--model", tiny_model_path, "--no-progress",
                                     "--csv", tmp_path / "frames.csv")
 
     assert_one_error(code, err, f"{path}: {problem}")
     assert not (tmp_path / "frames.csv").exists()
 
 
-def test_webcam_with_a_camera_that_does_not_exist(capsys: pytest.CaptureFixture[str], tiny_model: Path) -> None:
-    code, out, err = run_in_process(capsys, "webcam", "--camera", "99", "--model", tiny_model)
+def test_webcam_with_a_camera_that_does_not_exist(capsys: pytest.CaptureFixture[str], tiny_model_path: Path) -> None:
+    code, out, err = run_in_process(capsys, "webcam", "--camera", "99", "--model", tiny_model_path)
 
     assert_one_error(code, err, "camera 99 could not be opened", "--camera")
     assert out == ""
@@ -511,13 +498,13 @@ def test_webcam_with_a_camera_that_does_not_exist(capsys: pytest.CaptureFixture[
 
 @pytest.mark.slow
 @pytest.mark.parametrize("command", ["video", "webcam"])
-def test_video_and_webcam_subprocess_print_one_line(tmp_path: Path, tiny_model: Path, command: str) -> None:
+def test_video_and_webcam_subprocess_print_one_line(tmp_path: Path, tiny_model_path: Path, command: str) -> None:
     """OpenCV's "can't open camera by index" and FFmpeg's "moov atom not found" must not reach the user."""
     empty = tmp_path / "empty.mp4"
     empty.write_bytes(b"")
     argv = ["video", empty, "--no-progress"] if command == "video" else ["webcam", "--camera", "99"]
 
-    result = run_subprocess(tmp_path, *argv, "--model", tiny_model)
+    result = run_subprocess(tmp_path, *argv, "--model", tiny_model_path)
 
     expected = f"{empty}: cannot open as a video" if command == "video" else "camera 99 could not be opened"
     assert_one_error(result.returncode, result.stderr, expected)

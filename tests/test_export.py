@@ -7,7 +7,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from test_faces import tiny_model_path  # noqa: F401 - the stand-in classifier fixture
 
 from fer_lib.cli import main
 from fer_lib.errors import ModelError
@@ -25,7 +24,7 @@ def face_like(count: int, seed: int) -> np.ndarray:
 
 
 @pytest.fixture(scope="module")
-def exported(tiny_model_path: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:  # noqa: F811
+def exported(tiny_model_path: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """The stand-in model exported as float and int8 TFLite files."""
     folder = tmp_path_factory.mktemp("tflite")
     model = load_model(tiny_model_path)
@@ -34,7 +33,7 @@ def exported(tiny_model_path: Path, tmp_path_factory: pytest.TempPathFactory) ->
 
 
 @pytest.mark.slow
-def test_float_tflite_matches_keras(exported: dict[str, Path], tiny_model_path: Path) -> None:  # noqa: F811
+def test_float_tflite_matches_keras(exported: dict[str, Path], tiny_model_path: Path) -> None:
     faces = face_like(64, seed=2)
     labels = np.arange(64) % NUM_CLASSES
     parity = tflite_parity(load_model(tiny_model_path), exported["float"], faces, labels)
@@ -45,7 +44,7 @@ def test_float_tflite_matches_keras(exported: dict[str, Path], tiny_model_path: 
 
 @pytest.mark.slow
 def test_int8_tflite_agrees_with_keras_and_is_smaller(exported: dict[str, Path],
-                                                      tiny_model_path: Path) -> None:  # noqa: F811
+                                                      tiny_model_path: Path) -> None:
     parity = tflite_parity(load_model(tiny_model_path), exported["int8"], face_like(64, seed=2),
                            np.arange(64) % NUM_CLASSES)
     assert parity["top1_agreement"] >= 0.85 and parity["max_abs_probability_difference"] < 0.25
@@ -54,7 +53,7 @@ def test_int8_tflite_agrees_with_keras_and_is_smaller(exported: dict[str, Path],
 
 @pytest.mark.slow
 def test_tflite_classifier_has_the_face_classifier_interface(exported: dict[str, Path],
-                                                             tiny_model_path: Path) -> None:  # noqa: F811
+                                                             tiny_model_path: Path) -> None:
     classifier = TFLiteClassifier(exported["float"])
     faces = face_like(5, seed=3)
     for count in (1, 5, 0, 2):  # the interpreter is resized whenever the batch changes
@@ -73,7 +72,7 @@ def test_tflite_classifier_errors(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_export_command_writes_both_files_and_parity(tmp_path: Path, tiny_model_path: Path) -> None:  # noqa: F811
+def test_export_command_writes_both_files_and_parity(tmp_path: Path, tiny_model_path: Path) -> None:
     data = tmp_path / "fer2013"
     for folder, usage, count in (("train", "Training", 4), ("test", "PublicTest", 3)):
         for label, emotion in enumerate(EMOTIONS):

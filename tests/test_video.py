@@ -8,7 +8,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from test_faces import tiny_model_path  # noqa: F401 - the stand-in classifier fixture
 
 from fer_lib import video
 from fer_lib.cli import main
@@ -166,7 +165,7 @@ def test_video_command_prints_the_achieved_fps(demo_clip: Path, tmp_path: Path, 
         main(["video", str(demo_clip), "--smoothing", "1.5"])
 
 
-def test_webcam_command_without_camera_exits_with_a_one_line_error(tiny_model_path: Path,  # noqa: F811
+def test_webcam_command_without_camera_exits_with_a_one_line_error(tiny_model_path: Path,
                                                                   capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["webcam", "--camera", "99", "--model", str(tiny_model_path)]) == 2
     assert capsys.readouterr().err.splitlines()[-1].startswith("error: camera 99 could not be opened")

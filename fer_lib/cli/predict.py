@@ -28,6 +28,18 @@ def add_detector_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--detector-model", help="YuNet .onnx file for --detector yunet")
 
 
+def add_stream_arguments(parser: argparse.ArgumentParser, detect_every: int, detect_width: int | None) -> None:
+    """Add ``--smoothing``, ``--detect-every`` and ``--detect-width`` for frame streams (video, webcam)."""
+    parser.add_argument("--smoothing", type=smoothing_weight, default=FacesParams().smoothing,
+                        help="weight of the previous frame in the moving average of probabilities, in [0, 1) "
+                             "(default: %(default)s; 0 = none)")
+    parser.add_argument("--detect-every", type=positive_int, default=detect_every,
+                        help="detect faces every N frames and reuse the boxes in between (default: %(default)s)")
+    parser.add_argument("--detect-width", type=positive_int, default=detect_width,
+                        help="detect on frames shrunk to this width in pixels, faster (default: %(default)s; "
+                             "None = full size)")
+
+
 def smoothing_weight(text: str) -> float:
     """Parse a moving-average weight in [0, 1) for ``--smoothing``."""
     value = float(text)

@@ -3,9 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from fer_lib.cli.predict import (add_detector_arguments, add_model_arguments, faces_params_from_args, positive_int,
-                                 smoothing_weight)
-from fer_lib.params import FacesParams
+from fer_lib.cli.predict import add_detector_arguments, add_model_arguments, add_stream_arguments, faces_params_from_args
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -19,13 +17,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--csv", help="write the per-frame table here (never overwrites)")
     add_model_arguments(parser)
     add_detector_arguments(parser)
-    parser.add_argument("--smoothing", type=smoothing_weight, default=FacesParams().smoothing,
-                        help="weight of the previous frame in the moving average of probabilities, in [0, 1) "
-                             "(default: %(default)s; 0 = none)")
-    parser.add_argument("--detect-every", type=positive_int, default=1,
-                        help="detect faces every N frames and reuse the boxes in between (default: 1)")
-    parser.add_argument("--detect-width", type=positive_int,
-                        help="detect on frames shrunk to this width in pixels (faster; default: full size)")
+    add_stream_arguments(parser, detect_every=1, detect_width=None)
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     parser.set_defaults(handler=run)
 

@@ -3,9 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from fer_lib.cli.predict import (add_detector_arguments, add_model_arguments, faces_params_from_args, positive_int,
-                                 smoothing_weight)
-from fer_lib.params import FacesParams
+from fer_lib.cli.predict import add_detector_arguments, add_model_arguments, add_stream_arguments, faces_params_from_args
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -17,13 +15,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--camera", type=int, default=0, help="camera index (default: 0)")
     add_model_arguments(parser)
     add_detector_arguments(parser)
-    parser.add_argument("--smoothing", type=smoothing_weight, default=FacesParams().smoothing,
-                        help="weight of the previous frame in the moving average of probabilities "
-                             "(default: %(default)s)")
-    parser.add_argument("--detect-every", type=positive_int, default=3,
-                        help="detect faces every N frames and reuse the boxes in between (default: 3)")
-    parser.add_argument("--detect-width", type=positive_int, default=320,
-                        help="detect on frames shrunk to this width in pixels (default: 320)")
+    add_stream_arguments(parser, detect_every=3, detect_width=320)
     parser.add_argument("--record", metavar="FILE.mp4", help="also save the annotated frames to this video")
     parser.set_defaults(handler=run)
 
