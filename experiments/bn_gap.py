@@ -9,7 +9,9 @@ single-factor variants of it on a stratified Training subset, then measures, for
   subset for the final weights (:func:`fer_lib.model.recalibrate_batchnorm`).
 
 If recalibration closes most of the Training gap, the gap is stale BatchNorm statistics, not
-the weights. Usage (CPU, about 10 minutes at the defaults; --input-size 224 --subset 0 on a GPU):
+the weights. The variants are trained and scored by :mod:`fer_lib.ablation` into
+``runs/bn_gap/<variant>-<hash>/``, so an interrupted run resumes and finished variants are reused.
+Usage (CPU, about 10 minutes at the defaults; --input-size 224 --subset 0 on a GPU):
 
     python experiments/bn_gap.py --data DIR [--input-size 48] [--subset 6000] [--epochs 4] [--out reports/bn_gap]
 """
@@ -21,12 +23,12 @@ from pathlib import Path
 
 from sklearn.metrics import accuracy_score
 
-from fer_lib.data import load_fer2013, stratified_subset
+from fer_lib.ablation import make_ablation, run_ablation
+from fer_lib.data import FaceDataset, load_fer2013
 from fer_lib.evaluation import predict_proba
-from fer_lib.model import recalibrate_batchnorm
-from fer_lib.params import PROJECT_ROOT, load_params
-from fer_lib.runs import new_run_dir
-from fer_lib.training import train
+from fer_lib.model import load_model, recalibrate_batchnorm
+from fer_lib.params import PROJECT_ROOT
+from fer_lib.training import training_data
 
 VARIANTS: dict[str, dict[str, object]] = {
     "paper_b (x/255, BN momentum 0.999, Adam 1e-3)": {},
@@ -45,35 +47,48 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--out", default=str(PROJECT_ROOT / "reports" / "bn_gap"))
     args = parser.parse_args()
+    ablation = make_ablation(PROJECT_ROOT / "params" / "paper_b.yaml", VARIANTS, {
+        "model.input_size": args.input_size, "data.train_subset": args.subset or None,
+        "train.epochs": args.epochs, "train.train_eval_subset": None}, source=__file__)
+    table = run_ablation(ablation, args.data, PROJECT_ROOT / "runs" / "bn_gap")
     dataset = load_fer2013(args.data)
+    public = dataset.split("PublicTest")
     out = Path(args.out)
-    runs_root = new_run_dir(PROJECT_ROOT / "runs", "bn_gap")
     rows = []
-    for name, overrides in VARIANTS.items():
-        params = load_params(PROJECT_ROOT / "params" / "paper_b.yaml", {
-            "model.input_size": args.input_size, "data.train_subset": args.subset or None,
-            "train.epochs": args.epochs, "train.train_eval_subset": None, **overrides})
-        result = train(params, dataset, runs_root / f"variant_{len(rows)}", verbose=2)
-        training = dataset.split("Training")
-        if params.data.train_subset:
-            training = stratified_subset(training, params.data.train_subset, params.seed)
-        public = dataset.split("PublicTest")
-        last = result.history.iloc[-1]
-        row = {"variant": name, "input_size": args.input_size, "train_faces": len(training), "epochs": args.epochs,
-               "fit_time_training_accuracy": float(last["fit_accuracy"]),
-               "inference_training_accuracy": float(last["train_accuracy"]),
-               "inference_publictest_accuracy": float(last["val_accuracy"])}
-        recalibrate_batchnorm(result.model, training.faces)
-        row["recalibrated_training_accuracy"] = accuracy(result.model, training)
-        row["recalibrated_publictest_accuracy"] = accuracy(result.model, public)
+    for variant, scored in zip(ablation.distinct(), table.to_dict(orient="records")):
+        training = training_data(variant.params, dataset)
+        row = {"variant": variant.name, "input_size": args.input_size, "train_faces": len(training), "epochs": args.epochs,
+               "fit_time_training_accuracy": scored["training_fit_time_accuracy"],
+               "inference_training_accuracy": scored["training_accuracy"],
+               "inference_publictest_accuracy": scored["publictest_accuracy"]}
+        model = load_model(Path(scored["run_dir"]) / "model.keras")
+        recalibrate_batchnorm(model, training.faces)
+        row["recalibrated_training_accuracy"] = accuracy(model, training)
+        row["recalibrated_publictest_accuracy"] = accuracy(model, public)
         rows.append(row)
         print(json.dumps(row), flush=True)
     out.mkdir(parents=True, exist_ok=True)
-    (out / f"bn_gap_{args.input_size}px.json").write_text(json.dumps(rows, indent=2))
-    print(f"wrote {out / f'bn_gap_{args.input_size}px.json'}")
+    stem = out / f"bn_gap_{args.input_size}px_{args.subset or 'all'}faces_{args.epochs}epochs"
+    stem.with_suffix(".json").write_text(json.dumps(rows, indent=2))
+    stem.with_suffix(".md").write_text(markdown_table(rows))
+    print(markdown_table(rows))
+    print(f"wrote {stem}.json and .md")
 
 
-def accuracy(model, dataset) -> float:
+def markdown_table(rows: list[dict[str, object]]) -> str:
+    """The results as a Markdown table, every accuracy labelled with its split and mode."""
+    columns = {"variant": "variant", "fit_time_training_accuracy": "Training, fit-time (training mode)",
+               "inference_training_accuracy": "Training, inference mode",
+               "inference_publictest_accuracy": "PublicTest, inference mode",
+               "recalibrated_training_accuracy": "Training, inference mode, BN recalibrated",
+               "recalibrated_publictest_accuracy": "PublicTest, inference mode, BN recalibrated"}
+    lines = ["| " + " | ".join(columns.values()) + " |", "|" + "---|" * len(columns)]
+    for row in rows:
+        lines.append("| " + " | ".join(str(row[key]) if key == "variant" else f"{row[key]:.1%}" for key in columns) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def accuracy(model, dataset: FaceDataset) -> float:
     """Inference-mode accuracy of ``model`` on ``dataset`` (scikit-learn)."""
     return float(accuracy_score(dataset.labels, predict_proba(model, dataset.faces).argmax(axis=1)))
 

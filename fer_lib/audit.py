@@ -4,7 +4,7 @@ FER-2013 was gathered by web image search, and the same face (identical pixels) 
 once: inside a split, across splits (a held-out face that is also a Training face inflates test
 accuracy), sometimes with different labels. Some faces are blank or nearly so. :func:`audit_dataset`
 measures all of this; :func:`cross_split_duplicate_mask` marks the leaked held-out faces so they
-can be excluded (``params.data.exclude_cross_split_duplicates``).
+can be excluded (notebook 3 and ``evaluate --exclude-cross-split-duplicates``).
 
 Faces are compared by a hash of their 2304 pixel bytes, so only exact duplicates are found
 (not crops, shifts or re-encodings of the same photo).

@@ -249,9 +249,9 @@ def load_dataset(
 
     The synthetic dataset (``params.data.synthetic_per_class`` Training faces per class, seeded by
     ``params.seed``) is used when :func:`fer_lib.params.resolve_data_dir` gives None; otherwise
-    FER-2013 is loaded through the cache. The full dataset is returned: ``data.train_subset`` and
-    ``data.exclude_cross_split_duplicates`` are applied by the caller with
-    :func:`stratified_subset` and :func:`drop_cross_split_duplicates`.
+    FER-2013 is loaded through the cache. The full dataset is returned: callers apply
+    ``data.train_subset`` with :func:`stratified_subset`, and evaluate without leaked faces with
+    :func:`drop_cross_split_duplicates`.
 
     Args:
         params: the study parameters.

@@ -57,7 +57,7 @@ def evaluate_splits(model: keras.Model, dataset: FaceDataset, tta: Literal["none
         ``{split: split_metrics(...) | {"probabilities": (n, 7) array, "mode": "inference", "tta": tta}}``.
     """
     results = {}
-    for split in splits or dataset.splits:
+    for split in dataset.splits if splits is None else splits:
         part = dataset.split(split)
         if len(part) == 0:
             continue
@@ -65,6 +65,11 @@ def evaluate_splits(model: keras.Model, dataset: FaceDataset, tta: Literal["none
         results[split] = {**split_metrics(part.labels, probabilities), "mode": "inference", "tta": tta,
                           "probabilities": probabilities}
     return results
+
+
+def mode_label(tta: Literal["none", "flip"]) -> str:
+    """How a figure was measured, for table headers and titles: ``"inference mode"`` plus any TTA."""
+    return "inference mode" if tta == "none" else f"inference mode, test-time augmentation {tta}"
 
 
 def without_arrays(results: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:

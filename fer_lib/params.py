@@ -48,8 +48,6 @@ class DataParams:
     """Synthetic faces per class and split (Training; PublicTest and PrivateTest get a third each)."""
     train_subset: int | None = None
     """Stratified subset of Training faces to train on (CPU presets); None = all."""
-    exclude_cross_split_duplicates: bool = False
-    """Drop held-out faces whose pixels also occur in Training before evaluating."""
 
 
 @dataclass
@@ -177,8 +175,29 @@ def load_params(path: str | os.PathLike[str], overrides: dict[str, Any] | None =
             out-of-range value. Errors in a file given overrides say ``(with overrides: keys)``.
     """
     path = Path(path)
+    raw = read_yaml_mapping(path)
+    origin = f"{path} (with overrides: {', '.join(overrides)})" if overrides else f"{path}"
+    for dotted, value in (overrides or {}).items():
+        _set_dotted(raw, dotted, value, origin)
+    params = _build(Params, raw, origin, "")
+    _check_ranges(params, origin)
+    return params
+
+
+def read_yaml_mapping(path: Path, kind: str = "params file", expected: str = "a mapping of parameters"
+                      ) -> dict[str, Any]:
+    """Read a YAML file that must hold a mapping (``yaml.safe_load``); an empty file gives ``{}``.
+
+    Args:
+        path: the file.
+        kind, expected: words for the errors, e.g. ``"variants file"``, ``"a mapping of variants"``.
+
+    Raises:
+        ParamsError: naming the file, if it is missing, not UTF-8, not valid YAML (with line and
+            column), repeats a key (with its line) or does not hold a mapping.
+    """
     if not path.is_file():
-        raise ParamsError(f"{path}: params file not found")
+        raise ParamsError(f"{path}: {kind} not found")
     try:
         text = path.read_text(encoding="utf-8")
         _reject_duplicate_keys(yaml.compose(text, Loader=yaml.SafeLoader), path)
@@ -189,13 +208,30 @@ def load_params(path: str | os.PathLike[str], overrides: dict[str, Any] | None =
         raise ParamsError(_yaml_error_message(path, error)) from None
     raw = {} if raw is None else raw
     if not isinstance(raw, dict):
-        raise ParamsError(f"{path}: expected a mapping of parameters, got {type(raw).__name__}")
-    origin = f"{path} (with overrides: {', '.join(overrides)})" if overrides else f"{path}"
-    for dotted, value in (overrides or {}).items():
-        _set_dotted(raw, dotted, value, origin)
-    params = _build(Params, raw, origin, "")
-    _check_ranges(params, origin)
-    return params
+        raise ParamsError(f"{path}: expected {expected}, got {type(raw).__name__}")
+    return raw
+
+
+def unknown_key_message(origin: str, key: object, valid: list[str], prefix: str = "") -> str:
+    """``<origin>: unknown key '<prefix><key>'`` and the nearest valid key (or every valid key)."""
+    close = difflib.get_close_matches(str(key), valid, n=1)
+    hint = f"; did you mean '{prefix}{close[0]}'?" if close else f"; valid keys: {', '.join(valid)}"
+    return f"{origin}: unknown key '{prefix}{key}'{hint}"
+
+
+def with_overrides(params: Params, overrides: dict[str, Any], origin: str) -> Params:
+    """Return a copy of ``params`` with dotted overrides set (as :func:`load_params` sets them), validated.
+
+    A mapping value replaces its whole section: ``{"train.augment": {}}`` turns every augmentation off.
+
+    Raises:
+        ParamsError: starting with ``origin``, for an unknown key (with the nearest valid key), a
+            wrong type or an out-of-range value.
+    """
+    raw = params.to_dict()
+    for dotted, value in overrides.items():
+        _set_dotted(raw, str(dotted), value, origin)
+    return params_from_dict(raw, origin)
 
 
 def _reject_duplicate_keys(node: yaml.Node | None, path: Path) -> None:
@@ -252,9 +288,7 @@ def _build(cls: type, raw: Any, origin: str, prefix: str) -> Any:
     values: dict[str, Any] = {}
     for key, value in raw.items():
         if key not in valid:
-            close = difflib.get_close_matches(str(key), valid, n=1)
-            hint = f"; did you mean '{prefix}{close[0]}'?" if close else f"; valid keys: {', '.join(valid)}"
-            raise ParamsError(f"{origin}: unknown key '{prefix}{key}'{hint}")
+            raise ParamsError(unknown_key_message(origin, key, valid, prefix))
         hint_type = hints[key]
         if dataclasses.is_dataclass(hint_type):
             values[key] = _build(hint_type, value, origin, f"{prefix}{key}.")

@@ -11,8 +11,11 @@ One report is one new folder ``reports/<params name>-<YYYYmmdd-HHMMSS>/`` holdin
     metrics.json       all of metrics/*.json merged: {file stem: contents}
     index.html         the front page: headline numbers, links to notebooks and figures
 
-Every notebook receives the same papermill parameters: ``params_path``, ``output_dir``,
-``data_dir``, ``model_path`` and ``train_run``.
+The study's notebooks (:data:`STUDY_NOTEBOOKS`) all receive the same papermill parameters:
+``params_path``, ``output_dir``, ``data_dir``, ``model_path`` and ``train_run``. The ablation
+notebook (:data:`ABLATION_NOTEBOOK`) is run on its own by :func:`run_ablation_report`, into a
+folder ``reports/ablations-<YYYYmmdd-HHMMSS>/`` of the same layout, with ``params_path``,
+``variants_path``, ``output_dir``, ``data_dir``, ``runs_dir``, ``overrides`` and ``workers``.
 """
 from __future__ import annotations
 
@@ -31,16 +34,22 @@ from nbclient.exceptions import DeadKernelError
 from nbconvert import HTMLExporter
 
 from fer_lib.errors import DataError, FerError, ModelError
+from fer_lib.evaluation import mode_label
 from fer_lib.params import PROJECT_ROOT, Params, load_params, resolve_data_dir
 from fer_lib.plots import TRAINING_CURVES
 from fer_lib.runs import new_run_dir, write_manifest
 
 NOTEBOOKS_DIR: Path = PROJECT_ROOT / "notebooks"
-"""The study's notebooks, run in the order of their ``NN_`` prefix."""
+"""Where the notebooks live."""
 
 REPORTS_DIR: Path = PROJECT_ROOT / "reports"
 
-NOTEBOOK_PATTERN: str = "[0-9][0-9]_*.ipynb"
+STUDY_NOTEBOOKS: tuple[str, ...] = ("01_data_exploration.ipynb", "02_fine_tuning.ipynb", "03_fer2013_evaluation.ipynb",
+                                    "04_random_images.ipynb", "05_video_clips.ipynb")
+"""The notebooks of the study (``report``), in the order they run."""
+
+ABLATION_NOTEBOOK: str = "06_ablations.ipynb"
+"""The ablation study's notebook (``ablate``), run on its own: it trains one model per variant."""
 
 INJECTED_TAG: str = "injected-parameters"
 """Tag of the cell papermill adds to set the parameters; not counted when naming a source cell."""
@@ -68,8 +77,8 @@ class NotebookRun:
 
 
 def study_notebooks(folder: Path = NOTEBOOKS_DIR) -> list[Path]:
-    """Return the ``NN_*.ipynb`` notebooks in ``folder``, in numeric (file name) order."""
-    return sorted(folder.glob(NOTEBOOK_PATTERN))
+    """Return the paths of :data:`STUDY_NOTEBOOKS` in ``folder``, in the order they run."""
+    return [folder / name for name in STUDY_NOTEBOOKS]
 
 
 def run_report(params_path: str | Path, reports_root: str | Path = REPORTS_DIR, data_dir: str | None = None,
@@ -99,14 +108,65 @@ def run_report(params_path: str | Path, reports_root: str | Path = REPORTS_DIR, 
     notebooks = study_notebooks() if notebooks is None else [Path(notebook).resolve() for notebook in notebooks]
     _check_inputs(notebooks, kernel_name)
     _check_sources(params, params_path, data_dir, model_path, train_run)
-    run_dir = new_run_dir(Path(reports_root).expanduser().resolve(), params.name)
-    parameters = {
-        "params_path": str(params_path),
-        "output_dir": str(run_dir),
-        "data_dir": _absolute(data_dir),
-        "model_path": _absolute(model_path),
-        "train_run": _absolute(train_run),
-    }
+    parameters = {"data_dir": _absolute(data_dir), "model_path": _absolute(model_path), "train_run": _absolute(train_run)}
+    return execute_report(params, params_path, notebooks, reports_root, params.name, parameters, data_dir, kernel_name)
+
+
+def run_ablation_report(variants_path: str | Path, params_path: str | Path | None = None,
+                        reports_root: str | Path = REPORTS_DIR, data_dir: str | None = None,
+                        overrides: dict[str, Any] | None = None, runs_dir: str | Path | None = None,
+                        workers: int = 1, kernel_name: str = "python3") -> Path:
+    """Run the ablation notebook into a new report folder ``<reports_root>/ablations-<time>/``; return it.
+
+    Args:
+        variants_path: the variants YAML file (see :mod:`fer_lib.ablation`).
+        params_path: the base recipe, replacing the variants file's ``base``; None keeps it.
+        reports_root: where the report folder is created.
+        data_dir: FER-2013 folder or csv (overrides the params; implies FER-2013).
+        overrides: dotted params keys set for every variant, e.g. ``{"train.epochs": 3}``.
+        runs_dir: the folder of the variants' training runs (default
+            :data:`fer_lib.ablation.DEFAULT_RUNS_DIR`); finished runs there are reused.
+        workers: host threads preparing training batches.
+        kernel_name: the Jupyter kernel that executes the notebook.
+
+    Raises:
+        ParamsError: for an invalid variants or params file or override (before any folder is created).
+        DataError, ModelError: if the dataset or, for a variant still to train, the ImageNet weights
+            file is missing (idem).
+        FerError, NotebookFailedError: as :func:`run_report`.
+    """
+    from fer_lib.ablation import DEFAULT_RUNS_DIR, load_variants, pending_variants
+    from fer_lib.model import resolve_weights
+
+    variants_path = Path(variants_path).expanduser().resolve()
+    base = Path(params_path).expanduser().resolve() if params_path else None
+    ablation = load_variants(variants_path, overrides, base=base)
+    notebooks = [NOTEBOOKS_DIR / ABLATION_NOTEBOOK]
+    _check_inputs(notebooks, kernel_name)
+    for variant in ablation.distinct():
+        _check_sources(variant.params, ablation.base_path, data_dir, None, None)
+    runs_dir = Path(runs_dir).expanduser().resolve() if runs_dir else DEFAULT_RUNS_DIR
+    for variant in pending_variants(ablation, runs_dir, data_dir):  # a variant still to train needs the weights file
+        resolve_weights(variant.params.model.weights)
+    parameters = {"variants_path": str(variants_path), "data_dir": _absolute(data_dir), "runs_dir": str(runs_dir),
+                  "overrides": ablation.overrides, "workers": workers}
+    return execute_report(ablation.baseline.params, ablation.base_path.resolve(), notebooks, reports_root, "ablations",
+                          parameters, data_dir, kernel_name)
+
+
+def execute_report(params: Params, params_path: Path, notebooks: list[Path], reports_root: str | Path, name: str,
+                   parameters: dict[str, Any], data_dir: str | None, kernel_name: str) -> Path:
+    """Run checked ``notebooks`` into a new folder ``<reports_root>/<name>-<time>/`` and write its index.
+
+    Every notebook receives ``params_path``, ``output_dir`` and ``parameters``; the folder gets
+    ``manifest.json`` (for ``params``), a copy of the params file, the executed notebooks, their HTML
+    pages, ``metrics.json`` and ``index.html``.
+
+    Raises:
+        NotebookFailedError: if a notebook raises (see :func:`run_report`).
+    """
+    run_dir = new_run_dir(Path(reports_root).expanduser().resolve(), name)
+    parameters = {"params_path": str(params_path), "output_dir": str(run_dir), **parameters}
     write_manifest(run_dir, params, extra={"report": {**parameters, "notebooks": [nb.name for nb in notebooks]}})
     shutil.copy2(params_path, run_dir / "params.yaml")
     print(f"Report folder: {run_dir}")
@@ -202,30 +262,34 @@ def headline_numbers(metrics: dict[str, Any]) -> list[tuple[str, str]]:
 
     Reads ``metrics["evaluation"]`` (``tta``, ``splits`` and optionally
     ``without_cross_split_duplicates``, each ``{split: {n, accuracy, macro_f1}}``, and optionally
-    ``merged_held_out`` ``{splits, n, accuracy}``; inference mode)
-    and ``metrics["training"]["final_epoch"]`` (the last history row: ``fit_accuracy``,
-    ``train_accuracy``, ``val_accuracy``...); missing entries are left out.
+    ``merged_held_out`` ``{splits, n, accuracy}``; inference mode),
+    ``metrics["training"]["final_epoch"]`` (the last history row: ``fit_accuracy``,
+    ``train_accuracy``, ``val_accuracy``...) and ``metrics["ablation"]["variants"]`` (rows of
+    :func:`fer_lib.ablation.run_ablation`); missing entries are left out.
 
     Returns:
         ``[(label, formatted value), ...]``.
     """
     rows = []
     evaluation = metrics.get("evaluation", {})
-    tta = f", test-time augmentation {evaluation['tta']}" if evaluation.get("tta", "none") != "none" else ""
+    mode = mode_label(evaluation.get("tta", "none"))
     for caption, key in (("", "splits"), (" without faces also in Training", "without_cross_split_duplicates")):
         for split, values in evaluation.get(key, {}).items():
-            rows.append((f"{split} accuracy{caption} (inference mode{tta}, n={values['n']})",
-                         f"{values['accuracy']:.4f}"))
-            rows.append((f"{split} macro-F1{caption} (inference mode{tta})", f"{values['macro_f1']:.4f}"))
+            rows.append((f"{split} accuracy{caption} ({mode}, n={values['n']})", f"{values['accuracy']:.4f}"))
+            rows.append((f"{split} macro-F1{caption} ({mode})", f"{values['macro_f1']:.4f}"))
     merged = evaluation.get("merged_held_out")
     if merged:
-        rows.append((f"{' + '.join(merged['splits'])} merged accuracy (paper A's test protocol, inference mode{tta}, "
+        rows.append((f"{' + '.join(merged['splits'])} merged accuracy (paper A's test protocol, {mode}, "
                      f"n={merged['n']})", f"{merged['accuracy']:.4f}"))
     final = metrics.get("training", {}).get("final_epoch", {})
     for prefix, label, _ in TRAINING_CURVES:
         if f"{prefix}_accuracy" in final:
             rows.append((f"{label} accuracy, last epoch ({final.get('epoch', '?')})",
                          f"{final[f'{prefix}_accuracy']:.4f}"))
+    for variant in metrics.get("ablation", {}).get("variants", []):
+        rows.append((f"{variant['variant']}: PublicTest accuracy (inference mode, n={variant['publictest_n']}), "
+                     "without / with flip test-time augmentation",
+                     f"{variant['publictest_accuracy']:.4f} / {variant['publictest_accuracy_tta_flip']:.4f}"))
     return rows
 
 
@@ -279,7 +343,7 @@ facial expression recognition.</p>{% endif %}
 def write_index(run_dir: Path, params: Params, notebook_runs: list[NotebookRun], metrics: dict[str, Any],
                 data_dir: str | None = None) -> Path:
     """Write ``run_dir/index.html``: dataset kind, provenance, headline numbers, notebooks, figures."""
-    dataset = metrics.get("data", {}).get("dataset") or (
+    dataset = metrics.get("data", {}).get("dataset") or metrics.get("ablation", {}).get("dataset") or (
         "fer2013" if data_dir or params.data.source == "fer2013" else "synthetic")
     manifest = json.loads((run_dir / "manifest.json").read_text(encoding="utf-8"))
     page = INDEX_TEMPLATE.render(
@@ -294,7 +358,7 @@ def write_index(run_dir: Path, params: Params, notebook_runs: list[NotebookRun],
 def _check_inputs(notebooks: list[Path], kernel_name: str) -> None:
     """Raise FerError if there is no notebook, a notebook is missing, or the kernel is not installed."""
     if not notebooks:
-        raise FerError(f"{NOTEBOOKS_DIR}: no {NOTEBOOK_PATTERN} notebooks to run")
+        raise FerError(f"{NOTEBOOKS_DIR}: no notebooks to run")
     for notebook in notebooks:
         if not notebook.is_file():
             raise FerError(f"{notebook}: notebook not found")

@@ -35,13 +35,12 @@ def new_run_dir(root: str | Path, name: str) -> Path:
     """Create and return a new, empty run folder ``root/<name>-<YYYYmmdd-HHMMSS>`` (UTC time).
 
     The folder is created with an exclusive ``mkdir``, so two runs started in the same second
-    never share it: the second gets ``-2``, the third ``-3`` and so on. Characters of ``name``
-    other than letters, digits, ``.``, ``_`` and ``-`` become ``-``.
+    never share it: the second gets ``-2``, the third ``-3`` and so on. ``name`` is made a
+    folder name by :func:`safe_name`.
     """
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
-    safe_name = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-.") or "run"
-    base = f"{safe_name}-{datetime.now(timezone.utc):%Y%m%d-%H%M%S}"
+    base = f"{safe_name(name)}-{datetime.now(timezone.utc):%Y%m%d-%H%M%S}"
     attempt = 1
     while True:
         candidate = root / (base if attempt == 1 else f"{base}-{attempt}")
@@ -50,6 +49,11 @@ def new_run_dir(root: str | Path, name: str) -> Path:
             return candidate
         except FileExistsError:
             attempt += 1
+
+
+def safe_name(name: str) -> str:
+    """``name`` as a folder name: characters other than letters, digits, ``.``, ``_``, ``-`` become ``-``."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-.") or "run"
 
 
 def git_commit() -> str:
@@ -98,6 +102,13 @@ def device_info() -> dict[str, Any]:
             for device in tf.config.list_physical_devices("GPU")
         ]
     return info
+
+
+def describe_device(backend: str, device: dict[str, Any]) -> str:
+    """``<backend> on <accelerators, else processor, else machine type>`` for :func:`device_info`'s dict
+    (without its ``keras_backend``) or a manifest's ``device``."""
+    hardware = ", ".join(device.get("accelerators") or []) or device.get("processor") or device.get("machine")
+    return f"{backend} on {hardware}"
 
 
 def write_manifest(run_dir: str | Path, params: Params, extra: dict[str, Any] | None = None) -> Path:

@@ -5,7 +5,7 @@ A training run lives in one folder::
     run_dir/params.yaml        the parameters (a resumed run must be given the same ones)
     run_dir/manifest.json      versions, backend, device, git commit
     run_dir/checkpoint.keras   model + optimizer after the last completed epoch
-    run_dir/state.json         last completed epoch, best PublicTest accuracy, finished flag
+    run_dir/state.json         last completed epoch, best PublicTest accuracy and its epoch, finished flag
     run_dir/history.csv        one row per epoch (columns: HISTORY_COLUMNS)
     run_dir/model.keras        the final float32 model without optimizer state (inference)
 
@@ -60,6 +60,9 @@ class TrainResult:
     history: pd.DataFrame
     model_path: Path
     run_dir: Path
+    kept_epoch: int
+    """The epoch (1-based) whose weights ``model`` holds: the last one, or with ``train.select:
+    best_val`` the one with the best inference-mode PublicTest accuracy."""
 
 
 class FaceBatches(keras.utils.PyDataset):
@@ -112,7 +115,7 @@ def train(params: Params, dataset: FaceDataset, run_dir: str | os.PathLike[str],
     """
     run_dir = Path(run_dir)
     state = _prepare_run_dir(run_dir, params)
-    training, heldout = _training_data(params, dataset)
+    training, heldout = training_data(params, dataset), dataset.split("PublicTest")
     _seed_everything(params.seed)
     policy = keras.config.dtype_policy()
     if params.train.mixed_precision:
@@ -122,8 +125,7 @@ def train(params: Params, dataset: FaceDataset, run_dir: str | os.PathLike[str],
         _start_run_dir(run_dir, params, state)
         batches = FaceBatches(training.faces, training.labels, params.train.batch_size, params,
                               _sample_weights(params, training.labels), params.train.label_smoothing > 0, workers)
-        train_eval = stratified_subset(training, params.train.train_eval_subset, params.seed) \
-            if params.train.train_eval_subset and params.train.train_eval_subset < len(training) else training
+        train_eval = train_eval_data(params, training)
         plateau = _plateau_callback(params, model, state)
         for epoch in range(state["epochs_done"], params.train.epochs):
             if params.model.freeze == "staged" and epoch == params.train.warmup_epochs:
@@ -148,7 +150,37 @@ def load_run(run_dir: str | os.PathLike[str]) -> TrainResult:
     model_path = run_dir / "model.keras"
     if not model_path.is_file() or not (run_dir / "history.csv").is_file():
         raise DataError(f"{run_dir}: not a finished training run (model.keras and history.csv expected)")
-    return TrainResult(load_model(model_path), pd.read_csv(run_dir / "history.csv"), model_path, run_dir)
+    state_path = run_dir / "state.json"
+    state = json.loads(state_path.read_text()) if state_path.is_file() else {}
+    history = pd.read_csv(run_dir / "history.csv")
+    return TrainResult(load_model(model_path), history, model_path, run_dir, _kept_epoch(state, history))
+
+
+def is_finished(run_dir: str | os.PathLike[str]) -> bool:
+    """True if ``run_dir`` holds a finished training run (``train`` would refuse it; ``load_run`` loads it)."""
+    state_path = Path(run_dir) / "state.json"
+    return state_path.is_file() and bool(json.loads(state_path.read_text()).get("finished"))
+
+
+def training_data(params: Params, dataset: FaceDataset) -> FaceDataset:
+    """The Training faces a run fits: the Training split, or its stratified ``data.train_subset``.
+
+    Raises:
+        DataError: if ``dataset`` has no Training faces.
+    """
+    training = dataset.split("Training")
+    if len(training) == 0:
+        raise DataError(f"{dataset.source}: no Training faces to train on")
+    if params.data.train_subset and params.data.train_subset < len(training):
+        training = stratified_subset(training, params.data.train_subset, params.seed)
+    return training
+
+
+def train_eval_data(params: Params, training: FaceDataset) -> FaceDataset:
+    """The fixed Training faces re-scored in inference mode: a stratified ``train.train_eval_subset``
+    of ``training`` (the faces fitted, see :func:`training_data`), or all of them."""
+    subset = params.train.train_eval_subset
+    return stratified_subset(training, subset, params.seed) if subset and subset < len(training) else training
 
 
 def _prepare_run_dir(run_dir: Path, params: Params) -> dict:
@@ -184,16 +216,6 @@ def _start_run_dir(run_dir: Path, params: Params, state: dict) -> None:
     (run_dir / "params.yaml").write_text(yaml.safe_dump(params.to_dict(), sort_keys=False))
     write_manifest(run_dir, params)
     _atomic_write(run_dir / "state.json", json.dumps(state, indent=2))
-
-
-def _training_data(params: Params, dataset: FaceDataset) -> tuple[FaceDataset, FaceDataset]:
-    """Return (Training faces to fit, PublicTest faces to score), applying ``data.train_subset``."""
-    training = dataset.split("Training")
-    if len(training) == 0:
-        raise DataError(f"{dataset.source}: no Training faces to train on")
-    if params.data.train_subset and params.data.train_subset < len(training):
-        training = stratified_subset(training, params.data.train_subset, params.seed)
-    return training, dataset.split("PublicTest")
 
 
 def _seed_everything(seed: int) -> None:
@@ -326,7 +348,13 @@ def _finish(params: Params, run_dir: Path, state: dict) -> TrainResult:
     _atomic_save_model(final, model_path)
     state["finished"] = True
     _atomic_write(run_dir / "state.json", json.dumps(state, indent=2))
-    return TrainResult(final, pd.read_csv(run_dir / "history.csv"), model_path, run_dir)
+    history = pd.read_csv(run_dir / "history.csv")
+    return TrainResult(final, history, model_path, run_dir, _kept_epoch(state, history))
+
+
+def _kept_epoch(state: dict, history: pd.DataFrame) -> int:
+    """The epoch whose weights the final model holds: the best PublicTest epoch if one was kept, else the last."""
+    return int(state.get("best_epoch") or history["epoch"].iloc[-1])
 
 
 def _atomic_save_model(model: keras.Model, path: Path) -> None:

@@ -508,3 +508,67 @@ def test_video_and_webcam_subprocess_print_one_line(tmp_path: Path, tiny_model_p
 
     expected = f"{empty}: cannot open as a video" if command == "video" else "camera 99 could not be opened"
     assert_one_error(result.returncode, result.stderr, expected)
+
+
+# --- ablate (black box: fer_lib/ablation.py, fer_lib/cli/ablate.py) ----------------------------------
+
+def ablation_files(tmp_path: Path, variants: bytes | str, params: str = "name: tiny\nmodel: {weights: none}\n") -> Path:
+    """A base params file ``tiny.yaml`` and a variants file (``variants`` as given) in ``tmp_path``."""
+    (tmp_path / "tiny.yaml").write_text(params)
+    path = tmp_path / "variants.yaml"
+    path.write_bytes(variants if isinstance(variants, bytes) else variants.encode())
+    return path
+
+
+GOOD_VARIANTS = "base: tiny.yaml\nvariants:\n  baseline: {}\n  unit scaling: {model.scale: unit}\n"
+
+
+@pytest.mark.parametrize(("variants", "problem"), [
+    (b"\xff\xd8\xff\xe0\x00\x10JFIF" * 20, "not a UTF-8 text file"),
+    ("base: tiny.yaml\nvariants: [unclosed\n", ":3:1: not valid YAML"),
+    ("- baseline\n- unit scaling\n", "expected a mapping with keys base and variants, got list"),
+    ("base: missing.yaml\nvariants:\n  baseline: {}\n", "params file not found"),
+    ("base: tiny.yaml\nvariants: [baseline]\n", "'variants' must be a mapping of variant names to overrides"),
+], ids=["binary", "invalid yaml", "a list", "missing base", "variants a list"])
+def test_ablate_names_the_bad_variants_file(tmp_path: Path, capsys: pytest.CaptureFixture[str], variants: bytes | str,
+                                            problem: str) -> None:
+    path = ablation_files(tmp_path, variants)
+    expected = tmp_path / "missing.yaml" if problem == "params file not found" else path
+
+    code, out, err = run_in_process(capsys, "ablate", "--variants", path, "--runs", tmp_path / "runs",
+                                    "--out", tmp_path / "reports")
+
+    assert_one_error(code, err, f"{expected}", problem)
+    assert out == "" and not (tmp_path / "reports").exists() and not (tmp_path / "runs").exists()
+
+
+def test_ablate_of_a_missing_variants_file_or_data_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run_in_process(capsys, "ablate", "--variants", tmp_path / "nope.yaml")
+    assert_one_error(code, err, f"{tmp_path / 'nope.yaml'}: variants file not found")
+
+    path = ablation_files(tmp_path, GOOD_VARIANTS)
+    code, _, err = run_in_process(capsys, "ablate", "--variants", path, "--data", tmp_path / "nowhere",
+                                  "--out", tmp_path / "reports")
+    assert_one_error(code, err, f"{tmp_path / 'nowhere'}: not found", "expected a FER-2013 image folder or fer2013.csv")
+    assert not (tmp_path / "reports").exists()
+
+
+def test_ablate_with_a_missing_weights_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = ablation_files(tmp_path, GOOD_VARIANTS, params=f"name: tiny\nmodel: {{weights: {tmp_path / 'no.h5'}}}\n")
+
+    code, _, err = run_in_process(capsys, "ablate", "--variants", path, "--runs", tmp_path / "runs",
+                                  "--out", tmp_path / "reports")
+
+    assert_one_error(code, err, f"{tmp_path / 'no.h5'}: ImageNet MobileNetV2 weights file not found")
+    assert not (tmp_path / "reports").exists() and not (tmp_path / "runs").exists()
+
+
+@pytest.mark.slow
+def test_ablate_subprocess_prints_one_line(tmp_path: Path) -> None:
+    path = ablation_files(tmp_path, GOOD_VARIANTS.replace("model.scale", "model.scael"))
+
+    result = run_subprocess(tmp_path, "ablate", "--variants", path, "--out", tmp_path / "reports")
+
+    assert_one_error(result.returncode, result.stderr, f"{path} (variant 'unit scaling'): unknown key 'model.scael'",
+                     "did you mean 'model.scale'?")
+    assert result.stdout == ""

@@ -9,7 +9,8 @@ import pytest
 from fer_lib.errors import ParamsError
 from fer_lib.params import PROJECT_ROOT, Params, load_params, params_from_dict, resolve_data_dir
 
-SHIPPED = sorted((PROJECT_ROOT / "params").glob("*.yaml"))
+SHIPPED = sorted(path for path in (PROJECT_ROOT / "params").glob("*.yaml") if path.name != "ablations.yaml")
+"""The shipped params files; ablations.yaml is a variants file (fer_lib.ablation, tests/test_ablation.py)."""
 
 
 def write(path: Path, text: str) -> Path:
@@ -39,6 +40,14 @@ def test_paper_b_builds_to_the_papers_parameter_count() -> None:
     assert params.model.input_size == 224
     assert model.input_shape == (None, 48, 48, 1) and model.output_shape == (None, 7)
     assert parameter_counts(model) == {"total": 2_430_663, "trainable": 2_396_551, "non_trainable": 34_112}
+
+
+@pytest.mark.slow
+def test_summary_command_prints_paper_bs_counts(capsys: pytest.CaptureFixture[str]) -> None:
+    from fer_lib.cli import main
+
+    assert main(["summary", "--params", str(PROJECT_ROOT / "params" / "paper_b.yaml"), "--set", "model.weights=none"]) == 0
+    assert "paper_b: 2,430,663 parameters, 2,396,551 trainable, 34,112 non-trainable, input size 224 px" in capsys.readouterr().out
 
 
 def test_empty_file_gives_the_defaults(tmp_path: Path) -> None:

@@ -135,3 +135,25 @@ def test_emotion_timeline_draws_a_line_per_emotion_with_gaps() -> None:
     assert np.isnan(axes.lines[0].get_ydata()[1]) and axes.get_xlabel() == "time (s)"
     with pytest.raises(ValueError, match="time_s"):
         plots.plot_emotion_timeline(frames.drop(columns="time_s"))
+
+
+def test_ablation_deltas_draw_one_bar_per_variant_and_metric() -> None:
+    deltas = pd.DataFrame({"no TTA": [-1.5, 2.0], "flip TTA": [-1.0, 2.5]}, index=["no augmentation", "input 224 px"])
+
+    axes = plots.plot_ablation_deltas(deltas).axes[0]
+
+    assert sorted(bar.get_width() for bar in axes.patches if bar.get_height() > 0) == [-1.5, -1.0, 2.0, 2.5]
+    assert tick_texts(axes.get_yticklabels()) == ["no augmentation", "input 224 px"]
+    assert "percentage points" in axes.get_xlabel()
+    assert [text.get_text() for text in axes.get_legend().get_texts()] == ["no TTA", "flip TTA"]
+
+
+def test_accuracy_vs_cost_labels_every_variant_and_the_device() -> None:
+    table = pd.DataFrame({"variant": ["baseline", "input 48 px"], "ms_per_face": [1.5, 0.4],
+                          "publictest_accuracy": [0.66, 0.62], "inference_device": ["tensorflow on a CPU"] * 2})
+
+    axes = plots.plot_accuracy_vs_cost(table).axes[0]
+
+    assert [text.get_text() for text in axes.texts] == ["baseline", "input 48 px"]
+    assert np.allclose(axes.collections[0].get_offsets(), [[1.5, 66.0], [0.4, 62.0]])
+    assert "tensorflow on a CPU" in axes.get_xlabel() and "inference mode" in axes.get_ylabel()

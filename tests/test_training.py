@@ -51,6 +51,7 @@ def test_history_records_fit_time_and_inference_mode_metrics(tmp_path: Path) -> 
     assert (tmp_path / "run" / "manifest.json").is_file()
     reloaded = load_run(tmp_path / "run")
     assert reloaded.history.equals(result.history)
+    assert result.kept_epoch == reloaded.kept_epoch == 2  # train.select: last
     with pytest.raises(RunExistsError, match="finished"):
         train(params, load_dataset(params), tmp_path / "run", verbose=0)
 

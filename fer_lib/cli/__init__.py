@@ -22,7 +22,8 @@ from typing import NoReturn
 
 from fer_lib.errors import FerError
 
-COMMAND_MODULES: tuple[str, ...] = ("data", "train", "evaluate", "predict", "video", "webcam", "export", "report")
+COMMAND_MODULES: tuple[str, ...] = ("data", "summary", "train", "evaluate", "predict", "video", "webcam", "export",
+                                    "report", "ablate")
 """Sub-modules of :mod:`fer_lib.cli`, one per command, in ``--help`` order."""
 
 

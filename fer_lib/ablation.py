@@ -1,0 +1,397 @@
+"""Ablation studies: one factor changed at a time from a base recipe, every variant trained and scored alike.
+
+A variants file is YAML (read with ``yaml.safe_load``, validated as strictly as a params file)::
+
+    base: best.yaml                  # the recipe: a params file, relative to this file
+    description: what the study asks # optional
+    variants:
+      baseline: {}                   # the first variant is the recipe itself: no overrides
+      paper scaling x/255:
+        model.scale: unit            # dotted params keys, as `--set` takes them
+      no augmentation:
+        train.augment: {}            # a mapping replaces its whole section (here: all augmentation off)
+
+A variant's params are the base file, then its own overrides, then the overrides common to every
+variant (the CLI's ``--set``, e.g. a smaller input size and Training subset on a CPU). The common
+ones come last so that they hold for every variant; a variant they make identical to an earlier
+one is not trained again (:attr:`Variant.same_as`). Keys of ``evaluate`` and ``faces`` and the
+run's ``name`` and ``description`` do not change the trained model and are rejected: every
+variant is scored both without and with flip test-time augmentation.
+
+:func:`run_ablation` trains each variant into its own run folder ``<runs_dir>/<variant>-<8 hex
+digits>`` (the digits hash the variant's params and the data location): an interrupted ablation
+resumes where it stopped, a finished variant is never retrained, and ablations with other
+settings never share a folder. It returns one row per variant (columns: :data:`COLUMNS`), scored
+on Training and PublicTest only; PrivateTest is never looked at.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+import pandas as pd
+import yaml
+
+from fer_lib.data import FaceDataset, load_dataset
+from fer_lib.errors import DataError, ParamsError
+from fer_lib.evaluation import evaluate_splits
+from fer_lib.labels import FACE_SIZE
+from fer_lib.model import parameter_counts
+from fer_lib.params import (PROJECT_ROOT, Params, load_params, read_yaml_mapping, resolve_data_dir,
+                            unknown_key_message, with_overrides)
+from fer_lib.runs import describe_device, device_info, safe_name, write_metrics
+from fer_lib.training import TrainResult, is_finished, load_run, train, train_eval_data, training_data
+
+DEFAULT_RUNS_DIR: Path = PROJECT_ROOT / "runs" / "ablations"
+"""Where variant runs go unless told otherwise."""
+
+VARIANTS_FILE_KEYS: tuple[str, ...] = ("base", "description", "variants")
+"""Top-level keys of a variants file (``base`` and ``variants`` required)."""
+
+UNTRAINED_KEYS: tuple[str, ...] = ("name", "description", "evaluate", "faces")
+"""Params keys (and sections) that do not change the trained model: not allowed in a variant."""
+
+TIMING_BATCH: int = 64
+"""Faces per batch when measuring inference milliseconds per face."""
+
+COLUMNS: dict[str, str] = {
+    "variant": "variant name (the first row is the baseline: the base recipe unchanged)",
+    "overrides": "what the variant changes in the base recipe (dotted key=value)",
+    "publictest_n": "PublicTest faces scored",
+    "publictest_accuracy": "PublicTest accuracy, inference mode, no test-time augmentation",
+    "publictest_macro_f1": "PublicTest macro-F1, inference mode, no test-time augmentation",
+    "publictest_accuracy_tta_flip": "PublicTest accuracy, inference mode, flip test-time augmentation",
+    "publictest_macro_f1_tta_flip": "PublicTest macro-F1, inference mode, flip test-time augmentation",
+    "training_n": "Training faces scored in inference mode (train.train_eval_subset of the faces fitted)",
+    "training_accuracy": "Training accuracy, inference mode, no test-time augmentation",
+    "training_fit_time_accuracy": "Training accuracy, fit-time (training mode: batch statistics, dropout, "
+                                  "augmentation, running mean over the epoch), of the kept epoch",
+    "kept_epoch": "the epoch whose weights are scored (train.select: last or best PublicTest epoch)",
+    "epochs": "epochs trained",
+    "seconds_per_epoch": "training wall time per epoch in seconds (median over epochs; on training_device)",
+    "training_seconds": "training wall time of all epochs in seconds (on training_device)",
+    "parameters": "parameters of the model (trainable and not)",
+    "ms_per_face": f"inference milliseconds per face at batch {TIMING_BATCH}, median of repeats, "
+                   "without test-time augmentation (flip doubles it; on inference_device)",
+    "training_device": "Keras backend and device that trained the variant (its run's manifest.json)",
+    "inference_device": "Keras backend and device that measured ms_per_face (the machine that scored)",
+    "dataset": "synthetic (generated faces) or fer2013",
+    "run_dir": "the variant's training run folder",
+}
+"""Columns of :func:`run_ablation`'s table and what each measures (split, mode, unit)."""
+
+DELTA_COLUMNS: dict[str, str] = {
+    "publictest_accuracy": "PublicTest accuracy, no TTA",
+    "publictest_accuracy_tta_flip": "PublicTest accuracy, flip TTA",
+    "publictest_macro_f1": "PublicTest macro-F1, no TTA",
+    "publictest_macro_f1_tta_flip": "PublicTest macro-F1, flip TTA",
+}
+"""Metrics compared with the baseline by :func:`deltas_vs_baseline`, with short labels."""
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One variant: its name, what it changes, and the params it trains with."""
+
+    name: str
+    overrides: dict[str, Any]
+    """The variant's own dotted overrides of the base recipe (``{}`` for the baseline)."""
+    params: Params
+    """Base recipe + ``overrides`` + the ablation's common overrides, validated."""
+    same_as: str | None = None
+    """The earlier variant with identical params, whose run stands for this one; None if distinct."""
+
+
+@dataclass
+class Ablation:
+    """A base recipe and its variants, the first being the baseline."""
+
+    source: str
+    """Where the variants were defined (the variants file), named first in errors."""
+    base_path: Path
+    """The base recipe's params file."""
+    variants: list[Variant]
+    overrides: dict[str, Any] = field(default_factory=dict)
+    """Overrides common to every variant (``--set``), applied after each variant's own."""
+    description: str = ""
+
+    @property
+    def baseline(self) -> Variant:
+        """The first variant: the base recipe with only the common overrides."""
+        return self.variants[0]
+
+    def distinct(self) -> list[Variant]:
+        """The variants that are trained: those not identical to an earlier one."""
+        return [variant for variant in self.variants if variant.same_as is None]
+
+    def summary(self) -> pd.DataFrame:
+        """One row per variant: what it overrides and, if it is not trained, which variant it equals."""
+        return pd.DataFrame(
+            [(variant.name, describe_overrides(variant.overrides),
+              f"not trained: same params as '{variant.same_as}'" if variant.same_as else "trained")
+             for variant in self.variants],
+            columns=["variant", "overrides", "status"]).set_index("variant")
+
+
+def load_variants(path: str | os.PathLike[str], overrides: dict[str, Any] | None = None,
+                  base: str | os.PathLike[str] | None = None) -> Ablation:
+    """Read and validate a variants file (format: see the module docstring).
+
+    Args:
+        path: the variants YAML file.
+        overrides: dotted keys set for every variant after its own, e.g. ``{"train.epochs": 3}``.
+        base: a params file replacing the file's ``base`` (the same variants off another recipe).
+
+    Raises:
+        ParamsError: naming the file, for a missing or invalid file, an unknown top-level key, and
+            (naming the variant) for an unknown params key with the nearest valid one, a wrong type
+            or value, overrides on the first variant, or a key that does not change training.
+    """
+    path = Path(path)
+    raw = read_yaml_mapping(path, "variants file", "a mapping with keys base and variants")
+    for key in raw:
+        if key not in VARIANTS_FILE_KEYS:
+            raise ParamsError(unknown_key_message(str(path), key, list(VARIANTS_FILE_KEYS)))
+    for key in ("base", "variants"):
+        if key not in raw:
+            raise ParamsError(f"{path}: '{key}' is missing (a variants file needs base and variants)")
+    for key in ("base", "description"):
+        if key in raw and not isinstance(raw[key], str):
+            raise ParamsError(f"{path}: '{key}' must be a string, got {raw[key]!r}")
+    if not isinstance(raw["variants"], dict):
+        raise ParamsError(f"{path}: 'variants' must be a mapping of variant names to overrides, "
+                          f"got {raw['variants']!r}")
+    base_path = Path(base) if base else path.parent / raw["base"]
+    return make_ablation(base_path, raw["variants"], overrides, source=str(path),
+                         description=raw.get("description", ""))
+
+
+def make_ablation(base_path: str | os.PathLike[str], variants: dict[str, dict[str, Any] | None],
+                  overrides: dict[str, Any] | None = None, source: str | None = None,
+                  description: str = "") -> Ablation:
+    """Validate variants given in code (``{name: {dotted key: value}}``, the first without overrides).
+
+    Args:
+        base_path: the base recipe's params file.
+        variants: variant names to their overrides, in order; the first is the baseline.
+        overrides: dotted keys set for every variant after its own.
+        source: what errors name first (default: ``base_path``).
+
+    Raises:
+        ParamsError: as :func:`load_variants`.
+    """
+    base_path = Path(base_path)
+    source = source or str(base_path)
+    overrides = dict(overrides or {})
+    recipe = load_params(base_path)
+    if overrides:
+        load_params(base_path, overrides)  # errors in the common overrides name the base file alone
+    if not variants:
+        raise ParamsError(f"{source}: 'variants' is empty; it must name at least the baseline")
+    result: list[Variant] = []
+    for index, (name, own) in enumerate(variants.items()):
+        if not isinstance(name, str) or not name.strip():
+            raise ParamsError(f"{source}: variant names must be non-empty text, got {name!r}")
+        origin = f"{source} (variant '{name}')"
+        own = {} if own is None else own
+        if not isinstance(own, dict):
+            raise ParamsError(f"{origin}: expected a mapping of dotted params keys to values, got {own!r}")
+        if index == 0 and own:
+            raise ParamsError(f"{origin}: the first variant is the baseline and must have no overrides; "
+                              f"got {', '.join(map(str, own))}")
+        for key in own:
+            if str(key).split(".")[0] in UNTRAINED_KEYS:
+                raise ParamsError(f"{origin}: '{key}' does not change the trained model; every variant is "
+                                  "scored without and with flip test-time augmentation")
+        params = with_overrides(recipe, own, origin)
+        if overrides:
+            params = with_overrides(params, overrides, f"{origin} with overrides: {', '.join(overrides)}")
+        same_as = next((earlier.name for earlier in result if earlier.params == params), None)
+        result.append(Variant(name, dict(own), params, same_as))
+    return Ablation(source, base_path, result, overrides, description)
+
+
+def describe_overrides(overrides: dict[str, Any]) -> str:
+    """``key=value, ...`` (values other than text as JSON), or ``none`` for the baseline."""
+    return ", ".join(f"{key}={value if isinstance(value, str) else json.dumps(value)}"
+                     for key, value in overrides.items()) or "none"
+
+
+def variant_run_dir(runs_dir: str | os.PathLike[str], variant: Variant, data_dir: str | None = None) -> Path:
+    """The run folder of ``variant``: ``<runs_dir>/<variant name>-<hash of params and data location>``.
+
+    Raises:
+        ParamsError: if the variant asks for FER-2013 and neither ``data_dir`` nor its params say where.
+    """
+    location = resolve_data_dir(variant.params, data_dir)
+    record = yaml.safe_dump({"params": variant.params.to_dict(),
+                             "data": str(location.expanduser().resolve()) if location else "synthetic"}, sort_keys=True)
+    return Path(runs_dir) / f"{safe_name(variant.name)}-{hashlib.sha256(record.encode()).hexdigest()[:8]}"
+
+
+def pending_variants(ablation: Ablation, runs_dir: str | os.PathLike[str] = DEFAULT_RUNS_DIR,
+                     data_dir: str | None = None) -> list[Variant]:
+    """The variants :func:`run_ablation` would train: distinct ones whose runs have not finished."""
+    return [variant for variant in ablation.distinct() if not is_finished(variant_run_dir(runs_dir, variant, data_dir))]
+
+
+def run_ablation(ablation: Ablation, data_dir: str | None = None, runs_dir: str | os.PathLike[str] = DEFAULT_RUNS_DIR,
+                 verbose: int | str = 2, workers: int = 1, timing_repeats: int = 5) -> pd.DataFrame:
+    """Train every distinct variant (resuming or reusing finished runs) and score each one.
+
+    Args:
+        ablation: the variants (see :func:`load_variants`).
+        data_dir: FER-2013 folder or csv (the CLI's ``--data``); None: as each variant's params say.
+        runs_dir: the folder holding one run folder per variant (see :func:`variant_run_dir`).
+        verbose: Keras progress output while training.
+        workers: host threads preparing training batches.
+        timing_repeats: timed inference batches per variant; their median gives ``ms_per_face``.
+
+    Returns:
+        One row per distinct variant, baseline first, in the file's order; columns :data:`COLUMNS`.
+
+    Raises:
+        DataError: if a variant's dataset has no PublicTest faces (before that variant trains).
+    """
+    inference_info = device_info()
+    inference_device = describe_device(inference_info.pop("keras_backend"), inference_info)
+    rows = []
+    for variant in ablation.distinct():
+        run_dir = variant_run_dir(runs_dir, variant, data_dir)
+        dataset = load_dataset(variant.params, data_dir)
+        if len(dataset.split("PublicTest")) == 0:
+            raise DataError(f"{dataset.source}: no PublicTest faces; an ablation scores every variant on PublicTest")
+        if is_finished(run_dir):
+            print(f"{variant.name}: finished earlier in {run_dir}; not retrained", flush=True)
+            result = load_run(run_dir)
+        else:
+            print(f"{variant.name}: training in {run_dir}", flush=True)
+            result = train(variant.params, dataset, run_dir, verbose=verbose, workers=workers)
+        rows.append(score_variant(variant, result, dataset, inference_device, timing_repeats))
+    return pd.DataFrame(rows, columns=list(COLUMNS))
+
+
+def score_variant(variant: Variant, result: TrainResult, dataset: FaceDataset, inference_device: str,
+                  timing_repeats: int = 5) -> dict[str, Any]:
+    """One row of the ablation table (keys :data:`COLUMNS`) for a trained variant, in inference mode."""
+    publictest = {tta: evaluate_splits(result.model, dataset, tta=tta, splits=["PublicTest"])["PublicTest"]
+                  for tta in ("none", "flip")}
+    training_faces = train_eval_data(variant.params, training_data(variant.params, dataset))
+    training = evaluate_splits(result.model, training_faces, splits=["Training"])["Training"]
+    kept = result.history.loc[result.history["epoch"] == result.kept_epoch].iloc[0]
+    manifest = json.loads((result.run_dir / "manifest.json").read_text(encoding="utf-8"))
+    return {
+        "variant": variant.name,
+        "overrides": describe_overrides(variant.overrides),
+        "publictest_n": publictest["none"]["n"],
+        "publictest_accuracy": publictest["none"]["accuracy"],
+        "publictest_macro_f1": publictest["none"]["macro_f1"],
+        "publictest_accuracy_tta_flip": publictest["flip"]["accuracy"],
+        "publictest_macro_f1_tta_flip": publictest["flip"]["macro_f1"],
+        "training_n": training["n"],
+        "training_accuracy": training["accuracy"],
+        "training_fit_time_accuracy": float(kept["fit_accuracy"]),
+        "kept_epoch": result.kept_epoch,
+        "epochs": len(result.history),
+        "seconds_per_epoch": float(result.history["seconds"].median()),
+        "training_seconds": float(result.history["seconds"].sum()),
+        **inference_cost(result.model, repeats=timing_repeats),
+        "training_device": describe_device(manifest["keras_backend"], manifest["device"]),
+        "inference_device": inference_device,
+        "dataset": "synthetic" if dataset.synthetic else "fer2013",
+        "run_dir": str(result.run_dir),
+    }
+
+
+def inference_cost(model: keras.Model, batch_size: int = TIMING_BATCH, repeats: int = 5) -> dict[str, Any]:
+    """Parameter count and inference milliseconds per face, measured on this machine.
+
+    Times ``repeats`` calls of ``model.predict_on_batch`` on ``batch_size`` random (48, 48, 1)
+    faces after one warm-up call (which compiles).
+
+    Returns:
+        ``{"parameters": int, "ms_per_face": median call time in ms / batch_size}``.
+    """
+    faces = np.random.default_rng(0).uniform(0, 255, (batch_size, FACE_SIZE, FACE_SIZE, 1)).astype(np.float32)
+    model.predict_on_batch(faces)
+    durations = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        model.predict_on_batch(faces)
+        durations.append(time.perf_counter() - start)
+    return {"parameters": parameter_counts(model)["total"],
+            "ms_per_face": 1000 * float(np.median(durations)) / batch_size}
+
+
+def deltas_vs_baseline(table: pd.DataFrame) -> pd.DataFrame:
+    """Each variant minus the baseline (first row), in percentage points.
+
+    Returns:
+        Indexed by variant (table order, baseline included with zeros); one column per
+        :data:`DELTA_COLUMNS` label.
+    """
+    metrics = table.set_index("variant")[list(DELTA_COLUMNS)]
+    return (100 * (metrics - metrics.iloc[0])).rename(columns=DELTA_COLUMNS)
+
+
+def accuracy_deltas(table: pd.DataFrame) -> pd.DataFrame:
+    """PublicTest accuracy of each variant but the baseline minus the baseline's, in percentage
+    points, without and with flip test-time augmentation (what :func:`fer_lib.plots.plot_ablation_deltas` draws)."""
+    deltas = deltas_vs_baseline(table).iloc[1:]
+    return deltas[[DELTA_COLUMNS["publictest_accuracy"], DELTA_COLUMNS["publictest_accuracy_tta_flip"]]]
+
+
+def compare_to_baseline(table: pd.DataFrame) -> pd.DataFrame:
+    """The table for reading: accuracies in %, deltas vs the baseline in percentage points, costs;
+    sorted by PublicTest accuracy (no test-time augmentation), best first."""
+    deltas = deltas_vs_baseline(table)
+    shown = table.set_index("variant")
+    readable = pd.DataFrame({
+        "overrides": shown["overrides"],
+        "PublicTest acc. %": 100 * shown["publictest_accuracy"],
+        "Δ pp": deltas[DELTA_COLUMNS["publictest_accuracy"]],
+        "PublicTest acc. % (flip TTA)": 100 * shown["publictest_accuracy_tta_flip"],
+        "Δ pp (flip TTA)": deltas[DELTA_COLUMNS["publictest_accuracy_tta_flip"]],
+        "PublicTest macro-F1 %": 100 * shown["publictest_macro_f1"],
+        "Δ pp (macro-F1)": deltas[DELTA_COLUMNS["publictest_macro_f1"]],
+        "Training acc. % (inference mode)": 100 * shown["training_accuracy"],
+        "Training acc. % (fit-time, training mode)": 100 * shown["training_fit_time_accuracy"],
+        "kept epoch": shown["kept_epoch"],
+        "s / epoch": shown["seconds_per_epoch"],
+        "ms / face": shown["ms_per_face"],
+        "parameters": shown["parameters"],
+    })
+    return readable.sort_values("PublicTest acc. %", ascending=False, kind="stable")
+
+
+def save_table(table: pd.DataFrame, ablation: Ablation, output_dir: str | os.PathLike[str]) -> tuple[Path, Path]:
+    """Write ``output_dir/ablation.csv`` and ``output_dir/metrics/ablation.json``; return both paths.
+
+    The JSON (merged into a report's ``metrics.json`` under ``ablation``) holds the base file, the
+    variants source and description, the common overrides, the column descriptions, one record
+    per row, and the variants not trained because they equal another.
+    """
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    csv_path = output_dir / "ablation.csv"
+    table.to_csv(csv_path, index=False)
+    json_path = write_metrics(output_dir, "ablation", {
+        "base": str(ablation.base_path),
+        "variants_file": ablation.source,
+        "description": ablation.description,
+        "overrides": ablation.overrides,
+        "mode": "inference",
+        "split": "PublicTest",
+        "dataset": table["dataset"].iloc[0] if len(table) else None,
+        "columns": COLUMNS,
+        "variants": table.to_dict(orient="records"),
+        "not_trained": {variant.name: variant.same_as for variant in ablation.variants if variant.same_as},
+    })
+    return csv_path, json_path

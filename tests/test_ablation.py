@@ -1,0 +1,204 @@
+"""Ablation studies: strict variants files, one trained run per variant, resuming, the ``ablate`` report."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from fer_lib.ablation import (COLUMNS, Ablation, compare_to_baseline, deltas_vs_baseline, load_variants,
+                              pending_variants, run_ablation, variant_run_dir)
+from fer_lib.cli import main
+from fer_lib.errors import ParamsError
+from fer_lib.params import PROJECT_ROOT
+
+TINY = {
+    "name": "tiny-ablation",
+    "seed": 5,
+    "data": {"source": "synthetic", "synthetic_per_class": 6},
+    "model": {"input_size": 32, "alpha": 0.35, "weights": "none", "bn_momentum": 0.9},
+    "train": {"epochs": 1, "batch_size": 16, "train_eval_subset": None},
+}
+
+VARIANTS = """base: tiny.yaml
+variants:
+  baseline: {}
+  scaling x/255:
+    model.scale: unit
+  two epochs:
+    train.epochs: 2
+"""
+
+COMMON = {"train.epochs": 1}
+"""Set for every variant: makes 'two epochs' identical to the baseline, so it is not trained."""
+
+
+def write_study(folder: Path, variants: str = VARIANTS) -> Path:
+    """Write ``tiny.yaml`` and ``variants.yaml`` into ``folder``; return the variants file."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "tiny.yaml").write_text(yaml.safe_dump(TINY))
+    path = folder / "variants.yaml"
+    path.write_text(variants)
+    return path
+
+
+def snapshot(folder: Path) -> dict[Path, tuple[bytes, int]]:
+    """Every file below ``folder`` with its content and modification time."""
+    return {path: (path.read_bytes(), path.stat().st_mtime_ns) for path in folder.rglob("*") if path.is_file()}
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Ablation, pd.DataFrame, Path]:
+    """The tiny ablation, trained once: (ablation, table, runs folder)."""
+    folder = tmp_path_factory.mktemp("ablation")
+    ablation = load_variants(write_study(folder), COMMON)
+    runs_dir = folder / "runs"
+    assert [variant.name for variant in pending_variants(ablation, runs_dir)] == ["baseline", "scaling x/255"]
+    table = run_ablation(ablation, runs_dir=runs_dir, verbose=0, timing_repeats=2)
+    return ablation, table, runs_dir
+
+
+# --- running ---------------------------------------------------------------------------------------
+
+@pytest.mark.slow
+def test_one_row_per_trained_variant_baseline_first(trained: tuple[Ablation, pd.DataFrame, Path]) -> None:
+    ablation, table, runs_dir = trained
+
+    assert list(table.columns) == list(COLUMNS)
+    assert table["variant"].tolist() == ["baseline", "scaling x/255"]
+    assert table["overrides"].tolist() == ["none", "model.scale=unit"]
+    assert ablation.variants[2].same_as == "baseline"  # 'two epochs' under train.epochs=1 is the baseline
+    for column in ("publictest_accuracy", "publictest_macro_f1", "publictest_accuracy_tta_flip",
+                   "training_accuracy", "training_fit_time_accuracy"):
+        assert table[column].between(0, 1).all(), column
+    assert (table["publictest_n"] == 14).all() and (table["training_n"] == 42).all()
+    assert (table["kept_epoch"] == 1).all() and (table["epochs"] == 1).all()
+    assert (table["seconds_per_epoch"] > 0).all() and (table["ms_per_face"] > 0).all()
+    assert (table["parameters"] > 100_000).all()
+    assert (table["dataset"] == "synthetic").all()
+    assert table["training_device"].str.startswith("tensorflow on ").all()
+    run_dirs = [Path(run_dir) for run_dir in table["run_dir"]]
+    assert run_dirs == [variant_run_dir(runs_dir, variant) for variant in ablation.distinct()]
+    assert [run_dir.name[:-9] for run_dir in run_dirs] == ["baseline", "scaling-x-255"]
+    assert pending_variants(ablation, runs_dir) == []
+
+
+@pytest.mark.slow
+def test_a_finished_variant_is_not_retrained(trained: tuple[Ablation, pd.DataFrame, Path],
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    ablation, first, runs_dir = trained
+    before = snapshot(runs_dir)
+
+    again = run_ablation(ablation, runs_dir=runs_dir, verbose=0, timing_repeats=1)
+
+    assert snapshot(runs_dir) == before
+    assert "baseline: finished earlier in" in capsys.readouterr().out
+    scores = ["variant", "publictest_accuracy", "publictest_macro_f1_tta_flip", "training_accuracy",
+              "training_fit_time_accuracy", "seconds_per_epoch", "run_dir"]
+    pd.testing.assert_frame_equal(again[scores], first[scores])
+
+
+@pytest.mark.slow
+def test_deltas_are_percentage_points_against_the_first_row(trained: tuple[Ablation, pd.DataFrame, Path]) -> None:
+    _, table, _ = trained
+
+    deltas = deltas_vs_baseline(table)
+    readable = compare_to_baseline(table)
+
+    assert (deltas.loc["baseline"] == 0).all()
+    expected = 100 * (table["publictest_accuracy"].iloc[1] - table["publictest_accuracy"].iloc[0])
+    assert deltas.loc["scaling x/255", "PublicTest accuracy, no TTA"] == pytest.approx(expected)
+    assert readable["PublicTest acc. %"].is_monotonic_decreasing
+    assert readable.loc["scaling x/255", "Δ pp"] == pytest.approx(expected)
+
+
+@pytest.mark.slow
+def test_cli_writes_a_report_with_index_and_figures(trained: tuple[Ablation, pd.DataFrame, Path], tmp_path: Path,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    ablation, table, runs_dir = trained
+    before = snapshot(runs_dir)
+
+    code = main(["ablate", "--variants", ablation.source, "--set", "train.epochs=1", "--runs", str(runs_dir),
+                 "--out", str(tmp_path / "reports")])
+
+    assert code == 0, capsys.readouterr().err
+    [report] = (tmp_path / "reports").iterdir()
+    assert report.name.startswith("ablations-")
+    assert snapshot(runs_dir) == before  # the variants trained by the fixture were reused
+    index = (report / "index.html").read_text()
+    assert "baseline: PublicTest accuracy (inference mode, n=14)" in index and "SYNTHETIC" in index
+    for figure in ("06_ablation_deltas", "06_accuracy_vs_cost"):
+        assert (report / "figures" / f"{figure}.png").stat().st_size > 5_000
+        assert f'src="figures/{figure}.png"' in index
+    metrics = json.loads((report / "metrics.json").read_text())["ablation"]
+    assert [row["variant"] for row in metrics["variants"]] == ["baseline", "scaling x/255"]
+    assert metrics["not_trained"] == {"two epochs": "baseline"} and metrics["overrides"] == COMMON
+    assert metrics["variants"][0]["publictest_accuracy"] == pytest.approx(table["publictest_accuracy"].iloc[0])
+    assert pd.read_csv(report / "ablation.csv")["variant"].tolist() == ["baseline", "scaling x/255"]
+    manifest = json.loads((report / "manifest.json").read_text())
+    assert manifest["report"]["notebooks"] == ["06_ablations.ipynb"]
+    assert (report / "06_ablations.html").is_file()
+
+
+# --- the variants file -----------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("variants", "message"), [
+    (VARIANTS.replace("model.scale", "model.scal"),
+     "(variant 'scaling x/255'): unknown key 'model.scal'; did you mean 'model.scale'?"),
+    (VARIANTS.replace("train.epochs", "trian.epochs"), "(variant 'two epochs'): unknown key 'trian'; did you mean 'train'?"),
+    (VARIANTS.replace("variants:", "varaints:"), "unknown key 'varaints'; did you mean 'variants'?"),
+    (VARIANTS.replace("model.scale: unit", "model.scale: grey"),
+     "(variant 'scaling x/255'): 'model.scale' must be one of unit, imagenet; got 'grey'"),
+    (VARIANTS.replace("baseline: {}", "baseline: {model.scale: unit}"),
+     "(variant 'baseline'): the first variant is the baseline and must have no overrides; got model.scale"),
+    (VARIANTS + "  no TTA:\n    evaluate.tta: none\n",
+     "(variant 'no TTA'): 'evaluate.tta' does not change the trained model"),
+    (VARIANTS.replace("base: tiny.yaml\n", ""), "'base' is missing"),
+    ("base: tiny.yaml\nvariants: {}\n", "'variants' is empty"),
+    ("base: tiny.yaml\nvariants:\n  baseline: {}\n  baseline: {}\n", ":4: key 'baseline' appears twice"),
+])
+def test_a_bad_variants_file_is_one_line_naming_file_and_key(tmp_path: Path, variants: str, message: str) -> None:
+    path = write_study(tmp_path, variants)
+
+    with pytest.raises(ParamsError) as raised:
+        load_variants(path, COMMON)
+
+    assert str(raised.value).startswith(str(path)) and message in str(raised.value)
+    assert "\n" not in str(raised.value)
+
+
+def test_an_unknown_key_in_set_names_the_base_file(tmp_path: Path) -> None:
+    path = write_study(tmp_path)
+
+    with pytest.raises(ParamsError, match=r"tiny\.yaml \(with overrides: train\.epoks\): unknown key 'train\.epoks'; "
+                                          r"did you mean 'train\.epochs'\?"):
+        load_variants(path, {"train.epoks": 1})
+
+
+def test_cli_rejects_an_unknown_variant_key_before_creating_anything(tmp_path: Path,
+                                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    path = write_study(tmp_path, VARIANTS.replace("model.scale", "model.scal"))
+
+    code = main(["ablate", "--variants", str(path), "--runs", str(tmp_path / "runs"), "--out", str(tmp_path / "reports")])
+
+    err = capsys.readouterr().err
+    assert code == 2 and err == (f"error: {path} (variant 'scaling x/255'): unknown key 'model.scal'; "
+                                 "did you mean 'model.scale'?\n")
+    assert not (tmp_path / "reports").exists() and not (tmp_path / "runs").exists()
+
+
+def test_the_shipped_variants_change_one_factor_each_off_best_yaml() -> None:
+    ablation = load_variants(PROJECT_ROOT / "params" / "ablations.yaml")
+
+    assert ablation.base_path.name == "best.yaml" and ablation.baseline.overrides == {}
+    assert [variant.same_as for variant in ablation.variants] == [None] * len(ablation.variants)
+    baseline = ablation.baseline.params.to_dict()
+    for variant in ablation.variants[1:]:
+        changed = {section for section, values in variant.params.to_dict().items() if values != baseline[section]}
+        assert len(variant.overrides) == 1 and changed == {next(iter(variant.overrides)).split(".")[0]}, variant.name
+
+    on_a_cpu = load_variants(PROJECT_ROOT / "params" / "ablations.yaml",
+                             {"model.input_size": 48, "data.train_subset": 3000, "train.epochs": 3})
+    assert {variant.name for variant in on_a_cpu.variants if variant.same_as} == {"input 48 px", "input 224 px"}
