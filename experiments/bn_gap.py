@@ -21,11 +21,9 @@ import argparse
 import json
 from pathlib import Path
 
-from sklearn.metrics import accuracy_score
-
 from fer_lib.ablation import make_ablation, run_ablation
-from fer_lib.data import FaceDataset, load_fer2013
-from fer_lib.evaluation import predict_proba
+from fer_lib.data import load_fer2013
+from fer_lib.evaluation import evaluate_splits
 from fer_lib.model import load_model, recalibrate_batchnorm
 from fer_lib.params import PROJECT_ROOT
 from fer_lib.training import training_data
@@ -63,8 +61,8 @@ def main() -> None:
                "inference_publictest_accuracy": scored["publictest_accuracy"]}
         model = load_model(Path(scored["run_dir"]) / "model.keras")
         recalibrate_batchnorm(model, training.faces)
-        row["recalibrated_training_accuracy"] = accuracy(model, training)
-        row["recalibrated_publictest_accuracy"] = accuracy(model, public)
+        row["recalibrated_training_accuracy"] = evaluate_splits(model, training)["Training"]["accuracy"]
+        row["recalibrated_publictest_accuracy"] = evaluate_splits(model, public)["PublicTest"]["accuracy"]
         rows.append(row)
         print(json.dumps(row), flush=True)
     out.mkdir(parents=True, exist_ok=True)
@@ -86,11 +84,6 @@ def markdown_table(rows: list[dict[str, object]]) -> str:
     for row in rows:
         lines.append("| " + " | ".join(str(row[key]) if key == "variant" else f"{row[key]:.1%}" for key in columns) + " |")
     return "\n".join(lines) + "\n"
-
-
-def accuracy(model, dataset: FaceDataset) -> float:
-    """Inference-mode accuracy of ``model`` on ``dataset`` (scikit-learn)."""
-    return float(accuracy_score(dataset.labels, predict_proba(model, dataset.faces).argmax(axis=1)))
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 
 from fer_lib.cli.predict import positive_int
+from fer_lib.cli.report import print_report_location
 from fer_lib.cli.train import parse_overrides
 
 
@@ -35,13 +36,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def handle(args: argparse.Namespace) -> int:
     """Run the ablation report; print the path of its index.html (also when the notebook fails)."""
-    from fer_lib.report import REPORTS_DIR, NotebookFailedError, run_ablation_report
+    from fer_lib.report import REPORTS_DIR, run_ablation_report
 
-    try:
-        run_dir = run_ablation_report(args.variants, args.params, args.out or REPORTS_DIR, data_dir=args.data,
-                                      overrides=parse_overrides(args.set), runs_dir=args.runs, workers=args.workers)
-    except NotebookFailedError as error:
-        print(f"Partial report: {error.run_dir / 'index.html'}")
-        raise
-    print(f"Report: {run_dir / 'index.html'}")
-    return 0
+    overrides = parse_overrides(args.set)
+    return print_report_location(lambda: run_ablation_report(
+        args.variants, args.params, args.out or REPORTS_DIR, data_dir=args.data, overrides=overrides,
+        runs_dir=args.runs, workers=args.workers))

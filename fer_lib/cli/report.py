@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
+from pathlib import Path
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -9,7 +11,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "report",
         help="run all notebooks (papermill) into a new reports/ folder with HTML pages",
-        description="Execute notebooks/NN_*.ipynb in order with the given params into a new folder "
+        description="Execute the study notebooks (notebooks/01-05) in order with the given params into a new folder "
                     "REPORTS_ROOT/<params name>-<time>/ and write index.html, which links every "
                     "notebook page and figure. Existing reports are never overwritten.",
     )
@@ -27,11 +29,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def handle(args: argparse.Namespace) -> int:
     """Run the report; print the path of its index.html (also when a notebook fails)."""
-    from fer_lib.report import REPORTS_DIR, NotebookFailedError, run_report
+    from fer_lib.report import REPORTS_DIR, run_report
+
+    return print_report_location(lambda: run_report(args.params, args.out or REPORTS_DIR, data_dir=args.data,
+                                                    model_path=args.model, train_run=args.train_run))
+
+
+def print_report_location(make_report: Callable[[], Path]) -> int:
+    """Run ``make_report`` (returns the report folder) and print where its index.html is, also when
+    a notebook fails (the partial report; the error is re-raised for the one-line message)."""
+    from fer_lib.report import NotebookFailedError
 
     try:
-        run_dir = run_report(args.params, args.out or REPORTS_DIR, data_dir=args.data, model_path=args.model,
-                             train_run=args.train_run)
+        run_dir = make_report()
     except NotebookFailedError as error:
         print(f"Partial report: {error.run_dir / 'index.html'}")
         raise
