@@ -16,7 +16,7 @@ variant (the CLI's ``--set``, e.g. a smaller input size and Training subset on a
 ones come last so that they hold for every variant; a variant they make identical to an earlier
 one is not trained again (:attr:`Variant.same_as`). Keys of ``evaluate`` and ``faces`` and the
 run's ``name`` and ``description`` do not change the trained model and are rejected: every
-variant is scored both without and with flip test-time augmentation.
+variant is scored without test-time augmentation and with each kind (flip, ten-crop).
 
 :func:`run_ablation` trains each variant into its own run folder ``<runs_dir>/<variant>-<8 hex
 digits>`` (the digits hash the variant's params and the data location): an interrupted ablation
@@ -44,7 +44,7 @@ from fer_lib.errors import DataError, ParamsError
 from fer_lib.evaluation import evaluate_splits
 from fer_lib.labels import FACE_SIZE
 from fer_lib.model import parameter_counts
-from fer_lib.params import (PROJECT_ROOT, Params, load_params, read_yaml_mapping, resolve_data_dir,
+from fer_lib.params import (PROJECT_ROOT, TTA_MODES, Params, load_params, read_yaml_mapping, resolve_data_dir,
                             unknown_key_message, with_overrides)
 from fer_lib.runs import describe_device, device_info, safe_name, write_metrics
 from fer_lib.training import TrainResult, is_finished, load_run, train, train_eval_data, training_data
@@ -69,17 +69,20 @@ COLUMNS: dict[str, str] = {
     "publictest_macro_f1": "PublicTest macro-F1, inference mode, no test-time augmentation",
     "publictest_accuracy_tta_flip": "PublicTest accuracy, inference mode, flip test-time augmentation",
     "publictest_macro_f1_tta_flip": "PublicTest macro-F1, inference mode, flip test-time augmentation",
+    "publictest_accuracy_tta_tencrop": "PublicTest accuracy, inference mode, ten-crop test-time augmentation",
+    "publictest_macro_f1_tta_tencrop": "PublicTest macro-F1, inference mode, ten-crop test-time augmentation",
     "training_n": "Training faces scored in inference mode (train.train_eval_subset of the faces fitted)",
     "training_accuracy": "Training accuracy, inference mode, no test-time augmentation",
     "training_fit_time_accuracy": "Training accuracy, fit-time (training mode: batch statistics, dropout, "
                                   "augmentation, running mean over the epoch), of the kept epoch",
-    "kept_epoch": "the epoch whose weights are scored (train.select: last or best PublicTest epoch)",
+    "kept_epoch": "the epoch whose weights are scored (train.select: last, best PublicTest epoch, or the last of "
+                  "the epochs averaged)",
     "epochs": "epochs trained",
     "seconds_per_epoch": "training wall time per epoch in seconds (median over epochs; on training_device)",
     "training_seconds": "training wall time of all epochs in seconds (on training_device)",
     "parameters": "parameters of the model (trainable and not)",
     "ms_per_face": f"inference milliseconds per face at batch {TIMING_BATCH}, median of repeats, "
-                   "without test-time augmentation (flip doubles it; on inference_device)",
+                   "without test-time augmentation (flip doubles it, ten-crop multiplies it by 10; on inference_device)",
     "training_device": "Keras backend and device that trained the variant (its run's manifest.json)",
     "inference_device": "Keras backend and device that measured ms_per_face (the machine that scored)",
     "dataset": "synthetic (generated faces) or fer2013",
@@ -90,8 +93,10 @@ COLUMNS: dict[str, str] = {
 DELTA_COLUMNS: dict[str, str] = {
     "publictest_accuracy": "PublicTest accuracy, no TTA",
     "publictest_accuracy_tta_flip": "PublicTest accuracy, flip TTA",
+    "publictest_accuracy_tta_tencrop": "PublicTest accuracy, ten-crop TTA",
     "publictest_macro_f1": "PublicTest macro-F1, no TTA",
     "publictest_macro_f1_tta_flip": "PublicTest macro-F1, flip TTA",
+    "publictest_macro_f1_tta_tencrop": "PublicTest macro-F1, ten-crop TTA",
 }
 """Metrics compared with the baseline by :func:`deltas_vs_baseline`, with short labels."""
 
@@ -209,7 +214,7 @@ def make_ablation(base_path: str | os.PathLike[str], variants: dict[str, dict[st
         for key in own:
             if str(key).split(".")[0] in UNTRAINED_KEYS:
                 raise ParamsError(f"{origin}: '{key}' does not change the trained model; every variant is "
-                                  "scored without and with flip test-time augmentation")
+                                  "scored without test-time augmentation and with each kind")
         params = with_overrides(recipe, own, origin)
         if overrides:
             params = with_overrides(params, overrides, f"{origin} with overrides: {', '.join(overrides)}")
@@ -227,11 +232,14 @@ def describe_overrides(overrides: dict[str, Any]) -> str:
 def variant_run_dir(runs_dir: str | os.PathLike[str], variant: Variant, data_dir: str | None = None) -> Path:
     """The run folder of ``variant``: ``<runs_dir>/<variant name>-<hash of params and data location>``.
 
+    The hash covers the parameters that differ from the defaults (:meth:`Params.non_defaults`),
+    so runs keep their folders when a new parameter with a default joins the schema.
+
     Raises:
         ParamsError: if the variant asks for FER-2013 and neither ``data_dir`` nor its params say where.
     """
     location = resolve_data_dir(variant.params, data_dir)
-    record = yaml.safe_dump({"params": variant.params.to_dict(),
+    record = yaml.safe_dump({"params": variant.params.non_defaults(),
                              "data": str(location.expanduser().resolve()) if location else "synthetic"}, sort_keys=True)
     return Path(runs_dir) / f"{safe_name(variant.name)}-{hashlib.sha256(record.encode()).hexdigest()[:8]}"
 
@@ -282,7 +290,7 @@ def score_variant(variant: Variant, result: TrainResult, dataset: FaceDataset, i
                   timing_repeats: int = 5) -> dict[str, Any]:
     """One row of the ablation table (keys :data:`COLUMNS`) for a trained variant, in inference mode."""
     publictest = {tta: evaluate_splits(result.model, dataset, tta=tta, splits=["PublicTest"])["PublicTest"]
-                  for tta in ("none", "flip")}
+                  for tta in TTA_MODES}
     training_faces = train_eval_data(variant.params, training_data(variant.params, dataset))
     training = evaluate_splits(result.model, training_faces, splits=["Training"])["Training"]
     kept = result.history.loc[result.history["epoch"] == result.kept_epoch].iloc[0]
@@ -293,8 +301,8 @@ def score_variant(variant: Variant, result: TrainResult, dataset: FaceDataset, i
         "publictest_n": publictest["none"]["n"],
         "publictest_accuracy": publictest["none"]["accuracy"],
         "publictest_macro_f1": publictest["none"]["macro_f1"],
-        "publictest_accuracy_tta_flip": publictest["flip"]["accuracy"],
-        "publictest_macro_f1_tta_flip": publictest["flip"]["macro_f1"],
+        **{f"publictest_{metric}_tta_{tta}": publictest[tta][metric]
+           for tta in TTA_MODES[1:] for metric in ("accuracy", "macro_f1")},
         "training_n": training["n"],
         "training_accuracy": training["accuracy"],
         "training_fit_time_accuracy": float(kept["fit_accuracy"]),
@@ -343,9 +351,9 @@ def deltas_vs_baseline(table: pd.DataFrame) -> pd.DataFrame:
 
 def accuracy_deltas(table: pd.DataFrame) -> pd.DataFrame:
     """PublicTest accuracy of each variant but the baseline minus the baseline's, in percentage
-    points, without and with flip test-time augmentation (what :func:`fer_lib.plots.plot_ablation_deltas` draws)."""
+    points, without and with each test-time augmentation (what :func:`fer_lib.plots.plot_ablation_deltas` draws)."""
     deltas = deltas_vs_baseline(table).iloc[1:]
-    return deltas[[DELTA_COLUMNS["publictest_accuracy"], DELTA_COLUMNS["publictest_accuracy_tta_flip"]]]
+    return deltas[[label for column, label in DELTA_COLUMNS.items() if column.startswith("publictest_accuracy")]]
 
 
 def compare_to_baseline(table: pd.DataFrame) -> pd.DataFrame:
@@ -359,6 +367,8 @@ def compare_to_baseline(table: pd.DataFrame) -> pd.DataFrame:
         "Δ pp": deltas[DELTA_COLUMNS["publictest_accuracy"]],
         "PublicTest acc. % (flip TTA)": 100 * shown["publictest_accuracy_tta_flip"],
         "Δ pp (flip TTA)": deltas[DELTA_COLUMNS["publictest_accuracy_tta_flip"]],
+        "PublicTest acc. % (ten-crop TTA)": 100 * shown["publictest_accuracy_tta_tencrop"],
+        "Δ pp (ten-crop TTA)": deltas[DELTA_COLUMNS["publictest_accuracy_tta_tencrop"]],
         "PublicTest macro-F1 %": 100 * shown["publictest_macro_f1"],
         "Δ pp (macro-F1)": deltas[DELTA_COLUMNS["publictest_macro_f1"]],
         "Training acc. % (inference mode)": 100 * shown["training_accuracy"],

@@ -7,10 +7,16 @@ is reproducible from (seed, epoch, batch index), which makes resumed training ex
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import cv2
 import numpy as np
 
-from fer_lib.params import AugmentParams
+from fer_lib.labels import FACE_SIZE
+from fer_lib.params import AugmentParams, TestTimeAugmentation
+
+TENCROP_SIZE: int = 44
+"""Side in pixels of the ten-crop test-time views (corners and centre of a 48x48 face)."""
 
 
 def is_identity(augment: AugmentParams) -> bool:
@@ -39,8 +45,8 @@ def augment_batch(faces: np.ndarray, augment: AugmentParams, rng: np.random.Gene
     if augment.rotation_degrees or augment.shift_fraction or augment.zoom_fraction:
         out = np.stack([_random_affine(face, augment, rng) for face in out])
     if augment.erasing_probability:
-        for face in out[rng.random(len(out)) < augment.erasing_probability]:
-            _random_erase(face, rng)
+        for index in np.flatnonzero(rng.random(len(out)) < augment.erasing_probability):
+            _random_erase(out[index], rng)  # out[index] is a view: erased in place
     return out
 
 
@@ -64,3 +70,32 @@ def _random_erase(face: np.ndarray, rng: np.random.Generator) -> None:
     top = rng.integers(0, height - box_h + 1)
     left = rng.integers(0, width - box_w + 1)
     face[top:top + box_h, left:left + box_w] = rng.uniform(0, 255, size=(box_h, box_w))
+
+
+def tta_views(faces: np.ndarray, tta: TestTimeAugmentation) -> Iterator[np.ndarray]:
+    """Yield the views of a batch of faces that test-time augmentation averages over.
+
+    ``"none"``: the faces; ``"flip"``: the faces and their left-right mirrors (2 views);
+    ``"tencrop"``: the four corner and the centre ``TENCROP_SIZE`` crops, each resized back to
+    48x48 (bilinear) and each with its mirror (10 views, a 9% zoom and up to 2 px of shift, as
+    in training augmentation).
+
+    Args:
+        faces: (N, 48, 48) grey faces, pixel values 0-255.
+        tta: which views.
+
+    Yields:
+        (N, 48, 48) float32 views, pixel values 0-255, one at a time (to bound memory).
+    """
+    faces = faces.astype(np.float32, copy=False)
+    crops = [faces]
+    if tta == "tencrop":
+        margin = FACE_SIZE - TENCROP_SIZE
+        corners = [(0, 0), (0, margin), (margin, 0), (margin, margin), (margin // 2, margin // 2)]
+        crops = [np.stack([cv2.resize(face[top:top + TENCROP_SIZE, left:left + TENCROP_SIZE], (FACE_SIZE, FACE_SIZE),
+                                      interpolation=cv2.INTER_LINEAR) for face in faces]) if len(faces) else faces
+                 for top, left in corners]
+    for crop in crops:
+        yield crop
+        if tta != "none":
+            yield crop[:, :, ::-1]

@@ -5,27 +5,29 @@ dropout) for one named split; nothing is pooled across splits unless a caller sa
 """
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 import keras
 import numpy as np
 from sklearn.metrics import accuracy_score, classification_report, confusion_matrix, f1_score, log_loss
 
+from fer_lib.augment import tta_views
 from fer_lib.data import FaceDataset
 from fer_lib.labels import EMOTIONS, NUM_CLASSES
+from fer_lib.params import TestTimeAugmentation
 
 
 def predict_proba(model: keras.Model, faces: np.ndarray, batch_size: int = 256,
-                  tta: Literal["none", "flip"] = "none") -> np.ndarray:
+                  tta: TestTimeAugmentation = "none") -> np.ndarray:
     """Return (N, 7) probabilities for (N, 48, 48) faces (0-255), in inference mode.
 
-    With ``tta="flip"`` the probabilities of each face and its left-right mirror are averaged.
+    With test-time augmentation the probabilities of the views of each face are averaged:
+    the face and its left-right mirror (``"flip"``, 2x the cost) or five crops and their
+    mirrors (``"tencrop"``, 10x), see :func:`fer_lib.augment.tta_views`.
     """
-    x = faces.astype(np.float32)[..., None]
-    probabilities = model.predict(x, batch_size=batch_size, verbose=0)
-    if tta == "flip":
-        probabilities = (probabilities + model.predict(x[:, :, ::-1], batch_size=batch_size, verbose=0)) / 2
-    probabilities = np.asarray(probabilities, dtype=np.float64)
+    probabilities = np.zeros((len(faces), NUM_CLASSES), dtype=np.float64)
+    for view in tta_views(faces, tta):
+        probabilities += model.predict(np.ascontiguousarray(view)[..., None], batch_size=batch_size, verbose=0)
     return probabilities / probabilities.sum(axis=1, keepdims=True)  # float32 softmax sums drift from 1
 
 
@@ -49,7 +51,7 @@ def split_metrics(labels: np.ndarray, probabilities: np.ndarray) -> dict[str, An
     }
 
 
-def evaluate_splits(model: keras.Model, dataset: FaceDataset, tta: Literal["none", "flip"] = "none",
+def evaluate_splits(model: keras.Model, dataset: FaceDataset, tta: TestTimeAugmentation = "none",
                     batch_size: int = 256, splits: list[str] | None = None) -> dict[str, dict[str, Any]]:
     """Evaluate ``model`` on each split of ``dataset`` (or just ``splits``), in inference mode.
 
@@ -67,7 +69,7 @@ def evaluate_splits(model: keras.Model, dataset: FaceDataset, tta: Literal["none
     return results
 
 
-def mode_label(tta: Literal["none", "flip"]) -> str:
+def mode_label(tta: TestTimeAugmentation) -> str:
     """How a figure was measured, for table headers and titles: ``"inference mode"`` plus any TTA."""
     return "inference mode" if tta == "none" else f"inference mode, test-time augmentation {tta}"
 

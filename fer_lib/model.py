@@ -10,7 +10,9 @@ Written against ``keras`` only, so the same code runs on the TensorFlow, JAX and
 from __future__ import annotations
 
 import os
+import warnings
 import zipfile
+from collections.abc import Sequence
 from pathlib import Path
 
 import keras
@@ -161,6 +163,27 @@ def load_model(path: str | os.PathLike[str], compile: bool = False) -> keras.Mod
         raise ModelError(f"{path}: model takes {model.input_shape} and returns {model.output_shape}; "
                          f"expected (None, {FACE_SIZE}, {FACE_SIZE}, 1) -> (None, {NUM_CLASSES})")
     return model
+
+
+def average_weights(model: keras.Model, weight_files: Sequence[str | os.PathLike[str]]) -> None:
+    """Set every weight of ``model`` to its element-wise mean over ``weight_files``, in place.
+
+    Args:
+        model: a model of the architecture the files were saved from.
+        weight_files: files ``model.load_weights`` reads (``.weights.h5`` or ``.keras``), e.g. the
+            last epochs of a run. BatchNorm moving statistics are averaged too, which does not give
+            the statistics of the averaged weights: follow with :func:`recalibrate_batchnorm`.
+    """
+    total = None
+    with warnings.catch_warnings():  # .keras checkpoints also hold optimizer state, not needed here
+        warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
+        for path in weight_files:
+            model.load_weights(path)
+            weights = [np.asarray(keras.ops.convert_to_numpy(w), dtype=np.float64) for w in model.get_weights()]
+            total = weights if total is None else [t + w for t, w in zip(total, weights)]
+    if total is None:
+        raise ValueError("average_weights: no weight files given")
+    model.set_weights([(t / len(weight_files)).astype(w.dtype) for t, w in zip(total, model.get_weights())])
 
 
 def recalibrate_batchnorm(model: keras.Model, faces: np.ndarray, batch_size: int = 256) -> None:

@@ -30,6 +30,12 @@ DEFAULT_WEIGHTS: Path = PROJECT_ROOT.parent / "shared" / "weights" / "mobilenet_
 SHIPPED_MODEL: Path = PROJECT_ROOT / "models" / "fer_mobilenetv2.keras"
 """The model trained and committed by this project (48x48x1 uint8 faces -> 7 probabilities)."""
 
+TestTimeAugmentation = Literal["none", "flip", "tencrop"]
+"""Test-time augmentation modes (the views are :func:`fer_lib.augment.tta_views`)."""
+
+TTA_MODES: tuple[str, ...] = typing.get_args(TestTimeAugmentation)
+"""The test-time augmentation modes, for command-line choices and ablation columns."""
+
 _FLOAT_TEXT = re.compile(r"[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?")
 """A number such as ``1e-3``, which YAML 1.1 (PyYAML) reads as a string because it lacks a dot."""
 
@@ -106,17 +112,22 @@ class TrainParams:
     augment: AugmentParams = field(default_factory=AugmentParams)
     train_eval_subset: int | None = 2000
     """Training faces re-scored in inference mode after each epoch (None = all)."""
-    select: Literal["last", "best_val"] = "last"
-    """Which epoch's weights the run keeps: the last (paper reproductions select nothing on
-    PublicTest) or the one with the best inference-mode PublicTest accuracy (model selection)."""
+    select: Literal["last", "best_val", "average"] = "last"
+    """Which weights the run keeps: the last epoch's (paper reproductions select nothing on
+    PublicTest), the epoch with the best inference-mode PublicTest accuracy (model selection), or
+    the mean of the last ``average_epochs`` epochs' weights with BatchNorm statistics recomputed
+    on Training faces (weight averaging, as in stochastic weight averaging)."""
+    average_epochs: int = 3
+    """How many final epochs ``select: average`` averages (the head-only warm-up never counts)."""
 
 
 @dataclass
 class EvaluateParams:
     """Held-out evaluation."""
 
-    tta: Literal["none", "flip"] = "none"
-    """Test-time augmentation: average the probabilities of each face and its mirror image."""
+    tta: TestTimeAugmentation = "none"
+    """Test-time augmentation: average the probabilities of each face and its mirror image
+    (``flip``), or of five crops and their mirrors (``tencrop``, see :func:`fer_lib.augment.tta_views`)."""
     mistakes_shown: int = 16
 
 
@@ -160,6 +171,16 @@ class Params:
     def to_dict(self) -> dict[str, Any]:
         """Return the parameters as plain nested dicts (for YAML/JSON records)."""
         return dataclasses.asdict(self)
+
+    def non_defaults(self) -> dict[str, Any]:
+        """The parameters that differ from :class:`Params`' defaults, as ``{dotted key: value}``.
+
+        Unlike :meth:`to_dict`, this stays the same when a new parameter with a default is added
+        to the schema, so it can name runs stably (:func:`fer_lib.ablation.variant_run_dir`).
+        """
+        defaults = _flatten(Params().to_dict())
+        return {key: value for key, value in _flatten(self.to_dict()).items()
+                if key not in defaults or defaults[key] != value}
 
 
 def load_params(path: str | os.PathLike[str], overrides: dict[str, Any] | None = None) -> Params:
@@ -261,6 +282,17 @@ def _yaml_error_message(path: Path, error: yaml.YAMLError) -> str:
     where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark is not None else f"{path}"
     problem = " ".join(filter(None, (getattr(error, "context", None), getattr(error, "problem", None))))
     return f"{where}: not valid YAML ({problem or ' '.join(str(error).split())})"
+
+
+def _flatten(raw: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested mappings as ``{dotted key: value}`` (lists and scalars are values)."""
+    flat = {}
+    for key, value in raw.items():
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
 
 
 def _set_dotted(raw: dict[str, Any], dotted: str, value: Any, origin: str) -> None:
@@ -366,6 +398,10 @@ def _check_ranges(params: Params, origin: str | Path) -> None:
         (params.data.synthetic_per_class >= 3, "data.synthetic_per_class must be at least 3"),
         (params.train.warmup_epochs < params.train.epochs or params.model.freeze != "staged",
          "train.warmup_epochs must be smaller than train.epochs for freeze: staged"),
+        (params.train.select != "average" or 1 <= params.train.average_epochs <= params.train.epochs - (
+            params.train.warmup_epochs if params.model.freeze == "staged" else 0),
+         "train.average_epochs must be at least 1 and at most the epochs after any head-only warm-up "
+         "(train.epochs - train.warmup_epochs) for select: average"),
     ]
     for ok, message in checks:
         if not ok:

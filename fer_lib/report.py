@@ -288,8 +288,9 @@ def headline_numbers(metrics: dict[str, Any]) -> list[tuple[str, str]]:
                          f"{final[f'{prefix}_accuracy']:.4f}"))
     for variant in metrics.get("ablation", {}).get("variants", []):
         rows.append((f"{variant['variant']}: PublicTest accuracy (inference mode, n={variant['publictest_n']}), "
-                     "without / with flip test-time augmentation",
-                     f"{variant['publictest_accuracy']:.4f} / {variant['publictest_accuracy_tta_flip']:.4f}"))
+                     "without / with flip / with ten-crop test-time augmentation",
+                     " / ".join(f"{variant[f'publictest_accuracy{suffix}']:.4f}"
+                                for suffix in ("", "_tta_flip", "_tta_tencrop"))))
     return rows
 
 

@@ -6,7 +6,10 @@ A training run lives in one folder::
     run_dir/manifest.json      versions, backend, device, git commit
     run_dir/checkpoint.keras   model + optimizer after the last completed epoch
     run_dir/state.json         last completed epoch, best PublicTest accuracy and its epoch, finished flag
+                               (with select: average, also the averaged epochs and their model's scores)
     run_dir/history.csv        one row per epoch (columns: HISTORY_COLUMNS)
+    run_dir/best.weights.h5    weights of the best PublicTest epoch so far (select: best_val)
+    run_dir/epoch-NNN.weights.h5  weights of each epoch that select: average will average
     run_dir/model.keras        the final float32 model without optimizer state (inference)
 
 Each epoch is one ``model.fit`` call over a :class:`FaceBatches` whose order and augmentation
@@ -42,7 +45,7 @@ from fer_lib.data import FaceDataset, stratified_subset
 from fer_lib.errors import DataError, RunExistsError
 from fer_lib.evaluation import predict_proba
 from fer_lib.labels import NUM_CLASSES
-from fer_lib.model import build_model, load_model, set_backbone_trainable
+from fer_lib.model import average_weights, build_model, load_model, recalibrate_batchnorm, set_backbone_trainable
 from fer_lib.params import Params, params_from_dict
 
 HISTORY_COLUMNS: tuple[str, ...] = (
@@ -62,7 +65,10 @@ class TrainResult:
     run_dir: Path
     kept_epoch: int
     """The epoch (1-based) whose weights ``model`` holds: the last one, or with ``train.select:
-    best_val`` the one with the best inference-mode PublicTest accuracy."""
+    best_val`` the one with the best inference-mode PublicTest accuracy; with ``select: average``
+    the last of the averaged epochs (``averaged_epochs``)."""
+    averaged_epochs: list[int] = dataclasses.field(default_factory=list)
+    """With ``select: average``: the epochs whose weights ``model`` averages; else empty."""
 
 
 class FaceBatches(keras.utils.PyDataset):
@@ -137,7 +143,7 @@ def train(params: Params, dataset: FaceDataset, run_dir: str | os.PathLike[str],
             _save_epoch(model, run_dir, state, row, params, plateau)
     finally:
         keras.config.set_dtype_policy(policy)
-    return _finish(params, run_dir, state)
+    return _finish(params, run_dir, state, training, train_eval, heldout)
 
 
 def load_run(run_dir: str | os.PathLike[str]) -> TrainResult:
@@ -153,7 +159,16 @@ def load_run(run_dir: str | os.PathLike[str]) -> TrainResult:
     state_path = run_dir / "state.json"
     state = json.loads(state_path.read_text()) if state_path.is_file() else {}
     history = pd.read_csv(run_dir / "history.csv")
-    return TrainResult(load_model(model_path), history, model_path, run_dir, _kept_epoch(state, history))
+    return TrainResult(load_model(model_path), history, model_path, run_dir, _kept_epoch(state, history),
+                       state.get("averaged", {}).get("epochs", []))
+
+
+def averaged_epochs(params: Params) -> list[int]:
+    """The epochs (1-based) whose weights ``train.select: average`` averages: the last
+    ``train.average_epochs``; empty for the other selections."""
+    if params.train.select != "average":
+        return []
+    return list(range(params.train.epochs - params.train.average_epochs + 1, params.train.epochs + 1))
 
 
 def is_finished(run_dir: str | os.PathLike[str]) -> bool:
@@ -302,16 +317,25 @@ def _run_epoch(model: keras.Model, batches: FaceBatches, epoch: int, params: Par
     row = {"epoch": epoch + 1, "fit_accuracy": logs["accuracy"][-1], "fit_loss": logs["loss"][-1],
            "learning_rate": float(keras.ops.convert_to_numpy(model.optimizer.learning_rate)), "seconds": seconds}
     start = time.perf_counter()
-    for prefix, split in (("train", train_eval), ("val", heldout)):
-        if len(split):
-            probabilities = predict_proba(model, split.faces, batch_size=max(params.train.batch_size, 256))
-            row[f"{prefix}_accuracy"] = accuracy_score(split.labels, probabilities.argmax(axis=1))
-            row[f"{prefix}_loss"] = log_loss(split.labels, probabilities, labels=range(NUM_CLASSES))
+    row.update(_inference_scores(model, params, train_eval, heldout))
     row["eval_seconds"] = time.perf_counter() - start
     print(f"epoch {epoch + 1}: fit-time (training mode) accuracy {row['fit_accuracy']:.4f}; inference mode: "
           f"Training {row.get('train_accuracy', float('nan')):.4f}, PublicTest {row.get('val_accuracy', float('nan')):.4f}",
           flush=True)
     return row
+
+
+def _inference_scores(model: keras.Model, params: Params, train_eval: FaceDataset, heldout: FaceDataset
+                      ) -> dict[str, float]:
+    """Inference-mode accuracy and log loss on the Training subset and PublicTest:
+    ``{train,val}_{accuracy,loss}`` (a split without faces is left out)."""
+    scores = {}
+    for prefix, split in (("train", train_eval), ("val", heldout)):
+        if len(split):
+            probabilities = predict_proba(model, split.faces, batch_size=max(params.train.batch_size, 256))
+            scores[f"{prefix}_accuracy"] = float(accuracy_score(split.labels, probabilities.argmax(axis=1)))
+            scores[f"{prefix}_loss"] = float(log_loss(split.labels, probabilities, labels=range(NUM_CLASSES)))
+    return scores
 
 
 def _save_epoch(model: keras.Model, run_dir: Path, state: dict, row: dict, params: Params,
@@ -328,6 +352,8 @@ def _save_epoch(model: keras.Model, run_dir: Path, state: dict, row: dict, param
             state["best_val_accuracy"] is None or val_accuracy > state["best_val_accuracy"]):
         model.save_weights(run_dir / "best.weights.h5")
         state.update(best_val_accuracy=val_accuracy, best_epoch=row["epoch"])
+    if row["epoch"] in averaged_epochs(params):
+        model.save_weights(run_dir / f"epoch-{row['epoch']:03d}.weights.h5")
     if plateau is not None:
         state["plateau"] = {"wait": plateau.wait, "best": float(plateau.best),
                             "cooldown_counter": plateau.cooldown_counter}
@@ -335,13 +361,27 @@ def _save_epoch(model: keras.Model, run_dir: Path, state: dict, row: dict, param
     _atomic_write(run_dir / "state.json", json.dumps(state, indent=2))
 
 
-def _finish(params: Params, run_dir: Path, state: dict) -> TrainResult:
-    """Write the final float32 inference model (last or best epoch) and mark the run finished."""
+def _finish(params: Params, run_dir: Path, state: dict, training: FaceDataset, train_eval: FaceDataset,
+            heldout: FaceDataset) -> TrainResult:
+    """Write the final float32 inference model (last, best or averaged epochs) and mark the run finished.
+
+    With ``select: average`` the averaged model's BatchNorm statistics are recomputed on the
+    ``training`` faces (not augmented) and its inference-mode scores on ``train_eval`` and
+    ``heldout`` are recorded in ``state["averaged"]``.
+    """
     trained = keras.models.load_model(run_dir / "checkpoint.keras", safe_mode=True)
     if params.train.select == "best_val" and (run_dir / "best.weights.h5").is_file():
         with warnings.catch_warnings():  # the best epoch's optimizer state is not needed for inference
             warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
             trained.load_weights(run_dir / "best.weights.h5")
+    epochs = averaged_epochs(params)
+    if epochs:
+        average_weights(trained, [run_dir / f"epoch-{epoch:03d}.weights.h5" for epoch in epochs])
+        recalibrate_batchnorm(trained, training.faces, batch_size=max(params.train.batch_size, 256))
+        state["averaged"] = {"epochs": epochs, **_inference_scores(trained, params, train_eval, heldout)}
+        print(f"weights of epochs {epochs[0]}-{epochs[-1]} averaged, BatchNorm statistics recomputed; inference "
+              f"mode: Training {state['averaged'].get('train_accuracy', float('nan')):.4f}, "
+              f"PublicTest {state['averaged'].get('val_accuracy', float('nan')):.4f}", flush=True)
     final = build_model(dataclasses.replace(params.model, weights="none"), seed=params.seed)
     final.set_weights([np.asarray(keras.ops.convert_to_numpy(w), dtype=np.float32) for w in trained.get_weights()])
     model_path = run_dir / "model.keras"
@@ -349,7 +389,7 @@ def _finish(params: Params, run_dir: Path, state: dict) -> TrainResult:
     state["finished"] = True
     _atomic_write(run_dir / "state.json", json.dumps(state, indent=2))
     history = pd.read_csv(run_dir / "history.csv")
-    return TrainResult(final, history, model_path, run_dir, _kept_epoch(state, history))
+    return TrainResult(final, history, model_path, run_dir, _kept_epoch(state, history), epochs)
 
 
 def _kept_epoch(state: dict, history: pd.DataFrame) -> int:

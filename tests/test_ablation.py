@@ -197,8 +197,9 @@ def test_the_shipped_variants_change_one_factor_each_off_best_yaml() -> None:
     baseline = ablation.baseline.params.to_dict()
     for variant in ablation.variants[1:]:
         changed = {section for section, values in variant.params.to_dict().items() if values != baseline[section]}
-        assert len(variant.overrides) == 1 and changed == {next(iter(variant.overrides)).split(".")[0]}, variant.name
+        sections = {key.split(".")[0] for key in variant.overrides}  # one factor: e.g. SGD with its own learning rates
+        assert len(sections) == 1 and changed == sections, variant.name
 
     on_a_cpu = load_variants(PROJECT_ROOT / "params" / "ablations.yaml",
-                             {"model.input_size": 48, "data.train_subset": 3000, "train.epochs": 3})
+                             {"model.input_size": 48, "data.train_subset": 3000, "train.epochs": 4})
     assert {variant.name for variant in on_a_cpu.variants if variant.same_as} == {"input 48 px", "input 224 px"}

@@ -130,6 +130,10 @@ def test_override_below_a_value_that_is_not_a_section(tmp_path: Path) -> None:
                                 "not a section"
 
 
+AVERAGE_EPOCHS_RANGE = ("train.average_epochs must be at least 1 and at most the epochs after any head-only "
+                        "warm-up (train.epochs - train.warmup_epochs) for select: average")
+
+
 @pytest.mark.parametrize(("override", "expected"), [
     ({"train.epochs": 0}, "train.epochs must be at least 1"),
     ({"train.batch_size": 0}, "train.batch_size must be at least 1"),
@@ -156,6 +160,10 @@ def test_override_below_a_value_that_is_not_a_section(tmp_path: Path) -> None:
     ({"evaluate.mistakes_shown": -1}, "evaluate.mistakes_shown must not be negative"),
     ({"model.freeze": "staged", "train.epochs": 2, "train.warmup_epochs": 2},
      "train.warmup_epochs must be smaller than train.epochs for freeze: staged"),
+    ({"train.select": "average", "train.epochs": 3, "train.average_epochs": 4}, AVERAGE_EPOCHS_RANGE),
+    ({"train.select": "average", "train.average_epochs": 0}, AVERAGE_EPOCHS_RANGE),
+    ({"train.select": "average", "model.freeze": "staged", "train.epochs": 3, "train.warmup_epochs": 1,
+      "train.average_epochs": 3}, AVERAGE_EPOCHS_RANGE),
 ])
 def test_values_out_of_range_are_rejected(tmp_path: Path, override: dict, expected: str) -> None:
     path = write(tmp_path / "p.yaml", "")

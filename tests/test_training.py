@@ -56,6 +56,30 @@ def test_history_records_fit_time_and_inference_mode_metrics(tmp_path: Path) -> 
         train(params, load_dataset(params), tmp_path / "run", verbose=0)
 
 
+@pytest.mark.slow
+def test_select_average_keeps_the_mean_of_the_last_epochs_with_recomputed_batchnorm(tmp_path: Path) -> None:
+    params = load_params(write_params(tmp_path / "p.yaml", TINY), {"train.select": "average", "train.average_epochs": 2})
+    run = tmp_path / "run"
+    result = train(params, load_dataset(params), run, verbose=0)
+    assert result.averaged_epochs == load_run(run).averaged_epochs == [2, 3]
+    assert sorted(path.name for path in run.glob("epoch-*.weights.h5")) == ["epoch-002.weights.h5", "epoch-003.weights.h5"]
+    averaged = json.loads((run / "state.json").read_text())["averaged"]
+    assert averaged["epochs"] == [2, 3] and 0 <= averaged["val_accuracy"] <= 1 and 0 <= averaged["train_accuracy"] <= 1
+    epochs = []
+    for epoch in (2, 3):
+        model = load_model(result.model_path)
+        model.load_weights(run / f"epoch-{epoch:03d}.weights.h5")
+        epochs.append({variable.path: np.asarray(variable) for variable in model.weights})
+    moving_statistics_equal_the_mean = []
+    for variable in result.model.weights:
+        mean = (epochs[0][variable.path] + epochs[1][variable.path]) / 2
+        if "moving_" in variable.path:  # recomputed on Training faces, not averaged
+            moving_statistics_equal_the_mean.append(np.allclose(np.asarray(variable), mean, rtol=1e-3))
+        else:
+            np.testing.assert_allclose(np.asarray(variable), mean, rtol=1e-5, atol=1e-6)
+    assert moving_statistics_equal_the_mean and not all(moving_statistics_equal_the_mean)
+
+
 def test_refuses_folder_that_is_not_a_run(tmp_path: Path) -> None:
     params = load_params(write_params(tmp_path / "p.yaml", TINY))
     (tmp_path / "run").mkdir()

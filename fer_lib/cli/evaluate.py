@@ -5,6 +5,7 @@ import argparse
 import json
 
 from fer_lib.errors import DataError
+from fer_lib.params import TTA_MODES
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -17,7 +18,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--data", required=True, help="FER-2013 image folder or fer2013.csv")
     parser.add_argument("--split", action="append", choices=["Training", "PublicTest", "PrivateTest"],
                         help="only this split (repeatable; default: every split present)")
-    parser.add_argument("--tta", choices=["none", "flip"], default="none", help="test-time augmentation")
+    parser.add_argument("--tta", choices=TTA_MODES, default="none",
+                        help="test-time augmentation: flip averages each face and its mirror (2x the cost), "
+                             "tencrop five 44 px crops and their mirrors (10x)")
     parser.add_argument("--exclude-cross-split-duplicates", action="store_true",
                         help="drop held-out faces whose pixels also occur in Training")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")

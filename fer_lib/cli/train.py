@@ -65,4 +65,9 @@ def run(args: argparse.Namespace) -> int:
     print(f"model: {result.model_path}")
     print(f"final epoch {int(last['epoch'])}: fit-time (training mode) accuracy {last['fit_accuracy']:.4f}; "
           f"inference mode: Training {last['train_accuracy']:.4f}, PublicTest {last.get('val_accuracy', float('nan')):.4f}")
+    if result.averaged_epochs:
+        print(f"the model holds the mean of epochs {result.averaged_epochs[0]}-{result.averaged_epochs[-1]}'s weights "
+              "(train.select: average)")
+    elif result.kept_epoch != int(last["epoch"]):
+        print(f"the model holds epoch {result.kept_epoch}'s weights (train.select: best_val)")
     return 0

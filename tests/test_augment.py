@@ -1,0 +1,90 @@
+"""Host-side augmentation of training faces and the views of test-time augmentation."""
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+
+from fer_lib.augment import TENCROP_SIZE, augment_batch, tta_views
+from fer_lib.evaluation import predict_proba
+from fer_lib.params import TTA_MODES, AugmentParams
+
+FULL = AugmentParams(flip=True, rotation_degrees=10, shift_fraction=0.1, zoom_fraction=0.1, erasing_probability=0.5)
+
+
+def faces(count: int, seed: int = 0) -> np.ndarray:
+    """(count, 48, 48) uint8 random faces."""
+    return np.random.default_rng(seed).integers(0, 256, (count, 48, 48), dtype=np.uint8)
+
+
+def test_augmentation_depends_only_on_the_generator_seed() -> None:
+    batch = faces(8)
+    first = augment_batch(batch, FULL, np.random.default_rng(5))
+    again = augment_batch(batch, FULL, np.random.default_rng(5))
+    other = augment_batch(batch, FULL, np.random.default_rng(6))
+    np.testing.assert_array_equal(first, again)
+    assert not np.array_equal(first, other)
+    assert first.shape == (8, 48, 48) and first.dtype == np.float32
+    assert first.min() >= 0 and first.max() <= 255
+
+
+def test_no_augmentation_returns_an_unchanged_float_copy() -> None:
+    batch = faces(4)
+    out = augment_batch(batch, AugmentParams(), np.random.default_rng(0))
+    np.testing.assert_array_equal(out, batch.astype(np.float32))
+    assert out.dtype == np.float32
+
+
+def test_flip_alone_mirrors_about_half_the_faces() -> None:
+    batch = faces(200)
+    out = augment_batch(batch, AugmentParams(flip=True), np.random.default_rng(0))
+    mirrored = np.array([np.array_equal(o, f[:, ::-1]) for o, f in zip(out, batch)])
+    unchanged = np.array([np.array_equal(o, f) for o, f in zip(out, batch)])
+    assert np.all(mirrored ^ unchanged)
+    assert 70 < mirrored.sum() < 130
+
+
+def test_erasing_fills_one_rectangle_of_each_erased_face() -> None:
+    batch = np.zeros((50, 48, 48), np.uint8)
+    out = augment_batch(batch, AugmentParams(erasing_probability=1.0), np.random.default_rng(0))
+    for face in out:
+        rows, cols = np.nonzero(face)
+        assert len(rows) > 0
+        box = face[rows.min():rows.max() + 1, cols.min():cols.max() + 1]
+        assert np.count_nonzero(box) >= 0.95 * box.size  # one filled rectangle (noise is rarely exactly 0)
+        assert 0.02 * 48 * 48 * 0.5 <= box.size <= 0.25 * 48 * 48 * 1.2
+
+
+@pytest.mark.parametrize(("tta", "count"), [("none", 1), ("flip", 2), ("tencrop", 10)])
+def test_each_test_time_augmentation_yields_its_views(tta: str, count: int) -> None:
+    views = list(tta_views(faces(3), tta))
+    assert len(views) == count
+    assert all(view.shape == (3, 48, 48) and view.dtype == np.float32 for view in views)
+    if tta != "none":
+        for view, mirror in zip(views[::2], views[1::2]):
+            np.testing.assert_array_equal(mirror, view[:, :, ::-1])
+
+
+def test_tencrop_views_are_the_corner_and_centre_crops_resized_back() -> None:
+    face = np.zeros((1, 48, 48), np.uint8)
+    face[0, :2, :2] = 255  # a bright top-left corner: only the crops that start at row 0 and column 0 hold it
+    views = list(tta_views(face, "tencrop"))[::2]  # without mirrors: top-left, top-right, bottom-left,
+    assert [view[0].max() > 0 for view in views] == [True, False, False, False, False]  # bottom-right, centre
+    assert views[0][0, 0, 0] == 255 and views[0][0, 3:, 3:].max() == 0  # resized back: 2 px become about 2.2
+    assert TENCROP_SIZE < 48
+    constant = np.full((2, 48, 48), 77, np.uint8)
+    for view in tta_views(constant, "tencrop"):
+        np.testing.assert_allclose(view, 77)
+
+
+@pytest.mark.parametrize("tta", TTA_MODES)
+def test_predict_proba_averages_the_model_over_the_views(tta: str) -> None:
+    keras.utils.set_random_seed(3)
+    model = keras.Sequential([keras.Input((48, 48, 1)), keras.layers.Rescaling(1 / 255), keras.layers.Flatten(),
+                              keras.layers.Dense(7, activation="softmax")])
+    batch = faces(5)
+    expected = np.mean([model.predict(view[..., None], verbose=0) for view in tta_views(batch, tta)], axis=0)
+    probabilities = predict_proba(model, batch, batch_size=2, tta=tta)
+    assert probabilities.shape == (5, 7)
+    np.testing.assert_allclose(probabilities, expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-12)
