@@ -7,8 +7,8 @@ imports (Keras, TensorFlow) happen inside handlers so ``--help`` stays instant.
 Errors a user can cause are :class:`fer_lib.errors.FerError`, and operating-system errors on a
 named file (permission denied, not a directory, ...): printed as one line ``error: <message>``
 on stderr with exit code 2. Anything else is a bug: one line and exit code 1, with the
-traceback only under ``--debug``. OpenCV's and FFmpeg's own log lines (e.g. "can't open camera
-by index") are silenced unless ``--debug`` is given, so an error stays one line.
+traceback only under ``--debug``. OpenCV's, FFmpeg's and TensorFlow's own C++ log lines (e.g.
+"can't open camera by index") are silenced unless ``--debug`` is given, so an error stays one line.
 """
 from __future__ import annotations
 
@@ -49,13 +49,29 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def quiet_native_logs() -> None:
-    """Keep OpenCV's and FFmpeg's C++ log lines off stderr (env vars; the user's own settings win)."""
+    """Keep OpenCV's, FFmpeg's and TensorFlow's C++ log lines off stderr (the user's own settings win).
+
+    TensorFlow's start-up lines (absl's "All log messages before absl::InitializeLog() is called
+    ..." and the oneDNN notice) ignore ``TF_CPP_MIN_LOG_LEVEL`` on some CPUs, so Keras (which
+    imports TensorFlow) is imported here with the process's stderr pointed at /dev/null, unless
+    the user asked for those logs with ``TF_CPP_MIN_LOG_LEVEL=0``.
+    """
     os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
     os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET: no "moov atom not found"
     if "cv2" in sys.modules:  # already imported (e.g. main() called in-process): the env var came too late
         import cv2
 
         cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+    if "keras" not in sys.modules and os.environ.get("TF_CPP_MIN_LOG_LEVEL") != "0":
+        sys.stderr.flush()
+        saved_stderr = os.dup(2)
+        try:
+            with open(os.devnull, "w") as devnull:
+                os.dup2(devnull.fileno(), 2)
+                import keras  # noqa: F401 - imported for its side effect, with TensorFlow's start-up lines muted
+        finally:
+            os.dup2(saved_stderr, 2)
+            os.close(saved_stderr)
 
 
 def one_line(text: str) -> str:
