@@ -286,6 +286,12 @@ def run_ablation(ablation: Ablation, data_dir: str | None = None, runs_dir: str 
     return pd.DataFrame(rows, columns=list(COLUMNS))
 
 
+def publictest_column(metric: str, tta: str) -> str:
+    """The table column of PublicTest ``metric`` (``"accuracy"`` or ``"macro_f1"``) under test-time
+    augmentation ``tta``: ``publictest_accuracy``, ``publictest_accuracy_tta_flip``, ..."""
+    return f"publictest_{metric}" if tta == "none" else f"publictest_{metric}_tta_{tta}"
+
+
 def score_variant(variant: Variant, result: TrainResult, dataset: FaceDataset, inference_device: str,
                   timing_repeats: int = 5) -> dict[str, Any]:
     """One row of the ablation table (keys :data:`COLUMNS`) for a trained variant, in inference mode."""
@@ -299,10 +305,8 @@ def score_variant(variant: Variant, result: TrainResult, dataset: FaceDataset, i
         "variant": variant.name,
         "overrides": describe_overrides(variant.overrides),
         "publictest_n": publictest["none"]["n"],
-        "publictest_accuracy": publictest["none"]["accuracy"],
-        "publictest_macro_f1": publictest["none"]["macro_f1"],
-        **{f"publictest_{metric}_tta_{tta}": publictest[tta][metric]
-           for tta in TTA_MODES[1:] for metric in ("accuracy", "macro_f1")},
+        **{publictest_column(metric, tta): publictest[tta][metric]
+           for tta in TTA_MODES for metric in ("accuracy", "macro_f1")},
         "training_n": training["n"],
         "training_accuracy": training["accuracy"],
         "training_fit_time_accuracy": float(kept["fit_accuracy"]),

@@ -92,10 +92,15 @@ def tta_views(faces: np.ndarray, tta: TestTimeAugmentation) -> Iterator[np.ndarr
     if tta == "tencrop":
         margin = FACE_SIZE - TENCROP_SIZE
         corners = [(0, 0), (0, margin), (margin, 0), (margin, margin), (margin // 2, margin // 2)]
-        crops = [np.stack([cv2.resize(face[top:top + TENCROP_SIZE, left:left + TENCROP_SIZE], (FACE_SIZE, FACE_SIZE),
-                                      interpolation=cv2.INTER_LINEAR) for face in faces]) if len(faces) else faces
-                 for top, left in corners]
+        crops = [_resized_crop(faces, top, left) for top, left in corners]
     for crop in crops:
         yield crop
         if tta != "none":
             yield crop[:, :, ::-1]
+
+
+def _resized_crop(faces: np.ndarray, top: int, left: int) -> np.ndarray:
+    """(N, 48, 48) float32: the ``TENCROP_SIZE`` square at (top, left) of each face, resized back to 48x48."""
+    crops = faces[:, top:top + TENCROP_SIZE, left:left + TENCROP_SIZE]
+    return np.array([cv2.resize(crop, (FACE_SIZE, FACE_SIZE), interpolation=cv2.INTER_LINEAR) for crop in crops],
+                    dtype=np.float32).reshape(-1, FACE_SIZE, FACE_SIZE)

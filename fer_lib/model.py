@@ -165,6 +165,14 @@ def load_model(path: str | os.PathLike[str], compile: bool = False) -> keras.Mod
     return model
 
 
+def load_model_weights(model: keras.Model, path: str | os.PathLike[str]) -> None:
+    """``model.load_weights(path)`` for inference: the optimizer state is not needed, so Keras'
+    warning that it skipped (or could not match) the optimizer's variables is silenced."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
+        model.load_weights(path)
+
+
 def average_weights(model: keras.Model, weight_files: Sequence[str | os.PathLike[str]]) -> None:
     """Set every weight of ``model`` to its element-wise mean over ``weight_files``, in place.
 
@@ -175,12 +183,10 @@ def average_weights(model: keras.Model, weight_files: Sequence[str | os.PathLike
             the statistics of the averaged weights: follow with :func:`recalibrate_batchnorm`.
     """
     total = None
-    with warnings.catch_warnings():  # .keras checkpoints also hold optimizer state, not needed here
-        warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
-        for path in weight_files:
-            model.load_weights(path)
-            weights = [np.asarray(keras.ops.convert_to_numpy(w), dtype=np.float64) for w in model.get_weights()]
-            total = weights if total is None else [t + w for t, w in zip(total, weights)]
+    for path in weight_files:
+        load_model_weights(model, path)
+        weights = [np.asarray(keras.ops.convert_to_numpy(w), dtype=np.float64) for w in model.get_weights()]
+        total = weights if total is None else [t + w for t, w in zip(total, weights)]
     if total is None:
         raise ValueError("average_weights: no weight files given")
     model.set_weights([(t / len(weight_files)).astype(w.dtype) for t, w in zip(total, model.get_weights())])

@@ -35,7 +35,7 @@ from nbconvert import HTMLExporter
 
 from fer_lib.errors import DataError, FerError, ModelError
 from fer_lib.evaluation import mode_label
-from fer_lib.params import PROJECT_ROOT, Params, load_params, resolve_data_dir
+from fer_lib.params import PROJECT_ROOT, TTA_MODES, Params, load_params, resolve_data_dir
 from fer_lib.plots import TRAINING_CURVES
 from fer_lib.runs import new_run_dir, write_manifest
 
@@ -286,11 +286,12 @@ def headline_numbers(metrics: dict[str, Any]) -> list[tuple[str, str]]:
         if f"{prefix}_accuracy" in final:
             rows.append((f"{label} accuracy, last epoch ({final.get('epoch', '?')})",
                          f"{final[f'{prefix}_accuracy']:.4f}"))
+    from fer_lib.ablation import publictest_column
+
     for variant in metrics.get("ablation", {}).get("variants", []):
         rows.append((f"{variant['variant']}: PublicTest accuracy (inference mode, n={variant['publictest_n']}), "
-                     "without / with flip / with ten-crop test-time augmentation",
-                     " / ".join(f"{variant[f'publictest_accuracy{suffix}']:.4f}"
-                                for suffix in ("", "_tta_flip", "_tta_tencrop"))))
+                     f"test-time augmentation {' / '.join(TTA_MODES)}",
+                     " / ".join(f"{variant[publictest_column('accuracy', tta)]:.4f}" for tta in TTA_MODES)))
     return rows
 
 

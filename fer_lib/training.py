@@ -29,7 +29,6 @@ import dataclasses
 import json
 import os
 import time
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,7 +44,8 @@ from fer_lib.data import FaceDataset, stratified_subset
 from fer_lib.errors import DataError, RunExistsError
 from fer_lib.evaluation import predict_proba
 from fer_lib.labels import NUM_CLASSES
-from fer_lib.model import average_weights, build_model, load_model, recalibrate_batchnorm, set_backbone_trainable
+from fer_lib.model import (average_weights, build_model, load_model, load_model_weights, recalibrate_batchnorm,
+                           set_backbone_trainable)
 from fer_lib.params import Params, params_from_dict
 
 HISTORY_COLUMNS: tuple[str, ...] = (
@@ -371,9 +371,7 @@ def _finish(params: Params, run_dir: Path, state: dict, training: FaceDataset, t
     """
     trained = keras.models.load_model(run_dir / "checkpoint.keras", safe_mode=True)
     if params.train.select == "best_val" and (run_dir / "best.weights.h5").is_file():
-        with warnings.catch_warnings():  # the best epoch's optimizer state is not needed for inference
-            warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
-            trained.load_weights(run_dir / "best.weights.h5")
+        load_model_weights(trained, run_dir / "best.weights.h5")
     epochs = averaged_epochs(params)
     if epochs:
         average_weights(trained, [run_dir / f"epoch-{epoch:03d}.weights.h5" for epoch in epochs])

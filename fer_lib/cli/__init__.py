@@ -2,7 +2,8 @@
 
 Each command lives in its own module of this package and exposes ``register(subparsers)``,
 which adds an ``argparse`` sub-parser whose ``handler(args) -> int`` does the work. Heavy
-imports (Keras, TensorFlow) happen inside handlers so ``--help`` stays instant.
+imports (Keras, TensorFlow) happen after parsing, so ``--help`` stays instant; a command that
+needs no model sets ``uses_keras=False`` in its defaults and skips them.
 
 Errors a user can cause are :class:`fer_lib.errors.FerError`, and operating-system errors on a
 named file (permission denied, not a directory, ...): printed as one line ``error: <message>``
@@ -48,13 +49,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def quiet_native_logs() -> None:
+def quiet_native_logs(uses_keras: bool = True) -> None:
     """Keep OpenCV's, FFmpeg's and TensorFlow's C++ log lines off stderr (the user's own settings win).
 
     TensorFlow's start-up lines (absl's "All log messages before absl::InitializeLog() is called
-    ..." and the oneDNN notice) ignore ``TF_CPP_MIN_LOG_LEVEL`` on some CPUs, so Keras (which
-    imports TensorFlow) is imported here with the process's stderr pointed at /dev/null, unless
-    the user asked for those logs with ``TF_CPP_MIN_LOG_LEVEL=0``.
+    ..." and the oneDNN notice) ignore ``TF_CPP_MIN_LOG_LEVEL`` on some CPUs, so for a command
+    that ``uses_keras`` Keras (which imports TensorFlow) is imported here with the process's
+    stderr pointed at /dev/null, unless the user asked for those logs with ``TF_CPP_MIN_LOG_LEVEL=0``.
     """
     os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
     os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET: no "moov atom not found"
@@ -62,7 +63,7 @@ def quiet_native_logs() -> None:
         import cv2
 
         cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
-    if "keras" not in sys.modules and os.environ.get("TF_CPP_MIN_LOG_LEVEL") != "0":
+    if uses_keras and "keras" not in sys.modules and os.environ.get("TF_CPP_MIN_LOG_LEVEL") != "0":
         sys.stderr.flush()
         saved_stderr = os.dup(2)
         try:
@@ -84,7 +85,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if not args.debug:
-        quiet_native_logs()
+        quiet_native_logs(uses_keras=getattr(args, "uses_keras", True))
     try:
         return int(args.handler(args) or 0)
     except FerError as error:

@@ -21,7 +21,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     audit.add_argument("--data", help="FER-2013 image folder or fer2013.csv (default: env FER2013_DIR)")
     audit.add_argument("--cache-dir", help="dataset cache folder (default: env FER_CACHE_DIR or ~/.cache/fer-study)")
     audit.add_argument("--json", action="store_true", help="print the audit as JSON instead of tables")
-    audit.set_defaults(handler=run_audit)
+    audit.set_defaults(handler=run_audit, uses_keras=False)  # no model: no 3 s Keras/TensorFlow import
 
 
 def run_audit(args: argparse.Namespace) -> int:
