@@ -67,8 +67,12 @@ class ModelParams:
     """``unit``: x/255 to [0,1] (both papers); ``imagenet``: x/127.5-1 to [-1,1] (MobileNetV2's own)."""
     alpha: float = 1.0
     weights: str = "default"
-    """``default`` (the offline file in ../shared/weights or env FER_WEIGHTS), ``imagenet``
-    (Keras download), a path to a .h5 file, or ``none`` (random initialisation)."""
+    """Where the backbone starts from. ``default``: ImageNet, from env FER_WEIGHTS if set, else
+    the offline file in ../shared/weights, else Keras' cache (~/.keras/models or $KERAS_HOME),
+    else a download by Keras; ``imagenet``: Keras' cache or a download; ``shipped``: the backbone
+    of the shipped model (models/fer_mobilenetv2.keras, in the repository; fine-tuned on FER-2013,
+    any input size); a path to an ImageNet .h5 file or to a .keras model of this project (its
+    backbone); or ``none`` (random initialisation)."""
     pooling: Literal["avg", "max", "flatten"] = "avg"
     head_units: list[int] = field(default_factory=list)
     """Hidden dense layer widths before the 7-way softmax (paper B: [128, 64])."""
