@@ -39,6 +39,9 @@ SHIPPED_MODEL: Path = PROJECT_ROOT / "models" / "fer_mobilenetv2.keras"
 TestTimeAugmentation = Literal["none", "flip", "tencrop"]
 """Test-time augmentation modes (the views are :func:`fer_lib.augment.tta_views`)."""
 
+PaperName = Literal["paper_a", "paper_b"]
+"""The reproduced papers (:data:`fer_lib.papers.PAPERS` holds their published figures)."""
+
 TTA_MODES: tuple[str, ...] = typing.get_args(TestTimeAugmentation)
 """The test-time augmentation modes, for command-line choices and ablation columns."""
 
@@ -172,6 +175,10 @@ class Params:
     name: str = "default"
     description: str = ""
     seed: int = 1337
+    reproduces: PaperName | None = None
+    """The paper whose recipe this is (``paper_a``, ``paper_b``): notebook 3 then recomputes the
+    final weights' BatchNorm statistics and sets the paper's claims beside our figures under
+    each protocol (:mod:`fer_lib.papers`); None for the project's own recipes."""
     data: DataParams = field(default_factory=DataParams)
     model: ModelParams = field(default_factory=ModelParams)
     train: TrainParams = field(default_factory=TrainParams)
