@@ -58,7 +58,7 @@ def test_empty_file_gives_the_defaults(tmp_path: Path) -> None:
     ("trian:\n  epochs: 1\n", "unknown key 'trian'; did you mean 'train'?"),
     ("train:\n  learnig_rate: 0.1\n", "unknown key 'train.learnig_rate'; did you mean 'train.learning_rate'?"),
     ("train:\n  augment:\n    flipp: true\n", "unknown key 'train.augment.flipp'; did you mean 'train.augment.flip'?"),
-    ("zzz: 1\n", "unknown key 'zzz'; valid keys: name, description, seed, data, model, train, evaluate, faces"),
+    ("zzz: 1\n", "unknown key 'zzz'; valid keys: name, description, seed, reproduces, data, model, train, evaluate, faces"),
     ("train:\n  epochs: ten\n", "'train.epochs' must be an integer, got 'ten'"),
     ("train:\n  epochs: 2.5\n", "'train.epochs' must be an integer, got 2.5"),
     ("train:\n  epochs: true\n", "'train.epochs' must be an integer, got True"),
