@@ -228,15 +228,11 @@ BASE_KEY: str = "base"
 """Top-level params key naming the file a params file inherits from, relative to that file."""
 
 
-def read_params_mapping(path: Path, _inheriting: tuple[Path, ...] = ()) -> dict[str, Any]:
+def read_params_mapping(path: Path) -> dict[str, Any]:
     """Read a params file merged over the file it inherits from (``base``, recursively).
 
     When files inherit, each file's own keys and types are checked here (errors name that
     file); the merged mapping is what :func:`load_params` validates as a whole.
-
-    Args:
-        path: the params file.
-        _inheriting: the files (resolved) that inherit from ``path``, for finding cycles.
 
     Returns:
         The merged mapping, without ``base``: the base's values, overridden key by key by this file's.
@@ -246,13 +242,18 @@ def read_params_mapping(path: Path, _inheriting: tuple[Path, ...] = ()) -> dict[
             file that holds it); for a ``base`` that is not a file name or not found (naming the
             file that names it); or for a cycle (``a.yaml -> b.yaml -> a.yaml``).
     """
+    return _read_inheriting(path, ())
+
+
+def _read_inheriting(path: Path, heirs: tuple[Path, ...]) -> dict[str, Any]:
+    """:func:`read_params_mapping` of ``path``, which the files ``heirs`` (resolved) inherit from, in order."""
     resolved = path.resolve()
-    if resolved in _inheriting:
-        cycle = " -> ".join(str(file) for file in (*_inheriting, resolved))
-        raise ParamsError(f"{_inheriting[0]}: params files inherit from each other in a cycle: {cycle}")
+    if resolved in heirs:
+        cycle = " -> ".join(str(file) for file in (*heirs, resolved))
+        raise ParamsError(f"{heirs[0]}: params files inherit from each other in a cycle: {cycle}")
     raw = read_yaml_mapping(path)
     base = raw.pop(BASE_KEY, None)
-    if base is None and not _inheriting:
+    if base is None and not heirs:
         return raw  # a file on its own: load_params checks it (after any overrides)
     _build(Params, raw, f"{path}", "")
     if base is None:
@@ -262,7 +263,7 @@ def read_params_mapping(path: Path, _inheriting: tuple[Path, ...] = ()) -> dict[
     base_path = path.parent / Path(base).expanduser()
     if not base_path.is_file():
         raise ParamsError(f"{path}: base params file {base_path} not found")
-    return _merge(read_params_mapping(base_path, (*_inheriting, resolved)), raw)
+    return _merge(_read_inheriting(base_path, (*heirs, resolved)), raw)
 
 
 def _merge(base: dict[str, Any], own: dict[str, Any]) -> dict[str, Any]:
