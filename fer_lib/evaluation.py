@@ -5,6 +5,7 @@ dropout) for one named split; nothing is pooled across splits unless a caller sa
 """
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import keras
@@ -67,6 +68,29 @@ def evaluate_splits(model: keras.Model, dataset: FaceDataset, tta: TestTimeAugme
         results[split] = {**split_metrics(part.labels, probabilities), "mode": "inference", "tta": tta,
                           "probabilities": probabilities}
     return results
+
+
+def evaluate_recalibrated(model_path: str | os.PathLike[str], dataset: FaceDataset, *,
+                          recalibration_faces: np.ndarray, tta: TestTimeAugmentation = "none",
+                          splits: list[str] | None = None) -> dict[str, dict[str, Any]]:
+    """:func:`evaluate_splits` of the saved model after recomputing its BatchNorm statistics.
+
+    Loads a fresh copy of ``model_path`` (the caller's model is left as it is), replaces every
+    BatchNorm moving mean/variance by the average over ``recalibration_faces``
+    (:func:`fer_lib.model.recalibrate_batchnorm`; no other weight changes) and scores it in
+    inference mode. The difference from the plain scores is the part of the error due to stale
+    moving statistics.
+
+    Args:
+        model_path: a ``.keras`` model of this project.
+        dataset: the faces to score, per split.
+        recalibration_faces: uint8 (N, 48, 48) faces, e.g. the Training faces the model was fitted on.
+    """
+    from fer_lib.model import load_model, recalibrate_batchnorm
+
+    model = load_model(model_path)
+    recalibrate_batchnorm(model, recalibration_faces)
+    return evaluate_splits(model, dataset, tta=tta, splits=splits)
 
 
 def mode_label(tta: TestTimeAugmentation) -> str:

@@ -10,6 +10,7 @@ Written against ``keras`` only, so the same code runs on the TensorFlow, JAX and
 from __future__ import annotations
 
 import os
+import socket
 import warnings
 import zipfile
 from collections.abc import Sequence
@@ -20,7 +21,7 @@ import numpy as np
 
 from fer_lib.errors import ModelError
 from fer_lib.labels import FACE_SIZE, NUM_CLASSES
-from fer_lib.params import DEFAULT_WEIGHTS, ModelParams
+from fer_lib.params import DEFAULT_WEIGHTS, SHIPPED_MODEL, ModelParams
 
 BACKBONE_NAME = "backbone"
 """Layer name of the nested MobileNetV2 model (used to freeze and unfreeze it)."""
@@ -30,58 +31,147 @@ SCALINGS: dict[str, tuple[float, float]] = {"unit": (1 / 255.0, 0.0), "imagenet"
 (``keras.applications.mobilenet_v2.preprocess_input``, what the backbone was trained with)."""
 
 
-def resolve_weights(weights: str) -> str | None:
-    """Turn ``model.weights`` into what ``keras.applications.MobileNetV2`` accepts.
+KERAS_WEIGHTS_URL: str = "https://storage.googleapis.com/tensorflow/keras-applications/mobilenet_v2/"
+"""Where ``keras.applications.MobileNetV2(weights="imagenet")`` downloads its weights files from."""
+
+DOWNLOAD_TIMEOUT_S: float = 60.0
+"""Seconds a stalled weights download may wait for the network before it counts as failed."""
+
+
+_WEIGHTS_ADVICE = ("set env FER_WEIGHTS or model.weights to its path, use model.weights: imagenet (needs internet), "
+                   "model.weights: shipped (the shipped model's backbone, in the repository) or model.weights: none "
+                   "(random start; much worse accuracy)")
+"""What to do when the ImageNet weights are missing, for the end of one-line errors."""
+
+
+def keras_weights_file(alpha: float = 1.0) -> Path:
+    """The ImageNet no-top weights file for 224 px inputs in Keras' own cache.
+
+    This is the file ``keras.applications.MobileNetV2(input_shape=(224, 224, 3), alpha=alpha,
+    include_top=False, weights="imagenet")`` downloads: ``$KERAS_HOME/models/`` (default
+    ``~/.keras/models/``), ``mobilenet_v2_weights_tf_dim_ordering_tf_kernels_<alpha>_224_no_top.h5``.
+    The 224 px weights are used at every input size (convolution weights do not depend on it).
+    """
+    home = Path(os.environ.get("KERAS_HOME") or Path.home() / ".keras").expanduser()
+    return home / "models" / f"mobilenet_v2_weights_tf_dim_ordering_tf_kernels_{float(alpha)}_224_no_top.h5"
+
+
+def resolve_weights(weights: str, *, alpha: float = 1.0) -> Path | None:
+    """Find the file that ``model.weights`` asks the backbone to start from.
 
     Args:
-        weights: ``default`` (env ``FER_WEIGHTS`` or the offline file in ../shared/weights),
-            ``imagenet`` (download by Keras), ``none``, or a path to a ``.h5`` weights file.
+        weights: ``default``: env ``FER_WEIGHTS`` if set, else the offline file in
+            ../shared/weights, else Keras' cache (:func:`keras_weights_file`), else a download by
+            Keras into that cache; ``imagenet``: Keras' cache, else a download; ``shipped``: the
+            shipped model's backbone (models/fer_mobilenetv2.keras, in the repository); ``none``;
+            or a path to a ``.h5`` weights file or to a ``.keras`` model of this project (its backbone).
+        alpha: the MobileNetV2 width multiplier (chooses Keras' file).
 
     Returns:
-        A file path, ``"imagenet"`` or None.
+        A ``.h5`` ImageNet weights file, a ``.keras`` model whose backbone to copy, or None
+        (random initialisation).
 
     Raises:
-        ModelError: if a weights file is missing, saying what to do instead.
+        ModelError: one line naming the missing file and what to do instead, if a file is missing
+            (a set ``FER_WEIGHTS`` must exist) or the download fails.
     """
     if weights == "none":
         return None
+    if weights == "shipped":
+        if not SHIPPED_MODEL.is_file():
+            raise ModelError(f"{SHIPPED_MODEL}: shipped model not found (model.weights: shipped starts from its "
+                             "backbone); restore it with git, or use model.weights: default or none")
+        return SHIPPED_MODEL
     if weights == "imagenet":
-        return "imagenet"
-    path = Path(os.environ.get("FER_WEIGHTS", DEFAULT_WEIGHTS)) if weights == "default" else Path(weights)
+        return _keras_cached_or_downloaded(alpha, looked_for=None)
+    if weights == "default" and not os.environ.get("FER_WEIGHTS"):
+        if DEFAULT_WEIGHTS.is_file():
+            return DEFAULT_WEIGHTS
+        return _keras_cached_or_downloaded(alpha, looked_for=DEFAULT_WEIGHTS)
+    path = Path(os.environ["FER_WEIGHTS"] if weights == "default" else weights).expanduser()
     if not path.is_file():
-        raise ModelError(
-            f"{path}: ImageNet MobileNetV2 weights file not found; put mobilenet_v2_1.0_224_imagenet_no_top.h5 "
-            "there, set env FER_WEIGHTS or model.weights to its path, use model.weights: imagenet "
-            "(needs internet), or model.weights: none (random start; much worse accuracy)"
-        )
-    return str(path)
+        raise ModelError(f"{path}: ImageNet MobileNetV2 weights file not found; put "
+                         f"mobilenet_v2_1.0_224_imagenet_no_top.h5 there, {_WEIGHTS_ADVICE}")
+    return path
+
+
+def _keras_cached_or_downloaded(alpha: float, looked_for: Path | None) -> Path:
+    """Return Keras' cached ImageNet file (:func:`keras_weights_file`), downloading it if missing.
+
+    Raises:
+        ModelError: naming ``looked_for`` (else the cache file), if the download fails.
+    """
+    cached = keras_weights_file(alpha)
+    if cached.is_file():
+        return cached
+    print(f"Downloading the ImageNet MobileNetV2 weights into Keras' cache ({cached.parent}) ...", flush=True)
+    timeout = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(DOWNLOAD_TIMEOUT_S)
+    try:
+        return Path(keras.utils.get_file(cached.name, KERAS_WEIGHTS_URL + cached.name, cache_subdir="models",
+                                         cache_dir=str(cached.parent.parent)))
+    except Exception as error:  # noqa: BLE001 - urllib and Keras raise many types when offline
+        reason = " ".join(f"{type(error).__name__}: {error}".split())[:200]
+        missing = (f"{looked_for}: ImageNet MobileNetV2 weights file not found, nor in Keras' cache ({cached})"
+                   if looked_for else f"{cached}: ImageNet MobileNetV2 weights not in Keras' cache")
+        raise ModelError(f"{missing}, and downloading them failed ({reason}); put "
+                         f"mobilenet_v2_1.0_224_imagenet_no_top.h5 at {looked_for or cached}, {_WEIGHTS_ADVICE}"
+                         ) from None
+    finally:
+        socket.setdefaulttimeout(timeout)
 
 
 def build_backbone(model_params: ModelParams) -> keras.Model:
     """Return MobileNetV2 without its top for (size, size, 3) inputs scaled to [-1, 1] or [0, 1].
 
+    Its weights come from :func:`resolve_weights`: an ImageNet ``.h5`` file, or the backbone of a
+    ``.keras`` model of this project (``shipped``), whatever input size that model was trained at.
+
     Raises:
         ModelError: if the weights cannot be found, downloaded or loaded.
     """
-    weights = resolve_weights(model_params.weights)
+    source = resolve_weights(model_params.weights, alpha=model_params.alpha)
+    imagenet = str(source) if source is not None and source.suffix != ".keras" else None
     size = model_params.input_size
     try:
         backbone = keras.applications.MobileNetV2(
-            input_shape=(size, size, 3), alpha=model_params.alpha, include_top=False, weights=weights
+            input_shape=(size, size, 3), alpha=model_params.alpha, include_top=False, weights=imagenet
         )
-    except Exception as error:  # noqa: BLE001 - download and HDF5 errors come in many types
-        where = "download of ImageNet weights failed (no internet?)" if weights == "imagenet" else f"{weights}"
+    except Exception as error:  # noqa: BLE001 - HDF5 errors come in many types
         raise ModelError(
-            f"{where}: cannot load MobileNetV2 weights ({type(error).__name__}: {str(error).splitlines()[0][:200]}); "
+            f"{imagenet}: cannot load MobileNetV2 weights ({type(error).__name__}: {str(error).splitlines()[0][:200]}); "
             "point model.weights or env FER_WEIGHTS at a local mobilenet_v2_1.0_224_imagenet_no_top.h5 "
-            "(see README), or use model.weights: none"
+            "(see README), or use model.weights: shipped or none"
         ) from None
+    if source is not None and source.suffix == ".keras":
+        copy_backbone_weights(source, backbone)
     backbone.name = BACKBONE_NAME
     if model_params.bn_momentum is not None:
         for layer in backbone.layers:
             if isinstance(layer, keras.layers.BatchNormalization):
                 layer.momentum = model_params.bn_momentum
     return backbone
+
+
+def copy_backbone_weights(model_path: Path, backbone: keras.Model) -> None:
+    """Set ``backbone``'s weights (BatchNorm statistics included) to those of the nested
+    ``backbone`` layer of the ``.keras`` model at ``model_path``.
+
+    MobileNetV2's weights do not depend on the input size, so the source model may have been
+    trained at any ``model.input_size``; only ``model.alpha`` must match.
+
+    Raises:
+        ModelError: naming the file, if it is not a model of this project or its backbone differs.
+    """
+    source = load_model(model_path)
+    try:
+        weights = source.get_layer(BACKBONE_NAME).get_weights()
+    except ValueError:
+        raise ModelError(f"{model_path}: has no nested '{BACKBONE_NAME}' layer to start from") from None
+    try:
+        backbone.set_weights(weights)
+    except ValueError:
+        raise ModelError(f"{model_path}: its backbone does not match MobileNetV2 with this model.alpha") from None
 
 
 def build_model(model_params: ModelParams, seed: int = 0) -> keras.Model:

@@ -4,6 +4,12 @@ A params file is YAML with the sections below; every key is optional and falls b
 default written here. Unknown or misspelt keys and wrong types are errors that name the file,
 the key and (for typos) the nearest valid key. Notebooks receive the path of a params file
 from papermill and call :func:`load_params`, so the YAML file is the one source of truth.
+
+A file may inherit from another with the top-level key ``base`` (:data:`BASE_KEY`), a path
+relative to the file: ``base: paper_a.yaml`` plus ``model: {input_size: 112}`` is paper A with
+only the input size changed. Mappings merge key by key (nested sections too), any other value
+(lists included) replaces the base's. Each file is checked as strictly as a file on its own, so
+an unknown key names the file that holds it; a cycle of bases is an error naming the files.
 """
 from __future__ import annotations
 
@@ -32,6 +38,9 @@ SHIPPED_MODEL: Path = PROJECT_ROOT / "models" / "fer_mobilenetv2.keras"
 
 TestTimeAugmentation = Literal["none", "flip", "tencrop"]
 """Test-time augmentation modes (the views are :func:`fer_lib.augment.tta_views`)."""
+
+PaperName = Literal["paper_a", "paper_b"]
+"""The reproduced papers (:data:`fer_lib.papers.PAPERS` holds their published figures)."""
 
 TTA_MODES: tuple[str, ...] = typing.get_args(TestTimeAugmentation)
 """The test-time augmentation modes, for command-line choices and ablation columns."""
@@ -67,8 +76,12 @@ class ModelParams:
     """``unit``: x/255 to [0,1] (both papers); ``imagenet``: x/127.5-1 to [-1,1] (MobileNetV2's own)."""
     alpha: float = 1.0
     weights: str = "default"
-    """``default`` (the offline file in ../shared/weights or env FER_WEIGHTS), ``imagenet``
-    (Keras download), a path to a .h5 file, or ``none`` (random initialisation)."""
+    """Where the backbone starts from. ``default``: ImageNet, from env FER_WEIGHTS if set, else
+    the offline file in ../shared/weights, else Keras' cache (~/.keras/models or $KERAS_HOME),
+    else a download by Keras; ``imagenet``: Keras' cache or a download; ``shipped``: the backbone
+    of the shipped model (models/fer_mobilenetv2.keras, in the repository; fine-tuned on FER-2013,
+    any input size); a path to an ImageNet .h5 file or to a .keras model of this project (its
+    backbone); or ``none`` (random initialisation)."""
     pooling: Literal["avg", "max", "flatten"] = "avg"
     head_units: list[int] = field(default_factory=list)
     """Hidden dense layer widths before the 7-way softmax (paper B: [128, 64])."""
@@ -162,6 +175,10 @@ class Params:
     name: str = "default"
     description: str = ""
     seed: int = 1337
+    reproduces: PaperName | None = None
+    """The paper whose recipe this is (``paper_a``, ``paper_b``): notebook 3 then recomputes the
+    final weights' BatchNorm statistics and sets the paper's claims beside our figures under
+    each protocol (:mod:`fer_lib.papers`); None for the project's own recipes."""
     data: DataParams = field(default_factory=DataParams)
     model: ModelParams = field(default_factory=ModelParams)
     train: TrainParams = field(default_factory=TrainParams)
@@ -187,22 +204,75 @@ def load_params(path: str | os.PathLike[str], overrides: dict[str, Any] | None =
     """Read and validate a params YAML file.
 
     Args:
-        path: a YAML file with any subset of the :class:`Params` fields.
+        path: a YAML file with any subset of the :class:`Params` fields, and optionally ``base``:
+            the file it inherits from (see :func:`read_params_mapping`).
         overrides: dotted keys to set after reading, e.g. ``{"train.epochs": 1}``.
 
     Raises:
         ParamsError: naming the file (with line and column for invalid YAML) and key, for a
             missing/invalid file, an unknown key (with the nearest valid key), a wrong type or an
-            out-of-range value. Errors in a file given overrides say ``(with overrides: keys)``.
+            out-of-range value, a missing base file or a cycle of bases. Errors in a file given
+            overrides say ``(with overrides: keys)``.
     """
     path = Path(path)
-    raw = read_yaml_mapping(path)
+    raw = read_params_mapping(path)
     origin = f"{path} (with overrides: {', '.join(overrides)})" if overrides else f"{path}"
     for dotted, value in (overrides or {}).items():
         _set_dotted(raw, dotted, value, origin)
     params = _build(Params, raw, origin, "")
     _check_ranges(params, origin)
     return params
+
+
+BASE_KEY: str = "base"
+"""Top-level params key naming the file a params file inherits from, relative to that file."""
+
+
+def read_params_mapping(path: Path) -> dict[str, Any]:
+    """Read a params file merged over the file it inherits from (``base``, recursively).
+
+    When files inherit, each file's own keys and types are checked here (errors name that
+    file); the merged mapping is what :func:`load_params` validates as a whole.
+
+    Returns:
+        The merged mapping, without ``base``: the base's values, overridden key by key by this file's.
+
+    Raises:
+        ParamsError: as :func:`read_yaml_mapping`; for an unknown key or wrong type (naming the
+            file that holds it); for a ``base`` that is not a file name or not found (naming the
+            file that names it); or for a cycle (``a.yaml -> b.yaml -> a.yaml``).
+    """
+    return _read_inheriting(path, ())
+
+
+def _read_inheriting(path: Path, heirs: tuple[Path, ...]) -> dict[str, Any]:
+    """:func:`read_params_mapping` of ``path``, which the files ``heirs`` (resolved) inherit from, in order."""
+    resolved = path.resolve()
+    if resolved in heirs:
+        cycle = " -> ".join(str(file) for file in (*heirs, resolved))
+        raise ParamsError(f"{heirs[0]}: params files inherit from each other in a cycle: {cycle}")
+    raw = read_yaml_mapping(path)
+    base = raw.pop(BASE_KEY, None)
+    if base is None and not heirs:
+        return raw  # a file on its own: load_params checks it (after any overrides)
+    _build(Params, raw, f"{path}", "")
+    if base is None:
+        return raw
+    if not isinstance(base, str) or not base.strip():
+        raise ParamsError(f"{path}: '{BASE_KEY}' must be the name of a params file, got {base!r}")
+    base_path = path.parent / Path(base).expanduser()
+    if not base_path.is_file():
+        raise ParamsError(f"{path}: base params file {base_path} not found")
+    return _merge(_read_inheriting(base_path, (*heirs, resolved)), raw)
+
+
+def _merge(base: dict[str, Any], own: dict[str, Any]) -> dict[str, Any]:
+    """``base`` updated by ``own``, mappings merged key by key (recursively), other values replaced."""
+    merged = dict(base)
+    for key, value in own.items():
+        both_mappings = isinstance(value, dict) and isinstance(merged.get(key), dict)
+        merged[key] = _merge(merged[key], value) if both_mappings else value
+    return merged
 
 
 def read_yaml_mapping(path: Path, kind: str = "params file", expected: str = "a mapping of parameters"

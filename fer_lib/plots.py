@@ -117,14 +117,15 @@ def plot_pixel_statistics(dataset: FaceDataset) -> Figure:
     return figure
 
 
-def plot_training_curves(history: pd.DataFrame) -> Figure:
-    """Accuracy (left) and loss (right) per epoch (paper A's Fig. 4 a/b).
+def plot_training_curves(history: pd.DataFrame, *, title: str | None = None) -> Figure:
+    """Accuracy (left) and loss (right) per epoch (paper A's Fig. 4 a/b), drawn three ways.
 
     Args:
         history: one row per epoch with an ``epoch`` column (else rows count from 1) and any of
             ``fit_accuracy``/``fit_loss`` (fit-time, training mode), ``train_accuracy``/
             ``train_loss`` (inference mode on Training) and ``val_accuracy``/``val_loss``
             (inference mode on PublicTest). Missing columns are skipped.
+        title: a title over both panels, e.g. naming the recipe and its input size.
     """
     epochs = history["epoch"] if "epoch" in history else pd.Series(np.arange(1, len(history) + 1))
     figure = Figure(figsize=(11, 4), layout="constrained")
@@ -138,6 +139,8 @@ def plot_training_curves(history: pd.DataFrame) -> Figure:
         ax.xaxis.get_major_locator().set_params(integer=True)
         if ax.lines:
             ax.legend()
+    if title:
+        figure.suptitle(title)
     return figure
 
 

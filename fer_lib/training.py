@@ -407,3 +407,16 @@ def _atomic_write(path: Path, text: str) -> None:
     temporary = path.with_name(f".{path.name}.tmp")
     temporary.write_text(text)
     os.replace(temporary, path)
+
+
+def wall_time(history: pd.DataFrame) -> dict[str, float]:
+    """The measured time of a run from its history (``seconds`` and ``eval_seconds`` per epoch).
+
+    Returns:
+        ``fit_seconds`` (all ``model.fit`` calls), ``eval_seconds`` (the per-epoch inference-mode
+        scoring), ``wall_seconds`` (their sum: the run's time without start-up and saving, and
+        without any pause between an interruption and its resume) and ``wall_seconds_per_epoch``.
+    """
+    fit, evaluation = float(history["seconds"].sum()), float(history["eval_seconds"].fillna(0).sum())
+    return {"fit_seconds": fit, "eval_seconds": evaluation, "wall_seconds": fit + evaluation,
+            "wall_seconds_per_epoch": (fit + evaluation) / max(len(history), 1)}

@@ -194,3 +194,67 @@ def test_freeze_policies_decide_what_trains() -> None:
     assert len(staged.trainable_weights) == len(everything.trainable_weights)
     set_backbone_trainable(staged, False)
     assert {id(variable) for variable in staged.trainable_weights} == head_variables(staged)
+
+
+# --- where the backbone starts from: model.weights -------------------------------------------------
+
+def backbone_weights(model: keras.Model) -> list[np.ndarray]:
+    return [np.asarray(weight) for weight in model.get_layer(BACKBONE_NAME).get_weights()]
+
+
+def test_shipped_weights_start_from_the_shipped_models_backbone_at_any_input_size() -> None:
+    from fer_lib.params import SHIPPED_MODEL
+
+    shipped = load_model(SHIPPED_MODEL)
+    size = 64 if shipped.get_layer(BACKBONE_NAME).input_shape[1] != 64 else 80  # not the size it was trained at
+
+    model = build_model(ModelParams(input_size=size, weights="shipped", bn_momentum=0.9), seed=0)
+
+    assert model.get_layer(BACKBONE_NAME).input_shape[1:3] == (size, size)
+    for ours, theirs in zip(backbone_weights(model), backbone_weights(shipped), strict=True):
+        np.testing.assert_array_equal(ours, theirs)  # BatchNorm statistics included
+    assert resolve_weights("shipped") == SHIPPED_MODEL
+
+
+def test_a_keras_model_without_a_backbone_cannot_be_started_from(tiny_model_path: Path) -> None:
+    with pytest.raises(ModelError, match=f"^{tiny_model_path}: has no nested 'backbone' layer"):
+        build_model(ModelParams(input_size=32, weights=str(tiny_model_path)))
+
+
+@pytest.fixture
+def no_shared_weights(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """No FER_WEIGHTS, no ../shared file, an empty Keras cache and no network; returns the cache's models/."""
+    monkeypatch.delenv("FER_WEIGHTS", raising=False)
+    monkeypatch.setattr("fer_lib.model.DEFAULT_WEIGHTS", tmp_path / "shared" / "weights" / "missing.h5")
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    for variable in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY"):
+        monkeypatch.setenv(variable, "http://127.0.0.1:9")  # the discard port: any download fails at once
+    for variable in ("no_proxy", "NO_PROXY"):
+        monkeypatch.delenv(variable, raising=False)
+    return tmp_path / "keras" / "models"
+
+
+def test_default_weights_fall_back_to_keras_cache(no_shared_weights: Path) -> None:
+    cached = no_shared_weights / "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5"
+    cached.parent.mkdir(parents=True)
+    cached.write_bytes(b"stand-in")
+
+    assert resolve_weights("default") == cached
+    assert resolve_weights("imagenet") == cached
+
+
+def test_default_weights_offline_and_nowhere_says_what_to_do(no_shared_weights: Path,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    from fer_lib import model as model_module
+
+    with pytest.raises(ModelError) as raised:
+        resolve_weights("default")
+
+    message = str(raised.value)
+    assert message.startswith(f"{model_module.DEFAULT_WEIGHTS}: ImageNet MobileNetV2 weights file not found, "
+                              f"nor in Keras' cache ({no_shared_weights}")
+    assert "downloading them failed" in message and "\n" not in message
+    for advice in ("FER_WEIGHTS", "model.weights: shipped", "model.weights: none"):
+        assert advice in message
+    assert "Downloading the ImageNet MobileNetV2 weights" in capsys.readouterr().out
+    assert not any(no_shared_weights.glob("*.h5"))  # no half-downloaded file left in the cache

@@ -58,7 +58,7 @@ def test_empty_file_gives_the_defaults(tmp_path: Path) -> None:
     ("trian:\n  epochs: 1\n", "unknown key 'trian'; did you mean 'train'?"),
     ("train:\n  learnig_rate: 0.1\n", "unknown key 'train.learnig_rate'; did you mean 'train.learning_rate'?"),
     ("train:\n  augment:\n    flipp: true\n", "unknown key 'train.augment.flipp'; did you mean 'train.augment.flip'?"),
-    ("zzz: 1\n", "unknown key 'zzz'; valid keys: name, description, seed, data, model, train, evaluate, faces"),
+    ("zzz: 1\n", "unknown key 'zzz'; valid keys: name, description, seed, reproduces, data, model, train, evaluate, faces"),
     ("train:\n  epochs: ten\n", "'train.epochs' must be an integer, got 'ten'"),
     ("train:\n  epochs: 2.5\n", "'train.epochs' must be an integer, got 2.5"),
     ("train:\n  epochs: true\n", "'train.epochs' must be an integer, got True"),
@@ -200,3 +200,62 @@ def test_data_location(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert resolve_data_dir(fer) == tmp_path
     relative = dataclasses.replace(fer, data=dataclasses.replace(fer.data, dir="data/fer2013"))
     assert resolve_data_dir(relative) == PROJECT_ROOT / "data" / "fer2013"  # data.dir beats the env var
+
+
+# --- inheritance: base ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("paper", ["paper_a", "paper_b"])
+def test_cpu_paper_files_change_only_the_input_size(paper: str) -> None:
+    recipe = load_params(PROJECT_ROOT / "params" / f"{paper}.yaml")
+    cpu = load_params(PROJECT_ROOT / "params" / f"{paper}_cpu.yaml")
+
+    assert cpu.model.input_size < recipe.model.input_size == 224
+    assert dataclasses.replace(cpu, name=recipe.name, description=recipe.description,
+                               model=dataclasses.replace(cpu.model, input_size=224)) == recipe
+
+
+def test_base_merges_sections_key_by_key_relative_to_the_file(tmp_path: Path) -> None:
+    (tmp_path / "recipes").mkdir()
+    write(tmp_path / "recipes" / "root.yaml",
+          "name: root\nmodel: {input_size: 64, head_units: [8, 4]}\ntrain: {epochs: 7, augment: {flip: true}}\n")
+    write(tmp_path / "recipes" / "middle.yaml", "base: root.yaml\ntrain: {augment: {rotation_degrees: 5}}\n")
+    child = write(tmp_path / "child.yaml", "base: recipes/middle.yaml\nname: child\nmodel: {head_units: [16]}\n")
+
+    params = load_params(child, {"train.epochs": 2})
+
+    assert (params.name, params.model.input_size, params.model.head_units) == ("child", 64, [16])
+    assert (params.train.epochs, params.train.augment.flip, params.train.augment.rotation_degrees) == (2, True, 5)
+
+
+@pytest.mark.parametrize(("files", "expected"), [
+    ({"child.yaml": "base: root.yaml\n", "root.yaml": "model: {input_sise: 64}\n"},
+     "{tmp}/root.yaml: unknown key 'model.input_sise'; did you mean 'model.input_size'?"),
+    ({"child.yaml": "base: root.yaml\nmodle: {}\n", "root.yaml": "{}\n"},
+     "{tmp}/child.yaml: unknown key 'modle'; did you mean 'model'?"),
+    ({"child.yaml": "base: missing.yaml\n"}, "{tmp}/child.yaml: base params file {tmp}/missing.yaml not found"),
+    ({"child.yaml": "base: [root.yaml]\n"}, "{tmp}/child.yaml: 'base' must be the name of a params file, got ['root.yaml']"),
+    ({"child.yaml": "base: root.yaml\n", "root.yaml": "base: child.yaml\n"},
+     "{tmp}/child.yaml: params files inherit from each other in a cycle: {tmp}/child.yaml -> {tmp}/root.yaml -> "
+     "{tmp}/child.yaml"),
+    ({"child.yaml": "base: child.yaml\n"},
+     "{tmp}/child.yaml: params files inherit from each other in a cycle: {tmp}/child.yaml -> {tmp}/child.yaml"),
+    ({"child.yaml": "base: root.yaml\ntrain: {warmup_epochs: 3}\nmodel: {freeze: staged}\n",
+      "root.yaml": "train: {epochs: 3}\n"},
+     "{tmp}/child.yaml: train.warmup_epochs must be smaller than train.epochs for freeze: staged"),
+])
+def test_inheritance_errors_are_one_line_naming_the_files(tmp_path: Path, files: dict[str, str], expected: str) -> None:
+    for name, text in files.items():
+        write(tmp_path / name, text)
+
+    with pytest.raises(ParamsError) as raised:
+        load_params(tmp_path / "child.yaml")
+
+    assert str(raised.value) == expected.format(tmp=tmp_path.resolve() if "cycle" in expected else tmp_path)
+
+
+def test_base_is_not_a_parameter(tmp_path: Path) -> None:
+    path = write(tmp_path / "p.yaml", "name: p\n")
+
+    with pytest.raises(ParamsError, match="unknown key 'base'"):
+        load_params(path, {"base": "other.yaml"})
+    assert "base" not in load_params(path).to_dict()

@@ -1,32 +1,54 @@
-"""The whole study: every real notebook executed through papermill on tiny parameters."""
+"""The whole study as a new user runs it: ``make study``'s command in a copy of the project with
+nothing beside it (no ../shared, no FER_WEIGHTS, an empty Keras cache, no network)."""
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
-import yaml
 
-from fer_lib.report import run_report, study_notebooks
+from fer_lib.params import PROJECT_ROOT
+from fer_lib.report import study_notebooks
 
-TINY_STUDY = {
-    "name": "tiny-study",
-    "description": "SYNTHETIC smoke test of all notebooks",
-    "seed": 3,
-    "data": {"source": "synthetic", "synthetic_per_class": 6},
-    "model": {"input_size": 32, "weights": "none", "bn_momentum": 0.9},
-    "train": {"epochs": 1, "batch_size": 16, "train_eval_subset": None},
-    "evaluate": {"mistakes_shown": 4},
-    "faces": {"model": "run"},
-}
+NOT_IN_A_CLONE = (".git", ".venv", "runs", "reports", "__pycache__", "*.egg-info", ".pytest_cache", ".cache",
+                  ".ipynb_checkpoints", ".device", ".whl")
+"""What a fresh clone lacks: git-ignored outputs (and the committed reports, which the study does not read)."""
+
+
+def isolated_copy(parent: Path) -> Path:
+    """Copy the project to ``parent/p``; ``parent`` holds nothing else (so no ``shared/`` beside it)."""
+    parent.mkdir()
+    return Path(shutil.copytree(PROJECT_ROOT, parent / "p", ignore=shutil.ignore_patterns(*NOT_IN_A_CLONE)))
+
+
+def offline_environment(project: Path, keras_home: Path) -> dict[str, str]:
+    """The environment of a user with nothing but the clone: its own fer_lib first on the path,
+    no FER_WEIGHTS, an empty Keras cache, and every download refused (proxy on the discard port)."""
+    environment = {key: value for key, value in os.environ.items()
+                   if key not in ("FER_WEIGHTS", "FER2013_DIR", "no_proxy", "NO_PROXY")}
+    proxy = "http://127.0.0.1:9"
+    environment.update(PYTHONPATH=str(project), KERAS_HOME=str(keras_home), http_proxy=proxy, https_proxy=proxy,
+                       HTTP_PROXY=proxy, HTTPS_PROXY=proxy)
+    return environment
 
 
 @pytest.mark.slow
-def test_every_notebook_runs_and_the_report_links_them(tmp_path: Path) -> None:
-    params_path = tmp_path / "tiny.yaml"
-    params_path.write_text(yaml.safe_dump(TINY_STUDY))
-    run_dir = run_report(params_path, reports_root=tmp_path / "reports")
+def test_the_default_study_runs_from_the_clone_alone(tmp_path: Path) -> None:
+    project = isolated_copy(tmp_path / "empty")
+    keras_home = tmp_path / "keras-home"
+    keras_home.mkdir()
+    assert not (project.parent / "shared").exists() and not any(keras_home.iterdir())
 
+    done = subprocess.run([sys.executable, "-m", "fer_lib", "report", "--params", "params/default.yaml"],
+                          cwd=project, env=offline_environment(project, keras_home), capture_output=True,
+                          text=True, timeout=1800)
+
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    (run_dir,) = (project / "reports").glob("default-*")  # the copy's own fer_lib wrote it
     notebooks = [path.stem for path in study_notebooks()]
     assert len(notebooks) == 5
     index = (run_dir / "index.html").read_text()
@@ -42,4 +64,5 @@ def test_every_notebook_runs_and_the_report_links_them(tmp_path: Path) -> None:
     assert any(photo["faces"] for photo in metrics["photos"]["photos"]), "the astronaut's face was not found"
     assert len(list((run_dir / "figures").glob("*.png"))) >= 8
     manifest = json.loads((run_dir / "manifest.json").read_text())
-    assert manifest["params"]["name"] == "tiny-study"
+    assert manifest["params"]["name"] == "default" and manifest["params"]["model"]["weights"] == "shipped"
+    assert not any(keras_home.rglob("*.h5")), "the default study downloaded weights"
