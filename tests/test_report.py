@@ -20,7 +20,8 @@ from pathlib import Path
 from matplotlib.figure import Figure
 from fer_lib.plots import save_figure
 
-assert Path(params_path).is_absolute() and Path.cwd() == Path(params_path).parent.parent / "notebooks"
+from fer_lib.params import PROJECT_ROOT
+assert Path(params_path).is_absolute() and Path.cwd() == PROJECT_ROOT  # outside the project: absolute
 output_dir = Path(output_dir)
 (output_dir / "metrics").mkdir(exist_ok=True)
 (output_dir / "metrics" / "evaluation.json").write_text(json.dumps(
