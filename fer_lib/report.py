@@ -299,7 +299,7 @@ def execute_notebook(notebook_run: NotebookRun, run_dir: Path, parameters: dict[
     """Execute one notebook with papermill into ``run_dir`` and convert it to HTML.
 
     The notebook runs with the project root as working folder, and a progress bar of its cells
-    while it runs; the kernel's own start-up lines (TensorFlow's C++ notices, Jupyter's) are
+    while it runs (on a terminal); the kernel's own start-up lines (TensorFlow's C++ notices, Jupyter's) are
     discarded unless env ``TF_CPP_MIN_LOG_LEVEL=0``. The executed notebook's machine paths are
     rewritten by ``replacements`` (see :func:`make_portable`) before it becomes HTML. Updates
     ``notebook_run`` in place (status, seconds, output paths, problem) and prints one line with
@@ -308,7 +308,7 @@ def execute_notebook(notebook_run: NotebookRun, run_dir: Path, parameters: dict[
     source = notebook_run.source
     executed = run_dir / source.name
     started = time.perf_counter()
-    progress = {"desc": f"  {source.stem}", "unit": "cell", "leave": False, "file": sys.stdout,
+    progress = {"desc": f"  {source.stem}", "unit": "cell", "leave": False, "file": sys.stdout, "disable": None,
                 "bar_format": "{desc}: cell {n_fmt}/{total_fmt} [{elapsed}]"}
     try:
         with _quiet_kernel():

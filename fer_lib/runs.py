@@ -126,16 +126,17 @@ def set_command(arguments: Sequence[str]) -> None:
 def portable_command(arguments: Sequence[str]) -> str:
     """``python -m fer_lib ARGUMENTS`` as a shell line free of this machine's paths.
 
-    Arguments that name an existing file or folder, or an absolute path, are written by
-    :func:`portable_path`; the value of ``--data`` by :func:`data_label`.
+    Arguments after the command that are absolute paths or name an existing file or folder are
+    written by :func:`portable_path` (relative to the project root); the value of ``--data`` by
+    :func:`data_label`.
     """
     words = ["python", "-m", "fer_lib"]
     previous = ""
-    for argument in arguments:
+    for position, argument in enumerate(arguments):
         if previous == "--data":
             words.append(data_label(argument))
-        elif not argument.startswith("-") and (os.path.isabs(os.path.expanduser(argument)) or
-                                              (os.sep in argument and os.path.exists(argument))):
+        elif position > 0 and not argument.startswith("-") and (os.path.isabs(os.path.expanduser(argument)) or
+                                                                os.path.exists(argument)):
             words.append(portable_path(argument))
         else:
             words.append(argument)

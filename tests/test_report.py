@@ -148,3 +148,19 @@ def test_cli_report_rejects_invalid_params(study: dict[str, Path], capsys: pytes
     assert main(["report", "--params", str(study["params"]), "--out", str(study["reports"])]) == 2
     assert "tiny.yaml: 'name' must be a string" in capsys.readouterr().err
     assert not study["reports"].exists()
+
+
+def test_make_portable_rewrites_machine_paths_in_text_files_only(tmp_path: Path) -> None:
+    from fer_lib.params import PROJECT_ROOT
+    from fer_lib.report import machine_paths, make_portable
+
+    (tmp_path / "page.html").write_text(f'<span>"{PROJECT_ROOT}/params/a.yaml"</span> {PROJECT_ROOT}2/x '
+                                        f'from /data/fer&quot; {PROJECT_ROOT}')
+    (tmp_path / "figure.png").write_bytes(str(PROJECT_ROOT).encode())
+
+    changed = make_portable(tmp_path, machine_paths("/data/fer"))
+
+    assert changed == [tmp_path / "page.html"]
+    assert (tmp_path / "page.html").read_text() == \
+        f'<span>"params/a.yaml"</span> {PROJECT_ROOT}2/x from $FER2013_DIR&quot; .'
+    assert (tmp_path / "figure.png").read_bytes() == str(PROJECT_ROOT).encode()
