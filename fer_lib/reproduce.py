@@ -116,7 +116,7 @@ def data_location(recorded: RecordedTraining, data_dir: str | None) -> str | Non
     if data_dir or recorded.dataset == "synthetic":
         return data_dir
     if recorded.params.data.source == "fer2013":
-        return str(resolve_data_dir(recorded.params, None, origin=recorded.report_dir / "training_manifest.json"))
+        return str(resolve_data_dir(recorded.params, None, origin=recorded.report_dir))
     if os.environ.get("FER2013_DIR"):
         return os.environ["FER2013_DIR"]
     raise ParamsError(f"{recorded.report_dir}: the committed run trained on FER-2013; pass --data DIR or set "

@@ -78,7 +78,8 @@ def test_reproduce_of_the_first_epoch_on_the_same_machine_is_identical(
     out = capsys.readouterr().out
     assert code == 0, out
     assert "verdict: IDENTICAL: every metric of epochs 1-1 is bit-identical" in out
-    assert "PublicTest committed" in out and "committed run (" in out and "this run (" in out
+    assert "PublicTest" in out and "committed reproduced diff (pp)" in out
+    assert "committed run (" in out and "this run (" in out
     state = json.loads((tmp_path / "again" / "state.json").read_text())
     assert state["epochs_done"] == 1 and not state["finished"]  # stopped early, resumable
     again = pd.read_csv(tmp_path / "again" / "history.csv")

@@ -8,7 +8,7 @@ needs no model sets ``uses_keras=False`` in its defaults and skips them.
 Errors a user can cause are :class:`fer_lib.errors.FerError`, and operating-system errors on a
 named file (permission denied, not a directory, ...): printed as one line ``error: <message>``
 on stderr with exit code 2. Anything else is a bug: one line and exit code 1, with the
-traceback only under ``--debug``. OpenCV's, FFmpeg's and TensorFlow's own C++ log lines (e.g.
+traceback only under ``--debug``. ``reproduce`` exits with 3 when its re-run is outside tolerance. OpenCV's, FFmpeg's and TensorFlow's own C++ log lines (e.g.
 "can't open camera by index") are silenced unless ``--debug`` is given, so an error stays one line.
 """
 from __future__ import annotations

@@ -5,8 +5,12 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from fer_lib.cli.predict import positive_int
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 OUTSIDE_TOLERANCE: int = 3
 """Exit code when the re-run differs from the committed history by more than the tolerance."""
@@ -52,8 +56,18 @@ def handle(args: argparse.Namespace) -> int:
         print(f"note: {note}")
     print("accuracy per epoch, % (PublicTest and Training in inference mode, fit-time in training mode); "
           "diff in percentage points:")
-    print(comparison.table.to_string(index=False, formatters={
-        column: (lambda value: f"{value:+.2f}") if column.endswith("(pp)") else (lambda value: f"{100 * value:.2f}")
-        for column in comparison.table.columns if column != "epoch"}))
+    print(side_by_side(comparison.table).to_string())
     print(f"verdict: {comparison.verdict}")
     return 0 if comparison.within_tolerance else OUTSIDE_TOLERANCE
+
+
+def side_by_side(table: pd.DataFrame) -> pd.DataFrame:
+    """The comparison table for printing: one row per epoch, two header rows (metric; committed,
+    reproduced, diff), accuracies in % and differences in signed percentage points."""
+    import pandas as pd
+
+    shown = table.set_index("epoch")
+    shown = shown.apply(lambda column: column.map(
+        (lambda value: f"{value:+.2f}") if column.name.endswith("(pp)") else (lambda value: f"{100 * value:.2f}")))
+    shown.columns = pd.MultiIndex.from_tuples([tuple(column.split(" ", 1)) for column in shown.columns])
+    return shown
