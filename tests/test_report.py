@@ -164,3 +164,20 @@ def test_make_portable_rewrites_machine_paths_in_text_files_only(tmp_path: Path)
     assert (tmp_path / "page.html").read_text() == \
         f'<span>"params/a.yaml"</span> {PROJECT_ROOT}2/x from $FER2013_DIR&quot; .'
     assert (tmp_path / "figure.png").read_bytes() == str(PROJECT_ROOT).encode()
+
+
+@pytest.mark.slow
+def test_report_from_a_dirty_tree_warns_in_one_line_and_records_it(
+        study: dict[str, Path], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    from fer_lib import runs
+
+    monkeypatch.setattr(runs, "git_dirty", lambda: True)
+    notebook = write_notebook(study["notebooks"] / "01_ok.ipynb", "x = 1")
+
+    run_dir = run_report(study["params"], study["reports"], notebooks=[notebook], name="named")
+
+    warnings = [line for line in capsys.readouterr().err.splitlines() if "WARNING" in line]
+    assert len(warnings) == 1 and "this report records commit" in warnings[0] and "dirty=true" in warnings[0]
+    assert run_dir == study["reports"] / "named"
+    assert json.loads((run_dir / "manifest.json").read_text())["git"]["dirty"] is True
+    assert "with uncommitted changes" in (run_dir / "index.html").read_text()
