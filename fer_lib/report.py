@@ -36,6 +36,7 @@ import os
 import re
 import shutil
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -298,7 +299,7 @@ def execute_notebook(notebook_run: NotebookRun, run_dir: Path, parameters: dict[
                      replacements: dict[str, str] | None = None) -> None:
     """Execute one notebook with papermill into ``run_dir`` and convert it to HTML.
 
-    The notebook runs with the project root as working folder, and a progress bar of its cells
+    The notebook runs with the project root as working folder, with a :class:`CellProgress` line
     while it runs (on a terminal); the kernel's own start-up lines (TensorFlow's C++ notices, Jupyter's) are
     discarded unless env ``TF_CPP_MIN_LOG_LEVEL=0``. The executed notebook's machine paths are
     rewritten by ``replacements`` (see :func:`make_portable`) before it becomes HTML. Updates
@@ -308,12 +309,12 @@ def execute_notebook(notebook_run: NotebookRun, run_dir: Path, parameters: dict[
     source = notebook_run.source
     executed = run_dir / source.name
     started = time.perf_counter()
-    progress = {"desc": f"  {source.stem}", "unit": "cell", "leave": False, "file": sys.stdout, "disable": None,
-                "bar_format": "{desc}: cell {n_fmt}/{total_fmt} [{elapsed}]"}
+    progress = CellProgress(f"  {source.stem}", code_cells(source) + 1)  # + papermill's parameters cell
     try:
-        with _quiet_kernel():
+        with _quiet_kernel(), progress:
             papermill.execute_notebook(source, executed, parameters=parameters, kernel_name=kernel_name,
-                                       cwd=PROJECT_ROOT, progress_bar=progress, log_output=False)
+                                       cwd=PROJECT_ROOT, progress_bar=False, log_output=False,
+                                       on_cell_executed=progress.cell_done)
         notebook_run.status = "ok"
     except papermill.PapermillExecutionError as error:
         notebook_run.status = "failed"
@@ -329,6 +330,46 @@ def execute_notebook(notebook_run: NotebookRun, run_dir: Path, parameters: dict[
         notebook_run.problem = (f"{portable_path(source)}: {describe_failed_cell(executed)} {notebook_run.problem}"
                                 f"; partial output: {portable_path(notebook_run.html)}")
     print(f"  {source.stem}: {notebook_run.status} in {notebook_run.seconds:.1f} s", flush=True)
+
+
+class CellProgress:
+    """A one-line display of a running notebook on a terminal: code cells done of ``total`` and the
+    elapsed time, redrawn every second so that a long cell (training) shows time passing, and
+    erased when done. Nothing is shown when stdout is not a terminal. A context manager."""
+
+    def __init__(self, label: str, total: int) -> None:
+        from tqdm import tqdm
+
+        self.bar = tqdm(total=total, desc=label, leave=False, file=sys.stdout, disable=None,
+                        bar_format="{desc}: cell {n_fmt}/{total_fmt} [{elapsed}]")
+        self.stopped = threading.Event()
+        self.ticker = threading.Thread(target=self._tick, daemon=True)
+
+    def __enter__(self) -> CellProgress:
+        if not self.bar.disable:
+            self.ticker.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stopped.set()
+        if self.ticker.is_alive():
+            self.ticker.join()
+        self.bar.close()
+
+    def cell_done(self, **_: Any) -> None:
+        """nbclient's ``on_cell_executed`` hook: one more code cell finished."""
+        self.bar.update()
+
+    def _tick(self) -> None:
+        """Redraw the line every second until stopped."""
+        while not self.stopped.wait(1.0):
+            self.bar.refresh()
+
+
+def code_cells(notebook: Path) -> int:
+    """The number of code cells with code in ``notebook`` (what nbclient executes)."""
+    return sum(1 for cell in nbformat.read(notebook, as_version=4).cells
+               if cell.cell_type == "code" and cell.source.strip())
 
 
 def make_portable_file(path: Path, replacements: dict[str, str]) -> bool:
