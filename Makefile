@@ -14,8 +14,11 @@ $(VENV)/.installed: requirements-lock.txt pyproject.toml
 	$(PY) -m ipykernel install --sys-prefix --name python3 > /dev/null
 	touch $@
 
+# One line per notebook with its time (a progress bar of its cells meanwhile, on a terminal), then
+# where the report is; the kernels' TensorFlow/Jupyter start-up lines are discarded
+# (TF_CPP_MIN_LOG_LEVEL=0 shows them).
 study: $(VENV)/.installed
-	$(PY) -m fer_lib report --params $(PARAMS)
+	@$(PY) -m fer_lib report --params $(PARAMS)
 
 test: $(VENV)/.installed
 	$(PY) -m pytest -q $(PYTEST_ARGS)

@@ -493,7 +493,7 @@ def resolve_data_dir(params: Params, override: str | None = None, origin: str | 
         ParamsError: if FER-2013 is asked for but no location is given.
     """
     if override:
-        return Path(override).expanduser()
+        return Path(os.path.expandvars(override)).expanduser()  # e.g. "$FER2013_DIR", as reports inject it
     if params.data.source == "synthetic":
         return None
     if params.data.dir:

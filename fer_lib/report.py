@@ -9,19 +9,36 @@ One report is one new folder ``reports/<params name>-<YYYYmmdd-HHMMSS>/`` holdin
     figures/*.png      every figure, saved by the notebooks
     metrics/*.json     the numbers each notebook recorded
     metrics.json       all of metrics/*.json merged: {file stem: contents}
-    index.html         the front page: headline numbers, links to notebooks and figures
+    training_history.csv, training_manifest.json
+                       the training run's history and manifest (from --train-run, or the run
+                       notebook 02 trained), which ``reproduce`` compares a new run with
+    index.html         the front page: headline numbers, the commands that made the report and
+                       the one that reproduces its training, links to notebooks and figures
 
 The study's notebooks (:data:`STUDY_NOTEBOOKS`) all receive the same papermill parameters:
 ``params_path``, ``output_dir``, ``data_dir``, ``model_path`` and ``train_run``. The ablation
 notebook (:data:`ABLATION_NOTEBOOK`) is run on its own by :func:`run_ablation_report`, into a
 folder ``reports/ablations-<YYYYmmdd-HHMMSS>/`` of the same layout, with ``params_path``,
 ``variants_path``, ``output_dir``, ``data_dir``, ``runs_dir``, ``overrides`` and ``workers``.
+
+Reports are portable: the notebooks run with the project root as working folder and receive
+paths relative to it (:func:`fer_lib.runs.portable_path`); a FER-2013 location outside the
+project reaches them as ``"$FER2013_DIR"`` (the variable set to it for the kernel). What the
+notebooks print or record with this machine's paths (e.g. the shipped model's absolute path) is
+rewritten the same way in the report's text files (:func:`make_portable`), so that a committed
+report names no folder of the machine that made it.
 """
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import re
 import shutil
+import sys
+import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -37,7 +54,8 @@ from fer_lib.errors import DataError, FerError, ModelError
 from fer_lib.evaluation import mode_label
 from fer_lib.params import PROJECT_ROOT, TTA_MODES, Params, load_params, resolve_data_dir
 from fer_lib.plots import TRAINING_CURVES
-from fer_lib.runs import new_run_dir, write_manifest
+from fer_lib.runs import (DATA_VARIABLE, data_label, dirty_tree_warning, new_run_dir, portable_command,
+                          portable_path, write_manifest)
 
 NOTEBOOKS_DIR: Path = PROJECT_ROOT / "notebooks"
 """Where the notebooks live."""
@@ -50,6 +68,12 @@ STUDY_NOTEBOOKS: tuple[str, ...] = ("01_data_exploration.ipynb", "02_fine_tuning
 
 ABLATION_NOTEBOOK: str = "06_ablations.ipynb"
 """The ablation study's notebook (``ablate``), run on its own: it trains one model per variant."""
+
+TEXT_SUFFIXES: tuple[str, ...] = (".ipynb", ".html", ".json", ".csv", ".md", ".yaml", ".txt")
+"""The files of a report that :func:`make_portable` rewrites (figures are left alone)."""
+
+TRAINING_RECORDS: dict[str, str] = {"history.csv": "training_history.csv", "manifest.json": "training_manifest.json"}
+"""A training run's file -> its copy in the report (what ``reproduce`` compares with)."""
 
 INJECTED_TAG: str = "injected-parameters"
 """Tag of the cell papermill adds to set the parameters; not counted when naming a source cell."""
@@ -83,7 +107,7 @@ def study_notebooks(folder: Path = NOTEBOOKS_DIR) -> list[Path]:
 
 def run_report(params_path: str | Path, reports_root: str | Path = REPORTS_DIR, data_dir: str | None = None,
                model_path: str | None = None, train_run: str | None = None,
-               notebooks: list[Path] | None = None, kernel_name: str = "python3") -> Path:
+               notebooks: list[Path] | None = None, kernel_name: str = "python3", name: str | None = None) -> Path:
     """Execute the study's notebooks into a new report folder and return that folder.
 
     Args:
@@ -94,12 +118,15 @@ def run_report(params_path: str | Path, reports_root: str | Path = REPORTS_DIR, 
         train_run: a finished training run folder to report on instead of training again.
         notebooks: the notebooks to run, in order; default: :func:`study_notebooks`.
         kernel_name: the Jupyter kernel that executes them.
+        name: the report folder's exact name (e.g. ``fer2013-cpu_best``); default
+            ``<params name>-<time>``.
 
     Raises:
         ParamsError: if the params file is invalid, or asks for FER-2013 without a location
             (before any folder is created).
         DataError, ModelError: if the dataset, ``model_path`` or ``train_run`` does not exist (idem).
         FerError: if there are no notebooks, one is missing, or the kernel is not installed.
+        RunExistsError: if ``name`` is given and that folder exists.
         NotebookFailedError: if a notebook raises; its partial .ipynb and .html, and index.html,
             are kept in the report folder.
     """
@@ -108,8 +135,10 @@ def run_report(params_path: str | Path, reports_root: str | Path = REPORTS_DIR, 
     notebooks = study_notebooks() if notebooks is None else [Path(notebook).resolve() for notebook in notebooks]
     _check_inputs(notebooks, kernel_name)
     _check_sources(params, params_path, data_dir, model_path, train_run)
-    parameters = {"data_dir": _absolute(data_dir), "model_path": _absolute(model_path), "train_run": _absolute(train_run)}
-    return execute_report(params, params_path, notebooks, reports_root, params.name, parameters, data_dir, kernel_name)
+    parameters = {"data_dir": data_dir, "model_path": _portable(model_path), "train_run": _portable(train_run)}
+    return execute_report(params, params_path, notebooks, reports_root, name or params.name, parameters, data_dir,
+                          kernel_name, exact_name=name is not None,
+                          training_run=Path(train_run).expanduser() if train_run else None)
 
 
 def run_ablation_report(variants_path: str | Path, params_path: str | Path | None = None,
@@ -148,33 +177,50 @@ def run_ablation_report(variants_path: str | Path, params_path: str | Path | Non
     runs_dir = Path(runs_dir).expanduser().resolve() if runs_dir else DEFAULT_RUNS_DIR
     for variant in pending_variants(ablation, runs_dir, data_dir):  # a variant still to train needs the weights file
         resolve_weights(variant.params.model.weights)
-    parameters = {"variants_path": str(variants_path), "data_dir": _absolute(data_dir), "runs_dir": str(runs_dir),
-                  "overrides": ablation.overrides, "workers": workers}
+    parameters = {"variants_path": portable_path(variants_path), "data_dir": data_dir,
+                  "runs_dir": portable_path(runs_dir), "overrides": ablation.overrides, "workers": workers}
     return execute_report(ablation.baseline.params, ablation.base_path.resolve(), notebooks, reports_root, "ablations",
                           parameters, data_dir, kernel_name)
 
 
 def execute_report(params: Params, params_path: Path, notebooks: list[Path], reports_root: str | Path, name: str,
-                   parameters: dict[str, Any], data_dir: str | None, kernel_name: str) -> Path:
+                   parameters: dict[str, Any], data_dir: str | None, kernel_name: str, *, exact_name: bool = False,
+                   training_run: Path | None = None) -> Path:
     """Run checked ``notebooks`` into a new folder ``<reports_root>/<name>-<time>/`` and write its index.
 
-    Every notebook receives ``params_path``, ``output_dir`` and ``parameters``; the folder gets
-    ``manifest.json`` (for ``params``), a copy of the params file, the executed notebooks, their HTML
-    pages, ``metrics.json`` and ``index.html``.
+    Every notebook receives ``params_path``, ``output_dir`` and ``parameters`` (paths portable, the
+    data location as :func:`data_parameter` gives it); the folder gets ``manifest.json`` (for
+    ``params``), a copy of the params file, the executed notebooks, their HTML pages,
+    ``metrics.json``, the training run's records (:data:`TRAINING_RECORDS`, from ``training_run``
+    or the run notebook 02 trained into ``training/``) and ``index.html``. Prints a one-line
+    warning first when the project's tree has uncommitted changes.
+
+    Args:
+        exact_name: the folder is ``<reports_root>/<name>`` itself.
 
     Raises:
         NotebookFailedError: if a notebook raises (see :func:`run_report`).
+        RunExistsError: with ``exact_name``, if the folder exists.
     """
-    run_dir = new_run_dir(Path(reports_root).expanduser().resolve(), name)
-    parameters = {"params_path": str(params_path), "output_dir": str(run_dir), **parameters}
+    warning = dirty_tree_warning("this report")
+    if warning:
+        print(warning, file=sys.stderr, flush=True)
+    run_dir = new_run_dir(Path(reports_root).expanduser().resolve(), name, exact=exact_name)
+    injected_data, environment = data_parameter(data_dir)
+    parameters = {"params_path": portable_path(params_path), "output_dir": portable_path(run_dir),
+                  **parameters, "data_dir": injected_data}
     write_manifest(run_dir, params, extra={"report": {**parameters, "notebooks": [nb.name for nb in notebooks]}})
     shutil.copy2(params_path, run_dir / "params.yaml")
-    print(f"Report folder: {run_dir}")
+    print(f"Report folder: {portable_path(run_dir)}", flush=True)
     notebook_runs = [NotebookRun(notebook) for notebook in notebooks]
-    for notebook_run in notebook_runs:
-        execute_notebook(notebook_run, run_dir, parameters, kernel_name)
-        if notebook_run.status == "failed":
-            break
+    replacements = machine_paths(environment.get(DATA_VARIABLE))
+    with _environment(environment):
+        for notebook_run in notebook_runs:
+            execute_notebook(notebook_run, run_dir, parameters, kernel_name, replacements)
+            if notebook_run.status == "failed":
+                break
+    copy_training_records(training_run or run_dir / "training", run_dir)
+    make_portable(run_dir, replacements)
     metrics = merge_metrics(run_dir)
     write_index(run_dir, params, notebook_runs, metrics, data_dir)
     failed = [notebook_run for notebook_run in notebook_runs if notebook_run.status == "failed"]
@@ -183,20 +229,92 @@ def execute_report(params: Params, params_path: Path, notebooks: list[Path], rep
     return run_dir
 
 
-def execute_notebook(notebook_run: NotebookRun, run_dir: Path, parameters: dict[str, Any], kernel_name: str) -> None:
+def data_parameter(data_dir: str | None) -> tuple[str | None, dict[str, str]]:
+    """The ``data_dir`` the notebooks receive for a report's ``--data``, and the environment they need.
+
+    Returns:
+        ``(None, {})`` without ``data_dir``; a location inside the project: its path relative to
+        the project root; outside it: ``"$FER2013_DIR"`` and ``{"FER2013_DIR": absolute location}``.
+    """
+    if not data_dir:
+        return None, {}
+    label = data_label(data_dir)
+    if label != f"${DATA_VARIABLE}":
+        return label, {}
+    return label, {DATA_VARIABLE: str(Path(os.path.expandvars(data_dir)).expanduser().resolve())}
+
+
+def machine_paths(data_location: str | None = None) -> dict[str, str]:
+    """This machine's paths in a report's outputs -> their portable form, for :func:`make_portable`.
+
+    The FER-2013 location (``data_location``, else env ``FER2013_DIR``) -> ``$FER2013_DIR``;
+    the project root -> ``.`` (so ``<root>/models/x`` -> ``models/x``); the home folder -> ``~``.
+    A report folder outside the project keeps its absolute path: make reports meant for the
+    repository in ``reports/`` (``report --name``).
+    """
+    replacements = {}
+    location = data_location or os.environ.get(DATA_VARIABLE)
+    if location:
+        for form in {str(Path(location).expanduser()), str(Path(location).expanduser().resolve())}:
+            if not Path(form).is_relative_to(PROJECT_ROOT):
+                replacements[form.rstrip("/")] = f"${DATA_VARIABLE}"
+    replacements[str(PROJECT_ROOT)] = "."
+    if len(Path.home().parts) > 1:
+        replacements[str(Path.home())] = "~"
+    return replacements
+
+
+def make_portable(folder: Path, replacements: dict[str, str]) -> list[Path]:
+    """Rewrite this machine's paths in the text files of ``folder`` (recursively); return those changed.
+
+    Each key of ``replacements`` (an absolute path) is replaced where it is a whole path or a
+    path's leading folders (followed by ``/``, a quote, space or end), longest first; a key
+    replaced by ``.`` drops its ``/``: ``/work/p/models/m.keras`` -> ``models/m.keras``. Files with
+    :data:`TEXT_SUFFIXES` are rewritten; figures and other binary files are left alone.
+    """
+    return [path for path in sorted(folder.rglob("*"))
+            if path.suffix in TEXT_SUFFIXES and path.is_file() and make_portable_file(path, replacements)]
+
+
+def portable_text(text: str, replacements: dict[str, str]) -> str:
+    """``text`` with the paths of ``replacements`` rewritten (see :func:`make_portable`)."""
+    for old in sorted(replacements, key=len, reverse=True):
+        new = replacements[old]
+        if new == ".":
+            text = text.replace(old + "/", "")
+        text = re.sub(re.escape(old) + r"(?=[/\\\s\"'`&,:;)\]<]|$)", lambda _: new, text)
+    return text
+
+
+def copy_training_records(training_run: Path, run_dir: Path) -> list[Path]:
+    """Copy a training run's history and manifest into the report (:data:`TRAINING_RECORDS`); return the copies."""
+    copies = []
+    for name, copy in TRAINING_RECORDS.items():
+        if (training_run / name).is_file():
+            copies.append(Path(shutil.copy2(training_run / name, run_dir / copy)))
+    return copies
+
+
+def execute_notebook(notebook_run: NotebookRun, run_dir: Path, parameters: dict[str, Any], kernel_name: str,
+                     replacements: dict[str, str] | None = None) -> None:
     """Execute one notebook with papermill into ``run_dir`` and convert it to HTML.
 
-    The notebook runs with its own folder as working directory. Updates ``notebook_run`` in
-    place (status, seconds, output paths, problem) and prints a line when it starts and one with
+    The notebook runs with the project root as working folder, with a :class:`CellProgress` line
+    while it runs (on a terminal); the kernel's own start-up lines (TensorFlow's C++ notices, Jupyter's) are
+    discarded unless env ``TF_CPP_MIN_LOG_LEVEL=0``. The executed notebook's machine paths are
+    rewritten by ``replacements`` (see :func:`make_portable`) before it becomes HTML. Updates
+    ``notebook_run`` in place (status, seconds, output paths, problem) and prints one line with
     the elapsed time when it ends.
     """
     source = notebook_run.source
     executed = run_dir / source.name
-    print(f"  {source.name}: running", flush=True)
     started = time.perf_counter()
+    progress = CellProgress(f"  {source.stem}", code_cells(source) + 1)  # + papermill's parameters cell
     try:
-        papermill.execute_notebook(source, executed, parameters=parameters, kernel_name=kernel_name,
-                                   cwd=source.parent, progress_bar=False, log_output=False)
+        with _quiet_kernel(), progress:
+            papermill.execute_notebook(source, executed, parameters=parameters, kernel_name=kernel_name,
+                                       cwd=PROJECT_ROOT, progress_bar=False, log_output=False,
+                                       on_cell_executed=progress.cell_done)
         notebook_run.status = "ok"
     except papermill.PapermillExecutionError as error:
         notebook_run.status = "failed"
@@ -206,11 +324,61 @@ def execute_notebook(notebook_run: NotebookRun, run_dir: Path, parameters: dict[
         notebook_run.problem = f"killed the kernel ({_first_line(str(error), 300)}; out of memory?)"
     notebook_run.seconds = time.perf_counter() - started
     notebook_run.executed = executed
+    make_portable_file(executed, replacements or {})
     notebook_run.html = notebook_to_html(executed, executed.with_suffix(".html"))
     if notebook_run.status == "failed":
-        notebook_run.problem = (f"{source}: {describe_failed_cell(executed)} {notebook_run.problem}"
-                                f"; partial output: {notebook_run.html}")
-    print(f"  {source.name}: {notebook_run.status} in {notebook_run.seconds:.1f} s", flush=True)
+        notebook_run.problem = (f"{portable_path(source)}: {describe_failed_cell(executed)} {notebook_run.problem}"
+                                f"; partial output: {portable_path(notebook_run.html)}")
+    print(f"  {source.stem}: {notebook_run.status} in {notebook_run.seconds:.1f} s", flush=True)
+
+
+class CellProgress:
+    """A one-line display of a running notebook on a terminal: code cells done of ``total`` and the
+    elapsed time, redrawn every second so that a long cell (training) shows time passing, and
+    erased when done. Nothing is shown when stdout is not a terminal. A context manager."""
+
+    def __init__(self, label: str, total: int) -> None:
+        from tqdm import tqdm
+
+        self.bar = tqdm(total=total, desc=label, leave=False, file=sys.stdout, disable=None,
+                        bar_format="{desc}: cell {n_fmt}/{total_fmt} [{elapsed}]")
+        self.stopped = threading.Event()
+        self.ticker = threading.Thread(target=self._tick, daemon=True)
+
+    def __enter__(self) -> CellProgress:
+        if not self.bar.disable:
+            self.ticker.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stopped.set()
+        if self.ticker.is_alive():
+            self.ticker.join()
+        self.bar.close()
+
+    def cell_done(self, **_: Any) -> None:
+        """nbclient's ``on_cell_executed`` hook: one more code cell finished."""
+        self.bar.update()
+
+    def _tick(self) -> None:
+        """Redraw the line every second until stopped."""
+        while not self.stopped.wait(1.0):
+            self.bar.refresh()
+
+
+def code_cells(notebook: Path) -> int:
+    """The number of code cells with code in ``notebook`` (what nbclient executes)."""
+    return sum(1 for cell in nbformat.read(notebook, as_version=4).cells
+               if cell.cell_type == "code" and cell.source.strip())
+
+
+def make_portable_file(path: Path, replacements: dict[str, str]) -> bool:
+    """Rewrite the machine paths of one text file (see :func:`make_portable`); True if it changed."""
+    text = path.read_text(encoding="utf-8")
+    portable = portable_text(text, replacements)
+    if portable != text:
+        path.write_text(portable, encoding="utf-8")
+    return portable != text
 
 
 def describe_failed_cell(executed: Path) -> str:
@@ -314,7 +482,7 @@ facial expression recognition.</p>{% endif %}
 <tr><th>params</th><td>{{ params.name }} (<a href="params.yaml">params.yaml</a>)</td></tr>
 <tr><th>dataset</th><td>{{ "SYNTHETIC (generated faces)" if dataset == "synthetic" else "FER-2013" }}</td></tr>
 <tr><th>git commit</th><td><code>{{ manifest.git.commit }}</code>
- {%- if manifest.git.dirty %} with uncommitted changes{% endif %}</td></tr>
+ {%- if manifest.git.dirty %} <span class="failed">with uncommitted changes</span>{% endif %}</td></tr>
 <tr><th>created (UTC)</th><td>{{ manifest.created_utc }}</td></tr>
 <tr><th>Keras backend, device</th><td>{{ manifest.keras_backend }},
  {{ (manifest.device.accelerators or ["no GPU reported"]) | join(", ") }}
@@ -325,6 +493,17 @@ facial expression recognition.</p>{% endif %}
 {% for label, value in headlines %}<tr><td>{{ label }}</td><td>{{ value }}</td></tr>{% endfor %}</table>
 {% else %}<p>No headline numbers were recorded.</p>{% endif %}
 <p>All numbers: <a href="metrics.json">metrics.json</a>; provenance: <a href="manifest.json">manifest.json</a>.</p>
+<h2>Commands</h2>
+<table>
+{% if training %}<tr><th>training</th><td>{% if training.command %}<code>{{ training.command }}</code>{% else %}{{ training.note }}{% endif %}
+ (commit <code>{{ training.git.commit }}</code>
+ {%- if training.git.dirty is not false %} <span class="failed">with uncommitted changes</span>{% endif %};
+ <a href="training_manifest.json">training_manifest.json</a>, <a href="training_history.csv">training_history.csv</a>)</td></tr>{% endif %}
+<tr><th>this report</th><td>{% if manifest.command %}<code>{{ manifest.command }}</code>{% else %}not recorded (made through the Python API){% endif %}</td></tr>
+{% if reproduce_command %}<tr><th>reproduce the training</th><td><code>{{ reproduce_command }}</code><br>re-trains the
+ first 2 epochs with the recorded params into a new run folder and compares them with training_history.csv
+ (leave out <code>--epochs 2</code> for the whole run)</td></tr>{% endif %}
+</table>
 <h2>Notebooks</h2>
 <table><tr><th>notebook</th><th>status</th><th>seconds</th><th>outputs</th></tr>
 {% for run in notebook_runs %}<tr><td>{{ run.source.stem }}</td>
@@ -349,12 +528,34 @@ def write_index(run_dir: Path, params: Params, notebook_runs: list[NotebookRun],
         "fer2013" if data_dir or params.data.source == "fer2013" else "synthetic")
     manifest = json.loads((run_dir / "manifest.json").read_text(encoding="utf-8"))
     page = INDEX_TEMPLATE.render(
-        params=params, dataset=dataset, manifest=manifest, headlines=headline_numbers(metrics),
+        params=params, dataset=dataset, manifest=manifest, training=training_commands(run_dir, manifest),
+        reproduce_command=reproduce_command(run_dir, manifest), headlines=headline_numbers(metrics),
         notebook_runs=notebook_runs, figures=[path.name for path in sorted((run_dir / "figures").glob("*.png"))],
     )
     path = run_dir / "index.html"
     path.write_text(page, encoding="utf-8")
     return path
+
+
+def training_commands(run_dir: Path, manifest: dict[str, Any]) -> dict[str, Any] | None:
+    """What index.html says about the training run: ``{command, note, git}`` from the report's
+    ``training_manifest.json``, or None without one."""
+    path = run_dir / TRAINING_RECORDS["manifest.json"]
+    if not path.is_file():
+        return None
+    training = json.loads(path.read_text(encoding="utf-8"))
+    trained_here = not manifest.get("report", {}).get("train_run")
+    note = "trained by notebook 02 of this report" if trained_here else "command not recorded"
+    return {"command": training.get("command"), "note": note, "git": training.get("git", {})}
+
+
+def reproduce_command(run_dir: Path, manifest: dict[str, Any]) -> str | None:
+    """The ``reproduce`` command for the report in ``run_dir`` (None without a training history)."""
+    if not (run_dir / TRAINING_RECORDS["history.csv"]).is_file():
+        return None
+    command = ["reproduce", portable_path(run_dir), "--epochs", "2"]
+    data_dir = manifest.get("report", {}).get("data_dir")
+    return portable_command([*command, "--data", data_dir] if data_dir else command)
 
 
 def _check_inputs(notebooks: list[Path], kernel_name: str) -> None:
@@ -389,6 +590,40 @@ def _first_line(text: str, limit: int) -> str:
     return lines[0][:limit] if lines else ""
 
 
-def _absolute(path: str | None) -> str | None:
-    """``path`` made absolute against the current folder (notebooks run in their own folder)."""
-    return str(Path(path).expanduser().resolve()) if path else None
+def _portable(path: str | None) -> str | None:
+    """``path`` as the notebooks receive it (they run in the project root): see :func:`fer_lib.runs.portable_path`."""
+    return portable_path(Path(path).expanduser().resolve()) if path else None
+
+
+@contextlib.contextmanager
+def _environment(variables: dict[str, str]) -> Iterator[None]:
+    """Set environment ``variables`` (inherited by the kernels started meanwhile), then restore them."""
+    saved = {name: os.environ.get(name) for name in variables}
+    os.environ.update(variables)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+@contextlib.contextmanager
+def _quiet_kernel() -> Iterator[None]:
+    """Send the process's stderr (file descriptor 2, which the kernel inherits) to /dev/null meanwhile,
+    unless env ``TF_CPP_MIN_LOG_LEVEL=0`` asks for TensorFlow's logs; Python's ``sys.stderr`` follows."""
+    if os.environ.get("TF_CPP_MIN_LOG_LEVEL") == "0":
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)

@@ -104,7 +104,7 @@ class FaceBatches(keras.utils.PyDataset):
 
 
 def train(params: Params, dataset: FaceDataset, run_dir: str | os.PathLike[str], verbose: int | str = "auto",
-          workers: int = 1) -> TrainResult:
+          workers: int = 1, *, max_epochs: int | None = None) -> TrainResult:
     """Train per ``params`` on the Training split, scoring PublicTest each epoch; resume if interrupted.
 
     Args:
@@ -115,6 +115,9 @@ def train(params: Params, dataset: FaceDataset, run_dir: str | os.PathLike[str],
             params: resume after its last completed epoch; finished: RunExistsError.
         verbose: Keras progress output (``"auto"``, 0, 1 or 2).
         workers: host threads preparing batches.
+        max_epochs: stop after this many epochs of the run (None: all ``train.epochs``). The
+            schedule stays that of the whole run, so the epochs done match the first epochs of a
+            complete run; the run stays unfinished (resumable) and ``model_path`` is its checkpoint.
 
     Returns:
         The final model (loaded from ``run_dir/model.keras``), the history and paths.
@@ -133,7 +136,7 @@ def train(params: Params, dataset: FaceDataset, run_dir: str | os.PathLike[str],
                               _sample_weights(params, training.labels), params.train.label_smoothing > 0, workers)
         train_eval = train_eval_data(params, training)
         plateau = _plateau_callback(params, model, state)
-        for epoch in range(state["epochs_done"], params.train.epochs):
+        for epoch in range(state["epochs_done"], min(params.train.epochs, max_epochs or params.train.epochs)):
             if params.model.freeze == "staged" and epoch == params.train.warmup_epochs:
                 set_backbone_trainable(model, True)
                 _compile(model, params, params.train.learning_rate, steps_per_epoch=len(batches))
@@ -143,6 +146,9 @@ def train(params: Params, dataset: FaceDataset, run_dir: str | os.PathLike[str],
             _save_epoch(model, run_dir, state, row, params, plateau)
     finally:
         keras.config.set_dtype_policy(policy)
+    if state["epochs_done"] < params.train.epochs:  # stopped early by max_epochs
+        history = pd.read_csv(run_dir / "history.csv")
+        return TrainResult(model, history, run_dir / "checkpoint.keras", run_dir, state["epochs_done"])
     return _finish(params, run_dir, state, training, train_eval, heldout)
 
 

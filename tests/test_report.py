@@ -20,7 +20,8 @@ from pathlib import Path
 from matplotlib.figure import Figure
 from fer_lib.plots import save_figure
 
-assert Path(params_path).is_absolute() and Path.cwd() == Path(params_path).parent.parent / "notebooks"
+from fer_lib.params import PROJECT_ROOT
+assert Path(params_path).is_absolute() and Path.cwd() == PROJECT_ROOT  # outside the project: absolute
 output_dir = Path(output_dir)
 (output_dir / "metrics").mkdir(exist_ok=True)
 (output_dir / "metrics" / "evaluation.json").write_text(json.dumps(
@@ -147,3 +148,36 @@ def test_cli_report_rejects_invalid_params(study: dict[str, Path], capsys: pytes
     assert main(["report", "--params", str(study["params"]), "--out", str(study["reports"])]) == 2
     assert "tiny.yaml: 'name' must be a string" in capsys.readouterr().err
     assert not study["reports"].exists()
+
+
+def test_make_portable_rewrites_machine_paths_in_text_files_only(tmp_path: Path) -> None:
+    from fer_lib.params import PROJECT_ROOT
+    from fer_lib.report import machine_paths, make_portable
+
+    (tmp_path / "page.html").write_text(f'<span>"{PROJECT_ROOT}/params/a.yaml"</span> {PROJECT_ROOT}2/x '
+                                        f'from /data/fer&quot; {PROJECT_ROOT}')
+    (tmp_path / "figure.png").write_bytes(str(PROJECT_ROOT).encode())
+
+    changed = make_portable(tmp_path, machine_paths("/data/fer"))
+
+    assert changed == [tmp_path / "page.html"]
+    assert (tmp_path / "page.html").read_text() == \
+        f'<span>"params/a.yaml"</span> {PROJECT_ROOT}2/x from $FER2013_DIR&quot; .'
+    assert (tmp_path / "figure.png").read_bytes() == str(PROJECT_ROOT).encode()
+
+
+@pytest.mark.slow
+def test_report_from_a_dirty_tree_warns_in_one_line_and_records_it(
+        study: dict[str, Path], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    from fer_lib import runs
+
+    monkeypatch.setattr(runs, "git_dirty", lambda: True)
+    notebook = write_notebook(study["notebooks"] / "01_ok.ipynb", "x = 1")
+
+    run_dir = run_report(study["params"], study["reports"], notebooks=[notebook], name="named")
+
+    warnings = [line for line in capsys.readouterr().err.splitlines() if "WARNING" in line]
+    assert len(warnings) == 1 and "this report records commit" in warnings[0] and "dirty=true" in warnings[0]
+    assert run_dir == study["reports"] / "named"
+    assert json.loads((run_dir / "manifest.json").read_text())["git"]["dirty"] is True
+    assert "with uncommitted changes" in (run_dir / "index.html").read_text()

@@ -61,3 +61,63 @@ def test_git_commit_is_unknown_without_git(monkeypatch: pytest.MonkeyPatch, tmp_
 
     assert runs.git_commit() == "unknown"
     assert runs.git_dirty() is None
+
+
+def test_records_name_paths_relative_to_the_project_and_data_outside_it_as_a_variable(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(runs.DATA_VARIABLE, raising=False)
+    assert runs.portable_path(PROJECT_ROOT / "params" / "classroom.yaml") == "params/classroom.yaml"
+    assert runs.portable_path(PROJECT_ROOT) == "."
+    assert runs.portable_path(tmp_path / "x") == str(tmp_path / "x")  # outside the project: as given
+    assert runs.data_label(tmp_path / "fer2013") == "$FER2013_DIR"
+    assert runs.data_label(PROJECT_ROOT / "data" / "fer2013") == "data/fer2013"
+    monkeypatch.setenv(runs.DATA_VARIABLE, str(tmp_path / "fer2013"))
+    assert runs.portable_path(tmp_path / "fer2013") == "$FER2013_DIR"
+    monkeypatch.chdir(PROJECT_ROOT / "params")
+
+    command = runs.portable_command(["report", "--params", "classroom.yaml", "--data", str(tmp_path / "fer2013"),
+                                     "--train-run", str(PROJECT_ROOT / "runs" / "a b"), "--set", "train.epochs=2"])
+
+    assert command == ('python -m fer_lib report --params params/classroom.yaml --data "$FER2013_DIR" '
+                       "--train-run 'runs/a b' --set train.epochs=2")
+
+
+def test_manifest_records_the_command_line_and_thread_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(runs, "_command", ["train", "--params", str(PROJECT_ROOT / "params" / "default.yaml")])
+    monkeypatch.setenv("TF_NUM_INTRAOP_THREADS", "1")
+
+    manifest = json.loads(runs.write_manifest(tmp_path, Params()).read_text())
+
+    assert manifest["command"] == "python -m fer_lib train --params params/default.yaml"
+    assert manifest["threads"]["env"]["TF_NUM_INTRAOP_THREADS"] == "1"
+    assert {"tf_intra_op_threads", "tf_inter_op_threads", "tf_op_determinism"} <= set(manifest["threads"])
+
+
+def test_dirty_tree_warning_is_one_line_when_the_tree_is_not_clean(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(runs, "git_dirty", lambda: True)
+    warning = runs.dirty_tree_warning("this report")
+    assert warning.startswith("WARNING: ") and "\n" not in warning and "dirty=true" in warning
+    monkeypatch.setattr(runs, "git_dirty", lambda: False)
+    assert runs.dirty_tree_warning("this report") is None
+
+
+def test_named_run_dir_is_exact_and_never_reused(tmp_path: Path) -> None:
+    folder = runs.new_run_dir(tmp_path, "fer2013-best", exact=True)
+    assert folder == tmp_path / "fer2013-best" and folder.is_dir()
+    with pytest.raises(runs.RunExistsError, match="fer2013-best: exists"):
+        runs.new_run_dir(tmp_path, "fer2013-best", exact=True)
+
+
+def test_model_provenance_ties_the_model_file_to_its_report(tmp_path: Path) -> None:
+    model, report = tmp_path / "m.keras", tmp_path / "report"
+    model.write_bytes(b"weights")
+    report.mkdir()
+    with pytest.raises(runs.FerError, match="training_manifest.json: not found"):
+        runs.write_model_provenance(report, model)
+    (report / "training_manifest.json").write_text(json.dumps({"git": {"commit": "c" * 40, "dirty": False}}))
+
+    record = json.loads(runs.write_model_provenance(report, model).read_text())
+
+    assert record == {"model": "m.keras", "sha256": runs.file_sha256(model), "report": str(report),
+                      "training_git": {"commit": "c" * 40, "dirty": False}}
+    assert (tmp_path / "m.json").is_file()

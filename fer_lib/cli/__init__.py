@@ -8,7 +8,7 @@ needs no model sets ``uses_keras=False`` in its defaults and skips them.
 Errors a user can cause are :class:`fer_lib.errors.FerError`, and operating-system errors on a
 named file (permission denied, not a directory, ...): printed as one line ``error: <message>``
 on stderr with exit code 2. Anything else is a bug: one line and exit code 1, with the
-traceback only under ``--debug``. OpenCV's, FFmpeg's and TensorFlow's own C++ log lines (e.g.
+traceback only under ``--debug``. ``reproduce`` exits with 3 when its re-run is outside tolerance. OpenCV's, FFmpeg's and TensorFlow's own C++ log lines (e.g.
 "can't open camera by index") are silenced unless ``--debug`` is given, so an error stays one line.
 """
 from __future__ import annotations
@@ -24,7 +24,7 @@ from typing import NoReturn
 from fer_lib.errors import FerError
 
 COMMAND_MODULES: tuple[str, ...] = ("data", "summary", "train", "evaluate", "predict", "video", "webcam", "export",
-                                    "report", "ablate")
+                                    "report", "ablate", "reproduce")
 """Sub-modules of :mod:`fer_lib.cli`, one per command, in ``--help`` order."""
 
 
@@ -82,8 +82,11 @@ def one_line(text: str) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; return its exit code (0 ok, 1 internal error, 2 user error)."""
+    from fer_lib.runs import set_command
+
     parser = build_parser()
     args = parser.parse_args(argv)
+    set_command(sys.argv[1:] if argv is None else argv)  # manifests record the command line
     if not args.debug:
         quiet_native_logs(uses_keras=getattr(args, "uses_keras", True))
     try:

@@ -24,6 +24,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="evaluate this .keras model instead of the one trained in the report")
     parser.add_argument("--train-run", metavar="DIR", default=None,
                         help="report on this finished training run (e.g. trained on a GPU) instead of training")
+    parser.add_argument("--name", metavar="NAME", default=None,
+                        help="the report folder's exact name, e.g. fer2013-cpu_best (default: <params name>-<time>); "
+                             "an existing folder is refused")
     parser.set_defaults(handler=handle)
 
 
@@ -32,7 +35,8 @@ def handle(args: argparse.Namespace) -> int:
     from fer_lib.report import REPORTS_DIR, run_report
 
     return print_report_location(lambda: run_report(args.params, args.out or REPORTS_DIR, data_dir=args.data,
-                                                    model_path=args.model, train_run=args.train_run))
+                                                    model_path=args.model, train_run=args.train_run,
+                                                    name=args.name))
 
 
 def print_report_location(make_report: Callable[[], Path]) -> int:
@@ -45,5 +49,5 @@ def print_report_location(make_report: Callable[[], Path]) -> int:
     except NotebookFailedError as error:
         print(f"Partial report: {error.run_dir / 'index.html'}")
         raise
-    print(f"Report: {run_dir / 'index.html'}")
+    print(f"Report: {run_dir / 'index.html'}")  # this machine's path: the user opens it here
     return 0
