@@ -3,7 +3,7 @@
 One report is one new folder ``reports/<params name>-<YYYYmmdd-HHMMSS>/`` holding::
 
     manifest.json      provenance (params, versions, backend, device, git commit)
-    params.yaml        a copy of the params file
+    params.yaml        the params the study ran with, resolved (inherited keys included: it loads on its own)
     NN_name.ipynb      each notebook, executed (outputs included)
     NN_name.html       the same as a standalone web page (figures embedded)
     figures/*.png      every figure, saved by the notebooks
@@ -46,6 +46,7 @@ from typing import Any, Literal
 import jinja2
 import nbformat
 import papermill
+import yaml
 from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
 from nbclient.exceptions import DeadKernelError
 from nbconvert import HTMLExporter
@@ -176,7 +177,7 @@ def run_ablation_report(variants_path: str | Path, params_path: str | Path | Non
         _check_sources(variant.params, ablation.base_path, data_dir, None, None)
     runs_dir = Path(runs_dir).expanduser().resolve() if runs_dir else DEFAULT_RUNS_DIR
     for variant in pending_variants(ablation, runs_dir, data_dir):  # a variant still to train needs the weights file
-        resolve_weights(variant.params.model.weights)
+        resolve_weights(variant.params.model.weights, alpha=variant.params.model.alpha)
     parameters = {"variants_path": portable_path(variants_path), "data_dir": data_dir,
                   "runs_dir": portable_path(runs_dir), "overrides": ablation.overrides, "workers": workers}
     return execute_report(ablation.baseline.params, ablation.base_path.resolve(), notebooks, reports_root, "ablations",
@@ -210,7 +211,7 @@ def execute_report(params: Params, params_path: Path, notebooks: list[Path], rep
     parameters = {"params_path": portable_path(params_path), "output_dir": portable_path(run_dir),
                   **parameters, "data_dir": injected_data}
     write_manifest(run_dir, params, extra={"report": {**parameters, "notebooks": [nb.name for nb in notebooks]}})
-    shutil.copy2(params_path, run_dir / "params.yaml")
+    (run_dir / "params.yaml").write_text(yaml.safe_dump(params.to_dict(), sort_keys=False))
     print(f"Report folder: {portable_path(run_dir)}", flush=True)
     notebook_runs = [NotebookRun(notebook) for notebook in notebooks]
     replacements = machine_paths(environment.get(DATA_VARIABLE))

@@ -146,7 +146,7 @@ def reproduce_report(report_dir: str | os.PathLike[str], *, epochs: int | None =
 
     recorded = load_recorded_training(report_dir)
     location = data_location(recorded, data_dir)
-    resolve_weights(recorded.params.model.weights)
+    resolve_weights(recorded.params.model.weights, alpha=recorded.params.model.alpha)
     dataset = load_dataset(recorded.params, location)
     folder = Path(run_dir) if run_dir else new_run_dir(PROJECT_ROOT / "runs", f"reproduce-{recorded.report_dir.name}")
     result = train(recorded.params, dataset, folder, verbose=verbose, workers=workers, max_epochs=epochs)

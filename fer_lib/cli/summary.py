@@ -11,7 +11,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "summary", help="print the model a params file builds and its parameter counts",
         description="Builds the model of --params (untrained head; backbone weights as model.weights says, "
-                    "so the ImageNet file must be there unless --set model.weights=none) and prints Keras' "
+                    "found as the README's Backbone weights section says; --set model.weights=none needs none) and prints Keras' "
                     "summary and the total / trainable / non-trainable parameter counts as built (a frozen or "
                     "staged backbone starts frozen; paper B: 2,430,663 / 2,396,551 / 34,112).")
     parser.add_argument("--params", required=True, help="params YAML file, e.g. params/paper_b.yaml")

@@ -55,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
     params = load_params(args.params, parse_overrides(args.set))
     resolve_data_dir(params, args.data, origin=args.params)
     if not (args.out and (Path(args.out) / "state.json").is_file()):  # a resumed run starts from its checkpoint
-        resolve_weights(params.model.weights)
+        resolve_weights(params.model.weights, alpha=params.model.alpha)
     if args.out and Path(args.out).exists() and not Path(args.out).is_dir():
         raise RunExistsError(f"{args.out}: exists and is not a folder; choose a new output folder")
     dataset = load_dataset(params, args.data)
