@@ -175,7 +175,7 @@ class BlazeFaceModel:
         input_size: input side in pixels (the image is letterboxed to a square and resized to it).
         anchor_layers: ``(stride, anchors per cell)`` per feature map, in the model's output order
             (MediaPipe's ``SsdAnchorsCalculator`` options with ``fixed_anchor_size: true``).
-        score_threshold: MediaPipe's ``min_score_thresh`` for this model.
+        score_threshold: the smallest face confidence kept (0-1).
     """
 
     file: str
@@ -186,12 +186,13 @@ class BlazeFaceModel:
 
 BLAZEFACE_MODELS: dict[str, BlazeFaceModel] = {
     "short": BlazeFaceModel("face_detection_short_range.tflite", 128, ((8, 2), (16, 6)), 0.5),
-    "full": BlazeFaceModel("face_detection_full_range.tflite", 192, ((4, 1),), 0.6),
+    "full": BlazeFaceModel("face_detection_full_range.tflite", 192, ((4, 1),), 0.5),
     "back": BlazeFaceModel("face_detection_back.tflite", 256, ((16, 2), (32, 6)), 0.5),
 }
 """MediaPipe's face detectors: ``short`` range (faces within about 2 m, 128 px input; MediaPipe's
 default), ``full`` range (faces within about 5 m, 192 px) and the older ``back`` camera model (256 px).
-Anchors and thresholds from MediaPipe's ``face_detection_*_range_common.pbtxt`` graphs."""
+Anchors from MediaPipe's ``face_detection_*.pbtxt`` graphs; every score threshold is 0.5, the default
+``min_detection_confidence`` of MediaPipe's face detection solution."""
 
 
 def ssd_anchors(input_size: int, anchor_layers: tuple[tuple[int, int], ...]) -> np.ndarray:
@@ -350,20 +351,35 @@ class _BlazeFaceModelRunner:
 
 
 def make_detector(faces_params: FacesParams, detect_width: int | None = None) -> FaceDetector:
-    """Build the detector that ``faces_params`` names (``haar`` or ``yunet``).
+    """Build the detector that ``faces_params`` names (``blazeface``, ``haar`` or ``yunet``).
 
     Args:
-        faces_params: ``detector``, ``detector_model``, ``scale_factor``, ``min_neighbors``, ``min_size``.
-        detect_width: detect on frames shrunk to this width (None: full size).
+        faces_params: ``detector``, ``blazeface_models``, ``detector_model``, ``scale_factor``,
+            ``min_neighbors``, ``min_size``.
+        detect_width: Haar and YuNet detect on frames shrunk to this width (None: full size);
+            BlazeFace always shrinks the image to its small square input.
 
     Raises:
-        ModelError: for ``yunet`` without a usable ``detector_model``.
+        ModelError: for ``yunet`` without a usable ``detector_model``, or unknown BlazeFace models.
     """
+    if faces_params.detector == "blazeface":
+        return BlazeFaceDetector(faces_params.blazeface_models, min_size=faces_params.min_size)
     if faces_params.detector == "yunet":
         if not faces_params.detector_model:
             raise ModelError("faces.detector_model: the yunet detector needs the path of its .onnx model")
         return YuNetDetector(faces_params.detector_model, min_size=faces_params.min_size, detect_width=detect_width)
     return HaarDetector(faces_params.scale_factor, faces_params.min_neighbors, faces_params.min_size, detect_width)
+
+
+def describe_detector(faces_params: FacesParams) -> str:
+    """One line naming the detector of ``faces_params`` and its settings, for reports."""
+    if faces_params.detector == "blazeface":
+        return (f"BlazeFace (MediaPipe; models tried in order: {', '.join(faces_params.blazeface_models)}; "
+                f"min face {faces_params.min_size} px)")
+    if faces_params.detector == "yunet":
+        return f"YuNet ({faces_params.detector_model}; min face {faces_params.min_size} px)"
+    return (f"Haar cascade (scale factor {faces_params.scale_factor}, min neighbours {faces_params.min_neighbors}, "
+            f"min face {faces_params.min_size} px)")
 
 
 def box_iou(boxes: np.ndarray, box: np.ndarray) -> np.ndarray:
@@ -471,6 +487,42 @@ def load_classifier(path: str | os.PathLike[str] | None = None, num_threads: int
     from fer_lib.model import load_model  # Keras loads only when a Keras model is asked for
 
     return FaceClassifier(load_model(path))
+
+
+def load_fast_classifier(path: str | os.PathLike[str] | None = None, num_threads: int = 1,
+                         cache_dir: str | os.PathLike[str] | None = None) -> EmotionClassifier:
+    """Load a classifier on the fast runtime, TFLite (ai-edge-litert), for video and live use.
+
+    A ``.tflite`` file is used as it is. A ``.keras`` model is converted once to a float32 TFLite
+    file (same predictions up to float rounding; see :func:`fer_lib.export.tflite_parity`), cached as
+    ``<cache_dir>/tflite/<name>-<first 16 hex digits of the file's sha256>.tflite``, so a changed model
+    gets a new conversion; the conversion needs TensorFlow and takes some seconds.
+
+    Args:
+        path: the model file; None means :data:`SHIPPED_MODEL`.
+        num_threads: TFLite interpreter threads.
+        cache_dir: None means env ``FER_CACHE_DIR``, else ``~/.cache/fer-study``.
+
+    Raises:
+        ModelError: naming the file, if it is missing or not a loadable classifier.
+    """
+    import hashlib
+
+    path = Path(path) if path is not None else SHIPPED_MODEL
+    if path.suffix != ".keras" or not path.is_file():
+        return load_classifier(path, num_threads=num_threads)
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+    root = Path(cache_dir or os.environ.get("FER_CACHE_DIR") or Path.home() / ".cache" / "fer-study").expanduser()
+    cached = root / "tflite" / f"{path.stem}-{digest}.tflite"
+    if not cached.is_file():
+        from fer_lib.export import export_tflite  # needs TensorFlow, only on a cache miss
+        from fer_lib.model import load_model
+
+        partial = cached.with_name(f"{cached.stem}.{os.getpid()}.partial.tflite")
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        export_tflite(load_model(path), partial)
+        os.replace(partial, cached)
+    return load_classifier(cached, num_threads=num_threads)
 
 
 def resolve_model_path(faces_params: FacesParams, output_dir: str | os.PathLike[str],
@@ -637,13 +689,80 @@ def write_sample_photos(folder: str | os.PathLike[str]) -> list[Path]:
     return paths
 
 
+COMPANION_FILES: frozenset[str] = frozenset({"labels.csv", "readme.md"})
+"""Lower-case names of the files that describe a folder of photos: not read as photos when a folder is searched."""
+
+
+def project_path(path: str | os.PathLike[str]) -> Path:
+    """Return ``path`` with ``~`` expanded, relative paths taken from the project root."""
+    path = Path(path).expanduser()
+    return path if path.is_absolute() else PROJECT_ROOT / path
+
+
+def given_paths(paths: Iterable[str], faces_params: FacesParams, key: str) -> list[Path] | None:
+    """Resolve the paths of ``faces.<key>`` (relative to the project root).
+
+    Returns:
+        The paths, or None when there are none, or when one is missing and ``faces.if_missing`` is
+        ``default`` (the caller then uses its built-in inputs).
+
+    Raises:
+        MediaError: naming the first missing path when ``faces.if_missing`` is ``error``.
+    """
+    resolved = [project_path(path) for path in paths]
+    missing = [path for path in resolved if not path.exists()]
+    if not resolved or (missing and faces_params.if_missing == "default"):
+        return None
+    if missing:
+        raise MediaError(f"{missing[0]}: faces.{key} names a file or folder that does not exist "
+                         "(set faces.if_missing: default to fall back to the built-in inputs)")
+    return resolved
+
+
 def photo_paths(faces_params: FacesParams, inputs_dir: str | os.PathLike[str]) -> list[Path]:
     """Return the photos to check: ``faces.images`` (files or folders, relative to the project root)
-    expanded with :func:`find_files`, or else :data:`SAMPLE_PHOTOS` written into ``inputs_dir``."""
-    if not faces_params.images:
+    expanded with :func:`find_files` (skipping :data:`COMPANION_FILES` in folders), or else :data:`SAMPLE_PHOTOS` written into ``inputs_dir``
+    (see :func:`given_paths` for missing paths)."""
+    given = given_paths(faces_params.images, faces_params, "images")
+    if given is None:
         return write_sample_photos(inputs_dir)
-    given = [Path(image).expanduser() for image in faces_params.images]
-    return list(find_files(path if path.is_absolute() else PROJECT_ROOT / path for path in given))
+    return find_photos(given)
+
+
+def find_photos(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
+    """:func:`find_files`, leaving out the :data:`COMPANION_FILES` found in folders (files named are kept)."""
+    named = [Path(path) for path in paths]
+    return [path for path in find_files(named) if path in named or path.name.lower() not in COMPANION_FILES]
+
+
+def contact_sheet(images: list[np.ndarray], captions: list[str], columns: int = 5, tile: int = 240) -> np.ndarray:
+    """Tile BGR images into one BGR sheet, each fitted into a ``tile`` x ``tile`` cell with its caption below.
+
+    Args:
+        images: BGR or grey uint8 images of any sizes.
+        captions: one short line per image (long lines are cut to the cell).
+        columns: cells per row.
+        tile: cell side in pixels.
+
+    Returns:
+        uint8 (rows * (tile + 22), columns * tile, 3), white background.
+    """
+    rows = max(1, -(-len(images) // columns))
+    caption_height = 22
+    sheet = np.full((rows * (tile + caption_height), columns * tile, 3), 255, np.uint8)
+    for index, (image, caption) in enumerate(zip(images, captions)):
+        image = image if image.ndim == 3 else cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+        scale = (tile - 4) / max(image.shape[:2])
+        fitted = cv2.resize(image, (max(1, round(image.shape[1] * scale)), max(1, round(image.shape[0] * scale))),
+                            interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+        row, column = divmod(index, columns)
+        top = row * (tile + caption_height) + (tile - fitted.shape[0]) // 2
+        left = column * tile + (tile - fitted.shape[1]) // 2
+        sheet[top:top + fitted.shape[0], left:left + fitted.shape[1]] = fitted
+        text_y = row * (tile + caption_height) + tile + 15
+        cv2.putText(sheet, caption[:int(tile / 7)], (column * tile + 3, text_y), cv2.FONT_HERSHEY_SIMPLEX, 0.4,
+                    (0, 0, 0), 1, cv2.LINE_AA)
+    return sheet
 
 
 def read_image(path: str | os.PathLike[str]) -> np.ndarray:
