@@ -170,8 +170,10 @@ class FacesParams:
     """Exponential moving average weight of the previous frame's probabilities (0 = none)."""
     detect_every: int = 1
     """Video: run the detector on every N-th frame and follow the face in between (1 = every frame)."""
-    video_width: int = 320
+    video_width: int = 256
     """Width in pixels of the annotated copies of clips written by the video notebook (small files)."""
+    video_step: int = 2
+    """The video notebook's annotated copies keep every N-th frame (same duration, smaller files)."""
 
 
 @dataclass
@@ -415,6 +417,7 @@ def _check_ranges(params: Params, origin: str | Path) -> None:
         (params.faces.min_neighbors >= 0, "faces.min_neighbors must not be negative"),
         (params.faces.detect_every >= 1, "faces.detect_every must be at least 1"),
         (params.faces.video_width >= 16, "faces.video_width must be at least 16"),
+        (params.faces.video_step >= 1, "faces.video_step must be at least 1"),
         (params.evaluate.mistakes_shown >= 0, "evaluate.mistakes_shown must not be negative"),
         (params.data.synthetic_per_class >= 3, "data.synthetic_per_class must be at least 3"),
         (params.train.warmup_epochs < params.train.epochs or params.model.freeze != "staged",

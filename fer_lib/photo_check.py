@@ -148,16 +148,19 @@ def mistakes_sheet(photos: list[PhotoResult], table: pd.DataFrame, count: int = 
 
 def compare_detectors(paths: list[Path], detectors: dict[str, FaceDetector], classifier: EmotionClassifier,
                       labels: dict[Path, str], margin: float = 0.1) -> pd.DataFrame:
-    """Run the labelled-photo check once per detector.
+    """Run the photos through each detector (and the labelled ones through the classifier).
 
     Args:
         paths: the photos (unreadable ones are skipped).
         detectors: name -> detector.
+        labels: photo -> emotion, for the photos that have a label (may be empty).
 
     Returns:
-        One row per detector: the :func:`labelled_metrics`, ``surplus_boxes`` (faces found beyond
-        one per photo, summed: false boxes on one-person photos) and
-        ``detect_ms`` (median milliseconds per photo of detection alone).
+        One row per detector: ``photos``, ``faces_found``, photos with ``exactly_one_face`` and with
+        ``no_face``, ``surplus_boxes`` (faces found beyond one per photo, summed: false boxes when
+        each photo shows one person), ``detect_ms`` (median milliseconds per photo of detection
+        alone) and, when some photos are labelled, ``accuracy``, ``macro_f1``, ``accuracy_all`` and
+        ``macro_f1_all`` of :func:`labelled_metrics`.
     """
     images = {}
     for path in paths:
@@ -167,14 +170,22 @@ def compare_detectors(paths: list[Path], detectors: dict[str, FaceDetector], cla
             continue
     rows = []
     for name, detector in detectors.items():
-        photos, durations = [], []
+        found: dict[Path, list[FaceResult]] = {}
+        counts, durations = [], []
         for path, image in images.items():
             start = time.perf_counter()
             boxes = detector.detect(image)
             durations.append((time.perf_counter() - start) * 1000)
-            photos.append(PhotoResult(path, image, classify_boxes(image, boxes, classifier, margin)))
-        found = np.array([len(photo.faces) for photo in photos])
-        rows.append({"detector": name, **labelled_metrics(labelled_table(faces_by_photo(photos), labels)),
-                     "surplus_boxes": int(np.clip(found - 1, 0, None).sum()),
-                     "detect_ms": float(np.median(durations)) if durations else float("nan")})
+            counts.append(len(boxes))
+            if path in labels:
+                found[path] = classify_boxes(image, boxes, classifier, margin)
+        counts = np.array(counts, dtype=np.int64)
+        row = {"detector": name, "photos": len(counts), "faces_found": int(counts.sum()),
+               "exactly_one_face": int((counts == 1).sum()), "no_face": int((counts == 0).sum()),
+               "surplus_boxes": int(np.clip(counts - 1, 0, None).sum()),
+               "detect_ms": float(np.median(durations)) if durations else float("nan")}
+        if labels:
+            scores = labelled_metrics(labelled_table(found, labels))
+            row.update({key: scores[key] for key in ("accuracy", "macro_f1", "accuracy_all", "macro_f1_all")})
+        rows.append(row)
     return pd.DataFrame(rows).set_index("detector")

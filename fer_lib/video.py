@@ -27,7 +27,7 @@ from tqdm import tqdm
 
 from fer_lib.errors import MediaError
 from fer_lib.faces import (EmotionClassifier, FaceDetector, FaceResult, annotate, box_iou, classify_boxes,
-                           face_results, find_files, given_paths, unused_path)
+                           contact_sheet, face_results, find_files, given_paths, unused_path)
 from fer_lib.labels import EMOTIONS
 from fer_lib.params import FacesParams
 
@@ -173,7 +173,7 @@ def open_writer(path: str | os.PathLike[str], fps: float, size: tuple[int, int])
 def process_video(source: str | os.PathLike[str], classifier: EmotionClassifier, detector: FaceDetector,
                   out_video: str | os.PathLike[str] | None = None, out_csv: str | os.PathLike[str] | None = None,
                   smoothing: float = 0.6, detect_every: int = 1, margin: float = 0.1,
-                  progress: bool = True, out_width: int | None = None) -> pd.DataFrame:
+                  progress: bool = True, out_width: int | None = None, out_step: int = 1) -> pd.DataFrame:
     """Classify the main face of every frame of a video file.
 
     Args:
@@ -187,6 +187,8 @@ def process_video(source: str | os.PathLike[str], classifier: EmotionClassifier,
         progress: show a tqdm progress bar.
         out_width: shrink the annotated copy to this width in pixels (None: the clip's size), for
             small files; boxes and labels are drawn before shrinking.
+        out_step: the annotated copy keeps every ``out_step``-th frame, played at the clip's frame
+            rate divided by ``out_step`` (same duration, smaller file).
 
     Returns:
         One row per frame with :data:`FRAME_COLUMNS`; ``time_s`` is the frame index divided by the
@@ -212,10 +214,11 @@ def process_video(source: str | os.PathLike[str], classifier: EmotionClassifier,
                     break
                 results = analyser.analyse(frame)
                 rows.append(frame_row(len(rows), len(rows) / source_fps, results, analyser.detected))
-                if out_video is not None:
+                if out_video is not None and (len(rows) - 1) % out_step == 0:
                     shown = _shrink(annotate(frame, results), out_width)
                     if writer is None:
-                        writer, video_path = open_writer(out_video, source_fps, (shown.shape[1], shown.shape[0]))
+                        writer, video_path = open_writer(out_video, source_fps / out_step,
+                                                         (shown.shape[1], shown.shape[0]))
                     writer.write(shown)
                 bar.update()
     finally:
@@ -283,6 +286,35 @@ def read_frames(source: str | os.PathLike[str], indices: list[int]) -> dict[int,
 
 VIDEO_SUFFIXES: frozenset[str] = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg"})
 """File endings taken as clips when a folder named in ``faces.videos`` is searched."""
+
+
+def change_strip(source: str | os.PathLike[str], frames: pd.DataFrame, most: int = 12, columns: int = 6,
+                 tile: int = 160) -> np.ndarray | None:
+    """A BGR contact sheet of the clip's frames where the main face's label changes (:func:`label_changes`),
+    each with the main face's box and smoothed label drawn from the per-frame table and its time below.
+
+    Args:
+        source: the clip ``frames`` was computed from.
+        frames: its :func:`process_video` table.
+        most: frames shown at most, evenly chosen among the changes.
+
+    Returns:
+        uint8 BGR image (see :func:`fer_lib.faces.contact_sheet`), or None if no frame has a face.
+    """
+    changes = label_changes(frames)
+    if not changes:
+        return None
+    chosen = changes if len(changes) <= most else [changes[round(i * (len(changes) - 1) / (most - 1))]
+                                                   for i in range(most)]
+    images = read_frames(source, chosen)
+    shown = [index for index in chosen if index in images]
+    annotated = []
+    for index in shown:
+        row = frames.loc[index]
+        box = np.array([[int(row[key]) for key in "xywh"]], np.int32)
+        annotated.append(annotate(images[index], face_results(box, row[list(EMOTIONS)].to_numpy(np.float32)[None])))
+    captions = [f"{frames.at[index, 'time_s']:.1f}s {frames.at[index, 'label']}" for index in shown]
+    return contact_sheet(annotated, captions, columns=columns, tile=tile)
 
 
 def resolve_videos(faces_params: FacesParams, inputs_dir: str | os.PathLike[str]) -> list[Path]:

@@ -79,8 +79,11 @@ def test_mistakes_sheet_and_detector_comparison(tmp_path: Path) -> None:
     assert sheet.shape == (2 * 122, 200, 3) and sheet.dtype == np.uint8
     comparison = photo_check.compare_detectors(
         paths, {"blazeface": faces.make_detector(FacesParams()), "haar": faces.HaarDetector()}, Happy(), labels)
-    assert comparison.loc["blazeface", "detected"] == 2 and comparison.loc["blazeface", "accuracy"] == 0.5
+    assert comparison.loc["blazeface", "exactly_one_face"] == 2 and comparison.loc["blazeface", "no_face"] == 1
+    assert comparison.loc["blazeface", "accuracy"] == 0.5 and comparison.loc["blazeface", "accuracy_all"] == 1 / 3
     assert comparison.loc["haar", "surplus_boxes"] == 0 and comparison.loc["haar", "detect_ms"] > 0
+    unlabelled = photo_check.compare_detectors(paths, {"haar": faces.HaarDetector()}, Happy(), {})
+    assert "accuracy" not in unlabelled and unlabelled.loc["haar", "faces_found"] == 2
 
 
 def test_missing_photo_folders_fall_back_only_when_asked(tmp_path: Path) -> None:

@@ -196,11 +196,14 @@ def test_main_face_is_tracked_across_detections() -> None:
 def test_csv_says_which_frames_were_detected_and_the_copy_can_be_small(demo_clip: Path, tmp_path: Path) -> None:
     frames = video.process_video(demo_clip, ScriptedClassifier(), HaarDetector(min_size=30), detect_every=3,
                                  out_video=tmp_path / "small.mp4", out_csv=tmp_path / "frames.csv", progress=False,
-                                 out_width=160)
+                                 out_width=160, out_step=2)
     table = pd.read_csv(tmp_path / "frames.csv")
     assert table["detected"].tolist() == [index % 3 == 0 for index in range(20)]
     assert frames["detected"].tolist() == table["detected"].tolist()
-    assert count_frames(tmp_path / "small.mp4") == (20, (160, 120))
+    assert count_frames(tmp_path / "small.mp4") == (10, (160, 120))
+    capture = cv2.VideoCapture(str(tmp_path / "small.mp4"))
+    assert capture.get(cv2.CAP_PROP_FPS) == pytest.approx(5)
+    capture.release()
 
 
 def test_label_changes_are_the_frames_where_the_main_label_changes() -> None:
@@ -240,3 +243,14 @@ def test_fast_classifier_passes_tflite_through_and_converts_keras_once(tmp_path:
     assert first == second and first.parent == tmp_path / "tflite" and first.suffix == ".tflite"
     assert first.name.startswith("tiny-") and len(calls) == 1 and first.read_bytes() == b"converted"
     assert faces.load_fast_classifier(tmp_path / "model.tflite") == tmp_path / "model.tflite"
+
+
+def test_change_strip_shows_the_frames_where_the_label_changes(demo_clip: Path) -> None:
+    happy, sad = np.eye(NUM_CLASSES)[EMOTIONS.index("happy")], np.eye(NUM_CLASSES)[EMOTIONS.index("sad")]
+    frames = video.process_video(demo_clip, ScriptedClassifier([happy] * 4 + [sad] * 16), HaarDetector(min_size=30),
+                                 smoothing=0.0, progress=False)
+    changes = video.label_changes(frames)
+    assert changes[:2] == [0, 4]
+    strip = video.change_strip(demo_clip, frames, columns=3, tile=100)
+    assert strip.shape == (-(-len(changes) // 3) * 122, 300, 3)
+    assert video.change_strip(demo_clip, frames.assign(n_faces=0)) is None
