@@ -694,9 +694,9 @@ COMPANION_FILES: frozenset[str] = frozenset({"labels.csv", "readme.md"})
 
 
 def project_path(path: str | os.PathLike[str]) -> Path:
-    """Return ``path`` with ``~`` expanded, relative paths taken from the project root."""
+    """Return ``path`` with ``~`` expanded, relative paths taken from the project root (``..`` folded)."""
     path = Path(path).expanduser()
-    return path if path.is_absolute() else PROJECT_ROOT / path
+    return path if path.is_absolute() else Path(os.path.normpath(PROJECT_ROOT / path))
 
 
 def given_paths(paths: Iterable[str], faces_params: FacesParams, key: str) -> list[Path] | None:
