@@ -10,7 +10,9 @@ their standard thresholds), in one run:
 3. speed: median milliseconds per 640x480 frame (clip frames letterboxed into 640x480), the
    detectors taking turns in short rounds so that a change in the machine's load hits all alike;
 4. box geometry against Haar on the photos where both find one face: median width ratio and
-   centre offset (fractions of the Haar box width), to see how crops from each detector compare.
+   centre offset (fractions of the Haar box width), to see how crops from each detector compare;
+5. faces found in made-up "group photos": six clip frames (head and shoulders) side by side on a
+   grey canvas, at four face sizes. A stand-in only: ../shared has no real group photo.
 
 Usage::
 
@@ -144,6 +146,40 @@ def timing_frames(clips: list[Path], count: int) -> list[np.ndarray]:
     return frames
 
 
+def group_composites(clips: list[Path], seed: int = 0) -> dict[str, np.ndarray]:
+    """Made-up group photos: six square clip frames in two staggered rows of three, or one row of six, on grey.
+
+    Returns:
+        description -> BGR image; every image shows six faces.
+    """
+    squares = []
+    for clip in clips:
+        capture = open_video(clip)
+        for index in range(90):
+            ok, frame = capture.read()
+            if not ok:
+                break
+            if index in (10, 80):
+                side = min(frame.shape[:2])
+                top, left = (frame.shape[0] - side) // 2, (frame.shape[1] - side) // 2
+                squares.append(frame[top:top + side, left:left + side])
+        capture.release()
+    rng = np.random.default_rng(seed)
+    composites = {}
+    for tile, columns in ((300, 3), (200, 3), (200, 6), (140, 6)):
+        rows = 6 // columns
+        gap = tile // 8
+        canvas = np.full((rows * (tile + gap) + gap + tile // 4, columns * (tile + gap) + gap, 3), 110, np.uint8)
+        for number, pick in enumerate(rng.choice(len(squares), 6, replace=False)):
+            row, column = divmod(number, columns)
+            top = gap + row * (tile + gap) + (tile // 4 if column % 2 else 0)
+            left = gap + column * (tile + gap)
+            canvas[top:top + tile, left:left + tile] = cv2.resize(squares[pick], (tile, tile),
+                                                                  interpolation=cv2.INTER_AREA)
+        composites[f"{canvas.shape[1]}x{canvas.shape[0]}, faces ~{tile * 0.6 / canvas.shape[1]:.0%} of the width"] = canvas
+    return composites
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--photos", type=Path, default=SHARED / "photos", help="folder of one-person photos")
@@ -174,7 +210,7 @@ def main() -> None:
             odd = counts.index[counts[name] != 1]
             print(f"   {name}: {[f'{Path(p).parent.name}/{Path(p).name}: {counts.at[p, name]}' for p in odd]}")
 
-    print(f"\n2. Clips (one person each): share of frames (every {args.clip_stride}th) with exactly one face")
+    print(f"\n2. Clips (one person each): share of frames (every N-th, N = {args.clip_stride}) with exactly one face")
     print(clip_counts(clips, found, args.clip_stride).round(3).to_string())
 
     print(f"\n3. Speed on {args.timing_frames} clip frames letterboxed to 640x480 (median ms per frame):")
@@ -182,6 +218,11 @@ def main() -> None:
 
     print("\n4. Box geometry against Haar (photos where both find one face; medians):")
     print(box_geometry(photos, found).to_string())
+
+    print("\n5. Made-up group photos (six clip frames side by side; six faces each): faces found")
+    composites = group_composites(clips)
+    print(pd.DataFrame({name: {label: len(detector.detect(image)) for label, image in composites.items()}
+                        for name, detector in found.items()}).to_string())
 
 
 if __name__ == "__main__":

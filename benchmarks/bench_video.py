@@ -5,8 +5,9 @@ table written as CSV: what ``python -m fer_lib video CLIP --csv F`` does) with s
 detection intervals, taking turns in rounds so that a change in the machine's load hits all alike,
 and reports frames per second (median over rounds). Against per-frame BlazeFace detection it
 reports the share of frames with a face and the mean overlap (IoU) of the main box, so that
-detecting every N frames (reusing the boxes in between) can be judged on accuracy as well as speed.
-Finally it runs the command itself once and prints its own FPS line.
+detecting every N frames (reusing the boxes in between) can be judged on accuracy as well as speed,
+on the timed clip and then on every clip of ``--iou-clips`` (made 480x480 too). Finally it runs the
+command itself once and prints its own FPS line.
 
 Usage::
 
@@ -31,6 +32,18 @@ from fer_lib.params import PROJECT_ROOT
 from fer_lib.video import FOURCC, open_video, process_video
 
 DEFAULT_CLIP: Path = PROJECT_ROOT.parent / "shared" / "videos" / "liveportrait_d14.mp4"
+
+
+def box_agreement(table: pd.DataFrame, reference: pd.DataFrame) -> dict[str, float]:
+    """Share of frames with a face, and mean and minimum IoU of the main box against ``reference``
+    (per-frame detection) over the frames where both have a face."""
+    both = (reference["n_faces"] > 0) & (table["n_faces"] > 0)
+    boxes = table.loc[both, list("xywh")].to_numpy(np.float64)
+    truth = reference.loc[both, list("xywh")].to_numpy(np.float64)
+    overlap = [box_iou(box[None], true)[0] for box, true in zip(boxes, truth)]
+    return {"frames with a face": float((table["n_faces"] > 0).mean()),
+            "IoU vs every frame": float(np.mean(overlap)) if overlap else float("nan"),
+            "min IoU": float(np.min(overlap)) if overlap else float("nan")}
 
 
 def make_square_clip(source: Path, target: Path, side: int = 480, frames: int | None = None) -> Path:
@@ -71,6 +84,8 @@ def main() -> None:
                         help="instead of --model, an untrained stand-in upsampling faces to this many px (e.g. 96)")
     parser.add_argument("--rounds", type=int, default=3, help="runs of each configuration (default: 3)")
     parser.add_argument("--frames", type=int, default=300, help="frames of the clip used (default: 300)")
+    parser.add_argument("--iou-clips", type=Path, default=DEFAULT_CLIP.parent,
+                        help="folder of clips for the box-agreement table (default: ../shared/videos)")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as folder_name:
@@ -96,19 +111,22 @@ def main() -> None:
                 fps[name].append(table.attrs["achieved_fps"])
                 tables[name] = table
         reference = tables["BlazeFace every frame"]
-        rows = []
-        for name, table in tables.items():
-            both = (reference["n_faces"] > 0) & (table["n_faces"] > 0)
-            boxes = table.loc[both, list("xywh")].to_numpy(np.float64)
-            truth = reference.loc[both, list("xywh")].to_numpy(np.float64)
-            overlap = [box_iou(box[None], true)[0] for box, true in zip(boxes, truth)]
-            rows.append({"configuration": name, "FPS (median)": np.median(fps[name]),
-                         "ms/frame": 1000 / np.median(fps[name]), "frames with a face": (table["n_faces"] > 0).mean(),
-                         "frames detected": table["detected"].mean(),
-                         "IoU vs BlazeFace every frame": np.mean(overlap) if overlap else np.nan,
-                         "min IoU": np.min(overlap) if overlap else np.nan})
+        rows = [{"configuration": name, "FPS (median)": np.median(fps[name]), "ms/frame": 1000 / np.median(fps[name]),
+                 "frames detected": table["detected"].mean(), **box_agreement(table, reference)}
+                for name, table in tables.items()]
         print(pd.DataFrame(rows).set_index("configuration").round(3).to_string())
         print("\n(IoU: overlap of the main face's box with per-frame BlazeFace detection on the same frame)")
+
+        print(f"\nBoxes when BlazeFace detects every N frames, against every frame, on each clip of {args.iou_clips}:")
+        rows = []
+        for source in sorted(args.iou_clips.glob("*.mp4")):
+            square = make_square_clip(source, folder / "iou.mp4")
+            every_frame = process_video(square, classifier, BlazeFaceDetector(), progress=False)
+            for every in (2, 3):
+                table = process_video(square, classifier, BlazeFaceDetector(), detect_every=every, progress=False)
+                rows.append({"clip": source.name, "detect every": every, **box_agreement(table, every_frame)})
+            square.unlink()
+        print(pd.DataFrame(rows).set_index(["clip", "detect every"]).round(3).to_string())
 
         command = [sys.executable, "-m", "fer_lib", "video", str(clip), "--csv", str(folder / "cli.csv"),
                    "--no-progress", *(["--model", str(model)] if model else [])]
