@@ -194,7 +194,7 @@ def process_video(source: str | os.PathLike[str], classifier: EmotionClassifier,
         One row per frame with :data:`FRAME_COLUMNS`; ``time_s`` is the frame index divided by the
         clip's frame rate (30 if the file does not say). Frames without a face have ``n_faces`` 0,
         an empty box and probabilities and label ``""``. ``frames.attrs`` holds ``achieved_fps`` (frames
-        processed per second of wall time, decoding and writing included), ``source_fps``,
+        processed per second of wall time, decoding and writing the video and CSV included), ``source_fps``,
         ``seconds`` (processing time) and the ``out_video`` / ``out_csv`` paths written (or None).
 
     Raises:
@@ -225,7 +225,6 @@ def process_video(source: str | os.PathLike[str], classifier: EmotionClassifier,
         capture.release()
         if writer is not None:
             writer.release()
-    seconds = time.perf_counter() - start
     if not rows:
         raise MediaError(f"{source}: video has no frames that can be decoded")
     frames = pd.DataFrame(rows, columns=list(FRAME_COLUMNS)).astype({key: "Int64" for key in "xywh"})
@@ -234,6 +233,7 @@ def process_video(source: str | os.PathLike[str], classifier: EmotionClassifier,
         csv_path = unused_path(out_csv)
         csv_path.parent.mkdir(parents=True, exist_ok=True)
         frames.to_csv(csv_path, index=False)
+    seconds = time.perf_counter() - start
     frames.attrs.update(achieved_fps=len(rows) / seconds, source_fps=source_fps, seconds=seconds,
                         out_video=video_path, out_csv=csv_path)
     return frames
