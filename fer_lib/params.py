@@ -148,12 +148,21 @@ class EvaluateParams:
 class FacesParams:
     """Face detection and the photo / video checks."""
 
-    detector: Literal["haar", "yunet"] = "haar"
+    detector: Literal["blazeface", "haar", "yunet"] = "blazeface"
+    """``blazeface``: Google MediaPipe's BlazeFace models (shipped in models/face_detection/);
+    ``haar``: OpenCV's Haar cascade, as both reference papers use; ``yunet``: OpenCV's YuNet (needs
+    ``detector_model``). benchmarks/bench_detectors.py compares them."""
+    blazeface_models: list[str] = field(default_factory=lambda: ["full", "short"])
+    """BlazeFace models tried in order until one finds a face: ``full`` range (small and distant
+    faces), ``short`` range (close-ups, tight crops), ``back`` (older 256 px model)."""
     detector_model: str | None = None
     """Path to an OpenCV DNN face detector (YuNet .onnx) when ``detector: yunet``."""
     scale_factor: float = 1.1
+    """Haar cascade image pyramid step."""
     min_neighbors: int = 5
+    """Haar cascade overlapping detections needed to keep a face."""
     min_size: int = 40
+    """Smallest face side in pixels (every detector)."""
     margin: float = 0.1
     """Crop margin around each box, as a fraction of the box side."""
     largest_only: bool = False
@@ -161,11 +170,23 @@ class FacesParams:
     """Classifier for photos and videos: ``shipped`` (models/fer_mobilenetv2.keras), ``run``
     (the model trained in this run) or a path to a .keras file."""
     images: list[str] = field(default_factory=list)
-    """Photo files or folders; empty = the real photos that ship with scikit-image."""
-    video: str | None = None
-    """Video file; None = a clip the project makes from scikit-image's photos."""
+    """Photo files or folders (relative to the project root); empty = the real photos that ship
+    with scikit-image. A folder's photos are labelled by its ``labels.csv`` (columns ``file``,
+    ``label``) or else by sub-folder names that are emotions (``happy/x.jpg``)."""
+    videos: list[str] = field(default_factory=list)
+    """Video files or folders of clips (relative to the project root); empty = a clip the project
+    makes from scikit-image's photos."""
+    if_missing: Literal["error", "default"] = "error"
+    """When a path in ``images`` or ``videos`` does not exist: ``error``, or ``default`` to use the
+    built-in photos or clip instead (presets that read ../shared, which a clone may lack)."""
     smoothing: float = 0.6
     """Exponential moving average weight of the previous frame's probabilities (0 = none)."""
+    detect_every: int = 1
+    """Video: run the detector on every N-th frame and follow the face in between (1 = every frame)."""
+    video_width: int = 256
+    """Width in pixels of the annotated copies of clips written by the video notebook (small files)."""
+    video_step: int = 2
+    """The video notebook's annotated copies keep every N-th frame (same duration, smaller files)."""
 
 
 @dataclass
@@ -464,6 +485,9 @@ def _check_ranges(params: Params, origin: str | Path) -> None:
         (params.faces.margin >= 0, "faces.margin must not be negative"),
         (params.faces.min_size >= 1, "faces.min_size must be at least 1"),
         (params.faces.min_neighbors >= 0, "faces.min_neighbors must not be negative"),
+        (params.faces.detect_every >= 1, "faces.detect_every must be at least 1"),
+        (params.faces.video_width >= 16, "faces.video_width must be at least 16"),
+        (params.faces.video_step >= 1, "faces.video_step must be at least 1"),
         (params.evaluate.mistakes_shown >= 0, "evaluate.mistakes_shown must not be negative"),
         (params.data.synthetic_per_class >= 3, "data.synthetic_per_class must be at least 3"),
         (params.train.warmup_epochs < params.train.epochs or params.model.freeze != "staged",

@@ -27,9 +27,9 @@ from tqdm import tqdm
 
 from fer_lib.errors import MediaError
 from fer_lib.faces import (EmotionClassifier, FaceDetector, FaceResult, annotate, box_iou, classify_boxes,
-                           face_results, unused_path)
+                           contact_sheet, face_results, find_files, given_paths, unused_path)
 from fer_lib.labels import EMOTIONS
-from fer_lib.params import PROJECT_ROOT, FacesParams
+from fer_lib.params import FacesParams
 
 FOURCC: str = "mp4v"
 """Codec of written ``.mp4`` files (MPEG-4 Part 2: in every OpenCV build, played by common players)."""
@@ -37,8 +37,9 @@ FOURCC: str = "mp4v"
 SAME_FACE_IOU: float = 0.3
 """Smallest overlap (intersection over union) of two boxes on successive detections of the same face."""
 
-FRAME_COLUMNS: tuple[str, ...] = ("frame", "time_s", "n_faces", "x", "y", "w", "h", *EMOTIONS, "label")
-"""Columns of the per-frame table: box and smoothed probabilities of the main face."""
+FRAME_COLUMNS: tuple[str, ...] = ("frame", "time_s", "detected", "n_faces", "x", "y", "w", "h", *EMOTIONS, "label")
+"""Columns of the per-frame table: whether the detector ran on the frame (else the previous
+detection's boxes were reused), the number of faces, box and smoothed probabilities of the main face."""
 
 
 @dataclass
@@ -59,6 +60,8 @@ class FrameAnalyser:
     margin: float = 0.1
     smoothing: float = 0.6
     detect_every: int = 1
+    detected: bool = field(default=False, init=False)
+    """Whether the detector ran on the last analysed frame."""
     _frames_seen: int = field(default=0, init=False)
     _boxes: np.ndarray = field(default_factory=lambda: np.empty((0, 4), np.int32), init=False)
     _smoothed: np.ndarray | None = field(default=None, init=False)
@@ -76,7 +79,8 @@ class FrameAnalyser:
         The main face carries smoothed probabilities (its label and score follow them); the other
         faces, largest first, carry their own frame's probabilities.
         """
-        if self._frames_seen % self.detect_every == 0:
+        self.detected = self._frames_seen % self.detect_every == 0
+        if self.detected:
             self._boxes = self._main_face_first(self.detector.detect(frame_bgr))
         self._frames_seen += 1
         if len(self._boxes) == 0:
@@ -103,9 +107,10 @@ class FrameAnalyser:
         return boxes
 
 
-def frame_row(frame: int, time_s: float, results: list[FaceResult]) -> dict[str, object]:
+def frame_row(frame: int, time_s: float, results: list[FaceResult], detected: bool = True) -> dict[str, object]:
     """Return one row of the per-frame table (:data:`FRAME_COLUMNS`) from a frame's faces."""
-    row: dict[str, object] = {"frame": frame, "time_s": round(time_s, 4), "n_faces": len(results)}
+    row: dict[str, object] = {"frame": frame, "time_s": round(time_s, 4), "detected": detected,
+                              "n_faces": len(results)}
     if results:
         main = results[0]
         row.update(zip("xywh", main.box))
@@ -133,6 +138,21 @@ def open_video(source: str | os.PathLike[str]) -> cv2.VideoCapture:
     return capture
 
 
+def probe_video(source: str | os.PathLike[str]) -> None:
+    """Check that a video file opens and yields a first frame.
+
+    Raises:
+        MediaError: for a missing or unreadable file, or a video without a decodable frame.
+    """
+    capture = open_video(source)
+    try:
+        ok, _ = capture.read()
+    finally:
+        capture.release()
+    if not ok:
+        raise MediaError(f"{source}: video has no frames that can be decoded")
+
+
 def open_writer(path: str | os.PathLike[str], fps: float, size: tuple[int, int]) -> tuple[cv2.VideoWriter, Path]:
     """Open an mp4v writer of ``size`` (width, height) pixels at ``path``, or the next unused name.
 
@@ -153,24 +173,28 @@ def open_writer(path: str | os.PathLike[str], fps: float, size: tuple[int, int])
 def process_video(source: str | os.PathLike[str], classifier: EmotionClassifier, detector: FaceDetector,
                   out_video: str | os.PathLike[str] | None = None, out_csv: str | os.PathLike[str] | None = None,
                   smoothing: float = 0.6, detect_every: int = 1, margin: float = 0.1,
-                  progress: bool = True) -> pd.DataFrame:
+                  progress: bool = True, out_width: int | None = None, out_step: int = 1) -> pd.DataFrame:
     """Classify the main face of every frame of a video file.
 
     Args:
         source: a video file OpenCV can read (mp4, avi, mov, ...).
-        out_video: write an annotated copy (mp4v, same size and frame rate) here; an existing file is
+        out_video: write an annotated copy (mp4v, same frame rate) here; an existing file is
             never overwritten (a ``-1``, ``-2``... suffix is added).
         out_csv: write the per-frame table here (same rule).
         smoothing: moving-average weight of the previous frame (see the module docstring).
         detect_every: detect faces on every N-th frame, reusing the boxes in between.
         margin: crop margin as a fraction of the box side.
         progress: show a tqdm progress bar.
+        out_width: shrink the annotated copy to this width in pixels (None: the clip's size), for
+            small files; boxes and labels are drawn before shrinking.
+        out_step: the annotated copy keeps every ``out_step``-th frame, played at the clip's frame
+            rate divided by ``out_step`` (same duration, smaller file).
 
     Returns:
         One row per frame with :data:`FRAME_COLUMNS`; ``time_s`` is the frame index divided by the
         clip's frame rate (30 if the file does not say). Frames without a face have ``n_faces`` 0,
         an empty box and probabilities and label ``""``. ``frames.attrs`` holds ``achieved_fps`` (frames
-        processed per second of wall time, decoding and writing included), ``source_fps``,
+        processed per second of wall time, decoding and writing the video and CSV included), ``source_fps``,
         ``seconds`` (processing time) and the ``out_video`` / ``out_csv`` paths written (or None).
 
     Raises:
@@ -189,17 +213,18 @@ def process_video(source: str | os.PathLike[str], classifier: EmotionClassifier,
                 if not ok:
                     break
                 results = analyser.analyse(frame)
-                rows.append(frame_row(len(rows), len(rows) / source_fps, results))
-                if out_video is not None:
+                rows.append(frame_row(len(rows), len(rows) / source_fps, results, analyser.detected))
+                if out_video is not None and (len(rows) - 1) % out_step == 0:
+                    shown = _shrink(annotate(frame, results), out_width)
                     if writer is None:
-                        writer, video_path = open_writer(out_video, source_fps, (frame.shape[1], frame.shape[0]))
-                    writer.write(annotate(frame, results))
+                        writer, video_path = open_writer(out_video, source_fps / out_step,
+                                                         (shown.shape[1], shown.shape[0]))
+                    writer.write(shown)
                 bar.update()
     finally:
         capture.release()
         if writer is not None:
             writer.release()
-    seconds = time.perf_counter() - start
     if not rows:
         raise MediaError(f"{source}: video has no frames that can be decoded")
     frames = pd.DataFrame(rows, columns=list(FRAME_COLUMNS)).astype({key: "Int64" for key in "xywh"})
@@ -208,9 +233,26 @@ def process_video(source: str | os.PathLike[str], classifier: EmotionClassifier,
         csv_path = unused_path(out_csv)
         csv_path.parent.mkdir(parents=True, exist_ok=True)
         frames.to_csv(csv_path, index=False)
+    seconds = time.perf_counter() - start
     frames.attrs.update(achieved_fps=len(rows) / seconds, source_fps=source_fps, seconds=seconds,
                         out_video=video_path, out_csv=csv_path)
     return frames
+
+
+def _shrink(frame: np.ndarray, width: int | None) -> np.ndarray:
+    """Return ``frame`` resized to ``width`` pixels wide (even sizes, as video codecs want), or as it is."""
+    if width is None or width >= frame.shape[1]:
+        return frame
+    height = max(2, round(frame.shape[0] * width / frame.shape[1] / 2) * 2)
+    return cv2.resize(frame, (max(2, width // 2 * 2), height), interpolation=cv2.INTER_AREA)
+
+
+def label_changes(frames: pd.DataFrame) -> list[int]:
+    """Indices of the frames where the main face's (smoothed) label differs from the previous frame
+    with a face, the first frame with a face included."""
+    labelled = frames.loc[frames["n_faces"] > 0, "label"]
+    changed = labelled.ne(labelled.shift())
+    return [int(index) for index in labelled.index[changed]]
 
 
 def video_summary(frames: pd.DataFrame) -> dict[str, object]:
@@ -242,12 +284,51 @@ def read_frames(source: str | os.PathLike[str], indices: list[int]) -> dict[int,
     return found
 
 
-def resolve_video(faces_params: FacesParams, inputs_dir: str | os.PathLike[str]) -> Path:
-    """Return ``faces.video`` (relative to the project root), or a demo clip made into ``inputs_dir``."""
-    if faces_params.video:
-        path = Path(faces_params.video).expanduser()
-        return path if path.is_absolute() else PROJECT_ROOT / path
-    return make_demo_clip(Path(inputs_dir) / "demo_clip.mp4")
+VIDEO_SUFFIXES: frozenset[str] = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg"})
+"""File endings taken as clips when a folder named in ``faces.videos`` is searched."""
+
+
+def change_strip(source: str | os.PathLike[str], frames: pd.DataFrame, most: int = 12, columns: int = 6,
+                 tile: int = 160) -> np.ndarray | None:
+    """A BGR contact sheet of the clip's frames where the main face's label changes (:func:`label_changes`),
+    each with the main face's box and smoothed label drawn from the per-frame table and its time below.
+
+    Args:
+        source: the clip ``frames`` was computed from.
+        frames: its :func:`process_video` table.
+        most: frames shown at most, evenly chosen among the changes.
+
+    Returns:
+        uint8 BGR image (see :func:`fer_lib.faces.contact_sheet`), or None if no frame has a face.
+    """
+    changes = label_changes(frames)
+    if not changes:
+        return None
+    chosen = changes if len(changes) <= most else [changes[round(i * (len(changes) - 1) / (most - 1))]
+                                                   for i in range(most)]
+    images = read_frames(source, chosen)
+    shown = [index for index in chosen if index in images]
+    annotated = []
+    for index in shown:
+        row = frames.loc[index]
+        box = np.array([[int(row[key]) for key in "xywh"]], np.int32)
+        annotated.append(annotate(images[index], face_results(box, row[list(EMOTIONS)].to_numpy(np.float32)[None])))
+    captions = [f"{frames.at[index, 'time_s']:.1f}s {frames.at[index, 'label']}" for index in shown]
+    return contact_sheet(annotated, captions, columns=columns, tile=tile)
+
+
+def resolve_videos(faces_params: FacesParams, inputs_dir: str | os.PathLike[str]) -> list[Path]:
+    """Return the clips of ``faces.videos`` (files, or folders searched for :data:`VIDEO_SUFFIXES`;
+    relative to the project root), or a demo clip made into ``inputs_dir`` when there are none or
+    one is missing and ``faces.if_missing`` is ``default``.
+
+    Raises:
+        MediaError: naming a missing path when ``faces.if_missing`` is ``error``.
+    """
+    given = given_paths(faces_params.videos, faces_params, "videos")
+    if given is None:
+        return [make_demo_clip(Path(inputs_dir) / "demo_clip.mp4")]
+    return [path for path in find_files(given) if path in given or path.suffix.lower() in VIDEO_SUFFIXES]
 
 
 def make_demo_clip(path: str | os.PathLike[str], seconds: float = 4.0, fps: int = 15,

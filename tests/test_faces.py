@@ -52,7 +52,7 @@ def test_downscaled_detection_finds_the_same_face(astronaut_bgr: np.ndarray) -> 
 def test_make_detector_needs_a_yunet_model(tmp_path: Path) -> None:
     from fer_lib.params import FacesParams
 
-    assert isinstance(faces.make_detector(FacesParams()), faces.HaarDetector)
+    assert isinstance(faces.make_detector(FacesParams(detector="haar")), faces.HaarDetector)
     with pytest.raises(ModelError, match="detector_model"):
         faces.make_detector(FacesParams(detector="yunet"))
     with pytest.raises(ModelError, match=r"yunet\.onnx: YuNet face detector model not found"):

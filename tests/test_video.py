@@ -87,12 +87,22 @@ def test_process_video_writes_one_csv_row_and_one_video_frame_per_frame(demo_cli
     assert sorted(shown) == [0, 19] and shown[0].shape == (240, 320, 3)
 
 
-def test_resolve_video_makes_a_demo_clip_unless_params_name_one(tmp_path: Path) -> None:
+def test_resolve_videos_makes_a_demo_clip_unless_params_name_clips(tmp_path: Path) -> None:
     from fer_lib.params import PROJECT_ROOT, FacesParams
 
-    assert video.resolve_video(FacesParams(video="clips/a.mp4"), tmp_path) == PROJECT_ROOT / "clips" / "a.mp4"
-    clip = video.resolve_video(FacesParams(), tmp_path)
-    assert clip == tmp_path / "demo_clip.mp4" and count_frames(clip) == (60, (640, 480))
+    (tmp_path / "clips").mkdir()
+    for name in ("b.mp4", "a.MOV", "notes.txt"):
+        (tmp_path / "clips" / name).touch()
+    named = FacesParams(videos=[str(tmp_path / "clips"), "README.md"])
+    assert video.resolve_videos(named, tmp_path) == [tmp_path / "clips" / "a.MOV", tmp_path / "clips" / "b.mp4",
+                                                     PROJECT_ROOT / "README.md"]
+    missing = FacesParams(videos=[str(tmp_path / "absent")])
+    with pytest.raises(MediaError, match="absent: faces.videos names a file or folder that does not exist"):
+        video.resolve_videos(missing, tmp_path)
+    missing.if_missing = "default"
+    for params in (FacesParams(), missing):
+        [clip] = video.resolve_videos(params, tmp_path)
+        assert clip == tmp_path / "demo_clip.mp4" and count_frames(clip) == (60, (640, 480))
 
 
 def test_smoothing_is_a_moving_average_that_restarts_when_the_face_is_lost() -> None:
@@ -156,7 +166,7 @@ def test_webcam_without_gui_says_to_install_opencv_python(demo_clip: Path) -> No
 
 def test_video_command_prints_the_achieved_fps(demo_clip: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                capsys: pytest.CaptureFixture[str]) -> None:
-    monkeypatch.setattr("fer_lib.faces.load_classifier", lambda path, num_threads: ScriptedClassifier())
+    monkeypatch.setattr("fer_lib.faces.load_fast_classifier", lambda path, num_threads: ScriptedClassifier())
     argv = ["video", str(demo_clip), "--csv", str(tmp_path / "frames.csv"), "--detect-every", "2", "--no-progress"]
     assert main(argv) == 0
     out = capsys.readouterr().out
@@ -181,3 +191,66 @@ def test_main_face_is_tracked_across_detections() -> None:
     assert second[0].box == tuple(moved) and second[1].box == tuple(larger_stranger)
     np.testing.assert_allclose(second[0].probabilities, 0.5 * happy + 0.5 * sad)  # same face: smoothed
     np.testing.assert_allclose(third[0].probabilities, sad)  # no overlap: a new main face, restarted
+
+
+def test_csv_says_which_frames_were_detected_and_the_copy_can_be_small(demo_clip: Path, tmp_path: Path) -> None:
+    frames = video.process_video(demo_clip, ScriptedClassifier(), HaarDetector(min_size=30), detect_every=3,
+                                 out_video=tmp_path / "small.mp4", out_csv=tmp_path / "frames.csv", progress=False,
+                                 out_width=160, out_step=2)
+    table = pd.read_csv(tmp_path / "frames.csv")
+    assert table["detected"].tolist() == [index % 3 == 0 for index in range(20)]
+    assert frames["detected"].tolist() == table["detected"].tolist()
+    assert count_frames(tmp_path / "small.mp4") == (10, (160, 120))
+    capture = cv2.VideoCapture(str(tmp_path / "small.mp4"))
+    assert capture.get(cv2.CAP_PROP_FPS) == pytest.approx(5)
+    capture.release()
+
+
+def test_label_changes_are_the_frames_where_the_main_label_changes() -> None:
+    frames = pd.DataFrame({"n_faces": [0, 1, 1, 1, 0, 1, 1, 2],
+                           "label": ["", "happy", "happy", "sad", "", "sad", "happy", "happy"]})
+    assert video.label_changes(frames) == [1, 3, 6]
+    assert video.label_changes(frames.assign(n_faces=0)) == []
+
+
+def test_video_command_fails_on_an_empty_clip_before_loading_a_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    def no_model(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the model must not be loaded")
+
+    monkeypatch.setattr("fer_lib.faces.load_fast_classifier", no_model)
+    empty = tmp_path / "empty.avi"
+    cv2.VideoWriter(str(empty), cv2.VideoWriter_fourcc(*"MJPG"), 10, (64, 48)).release()
+    assert main(["video", str(empty), "--no-progress"]) == 2
+    assert "empty.avi: video has no frames that can be decoded" in capsys.readouterr().err
+
+
+def test_fast_classifier_passes_tflite_through_and_converts_keras_once(tmp_path: Path, tiny_model_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    from fer_lib import export, faces
+
+    calls: list[Path] = []
+
+    def fake_export(model: object, path: Path) -> Path:
+        calls.append(Path(path))
+        Path(path).write_bytes(b"converted")
+        return Path(path)
+
+    monkeypatch.setattr(export, "export_tflite", fake_export)
+    monkeypatch.setattr(faces, "load_classifier", lambda path, num_threads: Path(path))
+    first = faces.load_fast_classifier(tiny_model_path, cache_dir=tmp_path)
+    second = faces.load_fast_classifier(tiny_model_path, cache_dir=tmp_path)
+    assert first == second and first.parent == tmp_path / "tflite" and first.suffix == ".tflite"
+    assert first.name.startswith("tiny-") and len(calls) == 1 and first.read_bytes() == b"converted"
+    assert faces.load_fast_classifier(tmp_path / "model.tflite") == tmp_path / "model.tflite"
+
+
+def test_change_strip_shows_the_frames_where_the_label_changes(demo_clip: Path) -> None:
+    happy, sad = np.eye(NUM_CLASSES)[EMOTIONS.index("happy")], np.eye(NUM_CLASSES)[EMOTIONS.index("sad")]
+    frames = video.process_video(demo_clip, ScriptedClassifier([happy] * 4 + [sad] * 16), HaarDetector(min_size=30),
+                                 smoothing=0.0, progress=False)
+    changes = video.label_changes(frames)
+    assert changes[:2] == [0, 4]
+    strip = video.change_strip(demo_clip, frames, columns=3, tile=100)
+    assert strip.shape == (-(-len(changes) // 3) * 122, 300, 3)
+    assert video.change_strip(demo_clip, frames.assign(n_faces=0)) is None

@@ -22,9 +22,10 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def add_detector_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add ``--detector haar|yunet`` and ``--detector-model``."""
-    parser.add_argument("--detector", choices=["haar", "yunet"], default="haar",
-                        help="face detector: OpenCV Haar cascade (default) or YuNet (needs --detector-model)")
+    """Add ``--detector blazeface|haar|yunet`` and ``--detector-model``."""
+    parser.add_argument("--detector", choices=["blazeface", "haar", "yunet"], default=FacesParams().detector,
+                        help="face detector: MediaPipe BlazeFace (default), OpenCV Haar cascade (the papers') "
+                             "or YuNet (needs --detector-model)")
     parser.add_argument("--detector-model", help="YuNet .onnx file for --detector yunet")
 
 
@@ -67,7 +68,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "predict", help="find faces in photos and classify their emotion",
         description="For each image (folders are searched recursively): every face's box (x, y, w, h in "
                     "pixels), its 7 emotion probabilities and label. Files that are not images are "
-                    "reported on stderr and skipped.")
+                    "reported on stderr and skipped. Photos with a label (a labels.csv with columns file, "
+                    "label beside them, or a folder named after an emotion) are scored at the end: "
+                    "detection rate, accuracy and macro-F1 of the largest face, and a confusion matrix.")
     parser.add_argument("paths", nargs="+", metavar="PATH", help="image files or folders")
     add_model_arguments(parser)
     add_detector_arguments(parser)
@@ -80,7 +83,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Classify the faces of every image; print text or JSON; 0 if at least one image was read."""
-    from fer_lib.faces import analyse_photos, annotate, find_files, load_classifier, make_detector, write_image
+    from fer_lib.faces import analyse_photos, annotate, find_photos, load_classifier, make_detector, write_image
+    from fer_lib.photo_check import photo_labels
 
     classifier = load_classifier(args.model, num_threads=args.threads)
     params = faces_params_from_args(args)
@@ -94,9 +98,16 @@ def run(args: argparse.Namespace) -> int:
         skipped.append(str(error))
 
     records: list[dict[str, Any]] = []
-    for photo in analyse_photos(find_files(args.paths), make_detector(params), classifier, params.margin,
+    paths = find_photos(args.paths)
+    labels = photo_labels(paths)
+    found: dict[Path, list[Any]] = {}
+    for photo in analyse_photos(paths, make_detector(params), classifier, params.margin,
                                 largest_only=args.largest, on_error=skip):
+        if photo.path in labels:
+            found[photo.path] = photo.faces
         record = photo.to_dict()
+        if photo.path in labels:
+            record["label"] = labels[photo.path]
         if out_dir is not None:
             annotated = write_image(out_dir / f"{photo.path.stem}_annotated.jpg", annotate(photo.image, photo.faces))
             record["annotated"] = str(annotated)
@@ -106,9 +117,35 @@ def run(args: argparse.Namespace) -> int:
     if not records:
         raise MediaError(f"{args.paths[0]}: no image could be read from {', '.join(args.paths)} "
                          f"({len(skipped)} file(s) skipped)")
+    scores = labelled_summary(found, labels) if found else None
     if args.json:
-        print(json.dumps({"model": str(args.model or "shipped"), "images": records, "skipped": skipped}, indent=2))
+        print(json.dumps({"model": str(args.model or "shipped"), "detector": args.detector, "images": records,
+                          "skipped": skipped, **({"labelled": scores} if scores else {})}, indent=2))
+    elif scores:
+        print(format_scores(scores))
     return 0
+
+
+def labelled_summary(found: dict[Path, list[Any]], labels: dict[Path, str]) -> dict[str, Any]:
+    """Metrics and confusion matrix (rows true, columns predicted, :data:`EMOTIONS` order) of the
+    labelled photos (``found``: photo -> its faces)."""
+    from fer_lib.photo_check import labelled_confusion, labelled_metrics, labelled_table
+
+    table = labelled_table(found, labels)
+    return {**labelled_metrics(table), "confusion": labelled_confusion(table).tolist()}
+
+
+def format_scores(scores: dict[str, Any]) -> str:
+    """Return the text block that scores the labelled photos."""
+    lines = [f"labelled photos: {scores['photos']}, a face found in {scores['detected']} "
+             f"({scores['detection_rate']:.1%}); main face vs label: accuracy {scores['accuracy']:.1%}, "
+             f"macro-F1 {scores['macro_f1']:.3f} (counting missed faces as wrong: {scores['accuracy_all']:.1%}, "
+             f"{scores['macro_f1_all']:.3f})",
+             "confusion matrix (rows true, columns predicted): " + " ".join(name[:4] for name in EMOTIONS)]
+    for name, row in zip(EMOTIONS, scores["confusion"]):
+        if any(row):
+            lines.append(f"  {name:>8} " + " ".join(f"{count:4d}" for count in row))
+    return "\n".join(lines)
 
 
 def format_record(record: dict[str, Any]) -> str:

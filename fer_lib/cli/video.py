@@ -5,31 +5,37 @@ import argparse
 
 from fer_lib.cli.predict import add_detector_arguments, add_model_arguments, add_stream_arguments, faces_params_from_args
 
+VIDEO_DETECT_EVERY: int = 2
+"""Default detection interval of the command: BlazeFace on every 2nd frame, boxes reused on the
+frame between (benchmarks/bench_video.py: mean IoU about 0.99 with per-frame detection on a
+talking head), which keeps 60+ FPS with a slower classifier on a busy 2-core CPU."""
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``video`` command."""
     parser = subparsers.add_parser(
         "video", help="classify the main face of every frame of a video file",
-        description="Per frame: number of faces, the largest face's box and its smoothed emotion "
-                    "probabilities. Prints the achieved frames per second at the end.")
+        description="Per frame: whether the detector ran on it, number of faces, the main face's box and its "
+                    "smoothed emotion probabilities. The classifier runs on TFLite (a .keras model is "
+                    "converted once and cached). Prints the achieved frames per second at the end.")
     parser.add_argument("input", metavar="IN", help="video file (mp4, avi, mov, ...)")
     parser.add_argument("--out", help="write an annotated copy here (.mp4; never overwrites)")
     parser.add_argument("--csv", help="write the per-frame table here (never overwrites)")
     add_model_arguments(parser)
     add_detector_arguments(parser)
-    add_stream_arguments(parser, detect_every=1, detect_width=None)
+    add_stream_arguments(parser, detect_every=VIDEO_DETECT_EVERY, detect_width=None)
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Process the clip, write the requested outputs, print a summary with the achieved FPS."""
-    from fer_lib.faces import load_classifier, make_detector
-    from fer_lib.video import open_video, process_video, video_summary
+    from fer_lib.faces import load_fast_classifier, make_detector
+    from fer_lib.video import probe_video, process_video, video_summary
 
-    open_video(args.input).release()  # a missing or unreadable clip fails before the model loads
+    probe_video(args.input)  # a missing, unreadable or empty clip fails before the model loads
     params = faces_params_from_args(args)
-    frames = process_video(args.input, load_classifier(args.model, num_threads=args.threads),
+    frames = process_video(args.input, load_fast_classifier(args.model, num_threads=args.threads),
                            make_detector(params, detect_width=args.detect_width), out_video=args.out,
                            out_csv=args.csv, smoothing=args.smoothing, detect_every=args.detect_every,
                            margin=params.margin, progress=not args.no_progress)
