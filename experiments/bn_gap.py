@@ -11,6 +11,8 @@ single-factor variants of it on a stratified Training subset, then measures, for
 If recalibration closes most of the Training gap, the gap is stale BatchNorm statistics, not
 the weights. The variants are trained and scored by :mod:`fer_lib.ablation` into
 ``runs/bn_gap/<variant>-<hash>/``, so an interrupted run resumes and finished variants are reused.
+The output folder gets the tables (``.json``, ``.md``) and a ``manifest.json`` (commit, versions,
+the paper B params, this script's arguments), as every committed report has.
 Usage (CPU, about 10 minutes at the defaults; --input-size 224 --subset 0 on a GPU):
 
     python experiments/bn_gap.py --data DIR [--input-size 48] [--subset 6000] [--epochs 4] [--out reports/bn_gap]
@@ -26,6 +28,7 @@ from fer_lib.data import load_fer2013
 from fer_lib.evaluation import evaluate_splits
 from fer_lib.model import load_model, recalibrate_batchnorm
 from fer_lib.params import PROJECT_ROOT
+from fer_lib.runs import data_label, portable_path, write_manifest
 from fer_lib.training import training_data
 
 VARIANTS: dict[str, dict[str, object]] = {
@@ -69,8 +72,11 @@ def main() -> None:
     stem = out / f"bn_gap_{args.input_size}px_{args.subset or 'all'}faces_{args.epochs}epochs"
     stem.with_suffix(".json").write_text(json.dumps(rows, indent=2))
     stem.with_suffix(".md").write_text(markdown_table(rows))
+    write_manifest(out, ablation.distinct()[0].params, extra={"experiment": {
+        "script": "experiments/bn_gap.py", "data": data_label(args.data), "input_size": args.input_size,
+        "subset": args.subset, "epochs": args.epochs, "variants": VARIANTS}})
     print(markdown_table(rows))
-    print(f"wrote {stem}.json and .md")
+    print(f"wrote {portable_path(stem)}.json, .md and manifest.json (commit and versions)")
 
 
 def markdown_table(rows: list[dict[str, object]]) -> str:
