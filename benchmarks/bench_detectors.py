@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from fer_lib.faces import BLAZEFACE_MODELS, BlazeFaceDetector, FaceDetector, HaarDetector, find_files, read_image
-from fer_lib.params import PROJECT_ROOT
+from fer_lib.paths import PROJECT_ROOT
 from fer_lib.video import open_video
 
 SHARED: Path = PROJECT_ROOT.parent / "shared"

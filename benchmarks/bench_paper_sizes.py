@@ -22,7 +22,8 @@ import keras
 import numpy as np
 
 from fer_lib.model import build_model
-from fer_lib.params import PROJECT_ROOT, Params, load_params
+from fer_lib.params import Params, load_params
+from fer_lib.paths import PROJECT_ROOT
 
 TRAINING_FACES = 28_709
 """FER-2013 Training split."""

@@ -38,7 +38,8 @@ from fer_lib.errors import FerError
 from fer_lib.export import TFLiteClassifier, export_tflite
 from fer_lib.faces import BlazeFaceDetector, EmotionClassifier, FaceClassifier, HaarDetector, box_iou, crop_faces
 from fer_lib.model import build_model, load_model
-from fer_lib.params import SHIPPED_MODEL, ModelParams
+from fer_lib.params import ModelParams
+from fer_lib.paths import SHIPPED_MODEL
 from fer_lib.video import FrameAnalyser
 
 FRAME_SIZE: tuple[int, int] = (640, 480)

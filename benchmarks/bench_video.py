@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from fer_lib.faces import BlazeFaceDetector, FaceDetector, HaarDetector, box_iou, load_fast_classifier
-from fer_lib.params import PROJECT_ROOT
+from fer_lib.paths import PROJECT_ROOT
 from fer_lib.video import FOURCC, open_video, process_video
 
 DEFAULT_CLIP: Path = PROJECT_ROOT.parent / "shared" / "videos" / "liveportrait_d14.mp4"

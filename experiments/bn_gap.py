@@ -25,7 +25,7 @@ from fer_lib.ablation import make_ablation, run_ablation
 from fer_lib.data import load_fer2013
 from fer_lib.evaluation import evaluate_splits
 from fer_lib.model import load_model, recalibrate_batchnorm
-from fer_lib.params import PROJECT_ROOT
+from fer_lib.paths import PROJECT_ROOT
 from fer_lib.training import training_data
 
 VARIANTS: dict[str, dict[str, object]] = {

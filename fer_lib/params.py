@@ -26,15 +26,7 @@ from typing import Any, Literal
 import yaml
 
 from fer_lib.errors import ParamsError
-
-PROJECT_ROOT: Path = Path(__file__).resolve().parent.parent
-"""The repository root (parent of ``fer_lib/``)."""
-
-DEFAULT_WEIGHTS: Path = PROJECT_ROOT.parent / "shared" / "weights" / "mobilenet_v2_1.0_224_imagenet_no_top.h5"
-"""Where the offline ImageNet MobileNetV2 backbone weights live beside the project."""
-
-SHIPPED_MODEL: Path = PROJECT_ROOT / "models" / "fer_mobilenetv2.keras"
-"""The model trained and committed by this project (48x48x1 uint8 faces -> 7 probabilities)."""
+from fer_lib.paths import PROJECT_ROOT
 
 TestTimeAugmentation = Literal["none", "flip", "tencrop"]
 """Test-time augmentation modes (the views are :func:`fer_lib.augment.tta_views`)."""

@@ -53,15 +53,11 @@ from nbconvert import HTMLExporter
 
 from fer_lib.errors import DataError, FerError, ModelError
 from fer_lib.evaluation import mode_label
-from fer_lib.params import PROJECT_ROOT, TTA_MODES, Params, load_params, resolve_data_dir
+from fer_lib.params import TTA_MODES, Params, load_params, resolve_data_dir
+from fer_lib.paths import NOTEBOOKS_DIR, PROJECT_ROOT, REPORTS_DIR
 from fer_lib.plots import TRAINING_CURVES
 from fer_lib.runs import (DATA_VARIABLE, data_label, dirty_tree_warning, new_run_dir, portable_command,
                           portable_path, write_manifest)
-
-NOTEBOOKS_DIR: Path = PROJECT_ROOT / "notebooks"
-"""Where the notebooks live."""
-
-REPORTS_DIR: Path = PROJECT_ROOT / "reports"
 
 STUDY_NOTEBOOKS: tuple[str, ...] = ("01_data_exploration.ipynb", "02_fine_tuning.ipynb", "03_fer2013_evaluation.ipynb",
                                     "04_random_images.ipynb", "05_video_clips.ipynb")

@@ -29,7 +29,8 @@ import numpy as np
 import pandas as pd
 
 from fer_lib.errors import FerError, ParamsError
-from fer_lib.params import PROJECT_ROOT, Params, load_params, params_from_dict, resolve_data_dir
+from fer_lib.params import Params, load_params, params_from_dict, resolve_data_dir
+from fer_lib.paths import PROJECT_ROOT
 
 EPOCH_TOLERANCE_PP: float = 6.0
 """Largest accepted per-epoch difference in PublicTest accuracy, in percentage points (see module doc)."""

@@ -29,7 +29,8 @@ from pathlib import Path
 from typing import Any
 
 from fer_lib.errors import FerError, RunExistsError
-from fer_lib.params import PROJECT_ROOT, SHIPPED_MODEL, Params
+from fer_lib.params import Params
+from fer_lib.paths import PROJECT_ROOT, SHIPPED_MODEL
 
 PACKAGE_DISTRIBUTIONS: dict[str, tuple[str, ...]] = {
     "keras": ("keras",),

@@ -12,7 +12,7 @@ from fer_lib.ablation import (COLUMNS, Ablation, compare_to_baseline, deltas_vs_
                               pending_variants, run_ablation, variant_run_dir)
 from fer_lib.cli import main
 from fer_lib.errors import ParamsError
-from fer_lib.params import PROJECT_ROOT
+from fer_lib.paths import PROJECT_ROOT
 
 TINY = {
     "name": "tiny-ablation",

@@ -10,7 +10,8 @@ from skimage import data
 
 from fer_lib import faces
 from fer_lib.errors import ModelError
-from fer_lib.params import PROJECT_ROOT, FacesParams
+from fer_lib.params import FacesParams
+from fer_lib.paths import PROJECT_ROOT
 
 SHARED_PHOTOS = PROJECT_ROOT.parent / "shared" / "photos"
 

@@ -235,7 +235,8 @@ def test_sample_photos_are_analysed_and_tabulated(tmp_path: Path) -> None:
 
 
 def test_photo_paths_from_params_are_relative_to_the_project(tmp_path: Path) -> None:
-    from fer_lib.params import PROJECT_ROOT, FacesParams
+    from fer_lib.params import FacesParams
+    from fer_lib.paths import PROJECT_ROOT
 
     (tmp_path / "album").mkdir()
     (tmp_path / "album" / "b.jpg").touch()
@@ -246,7 +247,8 @@ def test_photo_paths_from_params_are_relative_to_the_project(tmp_path: Path) -> 
 
 
 def test_resolve_model_path(tmp_path: Path) -> None:
-    from fer_lib.params import PROJECT_ROOT, SHIPPED_MODEL, FacesParams
+    from fer_lib.params import FacesParams
+    from fer_lib.paths import PROJECT_ROOT, SHIPPED_MODEL
 
     assert faces.resolve_model_path(FacesParams(), tmp_path) == SHIPPED_MODEL
     assert faces.resolve_model_path(FacesParams(), tmp_path, model_path="m.tflite") == Path("m.tflite")

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from fer_lib.errors import ParamsError
-from fer_lib.params import PROJECT_ROOT, Params, load_params, params_from_dict, resolve_data_dir
+from fer_lib.params import Params, load_params, params_from_dict, resolve_data_dir
+from fer_lib.paths import PROJECT_ROOT
 
 SHIPPED = sorted(path for path in (PROJECT_ROOT / "params").glob("*.yaml") if path.name != "ablations.yaml")
 """The shipped params files; ablations.yaml is a variants file (fer_lib.ablation, tests/test_ablation.py)."""

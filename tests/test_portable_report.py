@@ -17,7 +17,7 @@ import yaml
 
 from fer_lib.cli import main
 from fer_lib.labels import EMOTIONS
-from fer_lib.params import PROJECT_ROOT
+from fer_lib.paths import PROJECT_ROOT
 from fer_lib.report import TEXT_SUFFIXES, run_report
 from fer_lib.synthetic import make_synthetic_dataset
 

@@ -21,7 +21,7 @@ from pathlib import Path
 from matplotlib.figure import Figure
 from fer_lib.plots import save_figure
 
-from fer_lib.params import PROJECT_ROOT
+from fer_lib.paths import PROJECT_ROOT
 assert Path(params_path).is_absolute() and Path.cwd() == PROJECT_ROOT  # outside the project: absolute
 output_dir = Path(output_dir)
 (output_dir / "metrics").mkdir(exist_ok=True)
@@ -152,7 +152,7 @@ def test_cli_report_rejects_invalid_params(study: dict[str, Path], capsys: pytes
 
 
 def test_make_portable_rewrites_machine_paths_in_text_files_only(tmp_path: Path) -> None:
-    from fer_lib.params import PROJECT_ROOT
+    from fer_lib.paths import PROJECT_ROOT
     from fer_lib.report import machine_paths, make_portable
 
     (tmp_path / "page.html").write_text(f'<span>"{PROJECT_ROOT}/params/a.yaml"</span> {PROJECT_ROOT}2/x '

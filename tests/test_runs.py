@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from fer_lib import runs
-from fer_lib.params import PROJECT_ROOT, Params
+from fer_lib.params import Params
+from fer_lib.paths import PROJECT_ROOT
 
 
 class FrozenClock(datetime):

@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 import pytest
 
-from fer_lib.params import PROJECT_ROOT
+from fer_lib.paths import PROJECT_ROOT
 
 PYTHON_FOLDERS = ("fer_lib", "experiments", "benchmarks")
 

@@ -16,7 +16,8 @@ import yaml
 from fer_lib.data import load_dataset
 from fer_lib.errors import RunExistsError
 from fer_lib.model import load_model
-from fer_lib.params import PROJECT_ROOT, load_params
+from fer_lib.params import load_params
+from fer_lib.paths import PROJECT_ROOT
 from fer_lib.training import HISTORY_COLUMNS, load_run, train
 
 TINY = {

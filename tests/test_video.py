@@ -88,7 +88,8 @@ def test_process_video_writes_one_csv_row_and_one_video_frame_per_frame(demo_cli
 
 
 def test_resolve_videos_makes_a_demo_clip_unless_params_name_clips(tmp_path: Path) -> None:
-    from fer_lib.params import PROJECT_ROOT, FacesParams
+    from fer_lib.params import FacesParams
+    from fer_lib.paths import PROJECT_ROOT
 
     (tmp_path / "clips").mkdir()
     for name in ("b.mp4", "a.MOV", "notes.txt"):

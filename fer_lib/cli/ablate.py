@@ -36,7 +36,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def handle(args: argparse.Namespace) -> int:
     """Run the ablation report; print the path of its index.html (also when the notebook fails)."""
-    from fer_lib.report import REPORTS_DIR, run_ablation_report
+    from fer_lib.report import run_ablation_report
+    from fer_lib.paths import REPORTS_DIR
 
     overrides = parse_overrides(args.set)
     return print_report_location(lambda: run_ablation_report(

@@ -33,7 +33,8 @@ def run(args: argparse.Namespace) -> int:
     from fer_lib.export import CALIBRATION_FACES, export_tflite, tflite_parity
     from fer_lib.faces import unused_path
     from fer_lib.model import load_model
-    from fer_lib.params import SHIPPED_MODEL, DataParams
+    from fer_lib.params import DataParams
+    from fer_lib.paths import SHIPPED_MODEL
 
     model_path = Path(args.model) if args.model else SHIPPED_MODEL
     model = load_model(model_path)

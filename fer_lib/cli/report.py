@@ -32,7 +32,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def handle(args: argparse.Namespace) -> int:
     """Run the report; print the path of its index.html (also when a notebook fails)."""
-    from fer_lib.report import REPORTS_DIR, run_report
+    from fer_lib.report import run_report
+    from fer_lib.paths import REPORTS_DIR
 
     return print_report_location(lambda: run_report(args.params, args.out or REPORTS_DIR, data_dir=args.data,
                                                     model_path=args.model, train_run=args.train_run,

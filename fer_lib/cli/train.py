@@ -48,7 +48,8 @@ def run(args: argparse.Namespace) -> int:
     """
     from fer_lib.data import load_dataset
     from fer_lib.model import resolve_weights
-    from fer_lib.params import PROJECT_ROOT, load_params, resolve_data_dir
+    from fer_lib.params import load_params, resolve_data_dir
+    from fer_lib.paths import PROJECT_ROOT
     from fer_lib.runs import dirty_tree_warning, new_run_dir
     from fer_lib.training import train
 
