@@ -39,7 +39,8 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from fer_lib.data import FaceDataset, load_dataset
+from fer_lib.data import load_dataset
+from fer_lib.dataset import FaceDataset
 from fer_lib.errors import DataError, ParamsError
 from fer_lib.evaluation import evaluate_splits
 from fer_lib.labels import FACE_SIZE

@@ -1,4 +1,4 @@
-"""FER-2013 in memory: one dataset type for the image folders, ``fer2013.csv`` and the synthetic default.
+"""FER-2013 in memory: one dataset type (:class:`fer_lib.dataset.FaceDataset`) for the image folders, ``fer2013.csv`` and the synthetic default.
 
 Sources, all loaded into a :class:`FaceDataset` ordered by split, then class index, then id:
 
@@ -28,7 +28,6 @@ import re
 import tempfile
 import warnings
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -37,10 +36,12 @@ import numpy as np
 import pandas as pd
 
 from fer_lib.audit import cross_split_duplicate_mask
+from fer_lib.dataset import FaceDataset
 from fer_lib.errors import DataError
 from fer_lib.labels import EMOTIONS, FACE_SIZE, LABEL_INDEX, NUM_CLASSES, SPLITS
 from fer_lib.params import Params, resolve_data_dir
 from fer_lib.paths import default_cache_dir
+from fer_lib.synthetic import make_synthetic_dataset
 
 logger = logging.getLogger(__name__)
 
@@ -60,53 +61,6 @@ CACHE_FORMAT: int = 1
 
 _USAGE_PREFIXES = ", ".join(f"{split}_" for split in SPLITS)
 _INTEGER = re.compile(r"[+-]?[0-9]+")
-
-
-@dataclass(frozen=True)
-class FaceDataset:
-    """Faces with their labels, split and id.
-
-    Attributes:
-        faces: uint8 array (N, 48, 48), grey pixel values 0-255.
-        labels: int64 array (N,), canonical indices into :data:`fer_lib.labels.EMOTIONS`.
-        usage: str array (N,), each one of :data:`fer_lib.labels.SPLITS`.
-        ids: str array (N,), a stable id per face (file stem such as ``Training_10118481``, or
-            ``csv:<row>`` for ``fer2013.csv``, or ``synthetic:<n>``).
-        source: where the faces came from (a path, or ``"synthetic"`` for the generated set).
-    """
-
-    faces: np.ndarray
-    labels: np.ndarray
-    usage: np.ndarray
-    ids: np.ndarray
-    source: str
-
-    @property
-    def synthetic(self) -> bool:
-        """True for the generated dataset, which must be labelled SYNTHETIC wherever it is shown."""
-        return self.source == "synthetic"
-
-    @property
-    def splits(self) -> list[str]:
-        """The splits present, in canonical order."""
-        present = set(np.unique(self.usage).tolist())
-        return [split for split in SPLITS if split in present]
-
-    def __len__(self) -> int:
-        return int(self.labels.shape[0])
-
-    def select(self, mask: np.ndarray) -> FaceDataset:
-        """Return the faces where boolean ``mask`` (N,) is True (or at integer indices ``mask``)."""
-        return FaceDataset(self.faces[mask], self.labels[mask], self.usage[mask], self.ids[mask], self.source)
-
-    def split(self, usage: str) -> FaceDataset:
-        """Return one split (``Training``, ``PublicTest`` or ``PrivateTest``); may be empty."""
-        return self.select(self.usage == usage)
-
-    def class_counts(self) -> dict[str, int]:
-        """Return faces per emotion, in canonical order."""
-        counts = np.bincount(self.labels, minlength=len(EMOTIONS))
-        return {name: int(count) for name, count in zip(EMOTIONS, counts)}
 
 
 def canonical_order(usage: np.ndarray, labels: np.ndarray, tiebreak: np.ndarray) -> np.ndarray:
@@ -256,8 +210,6 @@ def load_dataset(
     """
     location = resolve_data_dir(params, data_override)
     if location is None:
-        from fer_lib.synthetic import make_synthetic_dataset  # here: synthetic imports FaceDataset from this module
-
         return make_synthetic_dataset(params.data.synthetic_per_class, params.seed)
     return load_fer2013(location, cache_dir=cache_dir)
 

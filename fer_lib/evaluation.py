@@ -13,7 +13,7 @@ import numpy as np
 from sklearn.metrics import accuracy_score, classification_report, confusion_matrix, f1_score, log_loss
 
 from fer_lib.augment import tta_views
-from fer_lib.data import FaceDataset
+from fer_lib.dataset import FaceDataset
 from fer_lib.labels import EMOTIONS, NUM_CLASSES
 from fer_lib.params import TestTimeAugmentation
 

@@ -13,15 +13,13 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pandas as pd
 
+from fer_lib.dataset import FaceDataset
 from fer_lib.evaluation import mode_label
 from fer_lib.params import Params, TestTimeAugmentation
-
-if TYPE_CHECKING:
-    from fer_lib.data import FaceDataset
 
 
 @dataclass(frozen=True)

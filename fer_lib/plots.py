@@ -12,17 +12,14 @@ import math
 import re
 from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 import seaborn as sns
 from matplotlib.figure import Figure
 
+from fer_lib.dataset import FaceDataset
 from fer_lib.labels import EMOTIONS, NUM_CLASSES, SPLITS
-
-if TYPE_CHECKING:
-    from fer_lib.data import FaceDataset
 
 FIGURE_DPI: int = 110
 """Resolution of saved PNG figures, in dots per inch."""

@@ -40,7 +40,8 @@ from sklearn.metrics import accuracy_score, log_loss
 from sklearn.utils.class_weight import compute_class_weight
 
 from fer_lib.augment import augment_batch
-from fer_lib.data import FaceDataset, stratified_subset
+from fer_lib.data import stratified_subset
+from fer_lib.dataset import FaceDataset
 from fer_lib.errors import DataError, RunExistsError
 from fer_lib.evaluation import predict_proba
 from fer_lib.labels import NUM_CLASSES
