@@ -27,7 +27,8 @@ import cv2
 import numpy as np
 import pandas as pd
 
-from fer_lib.faces import BlazeFaceDetector, FaceDetector, HaarDetector, box_iou, load_fast_classifier
+from fer_lib.export import load_fast_classifier
+from fer_lib.faces import BlazeFaceDetector, FaceDetector, HaarDetector, box_iou
 from fer_lib.paths import PROJECT_ROOT
 from fer_lib.video import FOURCC, open_video, process_video
 

@@ -39,6 +39,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from fer_lib.classifiers import KerasClassifier
 from fer_lib.data import load_dataset
 from fer_lib.dataset import FaceDataset
 from fer_lib.errors import DataError, ParamsError
@@ -324,21 +325,22 @@ def score_variant(variant: Variant, result: TrainResult, dataset: FaceDataset, i
     }
 
 
-def inference_cost(model: keras.Model, batch_size: int = TIMING_BATCH, repeats: int = 5) -> dict[str, Any]:
+def inference_cost(model: keras.Model, *, batch_size: int = TIMING_BATCH, repeats: int = 5) -> dict[str, Any]:
     """Parameter count and inference milliseconds per face, measured on this machine.
 
-    Times ``repeats`` calls of ``model.predict_on_batch`` on ``batch_size`` random (48, 48, 1)
-    faces after one warm-up call (which compiles).
+    Times ``repeats`` calls of :meth:`fer_lib.classifiers.KerasClassifier.predict_proba` (the path
+    every evaluation takes) on ``batch_size`` random faces after one warm-up call (which compiles).
 
     Returns:
         ``{"parameters": int, "ms_per_face": median call time in ms / batch_size}``.
     """
-    faces = np.random.default_rng(0).uniform(0, 255, (batch_size, FACE_SIZE, FACE_SIZE, 1)).astype(np.float32)
-    model.predict_on_batch(faces)
+    faces = np.random.default_rng(0).integers(0, 256, (batch_size, FACE_SIZE, FACE_SIZE), dtype=np.uint8)
+    classifier = KerasClassifier(model)
+    classifier.predict_proba(faces, batch_size=batch_size)
     durations = []
     for _ in range(repeats):
         start = time.perf_counter()
-        model.predict_on_batch(faces)
+        classifier.predict_proba(faces, batch_size=batch_size)
         durations.append(time.perf_counter() - start)
     return {"parameters": parameter_counts(model)["total"],
             "ms_per_face": 1000 * float(np.median(durations)) / batch_size}

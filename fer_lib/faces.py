@@ -1,34 +1,31 @@
 """Faces in the wild: find faces in photos and frames, crop them to 48x48 and classify them.
 
 The pipeline is ``detector.detect(image) -> boxes``, ``crop_faces(grey, boxes, margin) -> faces``,
-``classifier.predict(faces) -> probabilities``: every face of an image goes through the model in
+``classifier.predict_proba(faces) -> probabilities``: every face of an image goes through the model in
 one call. Detectors follow the :class:`FaceDetector` protocol, so the OpenCV Haar cascade used by
 the papers (:class:`HaarDetector`) and OpenCV's DNN detector (:class:`YuNetDetector`) are
 interchangeable. Boxes are int arrays ``(K, 4)`` of ``x, y, w, h`` in pixels of the image given.
 
-Nothing here imports TensorFlow: Keras models run on whatever Keras backend is configured, and
-TFLite models run through :class:`fer_lib.export.TFLiteClassifier` (ai-edge-litert).
+Nothing here imports TensorFlow: classifiers (:mod:`fer_lib.classifiers`) run Keras models on
+whatever Keras backend is configured, and TFLite models with ai-edge-litert.
 """
 from __future__ import annotations
 
-import abc
 import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 import cv2
 import numpy as np
 import pandas as pd
 
+from fer_lib.classifiers import EmotionClassifier
 from fer_lib.errors import MediaError, ModelError
 from fer_lib.labels import EMOTIONS, FACE_SIZE, NUM_CLASSES
 from fer_lib.params import FacesParams
 from fer_lib.paths import DETECTOR_MODELS, PROJECT_ROOT, SHIPPED_MODEL
-
-if TYPE_CHECKING:
-    import keras
 
 HAAR_CASCADE: Path = Path(cv2.data.haarcascades) / "haarcascade_frontalface_default.xml"
 """OpenCV's frontal-face Haar cascade (Viola-Jones), the detector both reference papers use."""
@@ -419,108 +416,6 @@ def crop_faces(grey: np.ndarray, boxes: np.ndarray, margin: float = 0.1) -> np.n
     return faces
 
 
-class EmotionClassifier(abc.ABC):
-    """Turns 48x48 grey faces into the 7 emotion probabilities; subclasses choose the runtime."""
-
-    def predict(self, faces: np.ndarray, batch_size: int = 256) -> np.ndarray:
-        """Classify faces in as few model calls as possible.
-
-        Args:
-            faces: uint8 (K, 48, 48) grey faces, 0-255 (K may be 0).
-            batch_size: largest batch per call; the faces of one frame always go in one call.
-
-        Returns:
-            float32 (K, 7) probabilities in :data:`fer_lib.labels.EMOTIONS` order.
-        """
-        faces = np.asarray(faces)
-        if faces.ndim != 3 or faces.shape[1:] != (FACE_SIZE, FACE_SIZE):
-            raise ValueError(f"faces must be (K, {FACE_SIZE}, {FACE_SIZE}), got {faces.shape}")
-        if len(faces) == 0:
-            return np.zeros((0, NUM_CLASSES), dtype=np.float32)
-        inputs = faces[..., None].astype(np.float32)
-        return np.concatenate([self._run(inputs[start:start + batch_size])
-                               for start in range(0, len(inputs), batch_size)])
-
-    @abc.abstractmethod
-    def _run(self, inputs: np.ndarray) -> np.ndarray:
-        """One model call: float32 (K, 48, 48, 1) grey 0-255 -> float32 (K, 7) probabilities."""
-
-
-class FaceClassifier(EmotionClassifier):
-    """A Keras classifier (input (N, 48, 48, 1) grey 0-255, output (N, 7) softmax).
-
-    Uses ``predict_on_batch``: one compiled call per batch (eager ``model(x)`` is about 20 times
-    slower for MobileNetV2 at batch 1 on CPU).
-    """
-
-    def __init__(self, model: keras.Model) -> None:
-        self.model = model
-
-    def _run(self, inputs: np.ndarray) -> np.ndarray:
-        return np.asarray(self.model.predict_on_batch(inputs), dtype=np.float32)
-
-
-def load_classifier(path: str | os.PathLike[str] | None = None, num_threads: int = 1) -> EmotionClassifier:
-    """Load a classifier from a ``.keras`` file (Keras) or a ``.tflite`` file (TFLite, faster on CPU).
-
-    Args:
-        path: the model file; None means the model the project ships (:data:`SHIPPED_MODEL`).
-        num_threads: CPU threads of a TFLite interpreter (1 is fastest at batch 1 for MobileNetV2).
-
-    Raises:
-        ModelError: naming the file, if it is missing or not a loadable classifier.
-    """
-    if path is None:
-        if not SHIPPED_MODEL.is_file():
-            raise ModelError(f"{SHIPPED_MODEL}: the shipped model is missing; pass --model with a .keras or "
-                             ".tflite file, or train one (python -m fer_lib train)")
-        path = SHIPPED_MODEL
-    path = Path(path)
-    if path.suffix == ".tflite":
-        from fer_lib.export import TFLiteClassifier  # fer_lib.export builds on this module
-
-        return TFLiteClassifier(path, num_threads=num_threads)
-    from fer_lib.model import load_model  # Keras loads only when a Keras model is asked for
-
-    return FaceClassifier(load_model(path))
-
-
-def load_fast_classifier(path: str | os.PathLike[str] | None = None, num_threads: int = 1,
-                         cache_dir: str | os.PathLike[str] | None = None) -> EmotionClassifier:
-    """Load a classifier on the fast runtime, TFLite (ai-edge-litert), for video and live use.
-
-    A ``.tflite`` file is used as it is. A ``.keras`` model is converted once to a float32 TFLite
-    file (same predictions up to float rounding; see :func:`fer_lib.export.tflite_parity`), cached as
-    ``<cache_dir>/tflite/<name>-<first 16 hex digits of the file's sha256>.tflite``, so a changed model
-    gets a new conversion; the conversion needs TensorFlow and takes some seconds.
-
-    Args:
-        path: the model file; None means :data:`SHIPPED_MODEL`.
-        num_threads: TFLite interpreter threads.
-        cache_dir: None means env ``FER_CACHE_DIR``, else ``~/.cache/fer-study``.
-
-    Raises:
-        ModelError: naming the file, if it is missing or not a loadable classifier.
-    """
-    import hashlib
-
-    path = Path(path) if path is not None else SHIPPED_MODEL
-    if path.suffix != ".keras" or not path.is_file():
-        return load_classifier(path, num_threads=num_threads)
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
-    root = Path(cache_dir or os.environ.get("FER_CACHE_DIR") or Path.home() / ".cache" / "fer-study").expanduser()
-    cached = root / "tflite" / f"{path.stem}-{digest}.tflite"
-    if not cached.is_file():
-        from fer_lib.export import export_tflite  # needs TensorFlow, only on a cache miss
-        from fer_lib.model import load_model
-
-        partial = cached.with_name(f"{cached.stem}.{os.getpid()}.partial.tflite")
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        export_tflite(load_model(path), partial)
-        os.replace(partial, cached)
-    return load_classifier(cached, num_threads=num_threads)
-
-
 def resolve_model_path(faces_params: FacesParams, output_dir: str | os.PathLike[str],
                        model_path: str | os.PathLike[str] | None = None,
                        train_run: str | os.PathLike[str] | None = None) -> Path:
@@ -582,7 +477,7 @@ def face_results(boxes: np.ndarray, probabilities: np.ndarray) -> list[FaceResul
 def classify_boxes(image: np.ndarray, boxes: np.ndarray, classifier: EmotionClassifier,
                    margin: float = 0.1) -> list[FaceResult]:
     """Crop the boxes (K, 4) out of a BGR or grey image and classify them in one model call."""
-    return face_results(boxes, classifier.predict(crop_faces(image, boxes, margin)))
+    return face_results(boxes, classifier.predict_proba(crop_faces(image, boxes, margin)))
 
 
 def analyse_image(image_bgr: np.ndarray, detector: FaceDetector, classifier: EmotionClassifier,

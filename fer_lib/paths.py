@@ -2,8 +2,8 @@
 
 The bottom layer of ``fer_lib`` with :mod:`fer_lib.labels` and :mod:`fer_lib.errors`: it imports
 nothing from the library, so any module can find the project's files without depending on the
-params schema. A report folder's layout has one owner, :class:`ReportLayout`; the report runner,
-the notebooks and the face checks all ask it for paths.
+params schema. A report folder's layout has one owner, :class:`ReportLayout`, and a training run's
+:class:`RunLayout`; the report runner, training, the notebooks and the face checks ask them for paths.
 """
 from __future__ import annotations
 
@@ -57,7 +57,7 @@ class ReportLayout:
     @property
     def trained_model(self) -> Path:
         """The model notebook 02 trained in this report."""
-        return self.training_run / "model.keras"
+        return RunLayout(self.training_run).model
 
     @property
     def figures(self) -> Path:
@@ -107,3 +107,47 @@ class ReportLayout:
     def inputs(self) -> Path:
         """Where the face checks write the built-in inputs they use (sample photos, demo clip)."""
         return self.root / "inputs"
+
+
+@dataclass(frozen=True)
+class RunLayout:
+    """The files of one training run folder (written by :func:`fer_lib.training.train`).
+
+    Attributes:
+        root: the run folder.
+    """
+
+    root: Path
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "root", Path(self.root))
+
+    @property
+    def model(self) -> Path:
+        """The finished run's model (the kept or averaged epoch)."""
+        return self.root / "model.keras"
+
+    @property
+    def checkpoint(self) -> Path:
+        """The last completed epoch's model, which an interrupted run resumes from."""
+        return self.root / "checkpoint.keras"
+
+    @property
+    def history(self) -> Path:
+        """One row per epoch (:data:`fer_lib.training.HISTORY_COLUMNS`)."""
+        return self.root / "history.csv"
+
+    @property
+    def state(self) -> Path:
+        """Epochs done, best epoch, ``finished``: what resuming and :func:`fer_lib.training.is_finished` read."""
+        return self.root / "state.json"
+
+    @property
+    def params(self) -> Path:
+        """The params the run trains with."""
+        return self.root / "params.yaml"
+
+    @property
+    def manifest(self) -> Path:
+        """The run's provenance manifest."""
+        return self.root / "manifest.json"

@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from fer_lib.classifiers import EmotionClassifier
 from fer_lib.errors import DataError, MediaError
-from fer_lib.faces import (EmotionClassifier, FaceDetector, FaceResult, PhotoResult, annotate, classify_boxes, contact_sheet,
-                           read_image)
+from fer_lib.faces import FaceDetector, FaceResult, PhotoResult, annotate, classify_boxes, contact_sheet, read_image
 from fer_lib.labels import EMOTIONS, NUM_CLASSES
 
 MISSED: str = "no face"

@@ -40,10 +40,10 @@ from sklearn.metrics import accuracy_score, log_loss
 from sklearn.utils.class_weight import compute_class_weight
 
 from fer_lib.augment import augment_batch
+from fer_lib.classifiers import KerasClassifier
 from fer_lib.data import stratified_subset
 from fer_lib.dataset import FaceDataset
 from fer_lib.errors import DataError, RunExistsError
-from fer_lib.evaluation import predict_proba
 from fer_lib.labels import NUM_CLASSES
 from fer_lib.model import (average_weights, build_model, load_model, load_model_weights, recalibrate_batchnorm,
                            set_backbone_trainable)
@@ -336,10 +336,10 @@ def _inference_scores(model: keras.Model, params: Params, train_eval: FaceDatase
                       ) -> dict[str, float]:
     """Inference-mode accuracy and log loss on the Training subset and PublicTest:
     ``{train,val}_{accuracy,loss}`` (a split without faces is left out)."""
-    scores = {}
+    classifier, scores = KerasClassifier(model), {}
     for prefix, split in (("train", train_eval), ("val", heldout)):
         if len(split):
-            probabilities = predict_proba(model, split.faces, batch_size=max(params.train.batch_size, 256))
+            probabilities = classifier.predict_proba(split.faces, batch_size=max(params.train.batch_size, 256))
             scores[f"{prefix}_accuracy"] = float(accuracy_score(split.labels, probabilities.argmax(axis=1)))
             scores[f"{prefix}_loss"] = float(log_loss(split.labels, probabilities, labels=range(NUM_CLASSES)))
     return scores

@@ -25,9 +25,10 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
+from fer_lib.classifiers import EmotionClassifier
 from fer_lib.errors import MediaError
-from fer_lib.faces import (EmotionClassifier, FaceDetector, FaceResult, annotate, box_iou, classify_boxes,
-                           contact_sheet, face_results, find_files, given_paths, unused_path)
+from fer_lib.faces import (FaceDetector, FaceResult, annotate, box_iou, classify_boxes, contact_sheet, face_results,
+                           find_files, given_paths, unused_path)
 from fer_lib.labels import EMOTIONS
 from fer_lib.params import FacesParams
 

@@ -189,7 +189,7 @@ def write_clip(path: Path, frames: int = 6) -> Path:
 @pytest.fixture
 def fake_camera(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict:
     """A clip standing in for the camera, a window that never closes, and spies on every way to save a frame."""
-    from fer_lib.faces import EmotionClassifier
+    from fer_lib.classifiers import EmotionClassifier
 
     class Uniform(EmotionClassifier):
         def _run(self, inputs: np.ndarray) -> np.ndarray:

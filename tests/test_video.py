@@ -10,9 +10,10 @@ import pytest
 
 
 from fer_lib import video
+from fer_lib.classifiers import EmotionClassifier
 from fer_lib.cli import main
 from fer_lib.errors import MediaError
-from fer_lib.faces import EmotionClassifier, HaarDetector
+from fer_lib.faces import HaarDetector
 from fer_lib.labels import EMOTIONS, FACE_SIZE, NUM_CLASSES
 
 
@@ -167,7 +168,7 @@ def test_webcam_without_gui_says_to_install_opencv_python(demo_clip: Path) -> No
 
 def test_video_command_prints_the_achieved_fps(demo_clip: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                capsys: pytest.CaptureFixture[str]) -> None:
-    monkeypatch.setattr("fer_lib.faces.load_fast_classifier", lambda path, num_threads: ScriptedClassifier())
+    monkeypatch.setattr("fer_lib.export.load_fast_classifier", lambda path, num_threads: ScriptedClassifier())
     argv = ["video", str(demo_clip), "--csv", str(tmp_path / "frames.csv"), "--detect-every", "2", "--no-progress"]
     assert main(argv) == 0
     out = capsys.readouterr().out
@@ -219,7 +220,7 @@ def test_video_command_fails_on_an_empty_clip_before_loading_a_model(tmp_path: P
     def no_model(*args: object, **kwargs: object) -> None:
         raise AssertionError("the model must not be loaded")
 
-    monkeypatch.setattr("fer_lib.faces.load_fast_classifier", no_model)
+    monkeypatch.setattr("fer_lib.export.load_fast_classifier", no_model)
     empty = tmp_path / "empty.avi"
     cv2.VideoWriter(str(empty), cv2.VideoWriter_fourcc(*"MJPG"), 10, (64, 48)).release()
     assert main(["video", str(empty), "--no-progress"]) == 2
@@ -228,7 +229,7 @@ def test_video_command_fails_on_an_empty_clip_before_loading_a_model(tmp_path: P
 
 def test_fast_classifier_passes_tflite_through_and_converts_keras_once(tmp_path: Path, tiny_model_path: Path,
                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
-    from fer_lib import export, faces
+    from fer_lib import export
 
     calls: list[Path] = []
 
@@ -238,12 +239,12 @@ def test_fast_classifier_passes_tflite_through_and_converts_keras_once(tmp_path:
         return Path(path)
 
     monkeypatch.setattr(export, "export_tflite", fake_export)
-    monkeypatch.setattr(faces, "load_classifier", lambda path, num_threads: Path(path))
-    first = faces.load_fast_classifier(tiny_model_path, cache_dir=tmp_path)
-    second = faces.load_fast_classifier(tiny_model_path, cache_dir=tmp_path)
+    monkeypatch.setattr(export, "load_classifier", lambda path, num_threads: Path(path))
+    first = export.load_fast_classifier(tiny_model_path, cache_dir=tmp_path)
+    second = export.load_fast_classifier(tiny_model_path, cache_dir=tmp_path)
     assert first == second and first.parent == tmp_path / "tflite" and first.suffix == ".tflite"
     assert first.name.startswith("tiny-") and len(calls) == 1 and first.read_bytes() == b"converted"
-    assert faces.load_fast_classifier(tmp_path / "model.tflite") == tmp_path / "model.tflite"
+    assert export.load_fast_classifier(tmp_path / "model.tflite") == tmp_path / "model.tflite"
 
 
 def test_change_strip_shows_the_frames_where_the_label_changes(demo_clip: Path) -> None:

@@ -83,7 +83,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Classify the faces of every image; print text or JSON; 0 if at least one image was read."""
-    from fer_lib.faces import analyse_photos, annotate, find_photos, load_classifier, make_detector, write_image
+    from fer_lib.classifiers import load_classifier
+    from fer_lib.faces import analyse_photos, annotate, find_photos, make_detector, write_image
     from fer_lib.photo_check import photo_labels
 
     classifier = load_classifier(args.model, num_threads=args.threads)
