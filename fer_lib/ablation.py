@@ -48,7 +48,7 @@ from fer_lib.labels import FACE_SIZE
 from fer_lib.model import parameter_counts
 from fer_lib.params import (TTA_MODES, Params, load_params, read_yaml_mapping, resolve_data_dir, unknown_key_message,
                             with_overrides)
-from fer_lib.paths import PROJECT_ROOT
+from fer_lib.paths import PROJECT_ROOT, RunLayout
 from fer_lib.runs import describe_device, device_info, safe_name, write_metrics
 from fer_lib.training import TrainResult, is_finished, load_run, train, train_eval_data, training_data
 
@@ -303,7 +303,7 @@ def score_variant(variant: Variant, result: TrainResult, dataset: FaceDataset, i
     training_faces = train_eval_data(variant.params, training_data(variant.params, dataset))
     training = evaluate_splits(result.model, training_faces, splits=["Training"])["Training"]
     kept = result.history.loc[result.history["epoch"] == result.kept_epoch].iloc[0]
-    manifest = json.loads((result.run_dir / "manifest.json").read_text(encoding="utf-8"))
+    manifest = json.loads(RunLayout(result.run_dir).manifest.read_text(encoding="utf-8"))
     return {
         "variant": variant.name,
         "overrides": describe_overrides(variant.overrides),

@@ -1,4 +1,6 @@
-"""FER-2013 in memory: one dataset type (:class:`fer_lib.dataset.FaceDataset`) for the image folders, ``fer2013.csv`` and the synthetic default.
+"""FER-2013 in memory: one dataset type for the image folders, ``fer2013.csv`` and the synthetic default.
+
+Every loader returns a :class:`fer_lib.dataset.FaceDataset`.
 
 Sources, all loaded into a :class:`FaceDataset` ordered by split, then class index, then id:
 

@@ -25,7 +25,7 @@ from fer_lib.classifiers import EmotionClassifier
 from fer_lib.errors import MediaError, ModelError
 from fer_lib.labels import EMOTIONS, FACE_SIZE, NUM_CLASSES
 from fer_lib.params import FacesParams
-from fer_lib.paths import DETECTOR_MODELS, PROJECT_ROOT, SHIPPED_MODEL
+from fer_lib.paths import DETECTOR_MODELS, PROJECT_ROOT, SHIPPED_MODEL, ReportLayout, RunLayout
 
 HAAR_CASCADE: Path = Path(cv2.data.haarcascades) / "haarcascade_frontalface_default.xml"
 """OpenCV's frontal-face Haar cascade (Viola-Jones), the detector both reference papers use."""
@@ -421,9 +421,10 @@ def resolve_model_path(faces_params: FacesParams, output_dir: str | os.PathLike[
                        train_run: str | os.PathLike[str] | None = None) -> Path:
     """Return the classifier file the photo and video checks use.
 
-    ``model_path`` wins; otherwise ``faces.model``: ``shipped`` is :data:`SHIPPED_MODEL`; ``run`` is
-    the model trained in this report (``output_dir/training/model.keras``, or ``train_run/model.keras``
-    when a finished training run is reused); anything else is a path, relative to the project root.
+    ``model_path`` wins; otherwise ``faces.model``: ``shipped`` is :data:`fer_lib.paths.SHIPPED_MODEL`;
+    ``run`` is the model trained in this report (:attr:`fer_lib.paths.ReportLayout.trained_model`, or
+    the model of ``train_run`` when a finished training run is reused); anything else is a path,
+    relative to the project root.
 
     Raises:
         ModelError: for ``run`` when that run has no trained model.
@@ -433,7 +434,7 @@ def resolve_model_path(faces_params: FacesParams, output_dir: str | os.PathLike[
     if faces_params.model == "shipped":
         return SHIPPED_MODEL
     if faces_params.model == "run":
-        path = Path(train_run) / "model.keras" if train_run else Path(output_dir) / "training" / "model.keras"
+        path = RunLayout(train_run).model if train_run else ReportLayout(Path(output_dir)).trained_model
         if not path.is_file():
             raise ModelError(f"{path}: faces.model is 'run' but this run has no trained model "
                              "(run the fine-tuning notebook first, or set faces.model: shipped)")

@@ -32,7 +32,10 @@ REPORTS_DIR: Path = PROJECT_ROOT / "reports"
 
 
 def default_cache_dir() -> Path:
-    """Return the cache folder (datasets, converted TFLite models): env ``FER_CACHE_DIR``, else ``~/.cache/fer-study``."""
+    """Return the cache folder (datasets, converted TFLite models).
+
+    Env ``FER_CACHE_DIR``, else ``~/.cache/fer-study``.
+    """
     return Path(os.environ.get("FER_CACHE_DIR") or Path.home() / ".cache" / "fer-study").expanduser()
 
 
@@ -104,6 +107,26 @@ class ReportLayout:
         return self.root / "index.html"
 
     @property
+    def photos_table(self) -> Path:
+        """Notebook 04's table of the faces found in the photos, one row per face."""
+        return self.root / "photos_faces.csv"
+
+    @property
+    def photos_mistakes(self) -> Path:
+        """Notebook 04's contact sheet of the labelled photos it got wrong."""
+        return self.root / "photos_mistakes.jpg"
+
+    @property
+    def annotated(self) -> Path:
+        """Notebook 04's folder of photos with their faces' boxes and labels drawn."""
+        return self.root / "annotated"
+
+    @property
+    def videos(self) -> Path:
+        """Notebook 05's folder of annotated clips, per-frame tables and change strips."""
+        return self.root / "videos"
+
+    @property
     def inputs(self) -> Path:
         """Where the face checks write the built-in inputs they use (sample photos, demo clip)."""
         return self.root / "inputs"
@@ -111,7 +134,8 @@ class ReportLayout:
 
 @dataclass(frozen=True)
 class RunLayout:
-    """The files of one training run folder (written by :func:`fer_lib.training.train`).
+    """The files of one training run folder (written by :func:`fer_lib.training.train`, which
+    describes what each holds; :func:`fer_lib.training.is_finished` says when the run is done).
 
     Attributes:
         root: the run folder.
@@ -131,6 +155,15 @@ class RunLayout:
     def checkpoint(self) -> Path:
         """The last completed epoch's model, which an interrupted run resumes from."""
         return self.root / "checkpoint.keras"
+
+    @property
+    def best_weights(self) -> Path:
+        """The weights of the best PublicTest epoch so far (``train.select: best_val``)."""
+        return self.root / "best.weights.h5"
+
+    def epoch_weights(self, epoch: int) -> Path:
+        """The weights of one epoch (1-based) that ``train.select: average`` averages."""
+        return self.root / f"epoch-{epoch:03d}.weights.h5"
 
     @property
     def history(self) -> Path:

@@ -20,6 +20,7 @@ from matplotlib.figure import Figure
 
 from fer_lib.dataset import FaceDataset
 from fer_lib.labels import EMOTIONS, NUM_CLASSES, SPLITS
+from fer_lib.paths import ReportLayout
 
 FIGURE_DPI: int = 110
 """Resolution of saved PNG figures, in dots per inch."""
@@ -42,7 +43,7 @@ def save_figure(figure: Figure, output_dir: str | Path, name: str) -> Path:
     """
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", name):
         raise ValueError(f"figure name {name!r} must be a plain file stem")
-    figures_dir = Path(output_dir) / "figures"
+    figures_dir = ReportLayout(Path(output_dir)).figures
     figures_dir.mkdir(parents=True, exist_ok=True)
     path = figures_dir / f"{name}.png"
     figure.savefig(path, dpi=FIGURE_DPI, bbox_inches="tight")

@@ -54,10 +54,11 @@ from nbconvert import HTMLExporter
 from fer_lib.errors import DataError, FerError, ModelError
 from fer_lib.evaluation import mode_label
 from fer_lib.params import TTA_MODES, Params, load_params, resolve_data_dir
-from fer_lib.paths import NOTEBOOKS_DIR, PROJECT_ROOT, REPORTS_DIR
+from fer_lib.paths import NOTEBOOKS_DIR, PROJECT_ROOT, REPORTS_DIR, ReportLayout, RunLayout
 from fer_lib.plots import TRAINING_CURVES
-from fer_lib.runs import (DATA_VARIABLE, data_label, dirty_tree_warning, new_run_dir, portable_command,
-                          portable_path, write_manifest)
+from fer_lib.runs import (DATA_VARIABLE, data_label, dirty_tree_warning, new_run_dir, portable_command, portable_path,
+                          write_manifest)
+from fer_lib.training import require_finished
 
 STUDY_NOTEBOOKS: tuple[str, ...] = ("01_data_exploration.ipynb", "02_fine_tuning.ipynb", "03_fer2013_evaluation.ipynb",
                                     "04_random_images.ipynb", "05_video_clips.ipynb")
@@ -68,9 +69,6 @@ ABLATION_NOTEBOOK: str = "06_ablations.ipynb"
 
 TEXT_SUFFIXES: tuple[str, ...] = (".ipynb", ".html", ".json", ".csv", ".md", ".yaml", ".txt")
 """The files of a report that :func:`make_portable` rewrites (figures are left alone)."""
-
-TRAINING_RECORDS: dict[str, str] = {"history.csv": "training_history.csv", "manifest.json": "training_manifest.json"}
-"""A training run's file -> its copy in the report (what ``reproduce`` compares with)."""
 
 INJECTED_TAG: str = "injected-parameters"
 """Tag of the cell papermill adds to set the parameters; not counted when naming a source cell."""
@@ -188,7 +186,7 @@ def execute_report(params: Params, params_path: Path, notebooks: list[Path], rep
     Every notebook receives ``params_path``, ``output_dir`` and ``parameters`` (paths portable, the
     data location as :func:`data_parameter` gives it); the folder gets ``manifest.json`` (for
     ``params``), a copy of the params file, the executed notebooks, their HTML pages,
-    ``metrics.json``, the training run's records (:data:`TRAINING_RECORDS`, from ``training_run``
+    ``metrics.json``, the training run's records (:func:`copy_training_records`, from ``training_run``
     or the run notebook 02 trained into ``training/``) and ``index.html``. Prints a one-line
     warning first when the project's tree has uncommitted changes.
 
@@ -203,11 +201,12 @@ def execute_report(params: Params, params_path: Path, notebooks: list[Path], rep
     if warning:
         print(warning, file=sys.stderr, flush=True)
     run_dir = new_run_dir(Path(reports_root).expanduser().resolve(), name, exact=exact_name)
+    layout = ReportLayout(run_dir)
     injected_data, environment = data_parameter(data_dir)
     parameters = {"params_path": portable_path(params_path), "output_dir": portable_path(run_dir),
                   **parameters, "data_dir": injected_data}
     write_manifest(run_dir, params, extra={"report": {**parameters, "notebooks": [nb.name for nb in notebooks]}})
-    (run_dir / "params.yaml").write_text(yaml.safe_dump(params.to_dict(), sort_keys=False))
+    layout.params.write_text(yaml.safe_dump(params.to_dict(), sort_keys=False))
     print(f"Report folder: {portable_path(run_dir)}", flush=True)
     notebook_runs = [NotebookRun(notebook) for notebook in notebooks]
     replacements = machine_paths(environment.get(DATA_VARIABLE))
@@ -216,7 +215,7 @@ def execute_report(params: Params, params_path: Path, notebooks: list[Path], rep
             execute_notebook(notebook_run, run_dir, parameters, kernel_name, replacements)
             if notebook_run.status == "failed":
                 break
-    copy_training_records(training_run or run_dir / "training", run_dir)
+    copy_training_records(training_run or layout.training_run, run_dir)
     make_portable(run_dir, replacements)
     metrics = merge_metrics(run_dir)
     write_index(run_dir, params, notebook_runs, metrics, data_dir)
@@ -284,12 +283,16 @@ def portable_text(text: str, replacements: dict[str, str]) -> str:
 
 
 def copy_training_records(training_run: Path, run_dir: Path) -> list[Path]:
-    """Copy a training run's history and manifest into the report (:data:`TRAINING_RECORDS`); return the copies."""
-    copies = []
-    for name, copy in TRAINING_RECORDS.items():
-        if (training_run / name).is_file():
-            copies.append(Path(shutil.copy2(training_run / name, run_dir / copy)))
-    return copies
+    """Copy a training run's history and manifest into the report (what ``reproduce`` compares with).
+
+    Returns:
+        The copies made (:attr:`ReportLayout.training_history`, :attr:`ReportLayout.training_manifest`);
+        a record the run lacks is left out.
+    """
+    run, report = RunLayout(training_run), ReportLayout(run_dir)
+    return [Path(shutil.copy2(source, copy)) for source, copy in ((run.history, report.training_history),
+                                                                  (run.manifest, report.training_manifest))
+            if source.is_file()]
 
 
 def execute_notebook(notebook_run: NotebookRun, run_dir: Path, parameters: dict[str, Any], kernel_name: str,
@@ -413,12 +416,13 @@ def merge_metrics(run_dir: Path) -> dict[str, Any]:
         FerError: naming the file, if one is not valid JSON.
     """
     merged = {}
-    for path in sorted((run_dir / "metrics").glob("*.json")):
+    layout = ReportLayout(run_dir)
+    for path in sorted(layout.metrics.glob("*.json")):
         try:
             merged[path.stem] = json.loads(path.read_text(encoding="utf-8"))
         except (json.JSONDecodeError, UnicodeDecodeError) as error:
             raise FerError(f"{path}: not valid JSON ({error})") from None
-    (run_dir / "metrics.json").write_text(json.dumps(merged, indent=2) + "\n", encoding="utf-8")
+    layout.merged_metrics.write_text(json.dumps(merged, indent=2) + "\n", encoding="utf-8")
     return merged
 
 
@@ -523,21 +527,21 @@ def write_index(run_dir: Path, params: Params, notebook_runs: list[NotebookRun],
     """Write ``run_dir/index.html``: dataset kind, provenance, headline numbers, notebooks, figures."""
     dataset = metrics.get("data", {}).get("dataset") or metrics.get("ablation", {}).get("dataset") or (
         "fer2013" if data_dir or params.data.source == "fer2013" else "synthetic")
-    manifest = json.loads((run_dir / "manifest.json").read_text(encoding="utf-8"))
+    layout = ReportLayout(run_dir)
+    manifest = json.loads(layout.manifest.read_text(encoding="utf-8"))
     page = INDEX_TEMPLATE.render(
         params=params, dataset=dataset, manifest=manifest, training=training_commands(run_dir, manifest),
         reproduce_command=reproduce_command(run_dir, manifest), headlines=headline_numbers(metrics),
-        notebook_runs=notebook_runs, figures=[path.name for path in sorted((run_dir / "figures").glob("*.png"))],
+        notebook_runs=notebook_runs, figures=[path.name for path in sorted(layout.figures.glob("*.png"))],
     )
-    path = run_dir / "index.html"
-    path.write_text(page, encoding="utf-8")
-    return path
+    layout.index.write_text(page, encoding="utf-8")
+    return layout.index
 
 
 def training_commands(run_dir: Path, manifest: dict[str, Any]) -> dict[str, Any] | None:
     """What index.html says about the training run: ``{command, note, git}`` from the report's
     ``training_manifest.json``, or None without one."""
-    path = run_dir / TRAINING_RECORDS["manifest.json"]
+    path = ReportLayout(run_dir).training_manifest
     if not path.is_file():
         return None
     training = json.loads(path.read_text(encoding="utf-8"))
@@ -548,7 +552,7 @@ def training_commands(run_dir: Path, manifest: dict[str, Any]) -> dict[str, Any]
 
 def reproduce_command(run_dir: Path, manifest: dict[str, Any]) -> str | None:
     """The ``reproduce`` command for the report in ``run_dir`` (None without a training history)."""
-    if not (run_dir / TRAINING_RECORDS["history.csv"]).is_file():
+    if not ReportLayout(run_dir).training_history.is_file():
         return None
     command = ["reproduce", portable_path(run_dir), "--epochs", "2"]
     data_dir = manifest.get("report", {}).get("data_dir")
@@ -576,9 +580,8 @@ def _check_sources(params: Params, params_path: Path, data_dir: str | None, mode
         raise DataError(f"{location}: not found; expected a FER-2013 image folder or fer2013.csv")
     if model_path and not Path(model_path).expanduser().is_file():
         raise ModelError(f"{model_path}: model file not found")
-    if train_run and not all((Path(train_run).expanduser() / name).is_file()
-                             for name in ("model.keras", "history.csv")):
-        raise DataError(f"{train_run}: not a finished training run (model.keras and history.csv expected)")
+    if train_run:
+        require_finished(Path(train_run).expanduser())
 
 
 def _first_line(text: str, limit: int) -> str:

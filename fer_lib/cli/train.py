@@ -49,13 +49,13 @@ def run(args: argparse.Namespace) -> int:
     from fer_lib.data import load_dataset
     from fer_lib.model import resolve_weights
     from fer_lib.params import load_params, resolve_data_dir
-    from fer_lib.paths import PROJECT_ROOT
+    from fer_lib.paths import PROJECT_ROOT, RunLayout
     from fer_lib.runs import dirty_tree_warning, new_run_dir
     from fer_lib.training import train
 
     params = load_params(args.params, parse_overrides(args.set))
     resolve_data_dir(params, args.data, origin=args.params)
-    if not (args.out and (Path(args.out) / "state.json").is_file()):  # a resumed run starts from its checkpoint
+    if not (args.out and RunLayout(args.out).state.is_file()):  # a resumed run starts from its checkpoint
         resolve_weights(params.model.weights, alpha=params.model.alpha)
     if args.out and Path(args.out).exists() and not Path(args.out).is_dir():
         raise RunExistsError(f"{args.out}: exists and is not a folder; choose a new output folder")
