@@ -39,8 +39,8 @@ SHARED: Path = PROJECT_ROOT.parent / "shared"
 def detectors() -> dict[str, FaceDetector]:
     """The detectors compared, each with its standard settings (no threshold tuned here)."""
     return {"haar": HaarDetector(),
-            **{f"blazeface-{name}": BlazeFaceDetector([name]) for name in BLAZEFACE_MODELS},
-            "blazeface-full>short": BlazeFaceDetector(["full", "short"])}
+            **{f"blazeface-{name}": BlazeFaceDetector(models=[name]) for name in BLAZEFACE_MODELS},
+            "blazeface-full>short": BlazeFaceDetector(models=["full", "short"])}
 
 
 def photo_counts(photos: list[Path], found: dict[str, FaceDetector]) -> pd.DataFrame:

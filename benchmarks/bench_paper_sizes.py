@@ -71,7 +71,7 @@ def main() -> None:
         path: Path = PROJECT_ROOT / "params" / f"{paper}.yaml"
         fitting = []
         for size in args.sizes:
-            params = load_params(path, {"model.input_size": size, "model.weights": "none"})
+            params = load_params(path, overrides={"model.input_size": size, "model.weights": "none"})
             fit_rate, inference_rate = throughput(params, args.batches)
             hours = projected_hours(params, fit_rate, inference_rate)
             print(f"{paper:<9} {size:>5} {fit_rate:>12.1f} {inference_rate:>18.1f} "

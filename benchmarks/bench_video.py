@@ -107,7 +107,7 @@ def main() -> None:
         tables: dict[str, pd.DataFrame] = {}
         for _ in range(args.rounds):
             for name, (detector, every) in detectors.items():
-                table = process_video(clip, classifier, detector, out_csv=folder / "frames.csv", detect_every=every,
+                table = process_video(clip, detector, classifier, out_csv=folder / "frames.csv", detect_every=every,
                                       progress=False)
                 fps[name].append(table.attrs["achieved_fps"])
                 tables[name] = table
@@ -122,9 +122,9 @@ def main() -> None:
         rows = []
         for source in sorted(args.iou_clips.glob("*.mp4")):
             square = make_square_clip(source, folder / "iou.mp4")
-            every_frame = process_video(square, classifier, BlazeFaceDetector(), progress=False)
+            every_frame = process_video(square, BlazeFaceDetector(), classifier, progress=False)
             for every in (2, 3):
-                table = process_video(square, classifier, BlazeFaceDetector(), detect_every=every, progress=False)
+                table = process_video(square, BlazeFaceDetector(), classifier, detect_every=every, progress=False)
                 rows.append({"clip": source.name, "detect every": every, **box_agreement(table, every_frame)})
             square.unlink()
         print(pd.DataFrame(rows).set_index(["clip", "detect every"]).round(3).to_string())

@@ -45,10 +45,10 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--out", default=str(PROJECT_ROOT / "reports" / "bn_gap"))
     args = parser.parse_args()
-    ablation = make_ablation(PROJECT_ROOT / "params" / "paper_b.yaml", VARIANTS, {
+    ablation = make_ablation(PROJECT_ROOT / "params" / "paper_b.yaml", VARIANTS, overrides={
         "model.input_size": args.input_size, "data.train_subset": args.subset or None,
         "train.epochs": args.epochs, "train.train_eval_subset": None}, source=__file__)
-    table = run_ablation(ablation, args.data, PROJECT_ROOT / "runs" / "bn_gap")
+    table = run_ablation(ablation, data_dir=args.data, runs_dir=PROJECT_ROOT / "runs" / "bn_gap")
     dataset = load_fer2013(args.data)
     public = dataset.split("PublicTest")
     out = Path(args.out)

@@ -148,7 +148,7 @@ class Ablation:
             columns=["variant", "overrides", "status"]).set_index("variant")
 
 
-def load_variants(path: str | os.PathLike[str], overrides: dict[str, Any] | None = None,
+def load_variants(path: str | os.PathLike[str], *, overrides: dict[str, Any] | None = None,
                   base: str | os.PathLike[str] | None = None) -> Ablation:
     """Read and validate a variants file (format: see the module docstring).
 
@@ -163,7 +163,7 @@ def load_variants(path: str | os.PathLike[str], overrides: dict[str, Any] | None
             or value, overrides on the first variant, or a key that does not change training.
     """
     path = Path(path)
-    raw = read_yaml_mapping(path, "variants file", "a mapping with keys base and variants")
+    raw = read_yaml_mapping(path, kind="variants file", expected="a mapping with keys base and variants")
     for key in raw:
         if key not in VARIANTS_FILE_KEYS:
             raise ParamsError(unknown_key_message(str(path), key, list(VARIANTS_FILE_KEYS)))
@@ -177,12 +177,12 @@ def load_variants(path: str | os.PathLike[str], overrides: dict[str, Any] | None
         raise ParamsError(f"{path}: 'variants' must be a mapping of variant names to overrides, "
                           f"got {raw['variants']!r}")
     base_path = Path(base) if base else path.parent / raw["base"]
-    return make_ablation(base_path, raw["variants"], overrides, source=str(path),
+    return make_ablation(base_path, raw["variants"], overrides=overrides, source=str(path),
                          description=raw.get("description", ""))
 
 
 def make_ablation(base_path: str | os.PathLike[str], variants: dict[str, dict[str, Any] | None],
-                  overrides: dict[str, Any] | None = None, source: str | None = None,
+                  *, overrides: dict[str, Any] | None = None, source: str | None = None,
                   description: str = "") -> Ablation:
     """Validate variants given in code (``{name: {dotted key: value}}``, the first without overrides).
 
@@ -200,7 +200,7 @@ def make_ablation(base_path: str | os.PathLike[str], variants: dict[str, dict[st
     overrides = dict(overrides or {})
     recipe = load_params(base_path)
     if overrides:
-        load_params(base_path, overrides)  # errors in the common overrides name the base file alone
+        load_params(base_path, overrides=overrides)  # errors in the common overrides name the base file alone
     if not variants:
         raise ParamsError(f"{source}: 'variants' is empty; it must name at least the baseline")
     result: list[Variant] = []
@@ -232,7 +232,7 @@ def describe_overrides(overrides: dict[str, Any]) -> str:
                      for key, value in overrides.items()) or "none"
 
 
-def variant_run_dir(runs_dir: str | os.PathLike[str], variant: Variant, data_dir: str | None = None) -> Path:
+def variant_run_dir(runs_dir: str | os.PathLike[str], variant: Variant, *, data_dir: str | None = None) -> Path:
     """The run folder of ``variant``: ``<runs_dir>/<variant name>-<hash of params and data location>``.
 
     The hash covers the parameters that differ from the defaults (:meth:`Params.non_defaults`),
@@ -241,20 +241,22 @@ def variant_run_dir(runs_dir: str | os.PathLike[str], variant: Variant, data_dir
     Raises:
         ParamsError: if the variant asks for FER-2013 and neither ``data_dir`` nor its params say where.
     """
-    location = resolve_data_dir(variant.params, data_dir)
+    location = resolve_data_dir(variant.params, override=data_dir)
     record = yaml.safe_dump({"params": variant.params.non_defaults(),
                              "data": str(location.expanduser().resolve()) if location else "synthetic"}, sort_keys=True)
     return Path(runs_dir) / f"{safe_name(variant.name)}-{hashlib.sha256(record.encode()).hexdigest()[:8]}"
 
 
 def pending_variants(ablation: Ablation, runs_dir: str | os.PathLike[str] = DEFAULT_RUNS_DIR,
-                     data_dir: str | None = None) -> list[Variant]:
+                     *, data_dir: str | None = None) -> list[Variant]:
     """The variants :func:`run_ablation` would train: distinct ones whose runs have not finished."""
-    return [variant for variant in ablation.distinct() if not is_finished(variant_run_dir(runs_dir, variant, data_dir))]
+    return [variant for variant in ablation.distinct()
+            if not is_finished(variant_run_dir(runs_dir, variant, data_dir=data_dir))]
 
 
-def run_ablation(ablation: Ablation, data_dir: str | None = None, runs_dir: str | os.PathLike[str] = DEFAULT_RUNS_DIR,
-                 verbose: int | str = 2, workers: int = 1, timing_repeats: int = 5) -> pd.DataFrame:
+def run_ablation(ablation: Ablation, *, data_dir: str | None = None,
+                 runs_dir: str | os.PathLike[str] = DEFAULT_RUNS_DIR, verbose: int | str = 2, workers: int = 1,
+                 timing_repeats: int = 5) -> pd.DataFrame:
     """Train every distinct variant (resuming or reusing finished runs) and score each one.
 
     Args:
@@ -275,8 +277,8 @@ def run_ablation(ablation: Ablation, data_dir: str | None = None, runs_dir: str 
     inference_device = describe_device(inference_info.pop("keras_backend"), inference_info)
     rows = []
     for variant in ablation.distinct():
-        run_dir = variant_run_dir(runs_dir, variant, data_dir)
-        dataset = load_dataset(variant.params, data_dir)
+        run_dir = variant_run_dir(runs_dir, variant, data_dir=data_dir)
+        dataset = load_dataset(variant.params, data_override=data_dir)
         if len(dataset.split("PublicTest")) == 0:
             raise DataError(f"{dataset.source}: no PublicTest faces; an ablation scores every variant on PublicTest")
         if is_finished(run_dir):
@@ -285,7 +287,7 @@ def run_ablation(ablation: Ablation, data_dir: str | None = None, runs_dir: str 
         else:
             print(f"{variant.name}: training in {run_dir}", flush=True)
             result = train(variant.params, dataset, run_dir, verbose=verbose, workers=workers)
-        rows.append(score_variant(variant, result, dataset, inference_device, timing_repeats))
+        rows.append(score_variant(variant, result, dataset, inference_device, timing_repeats=timing_repeats))
     return pd.DataFrame(rows, columns=list(COLUMNS))
 
 
@@ -296,7 +298,7 @@ def publictest_column(metric: str, tta: str) -> str:
 
 
 def score_variant(variant: Variant, result: TrainResult, dataset: FaceDataset, inference_device: str,
-                  timing_repeats: int = 5) -> dict[str, Any]:
+                  *, timing_repeats: int = 5) -> dict[str, Any]:
     """One row of the ablation table (keys :data:`COLUMNS`) for a trained variant, in inference mode."""
     publictest = {tta: evaluate_splits(result.model, dataset, tta=tta, splits=["PublicTest"])["PublicTest"]
                   for tta in TTA_MODES}

@@ -109,7 +109,7 @@ def decode_face(data: bytes) -> np.ndarray:
     return np.ascontiguousarray(image)
 
 
-def load_image_folder(root: str | os.PathLike[str], on_error: OnError = "raise") -> FaceDataset:
+def load_image_folder(root: str | os.PathLike[str], *, on_error: OnError = "raise") -> FaceDataset:
     """Load the Kaggle image-folder copy of FER-2013.
 
     Images are found one or two folders below ``root``: ``root/<any>/<class>/<Usage>_<id>.<ext>``
@@ -136,7 +136,7 @@ def load_image_folder(root: str | os.PathLike[str], on_error: OnError = "raise")
     return dataset
 
 
-def load_csv(path: str | os.PathLike[str], on_error: OnError = "raise") -> FaceDataset:
+def load_csv(path: str | os.PathLike[str], *, on_error: OnError = "raise") -> FaceDataset:
     """Load the original ``fer2013.csv`` (columns ``emotion,pixels,Usage``; others are ignored).
 
     ``emotion`` is the canonical class index 0-6, ``pixels`` 2304 space-separated values 0-255 (a
@@ -162,7 +162,7 @@ def load_csv(path: str | os.PathLike[str], on_error: OnError = "raise") -> FaceD
 
 def load_fer2013(
     path: str | os.PathLike[str],
-    cache_dir: str | os.PathLike[str] | None = None,
+    *, cache_dir: str | os.PathLike[str] | None = None,
     on_error: OnError = "raise",
 ) -> FaceDataset:
     """Load FER-2013 from an image folder or a ``.csv`` file, through an ``.npz`` cache.
@@ -194,7 +194,7 @@ def load_fer2013(
 
 def load_dataset(
     params: Params,
-    data_override: str | None = None,
+    *, data_override: str | None = None,
     cache_dir: str | os.PathLike[str] | None = None,
 ) -> FaceDataset:
     """Return the dataset a study run uses: synthetic, or FER-2013 from a folder or CSV.
@@ -210,7 +210,7 @@ def load_dataset(
         data_override: the CLI's ``--data``; wins over ``params.data`` and implies FER-2013.
         cache_dir: see :func:`load_fer2013`.
     """
-    location = resolve_data_dir(params, data_override)
+    location = resolve_data_dir(params, override=data_override)
     if location is None:
         return make_synthetic_dataset(params.data.synthetic_per_class, params.seed)
     return load_fer2013(location, cache_dir=cache_dir)

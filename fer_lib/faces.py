@@ -98,7 +98,7 @@ class HaarDetector:
         ModelError: if the cascade file is missing or not a cascade.
     """
 
-    def __init__(self, scale_factor: float = 1.1, min_neighbors: int = 5, min_size: int = 40,
+    def __init__(self, *, scale_factor: float = 1.1, min_neighbors: int = 5, min_size: int = 40,
                  detect_width: int | None = None, cascade_path: str | os.PathLike[str] = HAAR_CASCADE) -> None:
         self.scale_factor = scale_factor
         self.min_neighbors = min_neighbors
@@ -134,7 +134,7 @@ class YuNetDetector:
         ModelError: if the file is missing or OpenCV cannot load it as a face detector.
     """
 
-    def __init__(self, model_path: str | os.PathLike[str], score_threshold: float = 0.7,
+    def __init__(self, model_path: str | os.PathLike[str], *, score_threshold: float = 0.7,
                  nms_threshold: float = 0.3, min_size: int = 40, detect_width: int | None = None) -> None:
         path = Path(model_path)
         if not path.is_file():
@@ -255,7 +255,7 @@ class BlazeFaceDetector:
         ModelError: for an unknown model name or a missing or unloadable model file.
     """
 
-    def __init__(self, models: Iterable[str] = ("full", "short"), score_threshold: float | None = None,
+    def __init__(self, *, models: Iterable[str] = ("full", "short"), score_threshold: float | None = None,
                  nms_threshold: float = 0.3, min_size: int = 40, num_threads: int = 1) -> None:
         self.models = tuple(models)
         unknown = sorted(set(self.models) - set(BLAZEFACE_MODELS))
@@ -343,7 +343,7 @@ class _BlazeFaceModelRunner:
         return tensor, side, np.array([left / scale, top / scale])
 
 
-def make_detector(faces_params: FacesParams, detect_width: int | None = None) -> FaceDetector:
+def make_detector(faces_params: FacesParams, *, detect_width: int | None = None) -> FaceDetector:
     """Build the detector that ``faces_params`` names (``blazeface``, ``haar`` or ``yunet``).
 
     Args:
@@ -356,12 +356,13 @@ def make_detector(faces_params: FacesParams, detect_width: int | None = None) ->
         ModelError: for ``yunet`` without a usable ``detector_model``, or unknown BlazeFace models.
     """
     if faces_params.detector == "blazeface":
-        return BlazeFaceDetector(faces_params.blazeface_models, min_size=faces_params.min_size)
+        return BlazeFaceDetector(models=faces_params.blazeface_models, min_size=faces_params.min_size)
     if faces_params.detector == "yunet":
         if not faces_params.detector_model:
             raise ModelError("faces.detector_model: the yunet detector needs the path of its .onnx model")
         return YuNetDetector(faces_params.detector_model, min_size=faces_params.min_size, detect_width=detect_width)
-    return HaarDetector(faces_params.scale_factor, faces_params.min_neighbors, faces_params.min_size, detect_width)
+    return HaarDetector(scale_factor=faces_params.scale_factor, min_neighbors=faces_params.min_neighbors,
+                        min_size=faces_params.min_size, detect_width=detect_width)
 
 
 def describe_detector(faces_params: FacesParams) -> str:
@@ -392,7 +393,7 @@ def largest_box(boxes: np.ndarray) -> np.ndarray:
     return boxes[[int(np.argmax(boxes[:, 2] * boxes[:, 3]))]]
 
 
-def crop_faces(grey: np.ndarray, boxes: np.ndarray, margin: float = 0.1) -> np.ndarray:
+def crop_faces(grey: np.ndarray, boxes: np.ndarray, *, margin: float = 0.1) -> np.ndarray:
     """Cut each box out of an image, with a margin, and resize it to a 48x48 FER-2013 face.
 
     Args:
@@ -417,7 +418,7 @@ def crop_faces(grey: np.ndarray, boxes: np.ndarray, margin: float = 0.1) -> np.n
 
 
 def resolve_model_path(faces_params: FacesParams, output_dir: str | os.PathLike[str],
-                       model_path: str | os.PathLike[str] | None = None,
+                       *, model_path: str | os.PathLike[str] | None = None,
                        train_run: str | os.PathLike[str] | None = None) -> Path:
     """Return the classifier file the photo and video checks use.
 
@@ -476,13 +477,13 @@ def face_results(boxes: np.ndarray, probabilities: np.ndarray) -> list[FaceResul
 
 
 def classify_boxes(image: np.ndarray, boxes: np.ndarray, classifier: EmotionClassifier,
-                   margin: float = 0.1) -> list[FaceResult]:
+                   *, margin: float = 0.1) -> list[FaceResult]:
     """Crop the boxes (K, 4) out of a BGR or grey image and classify them in one model call."""
-    return face_results(boxes, classifier.predict_proba(crop_faces(image, boxes, margin)))
+    return face_results(boxes, classifier.predict_proba(crop_faces(image, boxes, margin=margin)))
 
 
 def analyse_image(image_bgr: np.ndarray, detector: FaceDetector, classifier: EmotionClassifier,
-                  margin: float = 0.1, largest_only: bool = False) -> list[FaceResult]:
+                  *, margin: float = 0.1, largest_only: bool = False) -> list[FaceResult]:
     """Detect, crop and classify every face of a BGR (H, W, 3) uint8 image.
 
     Args:
@@ -495,7 +496,7 @@ def analyse_image(image_bgr: np.ndarray, detector: FaceDetector, classifier: Emo
     boxes = detector.detect(image_bgr)
     if largest_only:
         boxes = largest_box(boxes)
-    return classify_boxes(image_bgr, boxes, classifier, margin)
+    return classify_boxes(image_bgr, boxes, classifier, margin=margin)
 
 
 @dataclass(frozen=True)
@@ -529,7 +530,7 @@ def find_files(paths: Iterable[str | os.PathLike[str]]) -> Iterator[Path]:
 
 
 def analyse_photos(paths: Iterable[str | os.PathLike[str]], detector: FaceDetector, classifier: EmotionClassifier,
-                   margin: float = 0.1, largest_only: bool = False,
+                   *, margin: float = 0.1, largest_only: bool = False,
                    on_error: Callable[[MediaError], None] | None = None) -> Iterator[PhotoResult]:
     """Read and analyse photos one at a time (see :func:`analyse_image`).
 
@@ -549,7 +550,8 @@ def analyse_photos(paths: Iterable[str | os.PathLike[str]], detector: FaceDetect
                 raise
             on_error(error)
             continue
-        yield PhotoResult(path, image, analyse_image(image, detector, classifier, margin, largest_only))
+        yield PhotoResult(path, image, analyse_image(image, detector, classifier, margin=margin,
+                                                     largest_only=largest_only))
 
 
 def photos_table(photos: Iterable[PhotoResult]) -> pd.DataFrame:
@@ -627,7 +629,7 @@ def find_photos(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
     return [path for path in find_files(named) if path in named or path.name.lower() not in COMPANION_FILES]
 
 
-def contact_sheet(images: list[np.ndarray], captions: list[str], columns: int = 5, tile: int = 240) -> np.ndarray:
+def contact_sheet(images: list[np.ndarray], captions: list[str], *, columns: int = 5, tile: int = 240) -> np.ndarray:
     """Tile BGR images into one BGR sheet, each fitted into a ``tile`` x ``tile`` cell with its caption below.
 
     Args:

@@ -71,7 +71,7 @@ def plot_class_distribution(counts_by_split: dict[str, dict[str, int]]) -> Figur
     return figure
 
 
-def plot_sample_grid(dataset: FaceDataset, per_class: int = 6, seed: int = 0) -> Figure:
+def plot_sample_grid(dataset: FaceDataset, *, per_class: int = 6, seed: int = 0) -> Figure:
     """A grid of random faces: one row per emotion, ``per_class`` columns (paper A's Fig. 1).
 
     Faces are drawn from all splits with ``numpy.random.default_rng(seed)``; a class with fewer
@@ -175,7 +175,7 @@ def plot_confusion_matrix(confusion: np.ndarray, normalize: bool, title: str) ->
 
 
 def plot_mistakes(faces: np.ndarray, true: np.ndarray, predicted: np.ndarray,
-                  confidence: np.ndarray, columns: int = 8) -> Figure:
+                  confidence: np.ndarray, *, columns: int = 8) -> Figure:
     """Faces the model got wrong, titled with the true label, prediction and its probability.
 
     Args:

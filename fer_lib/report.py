@@ -100,7 +100,7 @@ def study_notebooks(folder: Path = NOTEBOOKS_DIR) -> list[Path]:
     return [folder / name for name in STUDY_NOTEBOOKS]
 
 
-def run_report(params_path: str | Path, reports_root: str | Path = REPORTS_DIR, data_dir: str | None = None,
+def run_report(params_path: str | Path, *, reports_root: str | Path = REPORTS_DIR, data_dir: str | None = None,
                model_path: str | None = None, train_run: str | None = None,
                notebooks: list[Path] | None = None, kernel_name: str = "python3", name: str | None = None) -> Path:
     """Execute the study's notebooks into a new report folder and return that folder.
@@ -137,7 +137,7 @@ def run_report(params_path: str | Path, reports_root: str | Path = REPORTS_DIR, 
 
 
 def run_ablation_report(variants_path: str | Path, params_path: str | Path | None = None,
-                        reports_root: str | Path = REPORTS_DIR, data_dir: str | None = None,
+                        *, reports_root: str | Path = REPORTS_DIR, data_dir: str | None = None,
                         overrides: dict[str, Any] | None = None, runs_dir: str | Path | None = None,
                         workers: int = 1, kernel_name: str = "python3") -> Path:
     """Run the ablation notebook into a new report folder ``<reports_root>/ablations-<time>/``; return it.
@@ -164,13 +164,14 @@ def run_ablation_report(variants_path: str | Path, params_path: str | Path | Non
 
     variants_path = Path(variants_path).expanduser().resolve()
     base = Path(params_path).expanduser().resolve() if params_path else None
-    ablation = load_variants(variants_path, overrides, base=base)
+    ablation = load_variants(variants_path, overrides=overrides, base=base)
     notebooks = [NOTEBOOKS_DIR / ABLATION_NOTEBOOK]
     _check_inputs(notebooks, kernel_name)
     for variant in ablation.distinct():
         _check_sources(variant.params, ablation.base_path, data_dir, None, None)
     runs_dir = Path(runs_dir).expanduser().resolve() if runs_dir else DEFAULT_RUNS_DIR
-    for variant in pending_variants(ablation, runs_dir, data_dir):  # a variant still to train needs the weights file
+    # a variant still to train needs the weights file
+    for variant in pending_variants(ablation, runs_dir, data_dir=data_dir):
         resolve_weights(variant.params.model.weights, alpha=variant.params.model.alpha)
     parameters = {"variants_path": portable_path(variants_path), "data_dir": data_dir,
                   "runs_dir": portable_path(runs_dir), "overrides": ablation.overrides, "workers": workers}
@@ -212,13 +213,13 @@ def execute_report(params: Params, params_path: Path, notebooks: list[Path], rep
     replacements = machine_paths(environment.get(DATA_VARIABLE))
     with _environment(environment):
         for notebook_run in notebook_runs:
-            execute_notebook(notebook_run, run_dir, parameters, kernel_name, replacements)
+            execute_notebook(notebook_run, run_dir, parameters, kernel_name, replacements=replacements)
             if notebook_run.status == "failed":
                 break
     copy_training_records(training_run or layout.training_run, run_dir)
     make_portable(run_dir, replacements)
     metrics = merge_metrics(run_dir)
-    write_index(run_dir, params, notebook_runs, metrics, data_dir)
+    write_index(run_dir, params, notebook_runs, metrics, data_dir=data_dir)
     failed = [notebook_run for notebook_run in notebook_runs if notebook_run.status == "failed"]
     if failed:
         raise NotebookFailedError(failed[0].problem or "", run_dir)
@@ -296,7 +297,7 @@ def copy_training_records(training_run: Path, run_dir: Path) -> list[Path]:
 
 
 def execute_notebook(notebook_run: NotebookRun, run_dir: Path, parameters: dict[str, Any], kernel_name: str,
-                     replacements: dict[str, str] | None = None) -> None:
+                     *, replacements: dict[str, str] | None = None) -> None:
     """Execute one notebook with papermill into ``run_dir`` and convert it to HTML.
 
     The notebook runs with the project root as working folder, with a :class:`CellProgress` line
@@ -523,7 +524,7 @@ facial expression recognition.</p>{% endif %}
 
 
 def write_index(run_dir: Path, params: Params, notebook_runs: list[NotebookRun], metrics: dict[str, Any],
-                data_dir: str | None = None) -> Path:
+                *, data_dir: str | None = None) -> Path:
     """Write ``run_dir/index.html``: dataset kind, provenance, headline numbers, notebooks, figures."""
     dataset = metrics.get("data", {}).get("dataset") or metrics.get("ablation", {}).get("dataset") or (
         "fer2013" if data_dir or params.data.source == "fer2013" else "synthetic")
@@ -575,7 +576,7 @@ def _check_inputs(notebooks: list[Path], kernel_name: str) -> None:
 def _check_sources(params: Params, params_path: Path, data_dir: str | None, model_path: str | None,
                    train_run: str | None) -> None:
     """Raise a FerError naming the path if the dataset, model or training run a report needs is missing."""
-    location = resolve_data_dir(params, data_dir, origin=params_path)
+    location = resolve_data_dir(params, override=data_dir, origin=params_path)
     if location is not None and not location.exists():
         raise DataError(f"{location}: not found; expected a FER-2013 image folder or fer2013.csv")
     if model_path and not Path(model_path).expanduser().is_file():

@@ -92,7 +92,7 @@ def load_recorded_training(report_dir: str | os.PathLike[str]) -> RecordedTraini
     manifest = json.loads(manifest_path.read_text(encoding="utf-8")) if manifest_path.is_file() else {}
     notes = []
     try:
-        params = params_from_dict(manifest["params"], str(manifest_path))
+        params = params_from_dict(manifest["params"], origin=str(manifest_path))
     except (KeyError, ParamsError) as error:
         if not layout.params.is_file():
             raise FerError(f"{report_dir}: no usable params (training_manifest.json: {error}; no params.yaml)") from None
@@ -117,7 +117,7 @@ def data_location(recorded: RecordedTraining, data_dir: str | None) -> str | Non
     if data_dir or recorded.dataset == "synthetic":
         return data_dir
     if recorded.params.data.source == "fer2013":
-        return str(resolve_data_dir(recorded.params, None, origin=recorded.report_dir))
+        return str(resolve_data_dir(recorded.params, override=None, origin=recorded.report_dir))
     if os.environ.get("FER2013_DIR"):
         return os.environ["FER2013_DIR"]
     raise ParamsError(f"{recorded.report_dir}: the committed run trained on FER-2013; pass --data DIR or set "
@@ -148,7 +148,7 @@ def reproduce_report(report_dir: str | os.PathLike[str], *, epochs: int | None =
     recorded = load_recorded_training(report_dir)
     location = data_location(recorded, data_dir)
     resolve_weights(recorded.params.model.weights, alpha=recorded.params.model.alpha)
-    dataset = load_dataset(recorded.params, location)
+    dataset = load_dataset(recorded.params, data_override=location)
     folder = Path(run_dir) if run_dir else new_run_dir(PROJECT_ROOT / "runs", f"reproduce-{recorded.report_dir.name}")
     result = train(recorded.params, dataset, folder, verbose=verbose, workers=workers, max_epochs=epochs)
     return recorded, result.history, folder

@@ -231,7 +231,7 @@ def thread_settings() -> dict[str, Any]:
     return {**settings, "env": {name: os.environ.get(name) for name in THREAD_VARIABLES}}
 
 
-def write_manifest(run_dir: str | Path, params: Params, extra: dict[str, Any] | None = None) -> Path:
+def write_manifest(run_dir: str | Path, params: Params, *, extra: dict[str, Any] | None = None) -> Path:
     """Write ``run_dir/manifest.json`` recording what produced the run; return its path.
 
     Records: UTC creation time, ``params`` (as nested dicts), the command line (portable, see
@@ -280,7 +280,7 @@ def file_sha256(path: str | Path) -> str:
     return digest.hexdigest()
 
 
-def write_model_provenance(report_dir: str | Path, model: str | Path = SHIPPED_MODEL) -> Path:
+def write_model_provenance(report_dir: str | Path, *, model: str | Path = SHIPPED_MODEL) -> Path:
     """Tie ``model`` to the report of its training run: write ``<model>.json`` and return its path.
 
     The sidecar holds the model file's name and SHA-256, the report folder (portable path) and

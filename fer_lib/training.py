@@ -81,7 +81,7 @@ class FaceBatches(keras.utils.PyDataset):
     """
 
     def __init__(self, faces: np.ndarray, labels: np.ndarray, batch_size: int, params: Params,
-                 sample_weights: np.ndarray, one_hot: bool, workers: int = 1) -> None:
+                 sample_weights: np.ndarray, one_hot: bool, *, workers: int = 1) -> None:
         super().__init__(workers=workers, use_multiprocessing=False)
         self.faces, self.labels, self.sample_weights = faces, labels, sample_weights
         self.batch_size, self.params, self.one_hot = batch_size, params, one_hot
@@ -105,8 +105,8 @@ class FaceBatches(keras.utils.PyDataset):
         return x, y, self.sample_weights[rows]
 
 
-def train(params: Params, dataset: FaceDataset, run_dir: str | os.PathLike[str], verbose: int | str = "auto",
-          workers: int = 1, *, max_epochs: int | None = None) -> TrainResult:
+def train(params: Params, dataset: FaceDataset, run_dir: str | os.PathLike[str], *, verbose: int | str = "auto",
+          workers: int = 1, max_epochs: int | None = None) -> TrainResult:
     """Train per ``params`` on the Training split, scoring PublicTest each epoch; resume if interrupted.
 
     Args:
@@ -135,7 +135,8 @@ def train(params: Params, dataset: FaceDataset, run_dir: str | os.PathLike[str],
         model = _initial_model(params, run_dir, state, steps_per_epoch=-(-len(training) // params.train.batch_size))
         _start_run_dir(run_dir, params, state)
         batches = FaceBatches(training.faces, training.labels, params.train.batch_size, params,
-                              _sample_weights(params, training.labels), params.train.label_smoothing > 0, workers)
+                              _sample_weights(params, training.labels), params.train.label_smoothing > 0,
+                              workers=workers)
         train_eval = train_eval_data(params, training)
         plateau = _plateau_callback(params, model, state)
         for epoch in range(state["epochs_done"], min(params.train.epochs, max_epochs or params.train.epochs)):
@@ -232,7 +233,7 @@ def _prepare_run_dir(run_dir: Path, params: Params) -> dict:
         if state.get("finished"):
             raise RunExistsError(f"{run_dir}: holds a finished training run; choose a new output folder")
         params_path = RunLayout(run_dir).params
-        recorded = params_from_dict(yaml.safe_load(params_path.read_text()), str(params_path))
+        recorded = params_from_dict(yaml.safe_load(params_path.read_text()), origin=str(params_path))
         if recorded != params:
             raise RunExistsError(f"{run_dir}: holds an unfinished run with different params; "
                                  "resume it with the same params file or choose a new output folder")

@@ -223,7 +223,7 @@ def test_webcam_saves_no_frames_without_record(fake_camera: dict) -> None:
 
     before = files_under(fake_camera["tmp"])
 
-    summary = run_webcam(str(fake_camera["clip"]), fake_camera["classifier"], FakeDetector(), detect_every=1)
+    summary = run_webcam(str(fake_camera["clip"]), FakeDetector(), fake_camera["classifier"], detect_every=1)
 
     assert summary["frames"] == 6 and summary["record"] is None
     assert fake_camera["saved"] == []
@@ -236,7 +236,7 @@ def test_webcam_records_only_to_the_file_asked_for(fake_camera: dict) -> None:
     before = files_under(fake_camera["tmp"])
     target = fake_camera["tmp"] / "out" / "rec.mp4"
 
-    summary = run_webcam(str(fake_camera["clip"]), fake_camera["classifier"], FakeDetector(), record=target)
+    summary = run_webcam(str(fake_camera["clip"]), FakeDetector(), fake_camera["classifier"], record=target)
 
     assert summary["frames"] == 6 and summary["record"] == str(target)
     assert len(fake_camera["saved"]) == 1 and fake_camera["saved"][0].startswith("VideoWriter")

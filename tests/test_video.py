@@ -65,13 +65,13 @@ def count_frames(path: Path) -> tuple[int, tuple[int, int]]:
 
 def test_demo_clip_has_faces_and_faceless_frames(demo_clip: Path) -> None:
     assert count_frames(demo_clip) == (20, (320, 240))
-    frames = video.process_video(demo_clip, ScriptedClassifier(), HaarDetector(min_size=30), progress=False)
+    frames = video.process_video(demo_clip, HaarDetector(min_size=30), ScriptedClassifier(), progress=False)
     with_face = frames["n_faces"] > 0
     assert with_face.sum() >= 14 and (~with_face).sum() >= 3
 
 
 def test_process_video_writes_one_csv_row_and_one_video_frame_per_frame(demo_clip: Path, tmp_path: Path) -> None:
-    frames = video.process_video(demo_clip, ScriptedClassifier(), HaarDetector(min_size=30),
+    frames = video.process_video(demo_clip, HaarDetector(min_size=30), ScriptedClassifier(),
                                  out_video=tmp_path / "annotated.mp4", out_csv=tmp_path / "frames.csv", progress=False)
     table = pd.read_csv(tmp_path / "frames.csv", keep_default_na=False)
     assert list(table.columns) == list(video.FRAME_COLUMNS)
@@ -138,10 +138,10 @@ def test_first_main_face_is_the_largest_and_all_faces_share_one_call() -> None:
 
 def test_missing_and_unreadable_videos_are_media_errors(tmp_path: Path) -> None:
     with pytest.raises(MediaError, match="absent.mp4: video file not found"):
-        video.process_video(tmp_path / "absent.mp4", ScriptedClassifier(), HaarDetector())
+        video.process_video(tmp_path / "absent.mp4", HaarDetector(), ScriptedClassifier())
     (tmp_path / "notes.mp4").write_text("not a video")
     with pytest.raises(MediaError, match="notes.mp4: cannot open as a video"):
-        video.process_video(tmp_path / "notes.mp4", ScriptedClassifier(), HaarDetector())
+        video.process_video(tmp_path / "notes.mp4", HaarDetector(), ScriptedClassifier())
 
 
 @pytest.mark.parametrize(("name", "fourcc", "problem"), [("empty.avi", "MJPG", "video has no frames"),
@@ -150,20 +150,20 @@ def test_zero_frame_video_is_a_media_error(tmp_path: Path, name: str, fourcc: st
     writer = cv2.VideoWriter(str(tmp_path / name), cv2.VideoWriter_fourcc(*fourcc), 10, (64, 48))
     writer.release()
     with pytest.raises(MediaError, match=problem):
-        video.process_video(tmp_path / name, ScriptedClassifier(), HaarDetector(), out_csv=tmp_path / "f.csv")
+        video.process_video(tmp_path / name, HaarDetector(), ScriptedClassifier(), out_csv=tmp_path / "f.csv")
     assert not (tmp_path / "f.csv").exists()
 
 
 def test_webcam_without_camera_is_a_media_error() -> None:
     with pytest.raises(MediaError, match="^camera 99 could not be opened"):
-        video.run_webcam(99, ScriptedClassifier(), HaarDetector())
+        video.run_webcam(99, HaarDetector(), ScriptedClassifier())
 
 
 @pytest.mark.skipif("NONE" not in cv2.getBuildInformation().split("GUI:")[1].splitlines()[0],
                     reason="this OpenCV has a GUI")
 def test_webcam_without_gui_says_to_install_opencv_python(demo_clip: Path) -> None:
     with pytest.raises(MediaError, match="install opencv-python"):
-        video.run_webcam(str(demo_clip), ScriptedClassifier(), HaarDetector())
+        video.run_webcam(str(demo_clip), HaarDetector(), ScriptedClassifier())
 
 
 def test_video_command_prints_the_achieved_fps(demo_clip: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
@@ -196,7 +196,7 @@ def test_main_face_is_tracked_across_detections() -> None:
 
 
 def test_csv_says_which_frames_were_detected_and_the_copy_can_be_small(demo_clip: Path, tmp_path: Path) -> None:
-    frames = video.process_video(demo_clip, ScriptedClassifier(), HaarDetector(min_size=30), detect_every=3,
+    frames = video.process_video(demo_clip, HaarDetector(min_size=30), ScriptedClassifier(), detect_every=3,
                                  out_video=tmp_path / "small.mp4", out_csv=tmp_path / "frames.csv", progress=False,
                                  out_width=160, out_step=2)
     table = pd.read_csv(tmp_path / "frames.csv")
@@ -249,7 +249,7 @@ def test_fast_classifier_passes_tflite_through_and_converts_keras_once(tmp_path:
 
 def test_change_strip_shows_the_frames_where_the_label_changes(demo_clip: Path) -> None:
     happy, sad = np.eye(NUM_CLASSES)[EMOTIONS.index("happy")], np.eye(NUM_CLASSES)[EMOTIONS.index("sad")]
-    frames = video.process_video(demo_clip, ScriptedClassifier([happy] * 4 + [sad] * 16), HaarDetector(min_size=30),
+    frames = video.process_video(demo_clip, HaarDetector(min_size=30), ScriptedClassifier([happy] * 4 + [sad] * 16),
                                  smoothing=0.0, progress=False)
     changes = video.label_changes(frames)
     assert changes[:2] == [0, 4]

@@ -41,5 +41,5 @@ def handle(args: argparse.Namespace) -> int:
 
     overrides = parse_overrides(args.set)
     return print_report_location(lambda: run_ablation_report(
-        args.variants, args.params, args.out or REPORTS_DIR, data_dir=args.data, overrides=overrides,
+        args.variants, args.params, reports_root=args.out or REPORTS_DIR, data_dir=args.data, overrides=overrides,
         runs_dir=args.runs, workers=args.workers))

@@ -102,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
     paths = find_photos(args.paths)
     labels = photo_labels(paths)
     found: dict[Path, list[Any]] = {}
-    for photo in analyse_photos(paths, make_detector(params), classifier, params.margin,
+    for photo in analyse_photos(paths, make_detector(params), classifier, margin=params.margin,
                                 largest_only=args.largest, on_error=skip):
         if photo.path in labels:
             found[photo.path] = photo.faces

@@ -35,9 +35,9 @@ def handle(args: argparse.Namespace) -> int:
     from fer_lib.report import run_report
     from fer_lib.paths import REPORTS_DIR
 
-    return print_report_location(lambda: run_report(args.params, args.out or REPORTS_DIR, data_dir=args.data,
-                                                    model_path=args.model, train_run=args.train_run,
-                                                    name=args.name))
+    return print_report_location(lambda: run_report(args.params, reports_root=args.out or REPORTS_DIR,
+                                                    data_dir=args.data, model_path=args.model,
+                                                    train_run=args.train_run, name=args.name))
 
 
 def print_report_location(make_report: Callable[[], Path]) -> int:

@@ -53,13 +53,13 @@ def run(args: argparse.Namespace) -> int:
     from fer_lib.runs import dirty_tree_warning, new_run_dir
     from fer_lib.training import train
 
-    params = load_params(args.params, parse_overrides(args.set))
-    resolve_data_dir(params, args.data, origin=args.params)
+    params = load_params(args.params, overrides=parse_overrides(args.set))
+    resolve_data_dir(params, override=args.data, origin=args.params)
     if not (args.out and RunLayout(args.out).state.is_file()):  # a resumed run starts from its checkpoint
         resolve_weights(params.model.weights, alpha=params.model.alpha)
     if args.out and Path(args.out).exists() and not Path(args.out).is_dir():
         raise RunExistsError(f"{args.out}: exists and is not a folder; choose a new output folder")
-    dataset = load_dataset(params, args.data)
+    dataset = load_dataset(params, data_override=args.data)
     warning = dirty_tree_warning("this training run")
     if warning:
         print(warning, file=sys.stderr, flush=True)

@@ -37,8 +37,8 @@ def run(args: argparse.Namespace) -> int:
 
     probe_video(args.input)  # a missing, unreadable or empty clip fails before the model loads
     params = faces_params_from_args(args)
-    frames = process_video(args.input, load_fast_classifier(args.model, num_threads=args.threads),
-                           make_detector(params, detect_width=args.detect_width), out_video=args.out,
+    frames = process_video(args.input, make_detector(params, detect_width=args.detect_width),
+                           load_fast_classifier(args.model, num_threads=args.threads), out_video=args.out,
                            out_csv=args.csv, smoothing=args.smoothing, detect_every=args.detect_every,
                            margin=params.margin, progress=not args.no_progress)
     summary = video_summary(frames)

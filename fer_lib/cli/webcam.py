@@ -28,8 +28,8 @@ def run(args: argparse.Namespace) -> int:
     from fer_lib.video import run_webcam
 
     params = faces_params_from_args(args)
-    summary = run_webcam(args.camera, load_classifier(args.model, num_threads=args.threads),
-                         make_detector(params, detect_width=args.detect_width), margin=params.margin,
+    summary = run_webcam(args.camera, make_detector(params, detect_width=args.detect_width),
+                         load_classifier(args.model, num_threads=args.threads), margin=params.margin,
                          smoothing=args.smoothing, detect_every=args.detect_every, record=args.record)
     print(f"camera {args.camera}: {summary['frames']} frames at {summary['achieved_fps']:.1f} FPS"
           + (f"; recorded to {summary['record']}" if summary["record"] else ""))
