@@ -23,7 +23,7 @@ import pandas as pd
 
 from fer_lib.classifiers import EmotionClassifier
 from fer_lib.errors import MediaError, ModelError
-from fer_lib.labels import EMOTIONS, FACE_SIZE, NUM_CLASSES
+from fer_lib.labels import EMOTIONS, FACE_SIZE
 from fer_lib.params import FacesParams
 from fer_lib.paths import DETECTOR_MODELS, PROJECT_ROOT, SHIPPED_MODEL, ReportLayout, RunLayout
 

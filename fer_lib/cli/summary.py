@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from fer_lib.cli.train import parse_overrides
+from fer_lib.cli.common import parse_overrides
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -5,9 +5,8 @@ import argparse
 import sys
 from pathlib import Path
 
-import yaml
-
-from fer_lib.errors import ParamsError, RunExistsError
+from fer_lib.cli.common import parse_overrides
+from fer_lib.errors import RunExistsError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -23,21 +22,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="override a parameter, e.g. --set train.epochs=2 (repeatable)")
     parser.add_argument("--workers", type=int, default=1, help="host threads preparing batches")
     parser.set_defaults(handler=run)
-
-
-def parse_overrides(pairs: list[str]) -> dict[str, object]:
-    """Turn ``["train.epochs=2", ...]`` into ``{"train.epochs": 2, ...}`` (values parsed as YAML)."""
-    overrides = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise ParamsError(f"--set {pair}: expected KEY=VALUE, e.g. train.epochs=2")
-        try:
-            overrides[key.strip()] = yaml.safe_load(value)
-        except yaml.YAMLError as error:
-            problem = getattr(error, "problem", None) or " ".join(str(error).split())
-            raise ParamsError(f"--set {pair}: the value is not valid YAML ({problem})") from None
-    return overrides
 
 
 def run(args: argparse.Namespace) -> int:

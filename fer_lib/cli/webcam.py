@@ -3,8 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from fer_lib.cli.predict import (add_detector_arguments, add_model_arguments, add_stream_arguments,
-                                 faces_params_from_args)
+from fer_lib.cli.common import add_detector_arguments, add_model_arguments, add_stream_arguments, faces_params_from_args
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
