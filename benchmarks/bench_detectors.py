@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from fer_lib.faces import BLAZEFACE_MODELS, BlazeFaceDetector, FaceDetector, HaarDetector, find_files, read_image
-from fer_lib.params import PROJECT_ROOT
+from fer_lib.paths import PROJECT_ROOT
 from fer_lib.video import open_video
 
 SHARED: Path = PROJECT_ROOT.parent / "shared"
@@ -39,8 +39,8 @@ SHARED: Path = PROJECT_ROOT.parent / "shared"
 def detectors() -> dict[str, FaceDetector]:
     """The detectors compared, each with its standard settings (no threshold tuned here)."""
     return {"haar": HaarDetector(),
-            **{f"blazeface-{name}": BlazeFaceDetector([name]) for name in BLAZEFACE_MODELS},
-            "blazeface-full>short": BlazeFaceDetector(["full", "short"])}
+            **{f"blazeface-{name}": BlazeFaceDetector(models=[name]) for name in BLAZEFACE_MODELS},
+            "blazeface-full>short": BlazeFaceDetector(models=["full", "short"])}
 
 
 def photo_counts(photos: list[Path], found: dict[str, FaceDetector]) -> pd.DataFrame:

@@ -34,11 +34,13 @@ import keras
 import numpy as np
 from skimage import data
 
+from fer_lib.classifiers import EmotionClassifier, KerasClassifier, TFLiteClassifier
 from fer_lib.errors import FerError
-from fer_lib.export import TFLiteClassifier, export_tflite
-from fer_lib.faces import BlazeFaceDetector, EmotionClassifier, FaceClassifier, HaarDetector, box_iou, crop_faces
+from fer_lib.export import export_tflite
+from fer_lib.faces import BlazeFaceDetector, HaarDetector, box_iou, crop_faces
 from fer_lib.model import build_model, load_model
-from fer_lib.params import SHIPPED_MODEL, ModelParams
+from fer_lib.params import ModelParams
+from fer_lib.paths import SHIPPED_MODEL
 from fer_lib.video import FrameAnalyser
 
 FRAME_SIZE: tuple[int, int] = (640, 480)
@@ -138,13 +140,15 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         calibration = np.concatenate([crop_faces(frame, full.detect(frame)) for frame in frames[::10]])
         classifiers: dict[str, EmotionClassifier] = {
-            "Keras": FaceClassifier(model),
-            "TFLite float32": TFLiteClassifier(export_tflite(model, Path(folder) / "float.tflite"), args.threads),
-            "TFLite int8": TFLiteClassifier(export_tflite(model, Path(folder) / "int8.tflite", "int8", calibration),
-                                            args.threads),
+            "Keras": KerasClassifier(model),
+            "TFLite float32": TFLiteClassifier(export_tflite(model, Path(folder) / "float.tflite"),
+                                               num_threads=args.threads),
+            "TFLite int8": TFLiteClassifier(export_tflite(model, Path(folder) / "int8.tflite", quantize="int8",
+                                                          representative_faces=calibration),
+                                            num_threads=args.threads),
         }
         print("1. Classifier latency, batch 1 (one face):")
-        latency = interleaved_ms({name: lambda _, c=classifier: c.predict(face)
+        latency = interleaved_ms({name: lambda _, c=classifier: c.predict_proba(face)
                                   for name, classifier in classifiers.items()}, args.repeats)
         for name, durations in latency.items():
             print(f"   {name:<15} {summary(durations)}")

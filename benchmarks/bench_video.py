@@ -27,8 +27,9 @@ import cv2
 import numpy as np
 import pandas as pd
 
-from fer_lib.faces import BlazeFaceDetector, FaceDetector, HaarDetector, box_iou, load_fast_classifier
-from fer_lib.params import PROJECT_ROOT
+from fer_lib.export import load_fast_classifier
+from fer_lib.faces import BlazeFaceDetector, FaceDetector, HaarDetector, box_iou
+from fer_lib.paths import PROJECT_ROOT
 from fer_lib.video import FOURCC, open_video, process_video
 
 DEFAULT_CLIP: Path = PROJECT_ROOT.parent / "shared" / "videos" / "liveportrait_d14.mp4"
@@ -106,7 +107,7 @@ def main() -> None:
         tables: dict[str, pd.DataFrame] = {}
         for _ in range(args.rounds):
             for name, (detector, every) in detectors.items():
-                table = process_video(clip, classifier, detector, out_csv=folder / "frames.csv", detect_every=every,
+                table = process_video(clip, detector, classifier, out_csv=folder / "frames.csv", detect_every=every,
                                       progress=False)
                 fps[name].append(table.attrs["achieved_fps"])
                 tables[name] = table
@@ -121,9 +122,9 @@ def main() -> None:
         rows = []
         for source in sorted(args.iou_clips.glob("*.mp4")):
             square = make_square_clip(source, folder / "iou.mp4")
-            every_frame = process_video(square, classifier, BlazeFaceDetector(), progress=False)
+            every_frame = process_video(square, BlazeFaceDetector(), classifier, progress=False)
             for every in (2, 3):
-                table = process_video(square, classifier, BlazeFaceDetector(), detect_every=every, progress=False)
+                table = process_video(square, BlazeFaceDetector(), classifier, detect_every=every, progress=False)
                 rows.append({"clip": source.name, "detect every": every, **box_agreement(table, every_frame)})
             square.unlink()
         print(pd.DataFrame(rows).set_index(["clip", "detect every"]).round(3).to_string())

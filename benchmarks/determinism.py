@@ -20,7 +20,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from fer_lib.params import PROJECT_ROOT
+from fer_lib.paths import PROJECT_ROOT
 from fer_lib.reproduce import METRIC_COLUMNS
 
 SETTINGS: dict[str, dict[str, str]] = {

@@ -27,7 +27,7 @@ from fer_lib.ablation import make_ablation, run_ablation
 from fer_lib.data import load_fer2013
 from fer_lib.evaluation import evaluate_splits
 from fer_lib.model import load_model, recalibrate_batchnorm
-from fer_lib.params import PROJECT_ROOT
+from fer_lib.paths import PROJECT_ROOT
 from fer_lib.runs import data_label, portable_path, write_manifest
 from fer_lib.training import training_data
 
@@ -48,10 +48,10 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--out", default=str(PROJECT_ROOT / "reports" / "bn_gap"))
     args = parser.parse_args()
-    ablation = make_ablation(PROJECT_ROOT / "params" / "paper_b.yaml", VARIANTS, {
+    ablation = make_ablation(PROJECT_ROOT / "params" / "paper_b.yaml", VARIANTS, overrides={
         "model.input_size": args.input_size, "data.train_subset": args.subset or None,
         "train.epochs": args.epochs, "train.train_eval_subset": None}, source=__file__)
-    table = run_ablation(ablation, args.data, PROJECT_ROOT / "runs" / "bn_gap")
+    table = run_ablation(ablation, data_dir=args.data, runs_dir=PROJECT_ROOT / "runs" / "bn_gap")
     dataset = load_fer2013(args.data)
     public = dataset.split("PublicTest")
     out = Path(args.out)

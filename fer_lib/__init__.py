@@ -1,12 +1,15 @@
 """fer_lib: the library behind the fer-study notebooks and CLI.
 
-Modules (one concern each): ``labels`` (class names and splits), ``params`` (the YAML
-schema), ``data`` (loading FER-2013 and the synthetic default), ``audit`` (duplicates and
-leakage), ``augment`` (host-side augmentation), ``model`` (MobileNetV2 construction),
+Modules (one concern each; docs/ARCHITECTURE.md maps them and their layers): ``labels`` (class
+names and splits), ``errors`` (user-facing errors), ``paths`` (project locations, report and run
+folder layouts), ``params`` (the YAML schema), ``dataset`` (the FaceDataset type), ``data``
+(loading FER-2013 and the synthetic default), ``synthetic`` (the generated faces), ``audit``
+(duplicates and leakage), ``augment`` (host-side augmentation), ``model`` (MobileNetV2
+construction), ``classifiers`` (running a model on faces: ``predict_proba``/``predict``),
 ``training`` (fit with checkpoints and resume), ``evaluation`` (metrics per split), ``faces``
-(detection and classification of faces in photos), ``video`` (clips and webcam),
-``export`` (TFLite), ``plots`` (figures), ``report`` (papermill/nbconvert), ``runs`` (run
-folders and provenance).
+(detection and classification of faces in photos), ``photo_check`` (labelled photos), ``video``
+(clips and webcam), ``export`` (TFLite), ``plots`` (figures), ``papers``, ``ablation`` and
+``reproduce`` (the studies), ``report`` (papermill/nbconvert), ``runs`` (run folders and provenance).
 """
 import os
 

@@ -39,13 +39,16 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from fer_lib.data import FaceDataset, load_dataset
+from fer_lib.classifiers import KerasClassifier
+from fer_lib.data import load_dataset
+from fer_lib.dataset import FaceDataset
 from fer_lib.errors import DataError, ParamsError
 from fer_lib.evaluation import evaluate_splits
 from fer_lib.labels import FACE_SIZE
 from fer_lib.model import parameter_counts
-from fer_lib.params import (PROJECT_ROOT, TTA_MODES, Params, load_params, read_yaml_mapping, resolve_data_dir,
-                            unknown_key_message, with_overrides)
+from fer_lib.params import (TTA_MODES, Params, load_params, read_yaml_mapping, resolve_data_dir, unknown_key_message,
+                            with_overrides)
+from fer_lib.paths import PROJECT_ROOT, RunLayout
 from fer_lib.runs import describe_device, device_info, safe_name, write_metrics
 from fer_lib.training import TrainResult, is_finished, load_run, train, train_eval_data, training_data
 
@@ -145,7 +148,7 @@ class Ablation:
             columns=["variant", "overrides", "status"]).set_index("variant")
 
 
-def load_variants(path: str | os.PathLike[str], overrides: dict[str, Any] | None = None,
+def load_variants(path: str | os.PathLike[str], *, overrides: dict[str, Any] | None = None,
                   base: str | os.PathLike[str] | None = None) -> Ablation:
     """Read and validate a variants file (format: see the module docstring).
 
@@ -160,7 +163,7 @@ def load_variants(path: str | os.PathLike[str], overrides: dict[str, Any] | None
             or value, overrides on the first variant, or a key that does not change training.
     """
     path = Path(path)
-    raw = read_yaml_mapping(path, "variants file", "a mapping with keys base and variants")
+    raw = read_yaml_mapping(path, kind="variants file", expected="a mapping with keys base and variants")
     for key in raw:
         if key not in VARIANTS_FILE_KEYS:
             raise ParamsError(unknown_key_message(str(path), key, list(VARIANTS_FILE_KEYS)))
@@ -174,12 +177,12 @@ def load_variants(path: str | os.PathLike[str], overrides: dict[str, Any] | None
         raise ParamsError(f"{path}: 'variants' must be a mapping of variant names to overrides, "
                           f"got {raw['variants']!r}")
     base_path = Path(base) if base else path.parent / raw["base"]
-    return make_ablation(base_path, raw["variants"], overrides, source=str(path),
+    return make_ablation(base_path, raw["variants"], overrides=overrides, source=str(path),
                          description=raw.get("description", ""))
 
 
 def make_ablation(base_path: str | os.PathLike[str], variants: dict[str, dict[str, Any] | None],
-                  overrides: dict[str, Any] | None = None, source: str | None = None,
+                  *, overrides: dict[str, Any] | None = None, source: str | None = None,
                   description: str = "") -> Ablation:
     """Validate variants given in code (``{name: {dotted key: value}}``, the first without overrides).
 
@@ -197,7 +200,7 @@ def make_ablation(base_path: str | os.PathLike[str], variants: dict[str, dict[st
     overrides = dict(overrides or {})
     recipe = load_params(base_path)
     if overrides:
-        load_params(base_path, overrides)  # errors in the common overrides name the base file alone
+        load_params(base_path, overrides=overrides)  # errors in the common overrides name the base file alone
     if not variants:
         raise ParamsError(f"{source}: 'variants' is empty; it must name at least the baseline")
     result: list[Variant] = []
@@ -229,7 +232,7 @@ def describe_overrides(overrides: dict[str, Any]) -> str:
                      for key, value in overrides.items()) or "none"
 
 
-def variant_run_dir(runs_dir: str | os.PathLike[str], variant: Variant, data_dir: str | None = None) -> Path:
+def variant_run_dir(runs_dir: str | os.PathLike[str], variant: Variant, *, data_dir: str | None = None) -> Path:
     """The run folder of ``variant``: ``<runs_dir>/<variant name>-<hash of params and data location>``.
 
     The hash covers the parameters that differ from the defaults (:meth:`Params.non_defaults`),
@@ -238,20 +241,22 @@ def variant_run_dir(runs_dir: str | os.PathLike[str], variant: Variant, data_dir
     Raises:
         ParamsError: if the variant asks for FER-2013 and neither ``data_dir`` nor its params say where.
     """
-    location = resolve_data_dir(variant.params, data_dir)
+    location = resolve_data_dir(variant.params, override=data_dir)
     record = yaml.safe_dump({"params": variant.params.non_defaults(),
                              "data": str(location.expanduser().resolve()) if location else "synthetic"}, sort_keys=True)
     return Path(runs_dir) / f"{safe_name(variant.name)}-{hashlib.sha256(record.encode()).hexdigest()[:8]}"
 
 
 def pending_variants(ablation: Ablation, runs_dir: str | os.PathLike[str] = DEFAULT_RUNS_DIR,
-                     data_dir: str | None = None) -> list[Variant]:
+                     *, data_dir: str | None = None) -> list[Variant]:
     """The variants :func:`run_ablation` would train: distinct ones whose runs have not finished."""
-    return [variant for variant in ablation.distinct() if not is_finished(variant_run_dir(runs_dir, variant, data_dir))]
+    return [variant for variant in ablation.distinct()
+            if not is_finished(variant_run_dir(runs_dir, variant, data_dir=data_dir))]
 
 
-def run_ablation(ablation: Ablation, data_dir: str | None = None, runs_dir: str | os.PathLike[str] = DEFAULT_RUNS_DIR,
-                 verbose: int | str = 2, workers: int = 1, timing_repeats: int = 5) -> pd.DataFrame:
+def run_ablation(ablation: Ablation, *, data_dir: str | None = None,
+                 runs_dir: str | os.PathLike[str] = DEFAULT_RUNS_DIR, verbose: int | str = 2, workers: int = 1,
+                 timing_repeats: int = 5) -> pd.DataFrame:
     """Train every distinct variant (resuming or reusing finished runs) and score each one.
 
     Args:
@@ -272,8 +277,8 @@ def run_ablation(ablation: Ablation, data_dir: str | None = None, runs_dir: str 
     inference_device = describe_device(inference_info.pop("keras_backend"), inference_info)
     rows = []
     for variant in ablation.distinct():
-        run_dir = variant_run_dir(runs_dir, variant, data_dir)
-        dataset = load_dataset(variant.params, data_dir)
+        run_dir = variant_run_dir(runs_dir, variant, data_dir=data_dir)
+        dataset = load_dataset(variant.params, data_override=data_dir)
         if len(dataset.split("PublicTest")) == 0:
             raise DataError(f"{dataset.source}: no PublicTest faces; an ablation scores every variant on PublicTest")
         if is_finished(run_dir):
@@ -282,7 +287,7 @@ def run_ablation(ablation: Ablation, data_dir: str | None = None, runs_dir: str 
         else:
             print(f"{variant.name}: training in {run_dir}", flush=True)
             result = train(variant.params, dataset, run_dir, verbose=verbose, workers=workers)
-        rows.append(score_variant(variant, result, dataset, inference_device, timing_repeats))
+        rows.append(score_variant(variant, result, dataset, inference_device, timing_repeats=timing_repeats))
     return pd.DataFrame(rows, columns=list(COLUMNS))
 
 
@@ -293,14 +298,14 @@ def publictest_column(metric: str, tta: str) -> str:
 
 
 def score_variant(variant: Variant, result: TrainResult, dataset: FaceDataset, inference_device: str,
-                  timing_repeats: int = 5) -> dict[str, Any]:
+                  *, timing_repeats: int = 5) -> dict[str, Any]:
     """One row of the ablation table (keys :data:`COLUMNS`) for a trained variant, in inference mode."""
     publictest = {tta: evaluate_splits(result.model, dataset, tta=tta, splits=["PublicTest"])["PublicTest"]
                   for tta in TTA_MODES}
     training_faces = train_eval_data(variant.params, training_data(variant.params, dataset))
     training = evaluate_splits(result.model, training_faces, splits=["Training"])["Training"]
     kept = result.history.loc[result.history["epoch"] == result.kept_epoch].iloc[0]
-    manifest = json.loads((result.run_dir / "manifest.json").read_text(encoding="utf-8"))
+    manifest = json.loads(RunLayout(result.run_dir).manifest.read_text(encoding="utf-8"))
     return {
         "variant": variant.name,
         "overrides": describe_overrides(variant.overrides),
@@ -322,21 +327,22 @@ def score_variant(variant: Variant, result: TrainResult, dataset: FaceDataset, i
     }
 
 
-def inference_cost(model: keras.Model, batch_size: int = TIMING_BATCH, repeats: int = 5) -> dict[str, Any]:
+def inference_cost(model: keras.Model, *, batch_size: int = TIMING_BATCH, repeats: int = 5) -> dict[str, Any]:
     """Parameter count and inference milliseconds per face, measured on this machine.
 
-    Times ``repeats`` calls of ``model.predict_on_batch`` on ``batch_size`` random (48, 48, 1)
-    faces after one warm-up call (which compiles).
+    Times ``repeats`` calls of :meth:`fer_lib.classifiers.KerasClassifier.predict_proba` (the path
+    every evaluation takes) on ``batch_size`` random faces after one warm-up call (which compiles).
 
     Returns:
         ``{"parameters": int, "ms_per_face": median call time in ms / batch_size}``.
     """
-    faces = np.random.default_rng(0).uniform(0, 255, (batch_size, FACE_SIZE, FACE_SIZE, 1)).astype(np.float32)
-    model.predict_on_batch(faces)
+    faces = np.random.default_rng(0).integers(0, 256, (batch_size, FACE_SIZE, FACE_SIZE), dtype=np.uint8)
+    classifier = KerasClassifier(model)
+    classifier.predict_proba(faces, batch_size=batch_size)
     durations = []
     for _ in range(repeats):
         start = time.perf_counter()
-        model.predict_on_batch(faces)
+        classifier.predict_proba(faces, batch_size=batch_size)
         durations.append(time.perf_counter() - start)
     return {"parameters": parameter_counts(model)["total"],
             "ms_per_face": 1000 * float(np.median(durations)) / batch_size}

@@ -12,16 +12,14 @@ Faces are compared by a hash of their 2304 pixel bytes, so only exact duplicates
 from __future__ import annotations
 
 import hashlib
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import cv2
 import numpy as np
 import pandas as pd
 
+from fer_lib.dataset import FaceDataset
 from fer_lib.labels import EMOTIONS
-
-if TYPE_CHECKING:
-    from fer_lib.data import FaceDataset
 
 NEAR_BLANK_STD: float = 2.0
 """A face whose pixel standard deviation is below this many grey levels is near-blank (no visible

@@ -1,5 +1,7 @@
 """FER-2013 in memory: one dataset type for the image folders, ``fer2013.csv`` and the synthetic default.
 
+Every loader returns a :class:`fer_lib.dataset.FaceDataset`.
+
 Sources, all loaded into a :class:`FaceDataset` ordered by split, then class index, then id:
 
 * :func:`load_image_folder`: the Kaggle image-folder copy, ``root/<any>/<class>/<Usage>_<id>.jpg``
@@ -28,7 +30,6 @@ import re
 import tempfile
 import warnings
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -37,9 +38,12 @@ import numpy as np
 import pandas as pd
 
 from fer_lib.audit import cross_split_duplicate_mask
+from fer_lib.dataset import FaceDataset
 from fer_lib.errors import DataError
 from fer_lib.labels import EMOTIONS, FACE_SIZE, LABEL_INDEX, NUM_CLASSES, SPLITS
 from fer_lib.params import Params, resolve_data_dir
+from fer_lib.paths import default_cache_dir
+from fer_lib.synthetic import make_synthetic_dataset
 
 logger = logging.getLogger(__name__)
 
@@ -59,53 +63,6 @@ CACHE_FORMAT: int = 1
 
 _USAGE_PREFIXES = ", ".join(f"{split}_" for split in SPLITS)
 _INTEGER = re.compile(r"[+-]?[0-9]+")
-
-
-@dataclass(frozen=True)
-class FaceDataset:
-    """Faces with their labels, split and id.
-
-    Attributes:
-        faces: uint8 array (N, 48, 48), grey pixel values 0-255.
-        labels: int64 array (N,), canonical indices into :data:`fer_lib.labels.EMOTIONS`.
-        usage: str array (N,), each one of :data:`fer_lib.labels.SPLITS`.
-        ids: str array (N,), a stable id per face (file stem such as ``Training_10118481``, or
-            ``csv:<row>`` for ``fer2013.csv``, or ``synthetic:<n>``).
-        source: where the faces came from (a path, or ``"synthetic"`` for the generated set).
-    """
-
-    faces: np.ndarray
-    labels: np.ndarray
-    usage: np.ndarray
-    ids: np.ndarray
-    source: str
-
-    @property
-    def synthetic(self) -> bool:
-        """True for the generated dataset, which must be labelled SYNTHETIC wherever it is shown."""
-        return self.source == "synthetic"
-
-    @property
-    def splits(self) -> list[str]:
-        """The splits present, in canonical order."""
-        present = set(np.unique(self.usage).tolist())
-        return [split for split in SPLITS if split in present]
-
-    def __len__(self) -> int:
-        return int(self.labels.shape[0])
-
-    def select(self, mask: np.ndarray) -> FaceDataset:
-        """Return the faces where boolean ``mask`` (N,) is True (or at integer indices ``mask``)."""
-        return FaceDataset(self.faces[mask], self.labels[mask], self.usage[mask], self.ids[mask], self.source)
-
-    def split(self, usage: str) -> FaceDataset:
-        """Return one split (``Training``, ``PublicTest`` or ``PrivateTest``); may be empty."""
-        return self.select(self.usage == usage)
-
-    def class_counts(self) -> dict[str, int]:
-        """Return faces per emotion, in canonical order."""
-        counts = np.bincount(self.labels, minlength=len(EMOTIONS))
-        return {name: int(count) for name, count in zip(EMOTIONS, counts)}
 
 
 def canonical_order(usage: np.ndarray, labels: np.ndarray, tiebreak: np.ndarray) -> np.ndarray:
@@ -152,7 +109,7 @@ def decode_face(data: bytes) -> np.ndarray:
     return np.ascontiguousarray(image)
 
 
-def load_image_folder(root: str | os.PathLike[str], on_error: OnError = "raise") -> FaceDataset:
+def load_image_folder(root: str | os.PathLike[str], *, on_error: OnError = "raise") -> FaceDataset:
     """Load the Kaggle image-folder copy of FER-2013.
 
     Images are found one or two folders below ``root``: ``root/<any>/<class>/<Usage>_<id>.<ext>``
@@ -179,7 +136,7 @@ def load_image_folder(root: str | os.PathLike[str], on_error: OnError = "raise")
     return dataset
 
 
-def load_csv(path: str | os.PathLike[str], on_error: OnError = "raise") -> FaceDataset:
+def load_csv(path: str | os.PathLike[str], *, on_error: OnError = "raise") -> FaceDataset:
     """Load the original ``fer2013.csv`` (columns ``emotion,pixels,Usage``; others are ignored).
 
     ``emotion`` is the canonical class index 0-6, ``pixels`` 2304 space-separated values 0-255 (a
@@ -203,14 +160,9 @@ def load_csv(path: str | os.PathLike[str], on_error: OnError = "raise") -> FaceD
     return dataset
 
 
-def default_cache_dir() -> Path:
-    """Return the dataset cache folder: env ``FER_CACHE_DIR``, else ``~/.cache/fer-study``."""
-    return Path(os.environ.get("FER_CACHE_DIR") or Path.home() / ".cache" / "fer-study").expanduser()
-
-
 def load_fer2013(
     path: str | os.PathLike[str],
-    cache_dir: str | os.PathLike[str] | None = None,
+    *, cache_dir: str | os.PathLike[str] | None = None,
     on_error: OnError = "raise",
 ) -> FaceDataset:
     """Load FER-2013 from an image folder or a ``.csv`` file, through an ``.npz`` cache.
@@ -223,7 +175,7 @@ def load_fer2013(
 
     Args:
         path: a folder (see :func:`load_image_folder`) or a ``.csv`` file (see :func:`load_csv`).
-        cache_dir: where caches live; None means :func:`default_cache_dir`.
+        cache_dir: where caches live; None means :func:`fer_lib.paths.default_cache_dir`.
         on_error: ``"raise"`` or ``"skip"`` bad inputs.
 
     Raises:
@@ -242,7 +194,7 @@ def load_fer2013(
 
 def load_dataset(
     params: Params,
-    data_override: str | None = None,
+    *, data_override: str | None = None,
     cache_dir: str | os.PathLike[str] | None = None,
 ) -> FaceDataset:
     """Return the dataset a study run uses: synthetic, or FER-2013 from a folder or CSV.
@@ -258,10 +210,8 @@ def load_dataset(
         data_override: the CLI's ``--data``; wins over ``params.data`` and implies FER-2013.
         cache_dir: see :func:`load_fer2013`.
     """
-    location = resolve_data_dir(params, data_override)
+    location = resolve_data_dir(params, override=data_override)
     if location is None:
-        from fer_lib.synthetic import make_synthetic_dataset  # here: synthetic imports FaceDataset from this module
-
         return make_synthetic_dataset(params.data.synthetic_per_class, params.seed)
     return load_fer2013(location, cache_dir=cache_dir)
 

@@ -12,24 +12,10 @@ import keras
 import numpy as np
 from sklearn.metrics import accuracy_score, classification_report, confusion_matrix, f1_score, log_loss
 
-from fer_lib.augment import tta_views
-from fer_lib.data import FaceDataset
+from fer_lib.classifiers import BATCH_SIZE, KerasClassifier
+from fer_lib.dataset import FaceDataset
 from fer_lib.labels import EMOTIONS, NUM_CLASSES
 from fer_lib.params import TestTimeAugmentation
-
-
-def predict_proba(model: keras.Model, faces: np.ndarray, batch_size: int = 256,
-                  tta: TestTimeAugmentation = "none") -> np.ndarray:
-    """Return (N, 7) probabilities for (N, 48, 48) faces (0-255), in inference mode.
-
-    With test-time augmentation the probabilities of the views of each face are averaged:
-    the face and its left-right mirror (``"flip"``, 2x the cost) or five crops and their
-    mirrors (``"tencrop"``, 10x), see :func:`fer_lib.augment.tta_views`.
-    """
-    probabilities = np.zeros((len(faces), NUM_CLASSES), dtype=np.float64)
-    for view in tta_views(faces, tta):
-        probabilities += model.predict(np.ascontiguousarray(view)[..., None], batch_size=batch_size, verbose=0)
-    return probabilities / probabilities.sum(axis=1, keepdims=True)  # float32 softmax sums drift from 1
 
 
 def split_metrics(labels: np.ndarray, probabilities: np.ndarray) -> dict[str, Any]:
@@ -52,19 +38,21 @@ def split_metrics(labels: np.ndarray, probabilities: np.ndarray) -> dict[str, An
     }
 
 
-def evaluate_splits(model: keras.Model, dataset: FaceDataset, tta: TestTimeAugmentation = "none",
-                    batch_size: int = 256, splits: list[str] | None = None) -> dict[str, dict[str, Any]]:
+def evaluate_splits(model: keras.Model, dataset: FaceDataset, *, tta: TestTimeAugmentation = "none",
+                    batch_size: int = BATCH_SIZE, splits: list[str] | None = None) -> dict[str, dict[str, Any]]:
     """Evaluate ``model`` on each split of ``dataset`` (or just ``splits``), in inference mode.
+
+    The probabilities are :meth:`fer_lib.classifiers.KerasClassifier.predict_proba` (with ``tta``).
 
     Returns:
         ``{split: split_metrics(...) | {"probabilities": (n, 7) array, "mode": "inference", "tta": tta}}``.
     """
-    results = {}
+    classifier, results = KerasClassifier(model), {}
     for split in dataset.splits if splits is None else splits:
         part = dataset.split(split)
         if len(part) == 0:
             continue
-        probabilities = predict_proba(model, part.faces, batch_size, tta)
+        probabilities = classifier.predict_proba(part.faces, batch_size=batch_size, tta=tta)
         results[split] = {**split_metrics(part.labels, probabilities), "mode": "inference", "tta": tta,
                           "probabilities": probabilities}
     return results

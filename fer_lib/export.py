@@ -4,21 +4,22 @@
 (``model.export(format="litert")``: Keras model -> SavedModel -> ``tf.lite.TFLiteConverter``), either
 in float32 or with int8 weights and activations calibrated on real faces. Both keep float32 input
 (N, 48, 48, 1) grey 0-255 and float32 output (N, 7), so callers do not change. Only the export needs
-TensorFlow, imported inside the functions; :class:`TFLiteClassifier` runs the file with ai-edge-litert.
+TensorFlow, imported inside the functions; :class:`fer_lib.classifiers.TFLiteClassifier` runs the file
+with ai-edge-litert, and :func:`load_fast_classifier` converts a ``.keras`` model once and caches it.
 """
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 import numpy as np
-from ai_edge_litert.interpreter import Interpreter
 
+from fer_lib.classifiers import EmotionClassifier, KerasClassifier, TFLiteClassifier, load_classifier
 from fer_lib.errors import ModelError
-from fer_lib.faces import EmotionClassifier, FaceClassifier
-from fer_lib.labels import FACE_SIZE, NUM_CLASSES
+from fer_lib.paths import SHIPPED_MODEL, default_cache_dir
 
 if TYPE_CHECKING:
     import keras
@@ -27,7 +28,7 @@ CALIBRATION_FACES: int = 500
 """Faces used at most to calibrate int8 activation ranges."""
 
 
-def export_tflite(model: keras.Model, path: str | os.PathLike[str], quantize: Literal["none", "int8"] = "none",
+def export_tflite(model: keras.Model, path: str | os.PathLike[str], *, quantize: Literal["none", "int8"] = "none",
                   representative_faces: np.ndarray | None = None) -> Path:
     """Convert a Keras classifier to a ``.tflite`` file.
 
@@ -66,46 +67,8 @@ def export_tflite(model: keras.Model, path: str | os.PathLike[str], quantize: Li
     return path
 
 
-class TFLiteClassifier(EmotionClassifier):
-    """A ``.tflite`` classifier run by ai-edge-litert (XNNPACK), same interface as :class:`FaceClassifier`.
-
-    Args:
-        path: a file written by :func:`export_tflite` (float32 input (N, 48, 48, 1), output (N, 7)).
-        num_threads: interpreter CPU threads; 1 is fastest at batch 1 (a frame's faces) for
-            MobileNetV2 on 2 cores, more helps large batches.
-
-    Raises:
-        ModelError: naming the file, if it is missing, not a TFLite model, or has the wrong shapes.
-    """
-
-    def __init__(self, path: str | os.PathLike[str], num_threads: int = 1) -> None:
-        self.path = Path(path)
-        if not self.path.is_file():
-            raise ModelError(f"{self.path}: TFLite model file not found")
-        try:
-            self.interpreter = Interpreter(model_path=str(self.path), num_threads=num_threads)
-            self.interpreter.allocate_tensors()
-        except (ValueError, RuntimeError) as error:
-            raise ModelError(f"{self.path}: not a loadable TFLite model ({str(error).splitlines()[0][:200]})") from None
-        self._input = self.interpreter.get_input_details()[0]
-        self._output = self.interpreter.get_output_details()[0]
-        if tuple(self._input["shape"][1:]) != (FACE_SIZE, FACE_SIZE, 1) or self._output["shape"][-1] != NUM_CLASSES:
-            raise ModelError(f"{self.path}: model takes {self._input['shape'].tolist()} and returns "
-                             f"{self._output['shape'].tolist()}; expected [N, 48, 48, 1] -> [N, 7]")
-        self._batch = int(self._input["shape"][0])
-
-    def _run(self, inputs: np.ndarray) -> np.ndarray:
-        if len(inputs) != self._batch:
-            self.interpreter.resize_tensor_input(self._input["index"], list(inputs.shape))
-            self.interpreter.allocate_tensors()
-            self._batch = len(inputs)
-        self.interpreter.set_tensor(self._input["index"], inputs)
-        self.interpreter.invoke()
-        return self.interpreter.get_tensor(self._output["index"]).astype(np.float32)
-
-
 def tflite_parity(keras_model: keras.Model, tflite_path: str | os.PathLike[str], faces: np.ndarray,
-                  labels: np.ndarray, num_threads: int | None = None) -> dict[str, float | int]:
+                  labels: np.ndarray, *, num_threads: int | None = None) -> dict[str, float | int]:
     """Compare a TFLite file with the Keras model it came from on the same faces.
 
     Args:
@@ -120,8 +83,9 @@ def tflite_parity(keras_model: keras.Model, tflite_path: str | os.PathLike[str],
     """
     from sklearn.metrics import accuracy_score  # here: importing scikit-learn takes a second
 
-    keras_probabilities = FaceClassifier(keras_model).predict(faces)
-    tflite_probabilities = TFLiteClassifier(tflite_path, num_threads or os.cpu_count() or 1).predict(faces)
+    keras_probabilities = KerasClassifier(keras_model).predict_proba(faces)
+    tflite = TFLiteClassifier(tflite_path, num_threads=num_threads or os.cpu_count() or 1)
+    tflite_probabilities = tflite.predict_proba(faces)
     keras_top1 = keras_probabilities.argmax(axis=1)
     tflite_top1 = tflite_probabilities.argmax(axis=1)
     difference = np.abs(keras_probabilities - tflite_probabilities)
@@ -133,3 +97,36 @@ def tflite_parity(keras_model: keras.Model, tflite_path: str | os.PathLike[str],
         "max_abs_probability_difference": float(difference.max()),
         "mean_abs_probability_difference": float(difference.mean()),
     }
+
+
+def load_fast_classifier(path: str | os.PathLike[str] | None = None, *, num_threads: int = 1,
+                         cache_dir: str | os.PathLike[str] | None = None) -> EmotionClassifier:
+    """Load a classifier on the fast runtime, TFLite (ai-edge-litert), for video and live use.
+
+    A ``.tflite`` file is used as it is. A ``.keras`` model is converted once to a float32 TFLite
+    file (same predictions up to float rounding; see :func:`tflite_parity`), cached as
+    ``<cache_dir>/tflite/<name>-<first 16 hex digits of the file's sha256>.tflite``, so a changed model
+    gets a new conversion; the conversion needs TensorFlow and takes some seconds.
+
+    Args:
+        path: the model file; None means :data:`fer_lib.paths.SHIPPED_MODEL`.
+        num_threads: TFLite interpreter threads.
+        cache_dir: None means env ``FER_CACHE_DIR``, else ``~/.cache/fer-study``.
+
+    Raises:
+        ModelError: naming the file, if it is missing or not a loadable classifier.
+    """
+    path = Path(path) if path is not None else SHIPPED_MODEL
+    if path.suffix != ".keras" or not path.is_file():
+        return load_classifier(path, num_threads=num_threads)
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+    root = Path(cache_dir or default_cache_dir()).expanduser()
+    cached = root / "tflite" / f"{path.stem}-{digest}.tflite"
+    if not cached.is_file():
+        from fer_lib.model import load_model  # Keras loads only on a cache miss
+
+        partial = cached.with_name(f"{cached.stem}.{os.getpid()}.partial.tflite")
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        export_tflite(load_model(path), partial)
+        os.replace(partial, cached)
+    return load_classifier(cached, num_threads=num_threads)

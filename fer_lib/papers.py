@@ -13,15 +13,13 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pandas as pd
 
+from fer_lib.dataset import FaceDataset
 from fer_lib.evaluation import mode_label
 from fer_lib.params import Params, TestTimeAugmentation
-
-if TYPE_CHECKING:
-    from fer_lib.data import FaceDataset
 
 
 @dataclass(frozen=True)
@@ -35,7 +33,7 @@ class Protocol:
     recalibrated: bool = False
     """BatchNorm moving statistics recomputed on the Training faces for the final weights."""
 
-    def describe(self, tta: TestTimeAugmentation = "none") -> str:
+    def describe(self, *, tta: TestTimeAugmentation = "none") -> str:
         """E.g. ``"Training, fit-time (training mode), last epoch"`` or ``"PublicTest, inference mode"``."""
         if self.mode == "fit-time":
             return f"{self.split}, fit-time (training mode), last epoch"
@@ -124,7 +122,7 @@ def _claimed_protocol(claim: Claim) -> str:
     return protocol.describe() if claim.mode_stated else f"{protocol.split}, mode not stated"
 
 
-def merged_accuracy(scores: dict[str, dict[str, Any]], splits: tuple[str, ...] = MERGED_SPLITS
+def merged_accuracy(scores: dict[str, dict[str, Any]], *, splits: tuple[str, ...] = MERGED_SPLITS
                     ) -> dict[str, Any] | None:
     """Accuracy over several splits pooled, from each split's ``n`` and ``accuracy``.
 
@@ -142,7 +140,7 @@ def merged_accuracy(scores: dict[str, dict[str, Any]], splits: tuple[str, ...] =
 
 
 def comparison_with_published(this_run: str, scores: dict[str, dict[str, Any]], tta: TestTimeAugmentation,
-                              fit_accuracy: float | None = None) -> pd.DataFrame:
+                              *, fit_accuracy: float | None = None) -> pd.DataFrame:
     """:func:`published_results` followed by this run's figures, each naming its split and mode.
 
     Args:
@@ -230,7 +228,7 @@ def claims_table(reproduction: dict[str, Any]) -> pd.DataFrame:
     for protocol in PROTOCOLS:
         claim = claims.get(protocol.key)
         ours = figures.get(protocol.key)
-        rows.append({"protocol": protocol.describe(reproduction.get("tta", "none")),
+        rows.append({"protocol": protocol.describe(tta=reproduction.get("tta", "none")),
                      paper_column: 100 * claim.accuracy if claim else math.nan,
                      ours_column: 100 * ours if ours is not None else math.nan,
                      "what the paper says": claim.wording if claim else ""})

@@ -26,15 +26,7 @@ from typing import Any, Literal
 import yaml
 
 from fer_lib.errors import ParamsError
-
-PROJECT_ROOT: Path = Path(__file__).resolve().parent.parent
-"""The repository root (parent of ``fer_lib/``)."""
-
-DEFAULT_WEIGHTS: Path = PROJECT_ROOT.parent / "shared" / "weights" / "mobilenet_v2_1.0_224_imagenet_no_top.h5"
-"""Where the offline ImageNet MobileNetV2 backbone weights live beside the project."""
-
-SHIPPED_MODEL: Path = PROJECT_ROOT / "models" / "fer_mobilenetv2.keras"
-"""The model trained and committed by this project (48x48x1 uint8 faces -> 7 probabilities)."""
+from fer_lib.paths import PROJECT_ROOT
 
 TestTimeAugmentation = Literal["none", "flip", "tencrop"]
 """Test-time augmentation modes (the views are :func:`fer_lib.augment.tta_views`)."""
@@ -221,7 +213,7 @@ class Params:
                 if key not in defaults or defaults[key] != value}
 
 
-def load_params(path: str | os.PathLike[str], overrides: dict[str, Any] | None = None) -> Params:
+def load_params(path: str | os.PathLike[str], *, overrides: dict[str, Any] | None = None) -> Params:
     """Read and validate a params YAML file.
 
     Args:
@@ -296,7 +288,7 @@ def _merge(base: dict[str, Any], own: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
-def read_yaml_mapping(path: Path, kind: str = "params file", expected: str = "a mapping of parameters"
+def read_yaml_mapping(path: Path, *, kind: str = "params file", expected: str = "a mapping of parameters"
                       ) -> dict[str, Any]:
     """Read a YAML file that must hold a mapping (``yaml.safe_load``); an empty file gives ``{}``.
 
@@ -324,7 +316,7 @@ def read_yaml_mapping(path: Path, kind: str = "params file", expected: str = "a 
     return raw
 
 
-def unknown_key_message(origin: str, key: object, valid: list[str], prefix: str = "") -> str:
+def unknown_key_message(origin: str, key: object, valid: list[str], *, prefix: str = "") -> str:
     """``<origin>: unknown key '<prefix><key>'`` and the nearest valid key (or every valid key)."""
     close = difflib.get_close_matches(str(key), valid, n=1)
     hint = f"; did you mean '{prefix}{close[0]}'?" if close else f"; valid keys: {', '.join(valid)}"
@@ -343,7 +335,7 @@ def with_overrides(params: Params, overrides: dict[str, Any], origin: str) -> Pa
     raw = params.to_dict()
     for dotted, value in overrides.items():
         _set_dotted(raw, str(dotted), value, origin)
-    return params_from_dict(raw, origin)
+    return params_from_dict(raw, origin=origin)
 
 
 def _reject_duplicate_keys(node: yaml.Node | None, path: Path) -> None:
@@ -360,7 +352,7 @@ def _reject_duplicate_keys(node: yaml.Node | None, path: Path) -> None:
             _reject_duplicate_keys(item, path)
 
 
-def params_from_dict(raw: dict[str, Any], origin: str = "<dict>") -> Params:
+def params_from_dict(raw: dict[str, Any], *, origin: str = "<dict>") -> Params:
     """Validate a nested dict (e.g. a run's recorded params) into :class:`Params`."""
     params = _build(Params, raw, origin, "")
     _check_ranges(params, origin)
@@ -411,7 +403,7 @@ def _build(cls: type, raw: Any, origin: str, prefix: str) -> Any:
     values: dict[str, Any] = {}
     for key, value in raw.items():
         if key not in valid:
-            raise ParamsError(unknown_key_message(origin, key, valid, prefix))
+            raise ParamsError(unknown_key_message(origin, key, valid, prefix=prefix))
         hint_type = hints[key]
         if dataclasses.is_dataclass(hint_type):
             values[key] = _build(hint_type, value, origin, f"{prefix}{key}.")
@@ -502,7 +494,7 @@ def _check_ranges(params: Params, origin: str | Path) -> None:
             raise ParamsError(f"{origin}: {message}")
 
 
-def resolve_data_dir(params: Params, override: str | None = None, origin: str | os.PathLike[str] | None = None
+def resolve_data_dir(params: Params, *, override: str | None = None, origin: str | os.PathLike[str] | None = None
                      ) -> Path | None:
     """Return the FER-2013 location, or None for the synthetic dataset.
 

@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from fer_lib.classifiers import EmotionClassifier
 from fer_lib.errors import DataError, MediaError
-from fer_lib.faces import (EmotionClassifier, FaceDetector, FaceResult, PhotoResult, annotate, classify_boxes, contact_sheet,
-                           read_image)
+from fer_lib.faces import FaceDetector, FaceResult, PhotoResult, annotate, classify_boxes, contact_sheet, read_image
 from fer_lib.labels import EMOTIONS, NUM_CLASSES
 
 MISSED: str = "no face"
@@ -124,7 +124,7 @@ def labelled_confusion(table: pd.DataFrame) -> np.ndarray:
     return confusion_matrix(detected["true"], detected["predicted"], labels=list(EMOTIONS))
 
 
-def mistakes_sheet(photos: list[PhotoResult], table: pd.DataFrame, count: int = 20, columns: int = 5,
+def mistakes_sheet(photos: list[PhotoResult], table: pd.DataFrame, *, count: int = 20, columns: int = 5,
                    tile: int = 200) -> np.ndarray:
     """A BGR contact sheet of annotated labelled photos, mistakes (misses, then wrong labels) first.
 
@@ -147,7 +147,7 @@ def mistakes_sheet(photos: list[PhotoResult], table: pd.DataFrame, count: int = 
 
 
 def compare_detectors(paths: list[Path], detectors: dict[str, FaceDetector], classifier: EmotionClassifier,
-                      labels: dict[Path, str], margin: float = 0.1) -> pd.DataFrame:
+                      labels: dict[Path, str], *, margin: float = 0.1) -> pd.DataFrame:
     """Run the photos through each detector (and the labelled ones through the classifier).
 
     Args:
@@ -178,7 +178,7 @@ def compare_detectors(paths: list[Path], detectors: dict[str, FaceDetector], cla
             durations.append((time.perf_counter() - start) * 1000)
             counts.append(len(boxes))
             if path in labels:
-                found[path] = classify_boxes(image, boxes, classifier, margin)
+                found[path] = classify_boxes(image, boxes, classifier, margin=margin)
         counts = np.array(counts, dtype=np.int64)
         row = {"detector": name, "photos": len(counts), "faces_found": int(counts.sum()),
                "exactly_one_face": int((counts == 1).sum()), "no_face": int((counts == 0).sum()),

@@ -12,17 +12,15 @@ import math
 import re
 from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 import seaborn as sns
 from matplotlib.figure import Figure
 
+from fer_lib.dataset import FaceDataset
 from fer_lib.labels import EMOTIONS, NUM_CLASSES, SPLITS
-
-if TYPE_CHECKING:
-    from fer_lib.data import FaceDataset
+from fer_lib.paths import ReportLayout
 
 FIGURE_DPI: int = 110
 """Resolution of saved PNG figures, in dots per inch."""
@@ -45,7 +43,7 @@ def save_figure(figure: Figure, output_dir: str | Path, name: str) -> Path:
     """
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", name):
         raise ValueError(f"figure name {name!r} must be a plain file stem")
-    figures_dir = Path(output_dir) / "figures"
+    figures_dir = ReportLayout(Path(output_dir)).figures
     figures_dir.mkdir(parents=True, exist_ok=True)
     path = figures_dir / f"{name}.png"
     figure.savefig(path, dpi=FIGURE_DPI, bbox_inches="tight")
@@ -73,7 +71,7 @@ def plot_class_distribution(counts_by_split: dict[str, dict[str, int]]) -> Figur
     return figure
 
 
-def plot_sample_grid(dataset: FaceDataset, per_class: int = 6, seed: int = 0) -> Figure:
+def plot_sample_grid(dataset: FaceDataset, *, per_class: int = 6, seed: int = 0) -> Figure:
     """A grid of random faces: one row per emotion, ``per_class`` columns (paper A's Fig. 1).
 
     Faces are drawn from all splits with ``numpy.random.default_rng(seed)``; a class with fewer
@@ -177,7 +175,7 @@ def plot_confusion_matrix(confusion: np.ndarray, normalize: bool, title: str) ->
 
 
 def plot_mistakes(faces: np.ndarray, true: np.ndarray, predicted: np.ndarray,
-                  confidence: np.ndarray, columns: int = 8) -> Figure:
+                  confidence: np.ndarray, *, columns: int = 8) -> Figure:
     """Faces the model got wrong, titled with the true label, prediction and its probability.
 
     Args:

@@ -53,15 +53,12 @@ from nbconvert import HTMLExporter
 
 from fer_lib.errors import DataError, FerError, ModelError
 from fer_lib.evaluation import mode_label
-from fer_lib.params import PROJECT_ROOT, TTA_MODES, Params, load_params, resolve_data_dir
+from fer_lib.params import TTA_MODES, Params, load_params, resolve_data_dir
+from fer_lib.paths import NOTEBOOKS_DIR, PROJECT_ROOT, REPORTS_DIR, ReportLayout, RunLayout
 from fer_lib.plots import TRAINING_CURVES
-from fer_lib.runs import (DATA_VARIABLE, data_label, dirty_tree_warning, new_run_dir, portable_command,
-                          portable_path, write_manifest)
-
-NOTEBOOKS_DIR: Path = PROJECT_ROOT / "notebooks"
-"""Where the notebooks live."""
-
-REPORTS_DIR: Path = PROJECT_ROOT / "reports"
+from fer_lib.runs import (DATA_VARIABLE, data_label, dirty_tree_warning, new_run_dir, portable_command, portable_path,
+                          write_manifest)
+from fer_lib.training import require_finished
 
 STUDY_NOTEBOOKS: tuple[str, ...] = ("01_data_exploration.ipynb", "02_fine_tuning.ipynb", "03_fer2013_evaluation.ipynb",
                                     "04_random_images.ipynb", "05_video_clips.ipynb")
@@ -72,9 +69,6 @@ ABLATION_NOTEBOOK: str = "06_ablations.ipynb"
 
 TEXT_SUFFIXES: tuple[str, ...] = (".ipynb", ".html", ".json", ".csv", ".md", ".yaml", ".txt")
 """The files of a report that :func:`make_portable` rewrites (figures are left alone)."""
-
-TRAINING_RECORDS: dict[str, str] = {"history.csv": "training_history.csv", "manifest.json": "training_manifest.json"}
-"""A training run's file -> its copy in the report (what ``reproduce`` compares with)."""
 
 INJECTED_TAG: str = "injected-parameters"
 """Tag of the cell papermill adds to set the parameters; not counted when naming a source cell."""
@@ -106,7 +100,7 @@ def study_notebooks(folder: Path = NOTEBOOKS_DIR) -> list[Path]:
     return [folder / name for name in STUDY_NOTEBOOKS]
 
 
-def run_report(params_path: str | Path, reports_root: str | Path = REPORTS_DIR, data_dir: str | None = None,
+def run_report(params_path: str | Path, *, reports_root: str | Path = REPORTS_DIR, data_dir: str | None = None,
                model_path: str | None = None, train_run: str | None = None,
                notebooks: list[Path] | None = None, kernel_name: str = "python3", name: str | None = None) -> Path:
     """Execute the study's notebooks into a new report folder and return that folder.
@@ -143,7 +137,7 @@ def run_report(params_path: str | Path, reports_root: str | Path = REPORTS_DIR, 
 
 
 def run_ablation_report(variants_path: str | Path, params_path: str | Path | None = None,
-                        reports_root: str | Path = REPORTS_DIR, data_dir: str | None = None,
+                        *, reports_root: str | Path = REPORTS_DIR, data_dir: str | None = None,
                         overrides: dict[str, Any] | None = None, runs_dir: str | Path | None = None,
                         workers: int = 1, kernel_name: str = "python3") -> Path:
     """Run the ablation notebook into a new report folder ``<reports_root>/ablations-<time>/``; return it.
@@ -170,13 +164,14 @@ def run_ablation_report(variants_path: str | Path, params_path: str | Path | Non
 
     variants_path = Path(variants_path).expanduser().resolve()
     base = Path(params_path).expanduser().resolve() if params_path else None
-    ablation = load_variants(variants_path, overrides, base=base)
+    ablation = load_variants(variants_path, overrides=overrides, base=base)
     notebooks = [NOTEBOOKS_DIR / ABLATION_NOTEBOOK]
     _check_inputs(notebooks, kernel_name)
     for variant in ablation.distinct():
         _check_sources(variant.params, ablation.base_path, data_dir, None, None)
     runs_dir = Path(runs_dir).expanduser().resolve() if runs_dir else DEFAULT_RUNS_DIR
-    for variant in pending_variants(ablation, runs_dir, data_dir):  # a variant still to train needs the weights file
+    # a variant still to train needs the weights file
+    for variant in pending_variants(ablation, runs_dir, data_dir=data_dir):
         resolve_weights(variant.params.model.weights, alpha=variant.params.model.alpha)
     parameters = {"variants_path": portable_path(variants_path), "data_dir": data_dir,
                   "runs_dir": portable_path(runs_dir), "overrides": ablation.overrides, "workers": workers}
@@ -192,7 +187,7 @@ def execute_report(params: Params, params_path: Path, notebooks: list[Path], rep
     Every notebook receives ``params_path``, ``output_dir`` and ``parameters`` (paths portable, the
     data location as :func:`data_parameter` gives it); the folder gets ``manifest.json`` (for
     ``params``), a copy of the params file, the executed notebooks, their HTML pages,
-    ``metrics.json``, the training run's records (:data:`TRAINING_RECORDS`, from ``training_run``
+    ``metrics.json``, the training run's records (:func:`copy_training_records`, from ``training_run``
     or the run notebook 02 trained into ``training/``) and ``index.html``. Prints a one-line
     warning first when the project's tree has uncommitted changes.
 
@@ -207,23 +202,24 @@ def execute_report(params: Params, params_path: Path, notebooks: list[Path], rep
     if warning:
         print(warning, file=sys.stderr, flush=True)
     run_dir = new_run_dir(Path(reports_root).expanduser().resolve(), name, exact=exact_name)
+    layout = ReportLayout(run_dir)
     injected_data, environment = data_parameter(data_dir)
     parameters = {"params_path": portable_path(params_path), "output_dir": portable_path(run_dir),
                   **parameters, "data_dir": injected_data}
     write_manifest(run_dir, params, extra={"report": {**parameters, "notebooks": [nb.name for nb in notebooks]}})
-    (run_dir / "params.yaml").write_text(yaml.safe_dump(params.to_dict(), sort_keys=False))
+    layout.params.write_text(yaml.safe_dump(params.to_dict(), sort_keys=False))
     print(f"Report folder: {portable_path(run_dir)}", flush=True)
     notebook_runs = [NotebookRun(notebook) for notebook in notebooks]
     replacements = machine_paths(environment.get(DATA_VARIABLE))
     with _environment(environment):
         for notebook_run in notebook_runs:
-            execute_notebook(notebook_run, run_dir, parameters, kernel_name, replacements)
+            execute_notebook(notebook_run, run_dir, parameters, kernel_name, replacements=replacements)
             if notebook_run.status == "failed":
                 break
-    copy_training_records(training_run or run_dir / "training", run_dir)
+    copy_training_records(training_run or layout.training_run, run_dir)
     make_portable(run_dir, replacements)
     metrics = merge_metrics(run_dir)
-    write_index(run_dir, params, notebook_runs, metrics, data_dir)
+    write_index(run_dir, params, notebook_runs, metrics, data_dir=data_dir)
     failed = [notebook_run for notebook_run in notebook_runs if notebook_run.status == "failed"]
     if failed:
         raise NotebookFailedError(failed[0].problem or "", run_dir)
@@ -288,16 +284,20 @@ def portable_text(text: str, replacements: dict[str, str]) -> str:
 
 
 def copy_training_records(training_run: Path, run_dir: Path) -> list[Path]:
-    """Copy a training run's history and manifest into the report (:data:`TRAINING_RECORDS`); return the copies."""
-    copies = []
-    for name, copy in TRAINING_RECORDS.items():
-        if (training_run / name).is_file():
-            copies.append(Path(shutil.copy2(training_run / name, run_dir / copy)))
-    return copies
+    """Copy a training run's history and manifest into the report (what ``reproduce`` compares with).
+
+    Returns:
+        The copies made (:attr:`ReportLayout.training_history`, :attr:`ReportLayout.training_manifest`);
+        a record the run lacks is left out.
+    """
+    run, report = RunLayout(training_run), ReportLayout(run_dir)
+    return [Path(shutil.copy2(source, copy)) for source, copy in ((run.history, report.training_history),
+                                                                  (run.manifest, report.training_manifest))
+            if source.is_file()]
 
 
 def execute_notebook(notebook_run: NotebookRun, run_dir: Path, parameters: dict[str, Any], kernel_name: str,
-                     replacements: dict[str, str] | None = None) -> None:
+                     *, replacements: dict[str, str] | None = None) -> None:
     """Execute one notebook with papermill into ``run_dir`` and convert it to HTML.
 
     The notebook runs with the project root as working folder, with a :class:`CellProgress` line
@@ -417,12 +417,13 @@ def merge_metrics(run_dir: Path) -> dict[str, Any]:
         FerError: naming the file, if one is not valid JSON.
     """
     merged = {}
-    for path in sorted((run_dir / "metrics").glob("*.json")):
+    layout = ReportLayout(run_dir)
+    for path in sorted(layout.metrics.glob("*.json")):
         try:
             merged[path.stem] = json.loads(path.read_text(encoding="utf-8"))
         except (json.JSONDecodeError, UnicodeDecodeError) as error:
             raise FerError(f"{path}: not valid JSON ({error})") from None
-    (run_dir / "metrics.json").write_text(json.dumps(merged, indent=2) + "\n", encoding="utf-8")
+    layout.merged_metrics.write_text(json.dumps(merged, indent=2) + "\n", encoding="utf-8")
     return merged
 
 
@@ -523,25 +524,25 @@ facial expression recognition.</p>{% endif %}
 
 
 def write_index(run_dir: Path, params: Params, notebook_runs: list[NotebookRun], metrics: dict[str, Any],
-                data_dir: str | None = None) -> Path:
+                *, data_dir: str | None = None) -> Path:
     """Write ``run_dir/index.html``: dataset kind, provenance, headline numbers, notebooks, figures."""
     dataset = metrics.get("data", {}).get("dataset") or metrics.get("ablation", {}).get("dataset") or (
         "fer2013" if data_dir or params.data.source == "fer2013" else "synthetic")
-    manifest = json.loads((run_dir / "manifest.json").read_text(encoding="utf-8"))
+    layout = ReportLayout(run_dir)
+    manifest = json.loads(layout.manifest.read_text(encoding="utf-8"))
     page = INDEX_TEMPLATE.render(
         params=params, dataset=dataset, manifest=manifest, training=training_commands(run_dir, manifest),
         reproduce_command=reproduce_command(run_dir, manifest), headlines=headline_numbers(metrics),
-        notebook_runs=notebook_runs, figures=[path.name for path in sorted((run_dir / "figures").glob("*.png"))],
+        notebook_runs=notebook_runs, figures=[path.name for path in sorted(layout.figures.glob("*.png"))],
     )
-    path = run_dir / "index.html"
-    path.write_text(page, encoding="utf-8")
-    return path
+    layout.index.write_text(page, encoding="utf-8")
+    return layout.index
 
 
 def training_commands(run_dir: Path, manifest: dict[str, Any]) -> dict[str, Any] | None:
     """What index.html says about the training run: ``{command, note, git}`` from the report's
     ``training_manifest.json``, or None without one."""
-    path = run_dir / TRAINING_RECORDS["manifest.json"]
+    path = ReportLayout(run_dir).training_manifest
     if not path.is_file():
         return None
     training = json.loads(path.read_text(encoding="utf-8"))
@@ -552,7 +553,7 @@ def training_commands(run_dir: Path, manifest: dict[str, Any]) -> dict[str, Any]
 
 def reproduce_command(run_dir: Path, manifest: dict[str, Any]) -> str | None:
     """The ``reproduce`` command for the report in ``run_dir`` (None without a training history)."""
-    if not (run_dir / TRAINING_RECORDS["history.csv"]).is_file():
+    if not ReportLayout(run_dir).training_history.is_file():
         return None
     command = ["reproduce", portable_path(run_dir), "--epochs", "2"]
     data_dir = manifest.get("report", {}).get("data_dir")
@@ -575,14 +576,13 @@ def _check_inputs(notebooks: list[Path], kernel_name: str) -> None:
 def _check_sources(params: Params, params_path: Path, data_dir: str | None, model_path: str | None,
                    train_run: str | None) -> None:
     """Raise a FerError naming the path if the dataset, model or training run a report needs is missing."""
-    location = resolve_data_dir(params, data_dir, origin=params_path)
+    location = resolve_data_dir(params, override=data_dir, origin=params_path)
     if location is not None and not location.exists():
         raise DataError(f"{location}: not found; expected a FER-2013 image folder or fer2013.csv")
     if model_path and not Path(model_path).expanduser().is_file():
         raise ModelError(f"{model_path}: model file not found")
-    if train_run and not all((Path(train_run).expanduser() / name).is_file()
-                             for name in ("model.keras", "history.csv")):
-        raise DataError(f"{train_run}: not a finished training run (model.keras and history.csv expected)")
+    if train_run:
+        require_finished(Path(train_run).expanduser())
 
 
 def _first_line(text: str, limit: int) -> str:

@@ -1,7 +1,7 @@
 """Re-train a report's training run and compare the new history with the committed one, epoch by epoch.
 
 A report made from a training run keeps its ``training_history.csv`` and ``training_manifest.json``
-(:data:`fer_lib.report.TRAINING_RECORDS`). :func:`reproduce_report` trains again with the recorded
+(:func:`fer_lib.report.copy_training_records`). :func:`reproduce_report` trains again with the recorded
 params into a new run folder (the first ``epochs`` epochs only, with the schedule of the whole run)
 and :func:`compare_histories` sets the two histories side by side.
 
@@ -29,7 +29,8 @@ import numpy as np
 import pandas as pd
 
 from fer_lib.errors import FerError, ParamsError
-from fer_lib.params import PROJECT_ROOT, Params, load_params, params_from_dict, resolve_data_dir
+from fer_lib.params import Params, load_params, params_from_dict, resolve_data_dir
+from fer_lib.paths import PROJECT_ROOT, ReportLayout
 
 EPOCH_TOLERANCE_PP: float = 6.0
 """Largest accepted per-epoch difference in PublicTest accuracy, in percentage points (see module doc)."""
@@ -82,23 +83,23 @@ def load_recorded_training(report_dir: str | os.PathLike[str]) -> RecordedTraini
     Raises:
         FerError: naming the report, if it has no ``training_history.csv`` or no usable params.
     """
-    report_dir = Path(report_dir)
-    history_path = report_dir / "training_history.csv"
+    report_dir, layout = Path(report_dir), ReportLayout(report_dir)
+    history_path = layout.training_history
     if not history_path.is_file():
         raise FerError(f"{report_dir}: no training_history.csv; only a report made from a training run "
                        "(report --train-run, or one that trained in notebook 02) can be reproduced")
-    manifest_path = report_dir / "training_manifest.json"
+    manifest_path = layout.training_manifest
     manifest = json.loads(manifest_path.read_text(encoding="utf-8")) if manifest_path.is_file() else {}
     notes = []
     try:
-        params = params_from_dict(manifest["params"], str(manifest_path))
+        params = params_from_dict(manifest["params"], origin=str(manifest_path))
     except (KeyError, ParamsError) as error:
-        if not (report_dir / "params.yaml").is_file():
+        if not layout.params.is_file():
             raise FerError(f"{report_dir}: no usable params (training_manifest.json: {error}; no params.yaml)") from None
-        params = load_params(report_dir / "params.yaml")
+        params = load_params(layout.params)
         notes.append(f"params from params.yaml (the report's params file): training_manifest.json's are not "
                      f"usable today ({error})")
-    report_manifest_path = report_dir / "manifest.json"
+    report_manifest_path = layout.manifest
     report_manifest = json.loads(report_manifest_path.read_text(encoding="utf-8")) \
         if report_manifest_path.is_file() else {}
     trained_on_fer2013 = params.data.source == "fer2013" or report_manifest.get("report", {}).get("data_dir")
@@ -116,7 +117,7 @@ def data_location(recorded: RecordedTraining, data_dir: str | None) -> str | Non
     if data_dir or recorded.dataset == "synthetic":
         return data_dir
     if recorded.params.data.source == "fer2013":
-        return str(resolve_data_dir(recorded.params, None, origin=recorded.report_dir))
+        return str(resolve_data_dir(recorded.params, override=None, origin=recorded.report_dir))
     if os.environ.get("FER2013_DIR"):
         return os.environ["FER2013_DIR"]
     raise ParamsError(f"{recorded.report_dir}: the committed run trained on FER-2013; pass --data DIR or set "
@@ -147,7 +148,7 @@ def reproduce_report(report_dir: str | os.PathLike[str], *, epochs: int | None =
     recorded = load_recorded_training(report_dir)
     location = data_location(recorded, data_dir)
     resolve_weights(recorded.params.model.weights, alpha=recorded.params.model.alpha)
-    dataset = load_dataset(recorded.params, location)
+    dataset = load_dataset(recorded.params, data_override=location)
     folder = Path(run_dir) if run_dir else new_run_dir(PROJECT_ROOT / "runs", f"reproduce-{recorded.report_dir.name}")
     result = train(recorded.params, dataset, folder, verbose=verbose, workers=workers, max_epochs=epochs)
     return recorded, result.history, folder

@@ -29,7 +29,8 @@ from pathlib import Path
 from typing import Any
 
 from fer_lib.errors import FerError, RunExistsError
-from fer_lib.params import PROJECT_ROOT, SHIPPED_MODEL, Params
+from fer_lib.params import Params
+from fer_lib.paths import PROJECT_ROOT, SHIPPED_MODEL, ReportLayout
 
 PACKAGE_DISTRIBUTIONS: dict[str, tuple[str, ...]] = {
     "keras": ("keras",),
@@ -230,7 +231,7 @@ def thread_settings() -> dict[str, Any]:
     return {**settings, "env": {name: os.environ.get(name) for name in THREAD_VARIABLES}}
 
 
-def write_manifest(run_dir: str | Path, params: Params, extra: dict[str, Any] | None = None) -> Path:
+def write_manifest(run_dir: str | Path, params: Params, *, extra: dict[str, Any] | None = None) -> Path:
     """Write ``run_dir/manifest.json`` recording what produced the run; return its path.
 
     Records: UTC creation time, ``params`` (as nested dicts), the command line (portable, see
@@ -264,9 +265,8 @@ def write_metrics(output_dir: str | Path, name: str, metrics: dict[str, Any]) ->
     The report merges every ``metrics/*.json`` into ``metrics.json`` under the key ``name``.
     NumPy scalars and arrays are written as plain numbers and lists.
     """
-    folder = Path(output_dir) / "metrics"
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{name}.json"
+    path = ReportLayout(Path(output_dir)).metrics_file(name)
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(metrics, indent=2, default=_json_default) + "\n", encoding="utf-8")
     return path
 
@@ -280,7 +280,7 @@ def file_sha256(path: str | Path) -> str:
     return digest.hexdigest()
 
 
-def write_model_provenance(report_dir: str | Path, model: str | Path = SHIPPED_MODEL) -> Path:
+def write_model_provenance(report_dir: str | Path, *, model: str | Path = SHIPPED_MODEL) -> Path:
     """Tie ``model`` to the report of its training run: write ``<model>.json`` and return its path.
 
     The sidecar holds the model file's name and SHA-256, the report folder (portable path) and
@@ -290,7 +290,7 @@ def write_model_provenance(report_dir: str | Path, model: str | Path = SHIPPED_M
         FerError: if the report has no ``training_manifest.json``.
     """
     report_dir, model = Path(report_dir), Path(model)
-    training_manifest = report_dir / "training_manifest.json"
+    training_manifest = ReportLayout(report_dir).training_manifest
     if not training_manifest.is_file():
         raise FerError(f"{training_manifest}: not found; make the report with --train-run RUN_DIR")
     git = json.loads(training_manifest.read_text(encoding="utf-8")).get("git")

@@ -19,7 +19,7 @@ from typing import NamedTuple
 import cv2
 import numpy as np
 
-from fer_lib.data import FaceDataset
+from fer_lib.dataset import FaceDataset
 from fer_lib.labels import EMOTIONS, FACE_SIZE, SPLITS
 
 CANVAS: int = 2 * FACE_SIZE

@@ -1,6 +1,6 @@
 """Fine-tuning with per-epoch checkpoints, exact resume, and honest per-epoch metrics.
 
-A training run lives in one folder::
+A training run lives in one folder (:class:`fer_lib.paths.RunLayout` names its files)::
 
     run_dir/params.yaml        the parameters (a resumed run must be given the same ones)
     run_dir/manifest.json      versions, backend, device, git commit
@@ -40,13 +40,15 @@ from sklearn.metrics import accuracy_score, log_loss
 from sklearn.utils.class_weight import compute_class_weight
 
 from fer_lib.augment import augment_batch
-from fer_lib.data import FaceDataset, stratified_subset
+from fer_lib.classifiers import KerasClassifier
+from fer_lib.data import stratified_subset
+from fer_lib.dataset import FaceDataset
 from fer_lib.errors import DataError, RunExistsError
-from fer_lib.evaluation import predict_proba
 from fer_lib.labels import NUM_CLASSES
 from fer_lib.model import (average_weights, build_model, load_model, load_model_weights, recalibrate_batchnorm,
                            set_backbone_trainable)
 from fer_lib.params import Params, params_from_dict
+from fer_lib.paths import RunLayout
 
 HISTORY_COLUMNS: tuple[str, ...] = (
     "epoch", "fit_accuracy", "fit_loss", "train_accuracy", "train_loss",
@@ -79,7 +81,7 @@ class FaceBatches(keras.utils.PyDataset):
     """
 
     def __init__(self, faces: np.ndarray, labels: np.ndarray, batch_size: int, params: Params,
-                 sample_weights: np.ndarray, one_hot: bool, workers: int = 1) -> None:
+                 sample_weights: np.ndarray, one_hot: bool, *, workers: int = 1) -> None:
         super().__init__(workers=workers, use_multiprocessing=False)
         self.faces, self.labels, self.sample_weights = faces, labels, sample_weights
         self.batch_size, self.params, self.one_hot = batch_size, params, one_hot
@@ -103,8 +105,8 @@ class FaceBatches(keras.utils.PyDataset):
         return x, y, self.sample_weights[rows]
 
 
-def train(params: Params, dataset: FaceDataset, run_dir: str | os.PathLike[str], verbose: int | str = "auto",
-          workers: int = 1, *, max_epochs: int | None = None) -> TrainResult:
+def train(params: Params, dataset: FaceDataset, run_dir: str | os.PathLike[str], *, verbose: int | str = "auto",
+          workers: int = 1, max_epochs: int | None = None) -> TrainResult:
     """Train per ``params`` on the Training split, scoring PublicTest each epoch; resume if interrupted.
 
     Args:
@@ -133,7 +135,8 @@ def train(params: Params, dataset: FaceDataset, run_dir: str | os.PathLike[str],
         model = _initial_model(params, run_dir, state, steps_per_epoch=-(-len(training) // params.train.batch_size))
         _start_run_dir(run_dir, params, state)
         batches = FaceBatches(training.faces, training.labels, params.train.batch_size, params,
-                              _sample_weights(params, training.labels), params.train.label_smoothing > 0, workers)
+                              _sample_weights(params, training.labels), params.train.label_smoothing > 0,
+                              workers=workers)
         train_eval = train_eval_data(params, training)
         plateau = _plateau_callback(params, model, state)
         for epoch in range(state["epochs_done"], min(params.train.epochs, max_epochs or params.train.epochs)):
@@ -147,8 +150,8 @@ def train(params: Params, dataset: FaceDataset, run_dir: str | os.PathLike[str],
     finally:
         keras.config.set_dtype_policy(policy)
     if state["epochs_done"] < params.train.epochs:  # stopped early by max_epochs
-        history = pd.read_csv(run_dir / "history.csv")
-        return TrainResult(model, history, run_dir / "checkpoint.keras", run_dir, state["epochs_done"])
+        history = pd.read_csv(RunLayout(run_dir).history)
+        return TrainResult(model, history, RunLayout(run_dir).checkpoint, run_dir, state["epochs_done"])
     return _finish(params, run_dir, state, training, train_eval, heldout)
 
 
@@ -156,16 +159,12 @@ def load_run(run_dir: str | os.PathLike[str]) -> TrainResult:
     """Load a finished training run (e.g. trained on a GPU by the CLI) for reporting.
 
     Raises:
-        DataError: if ``run_dir`` holds no finished run.
+        DataError: if ``run_dir`` holds no finished run (see :func:`require_finished`).
     """
-    run_dir = Path(run_dir)
-    model_path = run_dir / "model.keras"
-    if not model_path.is_file() or not (run_dir / "history.csv").is_file():
-        raise DataError(f"{run_dir}: not a finished training run (model.keras and history.csv expected)")
-    state_path = run_dir / "state.json"
-    state = json.loads(state_path.read_text()) if state_path.is_file() else {}
-    history = pd.read_csv(run_dir / "history.csv")
-    return TrainResult(load_model(model_path), history, model_path, run_dir, _kept_epoch(state, history),
+    layout = require_finished(run_dir)
+    state = json.loads(layout.state.read_text())
+    history = pd.read_csv(layout.history)
+    return TrainResult(load_model(layout.model), history, layout.model, layout.root, _kept_epoch(state, history),
                        state.get("averaged", {}).get("epochs", []))
 
 
@@ -178,9 +177,26 @@ def averaged_epochs(params: Params) -> list[int]:
 
 
 def is_finished(run_dir: str | os.PathLike[str]) -> bool:
-    """True if ``run_dir`` holds a finished training run (``train`` would refuse it; ``load_run`` loads it)."""
-    state_path = Path(run_dir) / "state.json"
-    return state_path.is_file() and bool(json.loads(state_path.read_text()).get("finished"))
+    """True if ``run_dir`` holds a finished training run: its ``state.json`` says finished and its
+    ``model.keras`` and ``history.csv`` exist (``train`` refuses it; :func:`load_run` loads it).
+
+    The one definition of a finished run: reports, ablations and ``load_run`` all ask here.
+    """
+    layout = RunLayout(run_dir)
+    return (layout.state.is_file() and bool(json.loads(layout.state.read_text()).get("finished"))
+            and layout.model.is_file() and layout.history.is_file())
+
+
+def require_finished(run_dir: str | os.PathLike[str]) -> RunLayout:
+    """Return the layout of the finished run in ``run_dir``.
+
+    Raises:
+        DataError: ``"<run_dir>: not a finished training run ..."`` unless :func:`is_finished`.
+    """
+    if not is_finished(run_dir):
+        raise DataError(f"{run_dir}: not a finished training run (state.json marked finished, model.keras "
+                        "and history.csv expected)")
+    return RunLayout(run_dir)
 
 
 def training_data(params: Params, dataset: FaceDataset) -> FaceDataset:
@@ -211,12 +227,13 @@ def _prepare_run_dir(run_dir: Path, params: Params) -> dict:
         RunExistsError: for a finished run, an unfinished run with other params, or a folder
             holding anything else.
     """
-    state_path = run_dir / "state.json"
+    state_path = RunLayout(run_dir).state
     if state_path.is_file():
         state = json.loads(state_path.read_text())
         if state.get("finished"):
             raise RunExistsError(f"{run_dir}: holds a finished training run; choose a new output folder")
-        recorded = params_from_dict(yaml.safe_load((run_dir / "params.yaml").read_text()), str(run_dir / "params.yaml"))
+        params_path = RunLayout(run_dir).params
+        recorded = params_from_dict(yaml.safe_load(params_path.read_text()), origin=str(params_path))
         if recorded != params:
             raise RunExistsError(f"{run_dir}: holds an unfinished run with different params; "
                                  "resume it with the same params file or choose a new output folder")
@@ -229,14 +246,14 @@ def _prepare_run_dir(run_dir: Path, params: Params) -> dict:
 
 def _start_run_dir(run_dir: Path, params: Params, state: dict) -> None:
     """Record params, provenance and the initial state in a new run folder (once the model exists)."""
-    if (run_dir / "state.json").is_file():
+    if RunLayout(run_dir).state.is_file():
         return
     from fer_lib.runs import write_manifest
 
     run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "params.yaml").write_text(yaml.safe_dump(params.to_dict(), sort_keys=False))
+    RunLayout(run_dir).params.write_text(yaml.safe_dump(params.to_dict(), sort_keys=False))
     write_manifest(run_dir, params)
-    _atomic_write(run_dir / "state.json", json.dumps(state, indent=2))
+    _atomic_write(RunLayout(run_dir).state, json.dumps(state, indent=2))
 
 
 def _seed_everything(seed: int) -> None:
@@ -250,8 +267,8 @@ def _seed_everything(seed: int) -> None:
 
 def _initial_model(params: Params, run_dir: Path, state: dict, steps_per_epoch: int) -> keras.Model:
     """Build and compile a new model, or load the compiled checkpoint of a resumed run."""
-    if (run_dir / "checkpoint.keras").is_file():
-        return keras.models.load_model(run_dir / "checkpoint.keras", safe_mode=True)
+    if RunLayout(run_dir).checkpoint.is_file():
+        return keras.models.load_model(RunLayout(run_dir).checkpoint, safe_mode=True)
     model = build_model(params.model, seed=params.seed)
     staged = params.model.freeze == "staged" and params.train.warmup_epochs > 0
     learning_rate = (params.train.head_learning_rate or params.train.learning_rate) if staged \
@@ -335,10 +352,10 @@ def _inference_scores(model: keras.Model, params: Params, train_eval: FaceDatase
                       ) -> dict[str, float]:
     """Inference-mode accuracy and log loss on the Training subset and PublicTest:
     ``{train,val}_{accuracy,loss}`` (a split without faces is left out)."""
-    scores = {}
+    classifier, scores = KerasClassifier(model), {}
     for prefix, split in (("train", train_eval), ("val", heldout)):
         if len(split):
-            probabilities = predict_proba(model, split.faces, batch_size=max(params.train.batch_size, 256))
+            probabilities = classifier.predict_proba(split.faces, batch_size=max(params.train.batch_size, 256))
             scores[f"{prefix}_accuracy"] = float(accuracy_score(split.labels, probabilities.argmax(axis=1)))
             scores[f"{prefix}_loss"] = float(log_loss(split.labels, probabilities, labels=range(NUM_CLASSES)))
     return scores
@@ -347,8 +364,8 @@ def _inference_scores(model: keras.Model, params: Params, train_eval: FaceDatase
 def _save_epoch(model: keras.Model, run_dir: Path, state: dict, row: dict, params: Params,
                 plateau: keras.callbacks.ReduceLROnPlateau | None) -> None:
     """Checkpoint model+optimizer, append the history row and advance ``state``, each atomically."""
-    _atomic_save_model(model, run_dir / "checkpoint.keras")
-    history_path = run_dir / "history.csv"
+    _atomic_save_model(model, RunLayout(run_dir).checkpoint)
+    history_path = RunLayout(run_dir).history
     history = pd.read_csv(history_path) if history_path.is_file() else pd.DataFrame(columns=HISTORY_COLUMNS)
     history = history[history["epoch"] < row["epoch"]]
     history = pd.concat([history, pd.DataFrame([row]).reindex(columns=HISTORY_COLUMNS)], ignore_index=True)
@@ -356,15 +373,15 @@ def _save_epoch(model: keras.Model, run_dir: Path, state: dict, row: dict, param
     val_accuracy = row.get("val_accuracy")
     if params.train.select == "best_val" and val_accuracy is not None and (
             state["best_val_accuracy"] is None or val_accuracy > state["best_val_accuracy"]):
-        model.save_weights(run_dir / "best.weights.h5")
+        model.save_weights(RunLayout(run_dir).best_weights)
         state.update(best_val_accuracy=val_accuracy, best_epoch=row["epoch"])
     if row["epoch"] in averaged_epochs(params):
-        model.save_weights(run_dir / f"epoch-{row['epoch']:03d}.weights.h5")
+        model.save_weights(RunLayout(run_dir).epoch_weights(row["epoch"]))
     if plateau is not None:
         state["plateau"] = {"wait": plateau.wait, "best": float(plateau.best),
                             "cooldown_counter": plateau.cooldown_counter}
     state["epochs_done"] = row["epoch"]
-    _atomic_write(run_dir / "state.json", json.dumps(state, indent=2))
+    _atomic_write(RunLayout(run_dir).state, json.dumps(state, indent=2))
 
 
 def _finish(params: Params, run_dir: Path, state: dict, training: FaceDataset, train_eval: FaceDataset,
@@ -375,12 +392,12 @@ def _finish(params: Params, run_dir: Path, state: dict, training: FaceDataset, t
     ``training`` faces (not augmented) and its inference-mode scores on ``train_eval`` and
     ``heldout`` are recorded in ``state["averaged"]``.
     """
-    trained = keras.models.load_model(run_dir / "checkpoint.keras", safe_mode=True)
-    if params.train.select == "best_val" and (run_dir / "best.weights.h5").is_file():
-        load_model_weights(trained, run_dir / "best.weights.h5")
+    trained = keras.models.load_model(RunLayout(run_dir).checkpoint, safe_mode=True)
+    if params.train.select == "best_val" and RunLayout(run_dir).best_weights.is_file():
+        load_model_weights(trained, RunLayout(run_dir).best_weights)
     epochs = averaged_epochs(params)
     if epochs:
-        average_weights(trained, [run_dir / f"epoch-{epoch:03d}.weights.h5" for epoch in epochs])
+        average_weights(trained, [RunLayout(run_dir).epoch_weights(epoch) for epoch in epochs])
         recalibrate_batchnorm(trained, training.faces, batch_size=max(params.train.batch_size, 256))
         state["averaged"] = {"epochs": epochs, **_inference_scores(trained, params, train_eval, heldout)}
         print(f"weights of epochs {epochs[0]}-{epochs[-1]} averaged, BatchNorm statistics recomputed; inference "
@@ -388,11 +405,11 @@ def _finish(params: Params, run_dir: Path, state: dict, training: FaceDataset, t
               f"PublicTest {state['averaged'].get('val_accuracy', float('nan')):.4f}", flush=True)
     final = build_model(dataclasses.replace(params.model, weights="none"), seed=params.seed)
     final.set_weights([np.asarray(keras.ops.convert_to_numpy(w), dtype=np.float32) for w in trained.get_weights()])
-    model_path = run_dir / "model.keras"
+    model_path = RunLayout(run_dir).model
     _atomic_save_model(final, model_path)
     state["finished"] = True
-    _atomic_write(run_dir / "state.json", json.dumps(state, indent=2))
-    history = pd.read_csv(run_dir / "history.csv")
+    _atomic_write(RunLayout(run_dir).state, json.dumps(state, indent=2))
+    history = pd.read_csv(RunLayout(run_dir).history)
     return TrainResult(final, history, model_path, run_dir, _kept_epoch(state, history), epochs)
 
 

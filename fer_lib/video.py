@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from pathlib import Path
 
 import cv2
@@ -25,9 +25,10 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
+from fer_lib.classifiers import EmotionClassifier
 from fer_lib.errors import MediaError
-from fer_lib.faces import (EmotionClassifier, FaceDetector, FaceResult, annotate, box_iou, classify_boxes,
-                           contact_sheet, face_results, find_files, given_paths, unused_path)
+from fer_lib.faces import (FaceDetector, FaceResult, annotate, box_iou, classify_boxes, contact_sheet, face_results,
+                           find_files, given_paths, unused_path)
 from fer_lib.labels import EMOTIONS
 from fer_lib.params import FacesParams
 
@@ -57,6 +58,7 @@ class FrameAnalyser:
 
     detector: FaceDetector
     classifier: EmotionClassifier
+    _: KW_ONLY
     margin: float = 0.1
     smoothing: float = 0.6
     detect_every: int = 1
@@ -85,7 +87,7 @@ class FrameAnalyser:
         self._frames_seen += 1
         if len(self._boxes) == 0:
             return []
-        results = classify_boxes(frame_bgr, self._boxes, self.classifier, self.margin)
+        results = classify_boxes(frame_bgr, self._boxes, self.classifier, margin=self.margin)
         current = results[0].probabilities
         self._smoothed = current if self._smoothed is None else (
             self.smoothing * self._smoothed + (1.0 - self.smoothing) * current)
@@ -107,7 +109,7 @@ class FrameAnalyser:
         return boxes
 
 
-def frame_row(frame: int, time_s: float, results: list[FaceResult], detected: bool = True) -> dict[str, object]:
+def frame_row(frame: int, time_s: float, results: list[FaceResult], *, detected: bool = True) -> dict[str, object]:
     """Return one row of the per-frame table (:data:`FRAME_COLUMNS`) from a frame's faces."""
     row: dict[str, object] = {"frame": frame, "time_s": round(time_s, 4), "detected": detected,
                               "n_faces": len(results)}
@@ -170,8 +172,8 @@ def open_writer(path: str | os.PathLike[str], fps: float, size: tuple[int, int])
     return writer, target
 
 
-def process_video(source: str | os.PathLike[str], classifier: EmotionClassifier, detector: FaceDetector,
-                  out_video: str | os.PathLike[str] | None = None, out_csv: str | os.PathLike[str] | None = None,
+def process_video(source: str | os.PathLike[str], detector: FaceDetector, classifier: EmotionClassifier,
+                  *, out_video: str | os.PathLike[str] | None = None, out_csv: str | os.PathLike[str] | None = None,
                   smoothing: float = 0.6, detect_every: int = 1, margin: float = 0.1,
                   progress: bool = True, out_width: int | None = None, out_step: int = 1) -> pd.DataFrame:
     """Classify the main face of every frame of a video file.
@@ -202,7 +204,7 @@ def process_video(source: str | os.PathLike[str], classifier: EmotionClassifier,
     """
     capture = open_video(source)
     source_fps = capture.get(cv2.CAP_PROP_FPS) or 30.0
-    analyser = FrameAnalyser(detector, classifier, margin, smoothing, detect_every)
+    analyser = FrameAnalyser(detector, classifier, margin=margin, smoothing=smoothing, detect_every=detect_every)
     writer, video_path, rows = None, None, []
     start = time.perf_counter()
     try:
@@ -213,7 +215,7 @@ def process_video(source: str | os.PathLike[str], classifier: EmotionClassifier,
                 if not ok:
                     break
                 results = analyser.analyse(frame)
-                rows.append(frame_row(len(rows), len(rows) / source_fps, results, analyser.detected))
+                rows.append(frame_row(len(rows), len(rows) / source_fps, results, detected=analyser.detected))
                 if out_video is not None and (len(rows) - 1) % out_step == 0:
                     shown = _shrink(annotate(frame, results), out_width)
                     if writer is None:
@@ -288,7 +290,7 @@ VIDEO_SUFFIXES: frozenset[str] = frozenset({".mp4", ".avi", ".mov", ".mkv", ".we
 """File endings taken as clips when a folder named in ``faces.videos`` is searched."""
 
 
-def change_strip(source: str | os.PathLike[str], frames: pd.DataFrame, most: int = 12, columns: int = 6,
+def change_strip(source: str | os.PathLike[str], frames: pd.DataFrame, *, most: int = 12, columns: int = 6,
                  tile: int = 160) -> np.ndarray | None:
     """A BGR contact sheet of the clip's frames where the main face's label changes (:func:`label_changes`),
     each with the main face's box and smoothed label drawn from the per-frame table and its time below.
@@ -331,7 +333,7 @@ def resolve_videos(faces_params: FacesParams, inputs_dir: str | os.PathLike[str]
     return [path for path in find_files(given) if path in given or path.suffix.lower() in VIDEO_SUFFIXES]
 
 
-def make_demo_clip(path: str | os.PathLike[str], seconds: float = 4.0, fps: int = 15,
+def make_demo_clip(path: str | os.PathLike[str], *, seconds: float = 4.0, fps: int = 15,
                    size: tuple[int, int] = (640, 480)) -> Path:
     """Make a test clip from real photos that ship with scikit-image (no download, no synthetic faces).
 
@@ -386,7 +388,7 @@ def _pan_zoom(photo: np.ndarray, target: np.ndarray, progress: float, width: int
     return cv2.warpAffine(photo, matrix, (width, height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
 
 
-def run_webcam(camera: int | str, classifier: EmotionClassifier, detector: FaceDetector, margin: float = 0.1,
+def run_webcam(camera: int | str, detector: FaceDetector, classifier: EmotionClassifier, *, margin: float = 0.1,
                smoothing: float = 0.6, detect_every: int = 3, record: str | os.PathLike[str] | None = None,
                window: str = "fer-study (q or Esc quits)") -> dict[str, float | int | str | None]:
     """Show a live window with each face's box, emotion and the achieved FPS; q or Esc quits.
@@ -421,7 +423,7 @@ def run_webcam(camera: int | str, classifier: EmotionClassifier, detector: FaceD
         raise MediaError(f"camera {camera}: this OpenCV build has no GUI for the live window (opencv-python-headless); "
                          "install opencv-python instead (pip uninstall opencv-python-headless; pip install "
                          "opencv-python), or analyse a recorded clip with `python -m fer_lib video`") from None
-    analyser = FrameAnalyser(detector, classifier, margin, smoothing, detect_every)
+    analyser = FrameAnalyser(detector, classifier, margin=margin, smoothing=smoothing, detect_every=detect_every)
     writer, record_path = None, None
     frames, fps, start, last = 0, 0.0, time.perf_counter(), time.perf_counter()
     try:

@@ -10,7 +10,7 @@ import keras
 import pytest
 
 from fer_lib.labels import FACE_SIZE, NUM_CLASSES
-from fer_lib.params import PROJECT_ROOT
+from fer_lib.paths import PROJECT_ROOT
 
 SHARED = PROJECT_ROOT.parent / "shared"
 TARBALL = SHARED / "data" / "fer2013-train-publictest.tar.xz"

@@ -12,7 +12,7 @@ from fer_lib.ablation import (COLUMNS, Ablation, compare_to_baseline, deltas_vs_
                               pending_variants, run_ablation, variant_run_dir)
 from fer_lib.cli import main
 from fer_lib.errors import ParamsError
-from fer_lib.params import PROJECT_ROOT
+from fer_lib.paths import PROJECT_ROOT
 
 TINY = {
     "name": "tiny-ablation",
@@ -53,7 +53,7 @@ def snapshot(folder: Path) -> dict[Path, tuple[bytes, int]]:
 def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Ablation, pd.DataFrame, Path]:
     """The tiny ablation, trained once: (ablation, table, runs folder)."""
     folder = tmp_path_factory.mktemp("ablation")
-    ablation = load_variants(write_study(folder), COMMON)
+    ablation = load_variants(write_study(folder), overrides=COMMON)
     runs_dir = folder / "runs"
     assert [variant.name for variant in pending_variants(ablation, runs_dir)] == ["baseline", "scaling x/255"]
     table = run_ablation(ablation, runs_dir=runs_dir, verbose=0, timing_repeats=2)
@@ -163,7 +163,7 @@ def test_a_bad_variants_file_is_one_line_naming_file_and_key(tmp_path: Path, var
     path = write_study(tmp_path, variants)
 
     with pytest.raises(ParamsError) as raised:
-        load_variants(path, COMMON)
+        load_variants(path, overrides=COMMON)
 
     assert str(raised.value).startswith(str(path)) and message in str(raised.value)
     assert "\n" not in str(raised.value)
@@ -174,7 +174,7 @@ def test_an_unknown_key_in_set_names_the_base_file(tmp_path: Path) -> None:
 
     with pytest.raises(ParamsError, match=r"tiny\.yaml \(with overrides: train\.epoks\): unknown key 'train\.epoks'; "
                                           r"did you mean 'train\.epochs'\?"):
-        load_variants(path, {"train.epoks": 1})
+        load_variants(path, overrides={"train.epoks": 1})
 
 
 def test_cli_rejects_an_unknown_variant_key_before_creating_anything(tmp_path: Path,
@@ -201,5 +201,5 @@ def test_the_shipped_variants_change_one_factor_each_off_best_yaml() -> None:
         assert len(sections) == 1 and changed == sections, variant.name
 
     on_a_cpu = load_variants(PROJECT_ROOT / "params" / "ablations.yaml",
-                             {"model.input_size": 48, "data.train_subset": 3000, "train.epochs": 4})
+                             overrides={"model.input_size": 48, "data.train_subset": 3000, "train.epochs": 4})
     assert {variant.name for variant in on_a_cpu.variants if variant.same_as} == {"input 48 px", "input 224 px"}

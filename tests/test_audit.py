@@ -11,7 +11,8 @@ import pytest
 
 from fer_lib.audit import audit_dataset, cross_split_duplicate_mask, distribution_table
 from fer_lib.cli import data as cli_data
-from fer_lib.data import FaceDataset, load_fer2013
+from fer_lib.data import load_fer2013
+from fer_lib.dataset import FaceDataset
 from fer_lib.errors import DataError
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from fer_lib.augment import TENCROP_SIZE, augment_batch, tta_views
-from fer_lib.evaluation import predict_proba
+from fer_lib.classifiers import KerasClassifier
 from fer_lib.params import TTA_MODES, AugmentParams
 
 FULL = AugmentParams(flip=True, rotation_degrees=10, shift_fraction=0.1, zoom_fraction=0.1, erasing_probability=0.5)
@@ -84,7 +84,7 @@ def test_predict_proba_averages_the_model_over_the_views(tta: str) -> None:
                               keras.layers.Dense(7, activation="softmax")])
     batch = faces(5)
     expected = np.mean([model.predict(view[..., None], verbose=0) for view in tta_views(batch, tta)], axis=0)
-    probabilities = predict_proba(model, batch, batch_size=2, tta=tta)
+    probabilities = KerasClassifier(model).predict_proba(batch, batch_size=2, tta=tta)
     assert probabilities.shape == (5, 7)
     np.testing.assert_allclose(probabilities, expected, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-12)

@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 from fer_lib.cli import main
-from fer_lib.params import PROJECT_ROOT
+from fer_lib.paths import PROJECT_ROOT
 
 # --- helpers ----------------------------------------------------------------------------------------
 

@@ -10,7 +10,8 @@ from skimage import data
 
 from fer_lib import faces
 from fer_lib.errors import ModelError
-from fer_lib.params import PROJECT_ROOT, FacesParams
+from fer_lib.params import FacesParams
+from fer_lib.paths import PROJECT_ROOT
 
 SHARED_PHOTOS = PROJECT_ROOT.parent / "shared" / "photos"
 
@@ -30,7 +31,7 @@ def detector() -> faces.BlazeFaceDetector:
 def test_anchor_layouts_match_the_models_outputs() -> None:
     for name, spec in faces.BLAZEFACE_MODELS.items():
         anchors = faces.ssd_anchors(spec.input_size, spec.anchor_layers)
-        runner = faces.BlazeFaceDetector([name])._runners[0]
+        runner = faces.BlazeFaceDetector(models=[name])._runners[0]
         outputs = {int(detail["shape"][-1]): detail["shape"][1] for detail in runner.interpreter.get_output_details()}
         assert anchors.shape == (outputs[16], 2) == (outputs[1], 2)
         assert anchors.min() > 0 and anchors.max() < 1
@@ -53,7 +54,7 @@ def test_blazeface_is_the_default_and_haar_stays_selectable() -> None:
     assert isinstance(faces.make_detector(FacesParams(detector="haar")), faces.HaarDetector)
     assert faces.make_detector(FacesParams(blazeface_models=["short"])).models == ("short",)
     with pytest.raises(ModelError, match="unknown or no BlazeFace model"):
-        faces.BlazeFaceDetector(["tiny"])
+        faces.BlazeFaceDetector(models=["tiny"])
     assert "BlazeFace" in faces.describe_detector(FacesParams())
     assert "Haar" in faces.describe_detector(FacesParams(detector="haar"))
 
@@ -72,9 +73,9 @@ def test_finds_her_face_and_no_face_in_the_cat_or_the_cup(detector: faces.BlazeF
 
 def test_close_up_and_small_face_are_both_found(detector: faces.BlazeFaceDetector, astronaut_bgr: np.ndarray) -> None:
     close_up = astronaut_bgr[70:190, 165:285]  # her face fills the image
-    assert len(detector.detect(close_up)) == 1 and len(faces.BlazeFaceDetector(["short"]).detect(close_up)) == 1
+    assert len(detector.detect(close_up)) == 1 and len(faces.BlazeFaceDetector(models=["short"]).detect(close_up)) == 1
     distant = cv2.copyMakeBorder(astronaut_bgr, 100, 100, 300, 300, cv2.BORDER_CONSTANT, value=(90, 90, 90))
-    assert len(faces.BlazeFaceDetector(["short"]).detect(distant)) == 0  # a face 9% of the width: too small
+    assert len(faces.BlazeFaceDetector(models=["short"]).detect(distant)) == 0  # a face 9% of the width: too small
     [box] = detector.detect(distant)
     assert abs(box[0] + box[2] / 2 - 525) < 25 and abs(box[1] + box[3] / 2 - 215) < 25
 

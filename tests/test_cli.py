@@ -19,7 +19,7 @@ import fer_lib.report  # noqa: F401 - heavy imports (Keras, papermill) at collec
 import fer_lib.training  # noqa: F401
 from fer_lib.cli import main
 from fer_lib.errors import DataError
-from fer_lib.params import PROJECT_ROOT
+from fer_lib.paths import PROJECT_ROOT
 
 TINY = """name: tiny
 data:

@@ -8,10 +8,10 @@ import cv2
 import numpy as np
 import pytest
 
+from fer_lib.classifiers import KerasClassifier, TFLiteClassifier
 from fer_lib.cli import main
 from fer_lib.errors import ModelError
-from fer_lib.export import TFLiteClassifier, export_tflite, tflite_parity
-from fer_lib.faces import FaceClassifier
+from fer_lib.export import export_tflite, tflite_parity
 from fer_lib.labels import EMOTIONS, FACE_SIZE, NUM_CLASSES
 from fer_lib.model import load_model
 
@@ -29,7 +29,8 @@ def exported(tiny_model_path: Path, tmp_path_factory: pytest.TempPathFactory) ->
     folder = tmp_path_factory.mktemp("tflite")
     model = load_model(tiny_model_path)
     return {"float": export_tflite(model, folder / "tiny_float.tflite"),
-            "int8": export_tflite(model, folder / "tiny_int8.tflite", "int8", face_like(100, seed=1))}
+            "int8": export_tflite(model, folder / "tiny_int8.tflite", quantize="int8",
+                                  representative_faces=face_like(100, seed=1))}
 
 
 @pytest.mark.slow
@@ -52,15 +53,16 @@ def test_int8_tflite_agrees_with_keras_and_is_smaller(exported: dict[str, Path],
 
 
 @pytest.mark.slow
-def test_tflite_classifier_has_the_face_classifier_interface(exported: dict[str, Path],
+def test_tflite_classifier_has_the_keras_classifier_interface(exported: dict[str, Path],
                                                              tiny_model_path: Path) -> None:
     classifier = TFLiteClassifier(exported["float"])
     faces = face_like(5, seed=3)
     for count in (1, 5, 0, 2):  # the interpreter is resized whenever the batch changes
-        probabilities = classifier.predict(faces[:count])
-        assert probabilities.shape == (count, NUM_CLASSES) and probabilities.dtype == np.float32
-    np.testing.assert_allclose(classifier.predict(faces), FaceClassifier(load_model(tiny_model_path)).predict(faces),
-                               atol=1e-5)
+        probabilities = classifier.predict_proba(faces[:count])
+        assert probabilities.shape == (count, NUM_CLASSES) and probabilities.dtype == np.float64
+        assert classifier.predict(faces[:count]).tolist() == probabilities.argmax(axis=1).tolist()
+    np.testing.assert_allclose(classifier.predict_proba(faces),
+                               KerasClassifier(load_model(tiny_model_path)).predict_proba(faces), atol=1e-5)
 
 
 def test_tflite_classifier_errors(tmp_path: Path) -> None:

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 from skimage import data
 
-from fer_lib import faces
+from fer_lib import classifiers, faces
+from fer_lib.classifiers import KerasClassifier, load_classifier
 from fer_lib.cli import main
 from fer_lib.errors import MediaError, ModelError
 from fer_lib.labels import EMOTIONS, FACE_SIZE, NUM_CLASSES
@@ -22,7 +23,7 @@ def astronaut_bgr() -> np.ndarray:
 
 
 class CountingModel:
-    """Quacks like a Keras model for :class:`FaceClassifier`; records the batch size of each call."""
+    """Quacks like a Keras model for :class:`KerasClassifier`; records the batch size of each call."""
 
     def __init__(self) -> None:
         self.batch_sizes: list[int] = []
@@ -82,31 +83,33 @@ def test_crop_margin_is_clipped_to_the_image() -> None:
 def test_all_faces_of_an_image_are_classified_in_one_call(astronaut_bgr: np.ndarray) -> None:
     model = CountingModel()
     two_faces = np.hstack([astronaut_bgr, astronaut_bgr])
-    results = faces.analyse_image(two_faces, faces.HaarDetector(), faces.FaceClassifier(model))
+    results = faces.analyse_image(two_faces, faces.HaarDetector(), KerasClassifier(model))
     assert len(results) == 2 and model.batch_sizes == [2]
     assert all(result.label == "happy" and result.score == 1.0 for result in results)
-    largest = faces.analyse_image(two_faces, faces.HaarDetector(), faces.FaceClassifier(model), largest_only=True)
+    largest = faces.analyse_image(two_faces, faces.HaarDetector(), KerasClassifier(model), largest_only=True)
     assert len(largest) == 1 and model.batch_sizes == [2, 1]
 
 
 def test_keras_classifier_returns_probabilities(tiny_model_path: Path, astronaut_bgr: np.ndarray) -> None:
-    classifier = faces.load_classifier(tiny_model_path)
-    probabilities = classifier.predict(faces.crop_faces(astronaut_bgr, np.array([[177, 66, 94, 94]] * 3)))
-    assert probabilities.shape == (3, NUM_CLASSES) and probabilities.dtype == np.float32
-    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
-    assert classifier.predict(np.empty((0, FACE_SIZE, FACE_SIZE), np.uint8)).shape == (0, NUM_CLASSES)
+    classifier = load_classifier(tiny_model_path)
+    crops = faces.crop_faces(astronaut_bgr, np.array([[177, 66, 94, 94]] * 3))
+    probabilities = classifier.predict_proba(crops)
+    assert probabilities.shape == (3, NUM_CLASSES) and probabilities.dtype == np.float64
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-12)
+    assert classifier.predict(crops).tolist() == probabilities.argmax(axis=1).tolist()
+    assert classifier.predict_proba(np.empty((0, FACE_SIZE, FACE_SIZE), np.uint8)).shape == (0, NUM_CLASSES)
 
 
 def test_missing_shipped_model_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(faces, "SHIPPED_MODEL", tmp_path / "models" / "fer_mobilenetv2.keras")
+    monkeypatch.setattr(classifiers, "SHIPPED_MODEL", tmp_path / "models" / "fer_mobilenetv2.keras")
     with pytest.raises(ModelError, match=r"fer_mobilenetv2\.keras: the shipped model is missing; pass --model"):
-        faces.load_classifier(None)
+        load_classifier(None)
 
 
 def test_tiny_image_has_no_face_and_does_not_crash() -> None:
     one_pixel = np.zeros((1, 1, 3), np.uint8)
     assert faces.HaarDetector(detect_width=320).detect(one_pixel).shape == (0, 4)
-    assert faces.analyse_image(one_pixel, faces.HaarDetector(), faces.FaceClassifier(CountingModel())) == []
+    assert faces.analyse_image(one_pixel, faces.HaarDetector(), KerasClassifier(CountingModel())) == []
 
 
 @pytest.mark.parametrize(("name", "content", "problem"), [
@@ -209,7 +212,7 @@ def test_predict_command_fails_when_no_image_can_be_read(tmp_path: Path, tiny_mo
 
 def test_predict_command_without_the_shipped_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                    capsys: pytest.CaptureFixture[str]) -> None:
-    monkeypatch.setattr(faces, "SHIPPED_MODEL", tmp_path / "fer_mobilenetv2.keras")
+    monkeypatch.setattr(classifiers, "SHIPPED_MODEL", tmp_path / "fer_mobilenetv2.keras")
     assert main(["predict", str(tmp_path)]) == 2
     assert "fer_mobilenetv2.keras: the shipped model is missing" in capsys.readouterr().err
 
@@ -222,7 +225,7 @@ def test_sample_photos_are_analysed_and_tabulated(tmp_path: Path) -> None:
     (tmp_path / "inputs" / "notes.png").write_text("not a PNG")
     skipped: list[MediaError] = []
     photos = list(faces.analyse_photos([*paths, tmp_path / "inputs" / "notes.png"], faces.HaarDetector(),
-                                       faces.FaceClassifier(CountingModel()), on_error=skipped.append))
+                                       KerasClassifier(CountingModel()), on_error=skipped.append))
     assert {photo.path.name: len(photo.faces) for photo in photos} == {
         "astronaut.png": 1, "camera.png": 0, "chelsea.png": 0, "coffee.png": 0}
     assert len(skipped) == 1 and str(skipped[0]).startswith(str(tmp_path / "inputs" / "notes.png"))
@@ -231,11 +234,12 @@ def test_sample_photos_are_analysed_and_tabulated(tmp_path: Path) -> None:
     assert str(table["x"].dtype) == "Int64" and list(table.columns[-NUM_CLASSES:]) == list(EMOTIONS)
     with pytest.raises(MediaError, match="notes.png"):
         list(faces.analyse_photos([tmp_path / "inputs" / "notes.png"], faces.HaarDetector(),
-                                  faces.FaceClassifier(CountingModel())))
+                                  KerasClassifier(CountingModel())))
 
 
 def test_photo_paths_from_params_are_relative_to_the_project(tmp_path: Path) -> None:
-    from fer_lib.params import PROJECT_ROOT, FacesParams
+    from fer_lib.params import FacesParams
+    from fer_lib.paths import PROJECT_ROOT
 
     (tmp_path / "album").mkdir()
     (tmp_path / "album" / "b.jpg").touch()
@@ -246,7 +250,8 @@ def test_photo_paths_from_params_are_relative_to_the_project(tmp_path: Path) -> 
 
 
 def test_resolve_model_path(tmp_path: Path) -> None:
-    from fer_lib.params import PROJECT_ROOT, SHIPPED_MODEL, FacesParams
+    from fer_lib.params import FacesParams
+    from fer_lib.paths import PROJECT_ROOT, SHIPPED_MODEL
 
     assert faces.resolve_model_path(FacesParams(), tmp_path) == SHIPPED_MODEL
     assert faces.resolve_model_path(FacesParams(), tmp_path, model_path="m.tflite") == Path("m.tflite")

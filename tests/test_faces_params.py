@@ -6,7 +6,8 @@ from pathlib import Path
 import pytest
 
 from fer_lib.errors import ParamsError
-from fer_lib.params import PROJECT_ROOT, load_params
+from fer_lib.params import load_params
+from fer_lib.paths import PROJECT_ROOT
 
 FER2013_PRESETS = ("classroom", "best", "cpu_best", "paper_a", "paper_b")
 

@@ -203,7 +203,7 @@ def backbone_weights(model: keras.Model) -> list[np.ndarray]:
 
 
 def test_shipped_weights_start_from_the_shipped_models_backbone_at_any_input_size() -> None:
-    from fer_lib.params import SHIPPED_MODEL
+    from fer_lib.paths import SHIPPED_MODEL
 
     shipped = load_model(SHIPPED_MODEL)
     size = 64 if shipped.get_layer(BACKBONE_NAME).input_shape[1] != 64 else 80  # not the size it was trained at

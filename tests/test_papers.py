@@ -12,7 +12,8 @@ import yaml
 
 from fer_lib.papers import (PAPERS, PROTOCOLS, claims_table, comparison_markdown, comparison_with_published,
                             gap_decomposition, measured_figures, merged_accuracy, published_results)
-from fer_lib.params import PROJECT_ROOT, PaperName, load_params
+from fer_lib.params import PaperName, load_params
+from fer_lib.paths import PROJECT_ROOT
 
 SCORES = {"Training": {"n": 100, "accuracy": 0.50}, "PublicTest": {"n": 30, "accuracy": 0.40},
           "PrivateTest": {"n": 10, "accuracy": 0.80}}
@@ -100,7 +101,8 @@ def test_comparison_markdown_gives_one_row_per_report_with_the_wall_time() -> No
 def test_a_paper_report_from_a_finished_run_has_history_curves_and_the_comparison(tmp_path: Path) -> None:
     """The CPU commands of the README at toy scale: train a paper recipe, then report on the run."""
     from fer_lib.data import load_dataset
-    from fer_lib.report import NOTEBOOKS_DIR, run_report
+    from fer_lib.report import run_report
+    from fer_lib.paths import NOTEBOOKS_DIR
     from fer_lib.training import train
 
     params_path = tmp_path / "paper_b_tiny.yaml"

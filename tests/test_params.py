@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from fer_lib.errors import ParamsError
-from fer_lib.params import PROJECT_ROOT, Params, load_params, params_from_dict, resolve_data_dir
+from fer_lib.params import Params, load_params, params_from_dict, resolve_data_dir
+from fer_lib.paths import PROJECT_ROOT
 
 SHIPPED = sorted(path for path in (PROJECT_ROOT / "params").glob("*.yaml") if path.name != "ablations.yaml")
 """The shipped params files; ablations.yaml is a variants file (fer_lib.ablation, tests/test_ablation.py)."""
@@ -23,7 +24,7 @@ def test_every_shipped_params_file_loads_and_is_named_after_its_file(path: Path)
     params = load_params(path)
 
     assert params.name == path.stem
-    assert params_from_dict(params.to_dict(), str(path)) == params  # what a run records reloads equal
+    assert params_from_dict(params.to_dict(), origin=str(path)) == params  # what a run records reloads equal
 
 
 def test_the_four_presets_ship() -> None:
@@ -34,7 +35,7 @@ def test_the_four_presets_ship() -> None:
 def test_paper_b_builds_to_the_papers_parameter_count() -> None:
     from fer_lib.model import build_model, parameter_counts
 
-    params = load_params(PROJECT_ROOT / "params" / "paper_b.yaml", {"model.weights": "none"})
+    params = load_params(PROJECT_ROOT / "params" / "paper_b.yaml", overrides={"model.weights": "none"})
     model = build_model(params.model, seed=params.seed)
 
     assert params.model.input_size == 224
@@ -109,22 +110,23 @@ def test_float_written_without_a_dot_is_a_number(tmp_path: Path) -> None:
 def test_overrides_set_nested_keys_and_are_validated(tmp_path: Path) -> None:
     path = write(tmp_path / "p.yaml", "train:\n  epochs: 3\n")
 
-    params = load_params(path, {"train.epochs": 1, "model.head_units": [8], "train.augment.flip": True, "seed": 7})
+    params = load_params(path, overrides={"train.epochs": 1, "model.head_units": [8], "train.augment.flip": True,
+                                          "seed": 7})
 
     assert (params.train.epochs, params.model.head_units, params.train.augment.flip, params.seed) == (1, [8], True, 7)
     assert load_params(path).train.epochs == 3  # the file itself is untouched
     with pytest.raises(ParamsError, match=r"\(with overrides: train\.epoks\): unknown key 'train\.epoks'; "
                                           r"did you mean 'train\.epochs'\?"):
-        load_params(path, {"train.epoks": 1})
+        load_params(path, overrides={"train.epoks": 1})
     with pytest.raises(ParamsError, match=r"'train\.epochs' must be an integer, got 'abc'"):
-        load_params(path, {"train.epochs": "abc"})
+        load_params(path, overrides={"train.epochs": "abc"})
 
 
 def test_override_below_a_value_that_is_not_a_section(tmp_path: Path) -> None:
     path = write(tmp_path / "p.yaml", "train: 5\n")
 
     with pytest.raises(ParamsError) as raised:
-        load_params(path, {"train.epochs": 1})
+        load_params(path, overrides={"train.epochs": 1})
 
     assert str(raised.value) == f"{path} (with overrides: train.epochs): cannot set 'train.epochs': 'train' is 5, " \
                                 "not a section"
@@ -169,13 +171,13 @@ def test_values_out_of_range_are_rejected(tmp_path: Path, override: dict, expect
     path = write(tmp_path / "p.yaml", "")
 
     with pytest.raises(ParamsError) as raised:
-        load_params(path, override)
+        load_params(path, overrides=override)
 
     assert str(raised.value).startswith(str(path)) and str(raised.value).endswith(f": {expected}")
 
 
 def test_boundary_values_are_accepted(tmp_path: Path) -> None:
-    params = load_params(write(tmp_path / "p.yaml", ""), {
+    params = load_params(write(tmp_path / "p.yaml", ""), overrides={
         "model.input_size": 32, "model.dropout": 0.0, "train.epochs": 1, "train.label_smoothing": 0.0,
         "train.augment.erasing_probability": 1.0, "data.synthetic_per_class": 3, "model.bn_momentum": 0.0,
         "faces.margin": 0.0, "model.freeze": "staged", "train.warmup_epochs": 0,
@@ -190,7 +192,7 @@ def test_data_location(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     fer = dataclasses.replace(Params(), data=dataclasses.replace(Params().data, source="fer2013"))
 
     assert resolve_data_dir(synthetic) is None
-    assert resolve_data_dir(synthetic, str(tmp_path)) == tmp_path  # --data implies FER-2013
+    assert resolve_data_dir(synthetic, override=str(tmp_path)) == tmp_path  # --data implies FER-2013
     with pytest.raises(ParamsError) as raised:
         resolve_data_dir(fer, origin="params/x.yaml")
     assert str(raised.value).startswith("params/x.yaml: data.source is fer2013 but no location is given; pass --data")
@@ -221,7 +223,7 @@ def test_base_merges_sections_key_by_key_relative_to_the_file(tmp_path: Path) ->
     write(tmp_path / "recipes" / "middle.yaml", "base: root.yaml\ntrain: {augment: {rotation_degrees: 5}}\n")
     child = write(tmp_path / "child.yaml", "base: recipes/middle.yaml\nname: child\nmodel: {head_units: [16]}\n")
 
-    params = load_params(child, {"train.epochs": 2})
+    params = load_params(child, overrides={"train.epochs": 2})
 
     assert (params.name, params.model.input_size, params.model.head_units) == ("child", 64, [16])
     assert (params.train.epochs, params.train.augment.flip, params.train.augment.rotation_degrees) == (2, True, 5)
@@ -257,5 +259,5 @@ def test_base_is_not_a_parameter(tmp_path: Path) -> None:
     path = write(tmp_path / "p.yaml", "name: p\n")
 
     with pytest.raises(ParamsError, match="unknown key 'base'"):
-        load_params(path, {"base": "other.yaml"})
+        load_params(path, overrides={"base": "other.yaml"})
     assert "base" not in load_params(path).to_dict()

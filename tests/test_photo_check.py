@@ -10,6 +10,7 @@ import pytest
 from skimage import data
 
 from fer_lib import faces, photo_check
+from fer_lib.classifiers import EmotionClassifier
 from fer_lib.cli import main
 from fer_lib.errors import DataError, MediaError
 from fer_lib.labels import EMOTIONS, NUM_CLASSES
@@ -69,7 +70,7 @@ def test_mistakes_sheet_and_detector_comparison(tmp_path: Path) -> None:
     paths = faces.find_photos([tmp_path])
     labels = photo_check.photo_labels(paths)
 
-    class Happy(faces.EmotionClassifier):
+    class Happy(EmotionClassifier):
         def _run(self, inputs: np.ndarray) -> np.ndarray:
             return np.tile(np.eye(NUM_CLASSES, dtype=np.float32)[EMOTIONS.index("happy")], (len(inputs), 1))
 

@@ -9,7 +9,7 @@ import pytest
 from matplotlib.figure import Figure
 
 from fer_lib import plots
-from fer_lib.data import FaceDataset
+from fer_lib.dataset import FaceDataset
 from fer_lib.labels import EMOTIONS, NUM_CLASSES
 
 

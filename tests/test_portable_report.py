@@ -17,7 +17,7 @@ import yaml
 
 from fer_lib.cli import main
 from fer_lib.labels import EMOTIONS
-from fer_lib.params import PROJECT_ROOT
+from fer_lib.paths import PROJECT_ROOT
 from fer_lib.report import TEXT_SUFFIXES, run_report
 from fer_lib.synthetic import make_synthetic_dataset
 
@@ -54,7 +54,7 @@ def test_report_inside_the_project_is_portable_and_its_training_reproduces(
         params = inside / "tiny.yaml"
         params.write_text(yaml.safe_dump(TINY_STUDY))
 
-        run_dir = run_report(params, inside / "reports", data_dir=str(data), name="fer2013-tiny")
+        run_dir = run_report(params, reports_root=inside / "reports", data_dir=str(data), name="fer2013-tiny")
 
         assert run_dir == inside / "reports" / "fer2013-tiny"
         manifest = json.loads((run_dir / "manifest.json").read_text())

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from fer_lib.params import PROJECT_ROOT, SHIPPED_MODEL
+from fer_lib.paths import PROJECT_ROOT, SHIPPED_MODEL
 from fer_lib.runs import MODEL_PROVENANCE, file_sha256
 
 REPORTS = PROJECT_ROOT / "reports"

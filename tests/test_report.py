@@ -21,7 +21,7 @@ from pathlib import Path
 from matplotlib.figure import Figure
 from fer_lib.plots import save_figure
 
-from fer_lib.params import PROJECT_ROOT
+from fer_lib.paths import PROJECT_ROOT
 assert Path(params_path).is_absolute() and Path.cwd() == PROJECT_ROOT  # outside the project: absolute
 output_dir = Path(output_dir)
 (output_dir / "metrics").mkdir(exist_ok=True)
@@ -67,7 +67,7 @@ def test_report_runs_notebooks_in_order_into_new_folders(study: dict[str, Path])
     notebooks = [write_notebook(study["notebooks"] / "01_metrics.ipynb", WRITE_METRICS_AND_FIGURE),
                  write_notebook(study["notebooks"] / "02_data.ipynb", WRITE_DATA_METRICS)]
 
-    first = run_report(study["params"], study["reports"], notebooks=notebooks)
+    first = run_report(study["params"], reports_root=study["reports"], notebooks=notebooks)
 
     assert first.parent == study["reports"] and first.name.startswith("tiny-")
     for name in ("01_metrics", "02_data"):
@@ -87,7 +87,7 @@ def test_report_runs_notebooks_in_order_into_new_folders(study: dict[str, Path])
         assert expected in index
 
     snapshot = {path: path.read_bytes() for path in first.rglob("*") if path.is_file()}
-    second = run_report(study["params"], study["reports"], notebooks=notebooks[1:])
+    second = run_report(study["params"], reports_root=study["reports"], notebooks=notebooks[1:])
 
     assert second != first and second.parent == first.parent
     assert {path: path.read_bytes() for path in first.rglob("*") if path.is_file()} == snapshot
@@ -99,7 +99,7 @@ def test_failing_notebook_stops_the_report_and_keeps_partial_output(study: dict[
                  write_notebook(study["notebooks"] / "02_never.ipynb", "y = 2")]
 
     with pytest.raises(NotebookFailedError) as raised:
-        run_report(study["params"], study["reports"], notebooks=notebooks)
+        run_report(study["params"], reports_root=study["reports"], notebooks=notebooks)
 
     message, run_dir = str(raised.value), raised.value.run_dir
     assert "01_fails.ipynb" in message and "code cell 2" in message and "ValueError: boom" in message
@@ -115,17 +115,17 @@ def test_invalid_params_fail_before_any_notebook_runs(study: dict[str, Path]) ->
     notebook = write_notebook(study["notebooks"] / "01_never.ipynb", "raise SystemExit(3)")
 
     with pytest.raises(ParamsError, match="epoks"):
-        run_report(study["params"], study["reports"], notebooks=[notebook])
+        run_report(study["params"], reports_root=study["reports"], notebooks=[notebook])
 
     assert not study["reports"].exists()
 
 
 def test_missing_notebook_or_kernel_is_a_user_error(study: dict[str, Path]) -> None:
     with pytest.raises(FerError, match="missing.ipynb: notebook not found"):
-        run_report(study["params"], study["reports"], notebooks=[study["notebooks"] / "01_missing.ipynb"])
+        run_report(study["params"], reports_root=study["reports"], notebooks=[study["notebooks"] / "01_missing.ipynb"])
     notebook = write_notebook(study["notebooks"] / "01_ok.ipynb")
     with pytest.raises(FerError, match="kernel 'no-such-kernel'"):
-        run_report(study["params"], study["reports"], notebooks=[notebook], kernel_name="no-such-kernel")
+        run_report(study["params"], reports_root=study["reports"], notebooks=[notebook], kernel_name="no-such-kernel")
     assert not study["reports"].exists()
 
 
@@ -152,7 +152,7 @@ def test_cli_report_rejects_invalid_params(study: dict[str, Path], capsys: pytes
 
 
 def test_make_portable_rewrites_machine_paths_in_text_files_only(tmp_path: Path) -> None:
-    from fer_lib.params import PROJECT_ROOT
+    from fer_lib.paths import PROJECT_ROOT
     from fer_lib.report import machine_paths, make_portable
 
     (tmp_path / "page.html").write_text(f'<span>"{PROJECT_ROOT}/params/a.yaml"</span> {PROJECT_ROOT}2/x '
@@ -175,7 +175,7 @@ def test_report_from_a_dirty_tree_warns_in_one_line_and_records_it(
     monkeypatch.setattr(runs, "git_dirty", lambda: True)
     notebook = write_notebook(study["notebooks"] / "01_ok.ipynb", "x = 1")
 
-    run_dir = run_report(study["params"], study["reports"], notebooks=[notebook], name="named")
+    run_dir = run_report(study["params"], reports_root=study["reports"], notebooks=[notebook], name="named")
 
     warnings = [line for line in capsys.readouterr().err.splitlines() if "WARNING" in line]
     assert len(warnings) == 1 and "this report records commit" in warnings[0] and "dirty=true" in warnings[0]

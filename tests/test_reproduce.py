@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from fer_lib.cli import main
-from fer_lib.params import PROJECT_ROOT
+from fer_lib.paths import PROJECT_ROOT
 from fer_lib.reproduce import METRIC_COLUMNS, compare_histories
 
 TINY = {

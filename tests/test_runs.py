@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from fer_lib import runs
-from fer_lib.params import PROJECT_ROOT, Params
+from fer_lib.params import Params
+from fer_lib.paths import PROJECT_ROOT
 
 
 class FrozenClock(datetime):
@@ -113,10 +114,10 @@ def test_model_provenance_ties_the_model_file_to_its_report(tmp_path: Path) -> N
     model.write_bytes(b"weights")
     report.mkdir()
     with pytest.raises(runs.FerError, match="training_manifest.json: not found"):
-        runs.write_model_provenance(report, model)
+        runs.write_model_provenance(report, model=model)
     (report / "training_manifest.json").write_text(json.dumps({"git": {"commit": "c" * 40, "dirty": False}}))
 
-    record = json.loads(runs.write_model_provenance(report, model).read_text())
+    record = json.loads(runs.write_model_provenance(report, model=model).read_text())
 
     assert record == {"model": "m.keras", "sha256": runs.file_sha256(model), "report": str(report),
                       "training_git": {"commit": "c" * 40, "dirty": False}}

@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 import pytest
 
-from fer_lib.params import PROJECT_ROOT
+from fer_lib.paths import PROJECT_ROOT
 
 PYTHON_FOLDERS = ("fer_lib", "experiments", "benchmarks")
 
@@ -189,7 +189,7 @@ def write_clip(path: Path, frames: int = 6) -> Path:
 @pytest.fixture
 def fake_camera(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict:
     """A clip standing in for the camera, a window that never closes, and spies on every way to save a frame."""
-    from fer_lib.faces import EmotionClassifier
+    from fer_lib.classifiers import EmotionClassifier
 
     class Uniform(EmotionClassifier):
         def _run(self, inputs: np.ndarray) -> np.ndarray:
@@ -223,7 +223,7 @@ def test_webcam_saves_no_frames_without_record(fake_camera: dict) -> None:
 
     before = files_under(fake_camera["tmp"])
 
-    summary = run_webcam(str(fake_camera["clip"]), fake_camera["classifier"], FakeDetector(), detect_every=1)
+    summary = run_webcam(str(fake_camera["clip"]), FakeDetector(), fake_camera["classifier"], detect_every=1)
 
     assert summary["frames"] == 6 and summary["record"] is None
     assert fake_camera["saved"] == []
@@ -236,7 +236,7 @@ def test_webcam_records_only_to_the_file_asked_for(fake_camera: dict) -> None:
     before = files_under(fake_camera["tmp"])
     target = fake_camera["tmp"] / "out" / "rec.mp4"
 
-    summary = run_webcam(str(fake_camera["clip"]), fake_camera["classifier"], FakeDetector(), record=target)
+    summary = run_webcam(str(fake_camera["clip"]), FakeDetector(), fake_camera["classifier"], record=target)
 
     assert summary["frames"] == 6 and summary["record"] == str(target)
     assert len(fake_camera["saved"]) == 1 and fake_camera["saved"][0].startswith("VideoWriter")

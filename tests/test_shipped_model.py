@@ -14,7 +14,7 @@ from fer_lib.data import load_fer2013
 from fer_lib.evaluation import evaluate_splits
 from fer_lib.labels import EMOTIONS
 from fer_lib.model import load_model
-from fer_lib.params import SHIPPED_MODEL
+from fer_lib.paths import SHIPPED_MODEL
 
 
 def test_shipped_model_loads_safely_with_the_input_contract() -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from fer_lib.params import PROJECT_ROOT
+from fer_lib.paths import PROJECT_ROOT
 from fer_lib.report import study_notebooks
 
 NOT_IN_A_CLONE = (".git", ".venv", "runs", "reports", "__pycache__", "*.egg-info", ".pytest_cache", ".cache",

@@ -16,7 +16,8 @@ import yaml
 from fer_lib.data import load_dataset
 from fer_lib.errors import RunExistsError
 from fer_lib.model import load_model
-from fer_lib.params import PROJECT_ROOT, load_params
+from fer_lib.params import load_params
+from fer_lib.paths import PROJECT_ROOT
 from fer_lib.training import HISTORY_COLUMNS, load_run, train
 
 TINY = {
@@ -41,7 +42,7 @@ def weights_of(model_path: Path) -> list[np.ndarray]:
 
 @pytest.mark.slow
 def test_history_records_fit_time_and_inference_mode_metrics(tmp_path: Path) -> None:
-    params = load_params(write_params(tmp_path / "p.yaml", TINY), {"train.epochs": 2})
+    params = load_params(write_params(tmp_path / "p.yaml", TINY), overrides={"train.epochs": 2})
     result = train(params, load_dataset(params), tmp_path / "run", verbose=0)
     assert list(result.history.columns) == list(HISTORY_COLUMNS)
     assert result.history["epoch"].tolist() == [1, 2]
@@ -58,7 +59,8 @@ def test_history_records_fit_time_and_inference_mode_metrics(tmp_path: Path) -> 
 
 @pytest.mark.slow
 def test_select_average_keeps_the_mean_of_the_last_epochs_with_recomputed_batchnorm(tmp_path: Path) -> None:
-    params = load_params(write_params(tmp_path / "p.yaml", TINY), {"train.select": "average", "train.average_epochs": 2})
+    params = load_params(write_params(tmp_path / "p.yaml", TINY),
+                         overrides={"train.select": "average", "train.average_epochs": 2})
     run = tmp_path / "run"
     result = train(params, load_dataset(params), run, verbose=0)
     assert result.averaged_epochs == load_run(run).averaged_epochs == [2, 3]
@@ -126,7 +128,7 @@ def test_sigkill_mid_epoch_then_resume_matches_uninterrupted_run(tmp_path: Path)
 
 @pytest.mark.slow
 def test_two_runs_of_the_same_params_give_the_same_metrics(tmp_path: Path) -> None:
-    params = load_params(write_params(tmp_path / "p.yaml", TINY), {"train.epochs": 2})
+    params = load_params(write_params(tmp_path / "p.yaml", TINY), overrides={"train.epochs": 2})
     dataset = load_dataset(params)
     first, second = (train(params, dataset, tmp_path / name, verbose=0).history.drop(columns=["seconds", "eval_seconds"])
                      for name in ("first", "second"))

@@ -10,9 +10,10 @@ import pytest
 
 
 from fer_lib import video
+from fer_lib.classifiers import EmotionClassifier
 from fer_lib.cli import main
 from fer_lib.errors import MediaError
-from fer_lib.faces import EmotionClassifier, HaarDetector
+from fer_lib.faces import HaarDetector
 from fer_lib.labels import EMOTIONS, FACE_SIZE, NUM_CLASSES
 
 
@@ -64,13 +65,13 @@ def count_frames(path: Path) -> tuple[int, tuple[int, int]]:
 
 def test_demo_clip_has_faces_and_faceless_frames(demo_clip: Path) -> None:
     assert count_frames(demo_clip) == (20, (320, 240))
-    frames = video.process_video(demo_clip, ScriptedClassifier(), HaarDetector(min_size=30), progress=False)
+    frames = video.process_video(demo_clip, HaarDetector(min_size=30), ScriptedClassifier(), progress=False)
     with_face = frames["n_faces"] > 0
     assert with_face.sum() >= 14 and (~with_face).sum() >= 3
 
 
 def test_process_video_writes_one_csv_row_and_one_video_frame_per_frame(demo_clip: Path, tmp_path: Path) -> None:
-    frames = video.process_video(demo_clip, ScriptedClassifier(), HaarDetector(min_size=30),
+    frames = video.process_video(demo_clip, HaarDetector(min_size=30), ScriptedClassifier(),
                                  out_video=tmp_path / "annotated.mp4", out_csv=tmp_path / "frames.csv", progress=False)
     table = pd.read_csv(tmp_path / "frames.csv", keep_default_na=False)
     assert list(table.columns) == list(video.FRAME_COLUMNS)
@@ -88,7 +89,8 @@ def test_process_video_writes_one_csv_row_and_one_video_frame_per_frame(demo_cli
 
 
 def test_resolve_videos_makes_a_demo_clip_unless_params_name_clips(tmp_path: Path) -> None:
-    from fer_lib.params import PROJECT_ROOT, FacesParams
+    from fer_lib.params import FacesParams
+    from fer_lib.paths import PROJECT_ROOT
 
     (tmp_path / "clips").mkdir()
     for name in ("b.mp4", "a.MOV", "notes.txt"):
@@ -136,10 +138,10 @@ def test_first_main_face_is_the_largest_and_all_faces_share_one_call() -> None:
 
 def test_missing_and_unreadable_videos_are_media_errors(tmp_path: Path) -> None:
     with pytest.raises(MediaError, match="absent.mp4: video file not found"):
-        video.process_video(tmp_path / "absent.mp4", ScriptedClassifier(), HaarDetector())
+        video.process_video(tmp_path / "absent.mp4", HaarDetector(), ScriptedClassifier())
     (tmp_path / "notes.mp4").write_text("not a video")
     with pytest.raises(MediaError, match="notes.mp4: cannot open as a video"):
-        video.process_video(tmp_path / "notes.mp4", ScriptedClassifier(), HaarDetector())
+        video.process_video(tmp_path / "notes.mp4", HaarDetector(), ScriptedClassifier())
 
 
 @pytest.mark.parametrize(("name", "fourcc", "problem"), [("empty.avi", "MJPG", "video has no frames"),
@@ -148,25 +150,25 @@ def test_zero_frame_video_is_a_media_error(tmp_path: Path, name: str, fourcc: st
     writer = cv2.VideoWriter(str(tmp_path / name), cv2.VideoWriter_fourcc(*fourcc), 10, (64, 48))
     writer.release()
     with pytest.raises(MediaError, match=problem):
-        video.process_video(tmp_path / name, ScriptedClassifier(), HaarDetector(), out_csv=tmp_path / "f.csv")
+        video.process_video(tmp_path / name, HaarDetector(), ScriptedClassifier(), out_csv=tmp_path / "f.csv")
     assert not (tmp_path / "f.csv").exists()
 
 
 def test_webcam_without_camera_is_a_media_error() -> None:
     with pytest.raises(MediaError, match="^camera 99 could not be opened"):
-        video.run_webcam(99, ScriptedClassifier(), HaarDetector())
+        video.run_webcam(99, HaarDetector(), ScriptedClassifier())
 
 
 @pytest.mark.skipif("NONE" not in cv2.getBuildInformation().split("GUI:")[1].splitlines()[0],
                     reason="this OpenCV has a GUI")
 def test_webcam_without_gui_says_to_install_opencv_python(demo_clip: Path) -> None:
     with pytest.raises(MediaError, match="install opencv-python"):
-        video.run_webcam(str(demo_clip), ScriptedClassifier(), HaarDetector())
+        video.run_webcam(str(demo_clip), HaarDetector(), ScriptedClassifier())
 
 
 def test_video_command_prints_the_achieved_fps(demo_clip: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                capsys: pytest.CaptureFixture[str]) -> None:
-    monkeypatch.setattr("fer_lib.faces.load_fast_classifier", lambda path, num_threads: ScriptedClassifier())
+    monkeypatch.setattr("fer_lib.export.load_fast_classifier", lambda path, num_threads: ScriptedClassifier())
     argv = ["video", str(demo_clip), "--csv", str(tmp_path / "frames.csv"), "--detect-every", "2", "--no-progress"]
     assert main(argv) == 0
     out = capsys.readouterr().out
@@ -194,7 +196,7 @@ def test_main_face_is_tracked_across_detections() -> None:
 
 
 def test_csv_says_which_frames_were_detected_and_the_copy_can_be_small(demo_clip: Path, tmp_path: Path) -> None:
-    frames = video.process_video(demo_clip, ScriptedClassifier(), HaarDetector(min_size=30), detect_every=3,
+    frames = video.process_video(demo_clip, HaarDetector(min_size=30), ScriptedClassifier(), detect_every=3,
                                  out_video=tmp_path / "small.mp4", out_csv=tmp_path / "frames.csv", progress=False,
                                  out_width=160, out_step=2)
     table = pd.read_csv(tmp_path / "frames.csv")
@@ -218,7 +220,7 @@ def test_video_command_fails_on_an_empty_clip_before_loading_a_model(tmp_path: P
     def no_model(*args: object, **kwargs: object) -> None:
         raise AssertionError("the model must not be loaded")
 
-    monkeypatch.setattr("fer_lib.faces.load_fast_classifier", no_model)
+    monkeypatch.setattr("fer_lib.export.load_fast_classifier", no_model)
     empty = tmp_path / "empty.avi"
     cv2.VideoWriter(str(empty), cv2.VideoWriter_fourcc(*"MJPG"), 10, (64, 48)).release()
     assert main(["video", str(empty), "--no-progress"]) == 2
@@ -227,7 +229,7 @@ def test_video_command_fails_on_an_empty_clip_before_loading_a_model(tmp_path: P
 
 def test_fast_classifier_passes_tflite_through_and_converts_keras_once(tmp_path: Path, tiny_model_path: Path,
                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
-    from fer_lib import export, faces
+    from fer_lib import export
 
     calls: list[Path] = []
 
@@ -237,17 +239,17 @@ def test_fast_classifier_passes_tflite_through_and_converts_keras_once(tmp_path:
         return Path(path)
 
     monkeypatch.setattr(export, "export_tflite", fake_export)
-    monkeypatch.setattr(faces, "load_classifier", lambda path, num_threads: Path(path))
-    first = faces.load_fast_classifier(tiny_model_path, cache_dir=tmp_path)
-    second = faces.load_fast_classifier(tiny_model_path, cache_dir=tmp_path)
+    monkeypatch.setattr(export, "load_classifier", lambda path, num_threads: Path(path))
+    first = export.load_fast_classifier(tiny_model_path, cache_dir=tmp_path)
+    second = export.load_fast_classifier(tiny_model_path, cache_dir=tmp_path)
     assert first == second and first.parent == tmp_path / "tflite" and first.suffix == ".tflite"
     assert first.name.startswith("tiny-") and len(calls) == 1 and first.read_bytes() == b"converted"
-    assert faces.load_fast_classifier(tmp_path / "model.tflite") == tmp_path / "model.tflite"
+    assert export.load_fast_classifier(tmp_path / "model.tflite") == tmp_path / "model.tflite"
 
 
 def test_change_strip_shows_the_frames_where_the_label_changes(demo_clip: Path) -> None:
     happy, sad = np.eye(NUM_CLASSES)[EMOTIONS.index("happy")], np.eye(NUM_CLASSES)[EMOTIONS.index("sad")]
-    frames = video.process_video(demo_clip, ScriptedClassifier([happy] * 4 + [sad] * 16), HaarDetector(min_size=30),
+    frames = video.process_video(demo_clip, HaarDetector(min_size=30), ScriptedClassifier([happy] * 4 + [sad] * 16),
                                  smoothing=0.0, progress=False)
     changes = video.label_changes(frames)
     assert changes[:2] == [0, 4]

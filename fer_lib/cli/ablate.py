@@ -3,9 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from fer_lib.cli.predict import positive_int
-from fer_lib.cli.report import print_report_location
-from fer_lib.cli.train import parse_overrides
+from fer_lib.cli.common import parse_overrides, positive_int, print_report_location
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -36,9 +34,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def handle(args: argparse.Namespace) -> int:
     """Run the ablation report; print the path of its index.html (also when the notebook fails)."""
-    from fer_lib.report import REPORTS_DIR, run_ablation_report
+    from fer_lib.paths import REPORTS_DIR
+    from fer_lib.report import run_ablation_report
 
     overrides = parse_overrides(args.set)
     return print_report_location(lambda: run_ablation_report(
-        args.variants, args.params, args.out or REPORTS_DIR, data_dir=args.data, overrides=overrides,
+        args.variants, args.params, reports_root=args.out or REPORTS_DIR, data_dir=args.data, overrides=overrides,
         runs_dir=args.runs, workers=args.workers))

@@ -33,7 +33,8 @@ def run(args: argparse.Namespace) -> int:
     from fer_lib.export import CALIBRATION_FACES, export_tflite, tflite_parity
     from fer_lib.faces import unused_path
     from fer_lib.model import load_model
-    from fer_lib.params import SHIPPED_MODEL, DataParams
+    from fer_lib.params import DataParams
+    from fer_lib.paths import SHIPPED_MODEL
 
     model_path = Path(args.model) if args.model else SHIPPED_MODEL
     model = load_model(model_path)
@@ -53,8 +54,8 @@ def run(args: argparse.Namespace) -> int:
               "calibration_split": "Training" if len(training) else args.split, "files": {}}
     for quantize in ("none", "int8"):
         name = "float" if quantize == "none" else quantize
-        path = export_tflite(model, unused_path(out_dir / f"{model_path.stem}_{name}.tflite"), quantize,
-                             calibration.faces)
+        path = export_tflite(model, unused_path(out_dir / f"{model_path.stem}_{name}.tflite"),
+                             quantize=quantize, representative_faces=calibration.faces)
         report["files"][name] = {"path": str(path), "bytes": path.stat().st_size,
                                  **tflite_parity(model, path, evaluated.faces, evaluated.labels)}
     parity_path = unused_path(out_dir / "parity.json")

@@ -1,7 +1,4 @@
-"""``python -m fer_lib predict``: the emotion of every face in photos (files or folders).
-
-Also holds the ``--model`` and ``--detector`` options shared by the ``video`` and ``webcam`` commands.
-"""
+"""``python -m fer_lib predict``: the emotion of every face in photos (files or folders)."""
 from __future__ import annotations
 
 import argparse
@@ -10,56 +7,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from fer_lib.cli.common import add_detector_arguments, add_model_arguments, faces_params_from_args
 from fer_lib.errors import MediaError
 from fer_lib.labels import EMOTIONS
-from fer_lib.params import FacesParams
-
-
-def add_model_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add ``--model`` (a .keras or .tflite classifier; default: the shipped model) and ``--threads``."""
-    parser.add_argument("--model", help=".keras or .tflite classifier (default: models/fer_mobilenetv2.keras)")
-    parser.add_argument("--threads", type=positive_int, default=1, help="TFLite interpreter threads (default: 1)")
-
-
-def add_detector_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add ``--detector blazeface|haar|yunet`` and ``--detector-model``."""
-    parser.add_argument("--detector", choices=["blazeface", "haar", "yunet"], default=FacesParams().detector,
-                        help="face detector: MediaPipe BlazeFace (default), OpenCV Haar cascade (the papers') "
-                             "or YuNet (needs --detector-model)")
-    parser.add_argument("--detector-model", help="YuNet .onnx file for --detector yunet")
-
-
-def add_stream_arguments(parser: argparse.ArgumentParser, detect_every: int, detect_width: int | None) -> None:
-    """Add ``--smoothing``, ``--detect-every`` and ``--detect-width`` for frame streams (video, webcam)."""
-    parser.add_argument("--smoothing", type=smoothing_weight, default=FacesParams().smoothing,
-                        help="weight of the previous frame in the moving average of probabilities, in [0, 1) "
-                             "(default: %(default)s; 0 = none)")
-    parser.add_argument("--detect-every", type=positive_int, default=detect_every,
-                        help="detect faces every N frames and reuse the boxes in between (default: %(default)s)")
-    parser.add_argument("--detect-width", type=positive_int, default=detect_width,
-                        help="detect on frames shrunk to this width in pixels, faster (default: %(default)s; "
-                             "None = full size)")
-
-
-def smoothing_weight(text: str) -> float:
-    """Parse a moving-average weight in [0, 1) for ``--smoothing``."""
-    value = float(text)
-    if not 0.0 <= value < 1.0:
-        raise argparse.ArgumentTypeError(f"must be in [0, 1), got {text}")
-    return value
-
-
-def positive_int(text: str) -> int:
-    """Parse an integer of at least 1 (``--detect-every``, ``--detect-width``, ``--threads``)."""
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {text}")
-    return value
-
-
-def faces_params_from_args(args: argparse.Namespace) -> FacesParams:
-    """Return the default :class:`FacesParams` with the detector chosen on the command line."""
-    return FacesParams(detector=args.detector, detector_model=args.detector_model)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -83,7 +33,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Classify the faces of every image; print text or JSON; 0 if at least one image was read."""
-    from fer_lib.faces import analyse_photos, annotate, find_photos, load_classifier, make_detector, write_image
+    from fer_lib.classifiers import load_classifier
+    from fer_lib.faces import analyse_photos, annotate, find_photos, make_detector, write_image
     from fer_lib.photo_check import photo_labels
 
     classifier = load_classifier(args.model, num_threads=args.threads)
@@ -101,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
     paths = find_photos(args.paths)
     labels = photo_labels(paths)
     found: dict[Path, list[Any]] = {}
-    for photo in analyse_photos(paths, make_detector(params), classifier, params.margin,
+    for photo in analyse_photos(paths, make_detector(params), classifier, margin=params.margin,
                                 largest_only=args.largest, on_error=skip):
         if photo.path in labels:
             found[photo.path] = photo.faces

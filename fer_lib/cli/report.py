@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
-from pathlib import Path
+
+from fer_lib.cli.common import print_report_location
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -32,22 +32,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def handle(args: argparse.Namespace) -> int:
     """Run the report; print the path of its index.html (also when a notebook fails)."""
-    from fer_lib.report import REPORTS_DIR, run_report
+    from fer_lib.paths import REPORTS_DIR
+    from fer_lib.report import run_report
 
-    return print_report_location(lambda: run_report(args.params, args.out or REPORTS_DIR, data_dir=args.data,
-                                                    model_path=args.model, train_run=args.train_run,
-                                                    name=args.name))
+    return print_report_location(lambda: run_report(args.params, reports_root=args.out or REPORTS_DIR,
+                                                    data_dir=args.data, model_path=args.model,
+                                                    train_run=args.train_run, name=args.name))
 
 
-def print_report_location(make_report: Callable[[], Path]) -> int:
-    """Run ``make_report`` (returns the report folder) and print where its index.html is, also when
-    a notebook fails (the partial report; the error is re-raised for the one-line message)."""
-    from fer_lib.report import NotebookFailedError
-
-    try:
-        run_dir = make_report()
-    except NotebookFailedError as error:
-        print(f"Partial report: {error.run_dir / 'index.html'}")
-        raise
-    print(f"Report: {run_dir / 'index.html'}")  # this machine's path: the user opens it here
-    return 0

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from fer_lib.cli.predict import positive_int
+from fer_lib.cli.common import positive_int
 
 if TYPE_CHECKING:
     import pandas as pd

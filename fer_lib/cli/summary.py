@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from fer_lib.cli.train import parse_overrides
+from fer_lib.cli.common import parse_overrides
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -25,8 +25,8 @@ def run(args: argparse.Namespace) -> int:
     from fer_lib.model import build_model, parameter_counts
     from fer_lib.params import load_params
 
-    params = load_params(args.params, parse_overrides(args.set))
-    model = build_model(params.model, params.seed)
+    params = load_params(args.params, overrides=parse_overrides(args.set))
+    model = build_model(params.model, seed=params.seed)
     model.summary()
     counts = parameter_counts(model)
     print(f"{params.name}: {counts['total']:,} parameters, {counts['trainable']:,} trainable, "

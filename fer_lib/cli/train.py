@@ -5,9 +5,8 @@ import argparse
 import sys
 from pathlib import Path
 
-import yaml
-
-from fer_lib.errors import ParamsError, RunExistsError
+from fer_lib.cli.common import parse_overrides
+from fer_lib.errors import RunExistsError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -25,21 +24,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=run)
 
 
-def parse_overrides(pairs: list[str]) -> dict[str, object]:
-    """Turn ``["train.epochs=2", ...]`` into ``{"train.epochs": 2, ...}`` (values parsed as YAML)."""
-    overrides = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise ParamsError(f"--set {pair}: expected KEY=VALUE, e.g. train.epochs=2")
-        try:
-            overrides[key.strip()] = yaml.safe_load(value)
-        except yaml.YAMLError as error:
-            problem = getattr(error, "problem", None) or " ".join(str(error).split())
-            raise ParamsError(f"--set {pair}: the value is not valid YAML ({problem})") from None
-    return overrides
-
-
 def run(args: argparse.Namespace) -> int:
     """Load params and data, train, and print where the model went.
 
@@ -48,17 +32,18 @@ def run(args: argparse.Namespace) -> int:
     """
     from fer_lib.data import load_dataset
     from fer_lib.model import resolve_weights
-    from fer_lib.params import PROJECT_ROOT, load_params, resolve_data_dir
+    from fer_lib.params import load_params, resolve_data_dir
+    from fer_lib.paths import PROJECT_ROOT, RunLayout
     from fer_lib.runs import dirty_tree_warning, new_run_dir
     from fer_lib.training import train
 
-    params = load_params(args.params, parse_overrides(args.set))
-    resolve_data_dir(params, args.data, origin=args.params)
-    if not (args.out and (Path(args.out) / "state.json").is_file()):  # a resumed run starts from its checkpoint
+    params = load_params(args.params, overrides=parse_overrides(args.set))
+    resolve_data_dir(params, override=args.data, origin=args.params)
+    if not (args.out and RunLayout(args.out).state.is_file()):  # a resumed run starts from its checkpoint
         resolve_weights(params.model.weights, alpha=params.model.alpha)
     if args.out and Path(args.out).exists() and not Path(args.out).is_dir():
         raise RunExistsError(f"{args.out}: exists and is not a folder; choose a new output folder")
-    dataset = load_dataset(params, args.data)
+    dataset = load_dataset(params, data_override=args.data)
     warning = dirty_tree_warning("this training run")
     if warning:
         print(warning, file=sys.stderr, flush=True)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from fer_lib.cli.predict import add_detector_arguments, add_model_arguments, add_stream_arguments, faces_params_from_args
+from fer_lib.cli.common import add_detector_arguments, add_model_arguments, add_stream_arguments, faces_params_from_args
 
 VIDEO_DETECT_EVERY: int = 2
 """Default detection interval of the command: BlazeFace on every 2nd frame, boxes reused on the
@@ -30,13 +30,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Process the clip, write the requested outputs, print a summary with the achieved FPS."""
-    from fer_lib.faces import load_fast_classifier, make_detector
+    from fer_lib.export import load_fast_classifier
+    from fer_lib.faces import make_detector
     from fer_lib.video import probe_video, process_video, video_summary
 
     probe_video(args.input)  # a missing, unreadable or empty clip fails before the model loads
     params = faces_params_from_args(args)
-    frames = process_video(args.input, load_fast_classifier(args.model, num_threads=args.threads),
-                           make_detector(params, detect_width=args.detect_width), out_video=args.out,
+    frames = process_video(args.input, make_detector(params, detect_width=args.detect_width),
+                           load_fast_classifier(args.model, num_threads=args.threads), out_video=args.out,
                            out_csv=args.csv, smoothing=args.smoothing, detect_every=args.detect_every,
                            margin=params.margin, progress=not args.no_progress)
     summary = video_summary(frames)

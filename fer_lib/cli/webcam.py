@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from fer_lib.cli.predict import add_detector_arguments, add_model_arguments, add_stream_arguments, faces_params_from_args
+from fer_lib.cli.common import add_detector_arguments, add_model_arguments, add_stream_arguments, faces_params_from_args
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -22,12 +22,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Open the camera and the live window until the user quits; print frames and FPS."""
-    from fer_lib.faces import load_classifier, make_detector
+    from fer_lib.classifiers import load_classifier
+    from fer_lib.faces import make_detector
     from fer_lib.video import run_webcam
 
     params = faces_params_from_args(args)
-    summary = run_webcam(args.camera, load_classifier(args.model, num_threads=args.threads),
-                         make_detector(params, detect_width=args.detect_width), margin=params.margin,
+    summary = run_webcam(args.camera, make_detector(params, detect_width=args.detect_width),
+                         load_classifier(args.model, num_threads=args.threads), margin=params.margin,
                          smoothing=args.smoothing, detect_every=args.detect_every, record=args.record)
     print(f"camera {args.camera}: {summary['frames']} frames at {summary['achieved_fps']:.1f} FPS"
           + (f"; recorded to {summary['record']}" if summary["record"] else ""))

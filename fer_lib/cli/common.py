@@ -1,0 +1,91 @@
+"""Helpers shared by the commands: argument types and groups, ``--set`` overrides, report locations.
+
+The command modules (``fer_lib/cli/<command>.py``) import from here, never from each other.
+"""
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from pathlib import Path
+
+import yaml
+
+from fer_lib.errors import ParamsError
+from fer_lib.params import FacesParams
+from fer_lib.paths import ReportLayout
+
+
+def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add ``--model`` (a .keras or .tflite classifier; default: the shipped model) and ``--threads``."""
+    parser.add_argument("--model", help=".keras or .tflite classifier (default: models/fer_mobilenetv2.keras)")
+    parser.add_argument("--threads", type=positive_int, default=1, help="TFLite interpreter threads (default: 1)")
+
+
+def add_detector_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add ``--detector blazeface|haar|yunet`` and ``--detector-model``."""
+    parser.add_argument("--detector", choices=["blazeface", "haar", "yunet"], default=FacesParams().detector,
+                        help="face detector: MediaPipe BlazeFace (default), OpenCV Haar cascade (the papers') "
+                             "or YuNet (needs --detector-model)")
+    parser.add_argument("--detector-model", help="YuNet .onnx file for --detector yunet")
+
+
+def add_stream_arguments(parser: argparse.ArgumentParser, detect_every: int, detect_width: int | None) -> None:
+    """Add ``--smoothing``, ``--detect-every`` and ``--detect-width`` for frame streams (video, webcam)."""
+    parser.add_argument("--smoothing", type=smoothing_weight, default=FacesParams().smoothing,
+                        help="weight of the previous frame in the moving average of probabilities, in [0, 1) "
+                             "(default: %(default)s; 0 = none)")
+    parser.add_argument("--detect-every", type=positive_int, default=detect_every,
+                        help="detect faces every N frames and reuse the boxes in between (default: %(default)s)")
+    parser.add_argument("--detect-width", type=positive_int, default=detect_width,
+                        help="detect on frames shrunk to this width in pixels, faster (default: %(default)s; "
+                             "None = full size)")
+
+
+def smoothing_weight(text: str) -> float:
+    """Parse a moving-average weight in [0, 1) for ``--smoothing``."""
+    value = float(text)
+    if not 0.0 <= value < 1.0:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1), got {text}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    """Parse an integer of at least 1 (``--detect-every``, ``--detect-width``, ``--threads``)."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {text}")
+    return value
+
+
+def faces_params_from_args(args: argparse.Namespace) -> FacesParams:
+    """Return the default :class:`FacesParams` with the detector chosen on the command line."""
+    return FacesParams(detector=args.detector, detector_model=args.detector_model)
+
+
+def parse_overrides(pairs: list[str]) -> dict[str, object]:
+    """Turn ``["train.epochs=2", ...]`` into ``{"train.epochs": 2, ...}`` (values parsed as YAML)."""
+    overrides = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise ParamsError(f"--set {pair}: expected KEY=VALUE, e.g. train.epochs=2")
+        try:
+            overrides[key.strip()] = yaml.safe_load(value)
+        except yaml.YAMLError as error:
+            problem = getattr(error, "problem", None) or " ".join(str(error).split())
+            raise ParamsError(f"--set {pair}: the value is not valid YAML ({problem})") from None
+    return overrides
+
+
+def print_report_location(make_report: Callable[[], Path]) -> int:
+    """Run ``make_report`` (returns the report folder) and print where its index.html is, also when
+    a notebook fails (the partial report; the error is re-raised for the one-line message)."""
+    from fer_lib.report import NotebookFailedError
+
+    try:
+        run_dir = make_report()
+    except NotebookFailedError as error:
+        print(f"Partial report: {ReportLayout(error.run_dir).index}")
+        raise
+    print(f"Report: {ReportLayout(run_dir).index}")  # this machine's path: the user opens it here
+    return 0
