@@ -359,6 +359,17 @@ def params_from_dict(raw: dict[str, Any], *, origin: str = "<dict>") -> Params:
     return params
 
 
+def _upgrade_recorded_faces(raw: dict[str, Any]) -> dict[str, Any]:
+    """``faces`` as recorded by runs made before ``faces.video`` (one clip or null) became
+    ``faces.videos`` (a list), rewritten to the current key, so those runs still load (e.g. by
+    ``report --train-run`` and ``reproduce``); a mapping without the old key is returned as it is."""
+    if "video" not in raw or "videos" in raw:
+        return raw
+    upgraded = {key: value for key, value in raw.items() if key != "video"}
+    upgraded["videos"] = [] if raw["video"] is None else [raw["video"]]
+    return upgraded
+
+
 def _yaml_error_message(path: Path, error: yaml.YAMLError) -> str:
     """One line ``<path>:<line>:<column>: not valid YAML (<problem>)`` for a PyYAML error."""
     mark = getattr(error, "problem_mark", None)
@@ -398,6 +409,8 @@ def _build(cls: type, raw: Any, origin: str, prefix: str) -> Any:
     """Recursively turn ``raw`` into dataclass ``cls``, checking keys and types."""
     if not isinstance(raw, dict):
         raise ParamsError(f"{origin}: '{prefix.rstrip('.') or 'top level'}' must be a mapping, got {raw!r}")
+    if cls is FacesParams:
+        raw = _upgrade_recorded_faces(raw)
     hints = typing.get_type_hints(cls)
     valid = [f.name for f in dataclasses.fields(cls)]
     values: dict[str, Any] = {}

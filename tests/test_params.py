@@ -261,3 +261,15 @@ def test_base_is_not_a_parameter(tmp_path: Path) -> None:
     with pytest.raises(ParamsError, match="unknown key 'base'"):
         load_params(path, overrides={"base": "other.yaml"})
     assert "base" not in load_params(path).to_dict()
+
+
+@pytest.mark.parametrize(("recorded", "videos"), [(None, []), ("clips/talk.mp4", ["clips/talk.mp4"])])
+def test_runs_recorded_before_faces_videos_still_load(recorded: str | None, videos: list[str]) -> None:
+    params = params_from_dict({"name": "old-run", "faces": {"video": recorded, "smoothing": 0.5}})
+
+    assert params.faces.videos == videos and params.faces.smoothing == 0.5
+
+
+def test_the_old_video_key_beside_the_new_one_is_an_error() -> None:
+    with pytest.raises(ParamsError, match="faces.video"):
+        params_from_dict({"faces": {"video": "a.mp4", "videos": ["b.mp4"]}})
