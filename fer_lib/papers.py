@@ -319,3 +319,8 @@ def comparison_markdown(reports: dict[str, dict[str, Any]]) -> str:
 def _percent(value: float | None) -> str:
     """``61.23%``, or ``n/a`` for a figure that could not be measured."""
     return f"{100 * value:.2f}%" if value is not None else "n/a"
+
+
+def run_label(params: Params, *, synthetic: bool) -> str:
+    """How a run is named in :func:`comparison_with_published`: ``This run (<params name>[, SYNTHETIC data])``."""
+    return f"This run ({params.name}{', SYNTHETIC data' if synthetic else ''})"
