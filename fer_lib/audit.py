@@ -166,6 +166,13 @@ def audit_tables(audit: dict[str, Any]) -> dict[str, pd.DataFrame]:
     }
 
 
+def data_record(audit: dict[str, Any]) -> dict[str, Any]:
+    """What notebook 1 records in ``metrics/data.json``: ``dataset`` (``synthetic`` or ``fer2013``), ``source``,
+    ``counts`` (:func:`class_counts`) and the whole ``audit``."""
+    return {"dataset": "synthetic" if audit["synthetic"] else "fer2013", "source": audit["source"],
+            "counts": class_counts(audit), "audit": audit}
+
+
 def _in_training(hashes: np.ndarray, usage: np.ndarray) -> np.ndarray:
     """Return bool (N,): True where a face outside Training has the pixel hash of a Training face."""
     training = usage == "Training"

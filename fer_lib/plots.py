@@ -310,7 +310,8 @@ def plot_augmentation(originals: np.ndarray, augmented: np.ndarray, labels: np.n
         axes[0, column].set_title(EMOTIONS[label], fontsize=9)
     axes[0, 0].set_ylabel("original")
     axes[1, 0].set_ylabel("augmented")
-    figure.suptitle("The first faces of the first batch: as stored and as fitted")
+    figure.suptitle("The first faces of the first batch: as stored and as fitted" if not np.array_equal(
+        originals, augmented) else "The first faces of the first batch: train.augment is off, they are fitted as stored")
     return figure
 
 

@@ -17,6 +17,13 @@ depend only on (seed, epoch, batch index), and dropout is re-seeded from (seed, 
 run killed at any moment and resumed from its last checkpoint ends with the same weights as an
 uninterrupted run (on CPU, where kernels are deterministic).
 
+The loop is small and public, so that notebook 2 can show it line for line: :func:`open_run` (a new
+run, or an interrupted one resumed), then per epoch the staged unfreezing (:func:`make_optimizer`
+on :func:`make_schedule`, :func:`make_loss`), :meth:`TrainingRun.fit_epoch` and
+:meth:`TrainingRun.save_epoch`, then :meth:`TrainingRun.finish`; :func:`train` (the CLI's ``train``)
+is exactly that loop. :func:`recipe_table`, :func:`layer_table`, :func:`augmentation_examples`,
+:func:`learning_rate_curve` and :func:`last_epoch_table` describe a run for the notebook.
+
 History columns tell the two kinds of accuracy apart: ``fit_*`` are what ``model.fit`` reports
 (training mode: BatchNorm normalises with each batch's statistics, dropout is on, running mean
 over the epoch, loss includes label smoothing and class weights); ``train_*`` and ``val_*`` are
@@ -553,7 +560,7 @@ def recipe_table(params: Params) -> pd.DataFrame:
     """The training recipe of ``params``, one row per setting: its params key, value and what it does."""
     model, train, augment = params.model, params.train, params.train.augment
     staged = model.freeze == "staged"
-    transforms = [name for name, on in (("flip", augment.flip), (f"rotate +-{augment.rotation_degrees} deg",
+    transforms = [name for name, on in (("flip", augment.flip), (f"rotate +-{augment.rotation_degrees:g} deg",
                   augment.rotation_degrees), (f"shift +-{augment.shift_fraction:.0%}", augment.shift_fraction),
                   (f"zoom +-{augment.zoom_fraction:.0%}", augment.zoom_fraction),
                   (f"erase p={augment.erasing_probability}", augment.erasing_probability)) if on]
