@@ -325,8 +325,10 @@ def plot_learning_rate(curve: pd.DataFrame, *, history: pd.DataFrame | None = No
     """
     figure = Figure(figsize=(8, 3.2), layout="constrained")
     axes = figure.subplots()
-    for stage, part in curve.groupby("stage", sort=False):
-        axes.plot(part["epoch"], part["learning_rate"], label=stage)
+    for stage, part in curve.groupby("stage", sort=False):  # each step's rate holds until the next step
+        width = float(part["epoch"].iloc[1] - part["epoch"].iloc[0]) if len(part) > 1 else 1.0
+        axes.step(np.append(part["epoch"], part["epoch"].iloc[-1] + width),
+                  np.append(part["learning_rate"], part["learning_rate"].iloc[-1]), where="post", label=stage)
     if history is not None and "learning_rate" in history:
         axes.plot(history["epoch"], history["learning_rate"], "o", color="black", label="recorded at each epoch's end")
     axes.set(xlabel="epochs elapsed", ylabel="learning rate", title=title or "Learning rate per optimizer step")
