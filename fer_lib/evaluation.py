@@ -167,8 +167,9 @@ def evaluation_record(model_path: str | os.PathLike[str], *, tta: TestTimeAugmen
     from fer_lib.papers import merged_accuracy
 
     merged = merged_accuracy(scores)
-    return {"mode": "inference", "tta": tta, "model": str(model_path), "dataset": "synthetic" if synthetic else "fer2013",
-            "splits": scores, **({"merged_held_out": merged} if merged else {}), **({"paper": paper} if paper else {}),
+    return {"mode": "inference", "tta": tta, "model": str(model_path),
+            "dataset": "synthetic" if synthetic else "fer2013", "splits": scores,
+            **({"merged_held_out": merged} if merged else {}), **({"paper": paper} if paper else {}),
             "without_cross_split_duplicates": deduplicated}
 
 

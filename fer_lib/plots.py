@@ -310,8 +310,9 @@ def plot_augmentation(originals: np.ndarray, augmented: np.ndarray, labels: np.n
         axes[0, column].set_title(EMOTIONS[label], fontsize=9)
     axes[0, 0].set_ylabel("original")
     axes[1, 0].set_ylabel("augmented")
-    figure.suptitle("The first faces of the first batch: as stored and as fitted" if not np.array_equal(
-        originals, augmented) else "The first faces of the first batch: train.augment is off, they are fitted as stored")
+    changed = not np.array_equal(originals, augmented)
+    figure.suptitle("The first faces of the first batch: " + ("as stored and as fitted" if changed else
+                                                              "train.augment is off, they are fitted as stored"))
     return figure
 
 
@@ -319,7 +320,8 @@ def plot_learning_rate(curve: pd.DataFrame, *, history: pd.DataFrame | None = No
     """The learning rate per optimizer step, one colour per stage, against epochs elapsed.
 
     Args:
-        curve: columns ``epoch`` (fractional), ``learning_rate``, ``stage`` (:func:`fer_lib.training.learning_rate_curve`).
+        curve: columns ``epoch`` (fractional), ``learning_rate`` and ``stage``
+            (:func:`fer_lib.training.learning_rate_curve`).
         history: a run's history; its ``learning_rate`` (the rate at each epoch's end) is drawn as points.
         title: the panel's title.
     """

@@ -556,46 +556,62 @@ def wall_time(history: pd.DataFrame) -> dict[str, float]:
 
 # --- What notebook 2 shows about a run: the recipe, the model, the batches, the schedule, the gap ---
 
+FREEZE_MEANING: dict[str, str] = {
+    "none": "the whole network trains from the first epoch",
+    "backbone": "the backbone stays frozen: only the head trains",
+    "staged": "the head alone for train.warmup_epochs epochs, then everything",
+}
+SCHEDULE_MEANING: dict[str, str] = {
+    "constant": "the learning rate stays fixed",
+    "cosine": "decays to 0 along a half cosine while the backbone trains",
+    "plateau": "halved when PublicTest accuracy stalls for 2 epochs",
+}
+SELECT_MEANING: dict[str, str] = {
+    "last": "the last epoch's weights are kept",
+    "best_val": "the epoch with the best inference-mode PublicTest accuracy is kept",
+    "average": "the mean of the last train.average_epochs epochs' weights is kept",
+}
+"""What each value of ``model.freeze``, ``train.schedule`` and ``train.select`` does (:func:`recipe_table`)."""
+
+
 def recipe_table(params: Params) -> pd.DataFrame:
     """The training recipe of ``params``, one row per setting: its params key, value and what it does."""
     model, train, augment = params.model, params.train, params.train.augment
-    staged = model.freeze == "staged"
-    transforms = [name for name, on in (("flip", augment.flip), (f"rotate +-{augment.rotation_degrees:g} deg",
-                  augment.rotation_degrees), (f"shift +-{augment.shift_fraction:.0%}", augment.shift_fraction),
-                  (f"zoom +-{augment.zoom_fraction:.0%}", augment.zoom_fraction),
-                  (f"erase p={augment.erasing_probability}", augment.erasing_probability)) if on]
+    transforms = [name for name, on in (
+        ("flip", augment.flip), (f"rotate +-{augment.rotation_degrees:g} deg", augment.rotation_degrees),
+        (f"shift +-{augment.shift_fraction:.0%}", augment.shift_fraction),
+        (f"zoom +-{augment.zoom_fraction:.0%}", augment.zoom_fraction),
+        (f"erase p={augment.erasing_probability:g}", augment.erasing_probability)) if on]
+    optimizer = train.optimizer + (f", weight decay {train.weight_decay:g}" if train.optimizer == "adamw" else "")
+    head_rate = [("train.head_learning_rate", f"{train.head_learning_rate or train.learning_rate:g}",
+                  "the step size while only the head trains")] if model.freeze == "staged" else []
     rows = [
-        ("model.input_size", f"{model.input_size} px", f"48x48 grey faces are resized to this inside the model ({model.resize})"),
+        ("model.input_size", f"{model.input_size} px",
+         f"48x48 grey faces are resized to this inside the model ({model.resize})"),
         ("model.scale", model.scale, "pixels 0-255 to [0, 1] (unit: x/255) or [-1, 1] (imagenet: x/127.5 - 1)"),
         ("model.weights", model.weights, "where MobileNetV2's weights start from"),
-        ("model.pooling, head_units, dropout", f"{model.pooling}, {model.head_units or 'none'}, {model.dropout}",
+        ("model.pooling, head_units, dropout", f"{model.pooling}, {model.head_units or 'none'}, {model.dropout:g}",
          "the head on the backbone: pooling, hidden dense layers, dropout before each dense layer; then softmax 7"),
-        ("model.bn_momentum", str(model.bn_momentum or "0.999 (Keras' default)"),
+        ("model.bn_momentum", f"{model.bn_momentum:g}" if model.bn_momentum else "0.999 (Keras' default)",
          "how slowly BatchNorm's moving averages (used in inference mode) follow the batches"),
-        ("model.freeze", model.freeze, {"none": "the whole network trains from the first epoch",
-                                        "backbone": "the backbone stays frozen: only the head trains",
-                                        "staged": f"head only for {train.warmup_epochs} epoch(s), then everything"}[model.freeze]),
+        ("model.freeze", model.freeze + (f", warmup_epochs {train.warmup_epochs}" if model.freeze == "staged" else ""),
+         FREEZE_MEANING[model.freeze]),
         ("train.epochs", str(train.epochs), "passes over the Training faces"),
         ("train.batch_size", str(train.batch_size), "faces per optimizer step"),
-        ("train.optimizer", train.optimizer + (f", weight decay {train.weight_decay}" if train.optimizer == "adamw" else ""),
-         "the update rule (sgd: Nesterov momentum 0.9)"),
-        ("train.learning_rate", str(train.learning_rate), "the (peak) step size while the backbone trains"),
-        *([("train.head_learning_rate", str(train.head_learning_rate or train.learning_rate),
-            "the step size while only the head trains")] if staged else []),
-        ("train.schedule", train.schedule, {"constant": "the learning rate stays fixed",
-                                            "cosine": "decays to 0 along a half cosine while the backbone trains",
-                                            "plateau": "halved when PublicTest accuracy stalls for 2 epochs"}[train.schedule]),
-        ("loss", f"cross-entropy, label smoothing {train.label_smoothing}",
+        ("train.optimizer", optimizer, "the update rule (sgd: Nesterov momentum 0.9)"),
+        ("train.learning_rate", f"{train.learning_rate:g}", "the (peak) step size while the backbone trains"),
+        *head_rate,
+        ("train.schedule", train.schedule, SCHEDULE_MEANING[train.schedule]),
+        ("loss", f"cross-entropy, label smoothing {train.label_smoothing:g}",
          "target (1 - e) on the label and e/7 on every class" if train.label_smoothing else "target 1 on the label"),
-        ("train.class_weight", train.class_weight, "balanced: each face weighs in inverse proportion to its class's size"
+        ("train.class_weight", train.class_weight, "each face weighs in inverse proportion to its class's size"
          if train.class_weight == "balanced" else "every face weighs the same in the loss"),
         ("train.augment", ", ".join(transforms) or "none", "random changes to each Training face, new every epoch"),
         ("data.train_subset", str(params.data.train_subset or "all"), "Training faces fitted"),
         ("train.train_eval_subset", str(train.train_eval_subset or "all"),
          "Training faces re-scored in inference mode after each epoch"),
-        ("train.select", train.select, {"last": "the last epoch's weights are kept",
-                                        "best_val": "the epoch with the best inference-mode PublicTest accuracy is kept",
-                                        "average": f"the mean of the last {train.average_epochs} epochs' weights is kept"}[train.select]),
+        ("train.select", train.select + (f", {train.average_epochs} epochs" if train.select == "average" else ""),
+         SELECT_MEANING[train.select]),
         ("seed", str(params.seed), "fixes the head's initial weights, the batches, augmentation and dropout"),
     ]
     return pd.DataFrame(rows, columns=["setting", "value", "what it does"]).set_index("setting")
@@ -663,8 +679,10 @@ def last_epoch_table(history: pd.DataFrame) -> pd.DataFrame:
         "Training, fit-time (training mode)": (100 * value["fit_accuracy"], value["fit_loss"]),
         "Training, inference mode": (100 * value["train_accuracy"], value["train_loss"]),
         "PublicTest, inference mode": (100 * value["val_accuracy"], value["val_loss"]),
-        "gap: Training fit-time - inference mode (points)": (100 * (value["fit_accuracy"] - value["train_accuracy"]), np.nan),
-        "gap: Training - PublicTest, inference mode (points)": (100 * (value["train_accuracy"] - value["val_accuracy"]), np.nan),
+        "gap: Training fit-time - inference mode (points)":
+            (100 * (value["fit_accuracy"] - value["train_accuracy"]), np.nan),
+        "gap: Training - PublicTest, inference mode (points)":
+            (100 * (value["train_accuracy"] - value["val_accuracy"]), np.nan),
     }
     return pd.DataFrame.from_dict(rows, orient="index", columns=["accuracy (%)", "loss"]).rename_axis(
         f"last epoch ({int(last['epoch'])})")
