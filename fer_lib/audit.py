@@ -50,6 +50,14 @@ def cross_split_duplicate_mask(dataset: FaceDataset) -> np.ndarray:
     return _in_training(pixel_hashes(dataset.faces), dataset.usage)
 
 
+def drop_cross_split_duplicates(dataset: FaceDataset) -> FaceDataset:
+    """Return the dataset without held-out faces whose pixels also occur in Training.
+
+    See :func:`cross_split_duplicate_mask`; Training itself is kept whole.
+    """
+    return dataset.select(~cross_split_duplicate_mask(dataset))
+
+
 def audit_dataset(dataset: FaceDataset) -> dict[str, Any]:
     """Audit a dataset; the result is plain JSON-serialisable data.
 
@@ -115,6 +123,60 @@ def distribution_table(audit: dict[str, Any]) -> pd.DataFrame:
         for split, entry in audit["class_distribution"].items()
     }
     return pd.DataFrame.from_dict(rows, orient="index")
+
+
+def class_counts(audit: dict[str, Any]) -> dict[str, dict[str, int]]:
+    """Faces per emotion per split from an audit: ``{split: {emotion: count}}`` (for the class chart)."""
+    return {split: entry["counts"] for split, entry in audit["class_distribution"].items()}
+
+
+def duplicates_table(audit: dict[str, Any]) -> pd.DataFrame:
+    """Pixel-identical duplicates: one row per split (``within <split>``) and one for groups spanning splits
+    with conflicting labels; columns ``groups``, ``faces``, ``extra_copies`` (faces - groups) and
+    ``conflicting-label groups`` (identical faces carrying different labels)."""
+    conflicts = audit["label_conflicts"]
+    rows = {**{f"within {split}": {**entry, "conflicting-label groups": conflicts["within"][split]["groups"]}
+               for split, entry in audit["duplicates_within_splits"].items()},
+            "across splits, conflicting labels": {**conflicts["across"],
+                                                  "conflicting-label groups": conflicts["across"]["groups"]}}
+    return pd.DataFrame.from_dict(rows, orient="index")[["groups", "faces", "extra_copies", "conflicting-label groups"]]
+
+
+def leakage_table(audit: dict[str, Any]) -> pd.DataFrame:
+    """Held-out faces whose pixels occur in an earlier split: one row per ``<held-out> in <reference>`` pair,
+    columns ``faces`` and ``% of held-out split`` (empty when the dataset has one split)."""
+    rows = {f"{held} in {reference}": {"faces": entry["faces"], "% of held-out split": entry["percent"]}
+            for held, references in audit["duplicates_across_splits"]["pairs"].items()
+            for reference, entry in references.items()}
+    return pd.DataFrame.from_dict(rows, orient="index", columns=["faces", "% of held-out split"])
+
+
+def near_blank_table(audit: dict[str, Any]) -> pd.DataFrame:
+    """Near-blank faces per split: ``near_blank`` (pixel std below the audit's threshold), ``constant``
+    and ``examples`` (ids, comma-separated)."""
+    table = pd.DataFrame.from_dict(audit["near_blank"], orient="index")
+    table["examples"] = table.examples.str.join(", ")
+    return table
+
+
+def audit_tables(audit: dict[str, Any]) -> dict[str, pd.DataFrame]:
+    """Every table of an audit under its heading, in reading order: class distribution, duplicates,
+    leakage (its heading gives the count of held-out faces also in Training) and near-blank faces.
+    ``python -m fer_lib data audit`` prints them; notebook 1 shows them one by one."""
+    held_out = audit["duplicates_across_splits"]["held_out_in_training"]
+    return {
+        "Faces per class and split": distribution_table(audit),
+        "Pixel-identical duplicates (extra copies = faces - groups)": duplicates_table(audit),
+        f"Held-out faces whose pixels occur in Training: {held_out}": leakage_table(audit),
+        f"Near-blank faces (pixel standard deviation < {audit['near_blank_std']} grey levels)": near_blank_table(audit),
+    }
+
+
+def data_record(audit: dict[str, Any]) -> dict[str, Any]:
+    """What notebook 1 records in ``metrics/data.json``: ``dataset`` (``synthetic`` or ``fer2013``), ``source``,
+    ``counts`` (:func:`class_counts`) and the whole ``audit``."""
+    return {"dataset": "synthetic" if audit["synthetic"] else "fer2013", "source": audit["source"],
+            "counts": class_counts(audit), "audit": audit}
 
 
 def _in_training(hashes: np.ndarray, usage: np.ndarray) -> np.ndarray:

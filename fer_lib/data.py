@@ -37,7 +37,6 @@ import cv2
 import numpy as np
 import pandas as pd
 
-from fer_lib.audit import cross_split_duplicate_mask
 from fer_lib.dataset import FaceDataset
 from fer_lib.errors import DataError
 from fer_lib.labels import EMOTIONS, FACE_SIZE, LABEL_INDEX, NUM_CLASSES, SPLITS
@@ -203,7 +202,7 @@ def load_dataset(
     ``params.seed``) is used when :func:`fer_lib.params.resolve_data_dir` gives None; otherwise
     FER-2013 is loaded through the cache. The full dataset is returned: callers apply
     ``data.train_subset`` with :func:`stratified_subset`, and evaluate without leaked faces with
-    :func:`drop_cross_split_duplicates`.
+    :func:`fer_lib.audit.drop_cross_split_duplicates`.
 
     Args:
         params: the study parameters.
@@ -236,14 +235,6 @@ def stratified_subset(dataset: FaceDataset, n: int, seed: int) -> FaceDataset:
     except ValueError as error:
         raise DataError(f"{dataset.source}: cannot draw a stratified subset of {n} faces ({error})") from None
     return dataset.select(np.sort(chosen))
-
-
-def drop_cross_split_duplicates(dataset: FaceDataset) -> FaceDataset:
-    """Return the dataset without held-out faces whose pixels also occur in Training.
-
-    See :func:`fer_lib.audit.cross_split_duplicate_mask`; Training itself is kept whole.
-    """
-    return dataset.select(~cross_split_duplicate_mask(dataset))
 
 
 def _report_problems(problems: list[str], on_error: OnError, source: str) -> None:

@@ -6,16 +6,20 @@ dropout) for one named split; nothing is pooled across splits unless a caller sa
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 import keras
 import numpy as np
+import pandas as pd
 from sklearn.metrics import accuracy_score, classification_report, confusion_matrix, f1_score, log_loss
 
 from fer_lib.classifiers import BATCH_SIZE, KerasClassifier
+from fer_lib.audit import drop_cross_split_duplicates
 from fer_lib.dataset import FaceDataset
 from fer_lib.labels import EMOTIONS, NUM_CLASSES
 from fer_lib.params import TestTimeAugmentation
+from fer_lib.paths import SHIPPED_MODEL, ReportLayout, RunLayout
 
 
 def split_metrics(labels: np.ndarray, probabilities: np.ndarray) -> dict[str, Any]:
@@ -92,9 +96,82 @@ def without_arrays(results: dict[str, dict[str, Any]]) -> dict[str, dict[str, An
             for split, metrics in results.items()}
 
 
-def most_confident_mistakes(probabilities: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
-    """Indices of the ``k`` wrong predictions made with the highest confidence, most confident first."""
-    predicted = probabilities.argmax(axis=1)
-    wrong = np.flatnonzero(predicted != labels)
-    confidence = probabilities[wrong, predicted[wrong]]
-    return wrong[np.argsort(-confidence, kind="stable")[:k]]
+MERGED_SPLITS: tuple[str, ...] = ("PublicTest", "PrivateTest")
+"""Paper A's "test" set: both held-out splits merged (7,178 faces)."""
+
+
+def merged_accuracy(scores: dict[str, dict[str, Any]], *, splits: tuple[str, ...] = MERGED_SPLITS
+                    ) -> dict[str, Any] | None:
+    """Accuracy over several splits pooled, from each split's ``n`` and ``accuracy``.
+
+    Args:
+        scores: ``{split: {"n": faces, "accuracy": 0-1, ...}}`` (e.g. :func:`fer_lib.evaluation.evaluate_splits`).
+
+    Returns:
+        ``{"splits": [...], "n": faces, "accuracy": 0-1}``, or None if a split is missing.
+    """
+    if not set(splits) <= set(scores):
+        return None
+    n = sum(scores[split]["n"] for split in splits)
+    accuracy = sum(scores[split]["accuracy"] * scores[split]["n"] for split in splits) / n
+    return {"splits": list(splits), "n": int(n), "accuracy": float(accuracy)}
+
+
+def model_to_evaluate(report_dir: str | os.PathLike[str], *, model_path: str | os.PathLike[str] | None = None,
+                      train_run: str | os.PathLike[str] | None = None) -> Path:
+    """The model notebook 3 evaluates: ``model_path`` if given, else the model of the report's training
+    (``train_run``'s, or the one trained into ``report_dir/training``) if it exists, else the shipped
+    model (:data:`fer_lib.paths.SHIPPED_MODEL`)."""
+    if model_path:
+        return Path(model_path)
+    trained = RunLayout(train_run).model if train_run else ReportLayout(report_dir).trained_model
+    return trained if train_run or trained.is_file() else SHIPPED_MODEL
+
+
+def summary(results: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The headline of :func:`evaluate_splits` per split: ``{split: {"n", "accuracy", "macro_f1"}}``."""
+    return {split: {"n": result["n"], "accuracy": result["accuracy"], "macro_f1": result["macro_f1"]}
+            for split, result in results.items()}
+
+
+def summary_table(scores: dict[str, dict[str, Any]], tta: TestTimeAugmentation) -> pd.DataFrame:
+    """:func:`summary` as a table: one row per split (indexed ``split (<mode>)``), columns n, accuracy, macro_f1."""
+    return pd.DataFrame(scores).T.astype({"n": int}).rename_axis(f"split ({mode_label(tta)})")
+
+
+def evaluate_without_leaks(model: keras.Model, dataset: FaceDataset, *, tta: TestTimeAugmentation = "none",
+                           splits: list[str] | None = None) -> dict[str, dict[str, Any]]:
+    """:func:`summary` of ``splits`` (held-out ones) scored without the faces whose pixels also occur in
+    Training (:func:`fer_lib.audit.drop_cross_split_duplicates`), in inference mode."""
+    return summary(evaluate_splits(model, drop_cross_split_duplicates(dataset), tta=tta, splits=splits))
+
+
+def leakage_table(scores: dict[str, dict[str, Any]], deduplicated: dict[str, dict[str, Any]],
+                  tta: TestTimeAugmentation) -> pd.DataFrame:
+    """Accuracy per held-out split with all faces and without the faces leaked from Training, and how
+    many faces were dropped (``scores`` from :func:`summary`, ``deduplicated`` from :func:`evaluate_without_leaks`)."""
+    return pd.DataFrame({
+        "all faces": {split: scores[split]["accuracy"] for split in deduplicated},
+        "without Training duplicates": {split: values["accuracy"] for split, values in deduplicated.items()},
+        "faces dropped": {split: scores[split]["n"] - values["n"] for split, values in deduplicated.items()},
+    }).rename_axis(f"accuracy ({mode_label(tta)})")
+
+
+def evaluation_record(model_path: str | os.PathLike[str], *, tta: TestTimeAugmentation, synthetic: bool,
+                      scores: dict[str, dict[str, Any]], deduplicated: dict[str, dict[str, Any]],
+                      paper: dict[str, Any] | None = None) -> dict[str, Any]:
+    """What notebook 3 records in ``metrics/evaluation.json``: mode, TTA, model, dataset kind, ``splits``
+    (:func:`summary`), ``merged_held_out`` (PublicTest + PrivateTest pooled, when both are there),
+    ``paper`` (:func:`fer_lib.papers.measure_reproduction`, for a paper's recipe) and
+    ``without_cross_split_duplicates``."""
+    merged = merged_accuracy(scores)
+    return {"mode": "inference", "tta": tta, "model": str(model_path),
+            "dataset": "synthetic" if synthetic else "fer2013", "splits": scores,
+            **({"merged_held_out": merged} if merged else {}), **({"paper": paper} if paper else {}),
+            "without_cross_split_duplicates": deduplicated}
+
+
+def class_report_table(result: dict[str, Any], split: str, tta: TestTimeAugmentation) -> pd.DataFrame:
+    """One split's per-class precision, recall, F1 and support (and the averages), rounded to 3 decimals,
+    from one entry of :func:`evaluate_splits`."""
+    return pd.DataFrame(result["report"]).T.round(3).rename_axis(f"{split} ({mode_label(tta)})")

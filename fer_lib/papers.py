@@ -18,7 +18,7 @@ from typing import Any
 import pandas as pd
 
 from fer_lib.dataset import FaceDataset
-from fer_lib.evaluation import mode_label
+from fer_lib.evaluation import MERGED_SPLITS, merged_accuracy, mode_label
 from fer_lib.params import Params, TestTimeAugmentation
 
 
@@ -39,9 +39,6 @@ class Protocol:
             return f"{self.split}, fit-time (training mode), last epoch"
         return f"{self.split}, {mode_label(tta)}{', BatchNorm recalibrated' if self.recalibrated else ''}"
 
-
-MERGED_SPLITS: tuple[str, ...] = ("PublicTest", "PrivateTest")
-"""Paper A's "test" set: both held-out splits merged (7,178 faces)."""
 
 PROTOCOLS: tuple[Protocol, ...] = (
     Protocol("fit_training", "Training", "fit-time"),
@@ -120,23 +117,6 @@ def _claimed_protocol(claim: Claim) -> str:
     """The protocol of a claim as the paper states it (``mode not stated`` where it does not)."""
     protocol = next(protocol for protocol in PROTOCOLS if protocol.key == claim.protocol)
     return protocol.describe() if claim.mode_stated else f"{protocol.split}, mode not stated"
-
-
-def merged_accuracy(scores: dict[str, dict[str, Any]], *, splits: tuple[str, ...] = MERGED_SPLITS
-                    ) -> dict[str, Any] | None:
-    """Accuracy over several splits pooled, from each split's ``n`` and ``accuracy``.
-
-    Args:
-        scores: ``{split: {"n": faces, "accuracy": 0-1, ...}}`` (e.g. :func:`fer_lib.evaluation.evaluate_splits`).
-
-    Returns:
-        ``{"splits": [...], "n": faces, "accuracy": 0-1}``, or None if a split is missing.
-    """
-    if not set(splits) <= set(scores):
-        return None
-    n = sum(scores[split]["n"] for split in splits)
-    accuracy = sum(scores[split]["accuracy"] * scores[split]["n"] for split in splits) / n
-    return {"splits": list(splits), "n": int(n), "accuracy": float(accuracy)}
 
 
 def comparison_with_published(this_run: str, scores: dict[str, dict[str, Any]], tta: TestTimeAugmentation,
@@ -317,3 +297,8 @@ def comparison_markdown(reports: dict[str, dict[str, Any]]) -> str:
 def _percent(value: float | None) -> str:
     """``61.23%``, or ``n/a`` for a figure that could not be measured."""
     return f"{100 * value:.2f}%" if value is not None else "n/a"
+
+
+def run_label(params: Params, *, synthetic: bool) -> str:
+    """How a run is named in :func:`comparison_with_published`: ``This run (<params name>[, SYNTHETIC data])``."""
+    return f"This run ({params.name}{', SYNTHETIC data' if synthetic else ''})"

@@ -291,3 +291,73 @@ def _split_order(splits: Iterable[str]) -> list[str]:
 def _dataset_title(dataset: FaceDataset, what: str) -> str:
     """Figure title naming the dataset, in capitals when it is the generated SYNTHETIC one."""
     return f"SYNTHETIC dataset (generated, not FER-2013): {what}" if dataset.synthetic else f"FER-2013: {what}"
+
+
+def plot_augmentation(originals: np.ndarray, augmented: np.ndarray, labels: np.ndarray) -> Figure:
+    """Training faces as stored (top row) and as the model is fed them after augmentation (bottom row).
+
+    Args:
+        originals: (K, 48, 48) faces, 0-255; augmented: the same faces augmented; labels: (K,) canonical labels.
+    """
+    figure = Figure(figsize=(1.3 * len(originals), 3.0), layout="constrained")
+    axes = figure.subplots(2, len(originals), squeeze=False)
+    for column, (original, changed, label) in enumerate(zip(originals, augmented, labels)):
+        for row, face in enumerate((original, changed)):
+            axes[row, column].imshow(face, cmap="gray", vmin=0, vmax=255)
+            axes[row, column].set(xticks=[], yticks=[])
+        axes[0, column].set_title(EMOTIONS[label], fontsize=9)
+    axes[0, 0].set_ylabel("original")
+    axes[1, 0].set_ylabel("augmented")
+    changed = not np.array_equal(originals, augmented)
+    figure.suptitle("The first faces of the first batch: " + ("as stored and as fitted" if changed else
+                                                              "train.augment is off, they are fitted as stored"))
+    return figure
+
+
+def plot_learning_rate(curve: pd.DataFrame, *, history: pd.DataFrame | None = None, title: str | None = None) -> Figure:
+    """The learning rate per optimizer step, one colour per stage, against epochs elapsed.
+
+    Args:
+        curve: columns ``epoch`` (fractional), ``learning_rate`` and ``stage``
+            (:func:`fer_lib.training.learning_rate_curve`).
+        history: a run's history; its ``learning_rate`` (the rate at each epoch's end) is drawn as points.
+        title: the panel's title.
+    """
+    figure = Figure(figsize=(8, 3.2), layout="constrained")
+    axes = figure.subplots()
+    for stage, part in curve.groupby("stage", sort=False):  # each step's rate holds until the next step
+        width = float(part["epoch"].iloc[1] - part["epoch"].iloc[0]) if len(part) > 1 else 1.0
+        axes.step(np.append(part["epoch"], part["epoch"].iloc[-1] + width),
+                  np.append(part["learning_rate"], part["learning_rate"].iloc[-1]), where="post", label=stage)
+    if history is not None and "learning_rate" in history:
+        axes.plot(history["epoch"], history["learning_rate"], "o", color="black", label="recorded at each epoch's end")
+    axes.set(xlabel="epochs elapsed", ylabel="learning rate", title=title or "Learning rate per optimizer step")
+    axes.set_ylim(bottom=0)
+    axes.legend()
+    return figure
+
+
+def most_confident_mistakes(probabilities: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the ``k`` wrong predictions made with the highest confidence, most confident first."""
+    predicted = probabilities.argmax(axis=1)
+    wrong = np.flatnonzero(predicted != labels)
+    confidence = probabilities[wrong, predicted[wrong]]
+    return wrong[np.argsort(-confidence, kind="stable")[:k]]
+
+
+MERGED_SPLITS: tuple[str, ...] = ("PublicTest", "PrivateTest")
+"""Paper A's "test" set: both held-out splits merged (7,178 faces)."""
+
+
+def plot_confident_mistakes(faces: np.ndarray, labels: np.ndarray, probabilities: np.ndarray, k: int,
+                            title: str) -> Figure:
+    """:func:`plot_mistakes` of the ``k`` wrong predictions made with the highest probability.
+
+    Args:
+        faces: (N, 48, 48); labels: (N,) true labels; probabilities: (N, 7).
+    """
+    mistakes = most_confident_mistakes(probabilities, labels, k)
+    predicted = probabilities.argmax(axis=1)[mistakes]
+    figure = plot_mistakes(faces[mistakes], labels[mistakes], predicted, probabilities[mistakes, predicted])
+    figure.suptitle(title)
+    return figure

@@ -17,6 +17,13 @@ depend only on (seed, epoch, batch index), and dropout is re-seeded from (seed, 
 run killed at any moment and resumed from its last checkpoint ends with the same weights as an
 uninterrupted run (on CPU, where kernels are deterministic).
 
+The loop is small and public, so that notebook 2 can show it line for line: :func:`open_run` (a new
+run, or an interrupted one resumed), then per epoch the staged unfreezing (:func:`make_optimizer`
+on :func:`make_schedule`, :func:`make_loss`), :meth:`TrainingRun.fit_epoch` and
+:meth:`TrainingRun.save_epoch`, then :meth:`TrainingRun.finish`; :func:`train` (the CLI's ``train``)
+is exactly that loop. :func:`recipe_table`, :func:`layer_table`, :func:`augmentation_examples`,
+:func:`learning_rate_curve` and :func:`last_epoch_table` describe a run for the notebook.
+
 History columns tell the two kinds of accuracy apart: ``fit_*`` are what ``model.fit`` reports
 (training mode: BatchNorm normalises with each batch's statistics, dropout is on, running mean
 over the epoch, loss includes label smoothing and class weights); ``train_*`` and ``val_*`` are
@@ -28,6 +35,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,9 +54,9 @@ from fer_lib.dataset import FaceDataset
 from fer_lib.errors import DataError, RunExistsError
 from fer_lib.labels import NUM_CLASSES
 from fer_lib.model import (average_weights, build_model, load_model, load_model_weights, recalibrate_batchnorm,
-                           set_backbone_trainable)
-from fer_lib.params import Params, params_from_dict
-from fer_lib.paths import RunLayout
+                           resolve_weights, set_backbone_trainable)
+from fer_lib.params import Params, load_params, params_from_dict
+from fer_lib.paths import ReportLayout, RunLayout
 
 HISTORY_COLUMNS: tuple[str, ...] = (
     "epoch", "fit_accuracy", "fit_loss", "train_accuracy", "train_loss",
@@ -109,6 +117,10 @@ def train(params: Params, dataset: FaceDataset, run_dir: str | os.PathLike[str],
           workers: int = 1, max_epochs: int | None = None) -> TrainResult:
     """Train per ``params`` on the Training split, scoring PublicTest each epoch; resume if interrupted.
 
+    This is the loop notebook 2 shows, cell for cell: :func:`open_run`, then per epoch the staged
+    unfreezing (:func:`make_optimizer`, :func:`make_loss`), :meth:`TrainingRun.fit_epoch` and
+    :meth:`TrainingRun.save_epoch`, then :meth:`TrainingRun.finish`.
+
     Args:
         params: the run's parameters (model, optimisation, augmentation, seed).
         dataset: faces with a ``Training`` split; ``PublicTest`` is used for the per-epoch held-out
@@ -124,35 +136,119 @@ def train(params: Params, dataset: FaceDataset, run_dir: str | os.PathLike[str],
     Returns:
         The final model (loaded from ``run_dir/model.keras``), the history and paths.
     """
+    run = open_run(params, dataset, run_dir, workers=workers)
+    model = run.model
+    for epoch in run.epochs_to_do(max_epochs):
+        if params.model.freeze == "staged" and epoch == params.train.warmup_epochs:  # stage 2: the backbone learns too
+            set_backbone_trainable(model, True)
+            model.compile(optimizer=make_optimizer(params, backbone_trainable=True, steps_per_epoch=len(run.batches)),
+                          loss=make_loss(params), metrics=["accuracy"])
+        run.save_epoch(run.fit_epoch(epoch, verbose=verbose))
+    return run.finish()
+
+
+@dataclass
+class TrainingRun:
+    """An open run folder and what its epochs need: the pieces :func:`train` (and notebook 2) loop over.
+
+    Made by :func:`open_run`. ``model`` is the compiled model to fit (a new one, or the resumed
+    checkpoint with its optimizer state); for a finished run opened with ``reuse_finished``, its
+    final model (no epochs to do; :meth:`finish` loads the run).
+    """
+
+    params: Params
+    run_dir: Path
+    state: dict
+    """``epochs_done``, ``best_val_accuracy``, ``best_epoch``, ``finished``, ``plateau`` (``state.json``)."""
+    training: FaceDataset
+    """The Training faces fitted (:func:`training_data`)."""
+    train_eval: FaceDataset
+    """The fixed Training faces scored in inference mode after each epoch (:func:`train_eval_data`)."""
+    heldout: FaceDataset
+    """PublicTest, scored in inference mode after each epoch."""
+    batches: FaceBatches
+    model: keras.Model
+    plateau: keras.callbacks.ReduceLROnPlateau | None = None
+
+    def epochs_to_do(self, max_epochs: int | None = None) -> range:
+        """The 0-based epochs still to fit: from the last completed one to ``train.epochs`` (or ``max_epochs``)."""
+        if self.state.get("finished"):
+            return range(0)
+        epochs = self.params.train.epochs
+        return range(self.state["epochs_done"], min(epochs, max_epochs or epochs))
+
+    def fit_epoch(self, epoch: int, *, verbose: int | str = "auto") -> dict:
+        """One ``model.fit`` pass over the epoch's batches, then inference-mode scores: the history row.
+
+        The batches' order and augmentation and the dropout masks are fixed by (seed, epoch), so a
+        resumed epoch is the same as an uninterrupted one. Returns ``fit_*`` (fit-time, training
+        mode), ``train_*``/``val_*`` (inference mode), ``learning_rate``, ``seconds``, ``eval_seconds``.
+        """
+        return _run_epoch(self.model, self.batches, epoch, self.params, self.train_eval, self.heldout, verbose)
+
+    def save_epoch(self, row: dict) -> None:
+        """Record a finished epoch: plateau schedule step, checkpoint (model + optimizer), history row,
+        best or averaged epochs' weights and ``state.json``, each file written atomically."""
+        if self.plateau is not None:
+            self.plateau.on_epoch_end(row["epoch"] - 1, {"val_accuracy": row["val_accuracy"]})
+        _save_epoch(self.model, self.run_dir, self.state, row, self.params, self.plateau)
+
+    def finish(self) -> TrainResult:
+        """Write ``model.keras`` (the last, best PublicTest or averaged epochs' weights, float32) and mark
+        the run finished; a run stopped early (``max_epochs``) stays resumable and returns its checkpoint;
+        an already finished run is loaded (:func:`load_run`)."""
+        if self.state.get("finished"):
+            return load_run(self.run_dir)
+        if self.state["epochs_done"] < self.params.train.epochs:
+            history = pd.read_csv(RunLayout(self.run_dir).history)
+            return TrainResult(self.model, history, RunLayout(self.run_dir).checkpoint, self.run_dir,
+                               self.state["epochs_done"])
+        return _finish(self.params, self.run_dir, self.state, self.training, self.train_eval, self.heldout)
+
+
+def open_run(params: Params, dataset: FaceDataset, run_dir: str | os.PathLike[str], *, workers: int = 1,
+             reuse_finished: bool = False) -> TrainingRun:
+    """Open a run folder for training: a new run (model built and compiled), or an unfinished one resumed.
+
+    Seeds everything from ``params.seed`` first, so that a new model and its run are reproducible.
+
+    Args:
+        params: the run's parameters.
+        dataset: faces with a ``Training`` split (and ``PublicTest`` for the held-out curve).
+        run_dir: new or empty, or an unfinished run of the same params (resumed from its checkpoint).
+        workers: host threads preparing batches.
+        reuse_finished: a finished run (:func:`is_finished`) is opened with nothing left to do: ``model`` is its final model and
+            :meth:`~TrainingRun.finish` loads it. False: a finished run is a RunExistsError.
+
+    Raises:
+        RunExistsError: for a finished run (unless ``reuse_finished``), an unfinished run with other
+            params, or a folder holding anything else.
+        DataError: if ``dataset`` has no Training faces.
+    """
     run_dir = Path(run_dir)
-    state = _prepare_run_dir(run_dir, params)
     training, heldout = training_data(params, dataset), dataset.split("PublicTest")
+    batches = FaceBatches(training.faces, training.labels, params.train.batch_size, params,
+                          _sample_weights(params, training.labels), params.train.label_smoothing > 0, workers=workers)
+    layout = RunLayout(run_dir)
+    if reuse_finished and is_finished(run_dir):
+        recorded = load_params(layout.params)
+        if recorded != params:
+            print(f"WARNING: {run_dir} was trained with other params than these")
+        print(f"{run_dir} holds a finished run: loading it, not training again")
+        return TrainingRun(params, run_dir, {"finished": True}, training, train_eval_data(params, training), heldout,
+                           batches, load_model(layout.model))
+    state = _prepare_run_dir(run_dir, params)
     _seed_everything(params.seed)
     policy = keras.config.dtype_policy()
     if params.train.mixed_precision:
         keras.config.set_dtype_policy("mixed_bfloat16")
     try:
-        model = _initial_model(params, run_dir, state, steps_per_epoch=-(-len(training) // params.train.batch_size))
-        _start_run_dir(run_dir, params, state)
-        batches = FaceBatches(training.faces, training.labels, params.train.batch_size, params,
-                              _sample_weights(params, training.labels), params.train.label_smoothing > 0,
-                              workers=workers)
-        train_eval = train_eval_data(params, training)
-        plateau = _plateau_callback(params, model, state)
-        for epoch in range(state["epochs_done"], min(params.train.epochs, max_epochs or params.train.epochs)):
-            if params.model.freeze == "staged" and epoch == params.train.warmup_epochs:
-                set_backbone_trainable(model, True)
-                _compile(model, params, params.train.learning_rate, steps_per_epoch=len(batches))
-            row = _run_epoch(model, batches, epoch, params, train_eval, heldout, verbose)
-            if plateau is not None:
-                plateau.on_epoch_end(epoch, {"val_accuracy": row["val_accuracy"]})
-            _save_epoch(model, run_dir, state, row, params, plateau)
+        model = _initial_model(params, run_dir, state, steps_per_epoch=len(batches))
     finally:
         keras.config.set_dtype_policy(policy)
-    if state["epochs_done"] < params.train.epochs:  # stopped early by max_epochs
-        history = pd.read_csv(RunLayout(run_dir).history)
-        return TrainResult(model, history, RunLayout(run_dir).checkpoint, run_dir, state["epochs_done"])
-    return _finish(params, run_dir, state, training, train_eval, heldout)
+    _start_run_dir(run_dir, params, state)
+    return TrainingRun(params, run_dir, state, training, train_eval_data(params, training), heldout, batches, model,
+                       _plateau_callback(params, model, state))
 
 
 def load_run(run_dir: str | os.PathLike[str]) -> TrainResult:
@@ -245,14 +341,18 @@ def _prepare_run_dir(run_dir: Path, params: Params) -> dict:
 
 
 def _start_run_dir(run_dir: Path, params: Params, state: dict) -> None:
-    """Record params, provenance and the initial state in a new run folder (once the model exists)."""
+    """Record params, provenance and the initial state in a new run folder (once the model exists);
+    warn on stderr, in one line, when the tree is dirty (the manifest then records ``dirty: true``)."""
     if RunLayout(run_dir).state.is_file():
         return
-    from fer_lib.runs import write_manifest
+    from fer_lib.runs import dirty_tree_warning, write_manifest
 
     run_dir.mkdir(parents=True, exist_ok=True)
     RunLayout(run_dir).params.write_text(yaml.safe_dump(params.to_dict(), sort_keys=False))
     write_manifest(run_dir, params)
+    warning = dirty_tree_warning("this training run")
+    if warning:
+        print(warning, file=sys.stderr, flush=True)
     _atomic_write(RunLayout(run_dir).state, json.dumps(state, indent=2))
 
 
@@ -266,34 +366,64 @@ def _seed_everything(seed: int) -> None:
 
 
 def _initial_model(params: Params, run_dir: Path, state: dict, steps_per_epoch: int) -> keras.Model:
-    """Build and compile a new model, or load the compiled checkpoint of a resumed run."""
+    """Build and compile a new model (stage 1 of a staged run: the head alone), or load the compiled
+    checkpoint of a resumed run."""
     if RunLayout(run_dir).checkpoint.is_file():
         return keras.models.load_model(RunLayout(run_dir).checkpoint, safe_mode=True)
+    start = resolve_weights(params.model.weights, alpha=params.model.alpha)
+    print(f"model.weights: {params.model.weights}; MobileNetV2 starts from {start or 'random weights'}")
     model = build_model(params.model, seed=params.seed)
-    staged = params.model.freeze == "staged" and params.train.warmup_epochs > 0
-    learning_rate = (params.train.head_learning_rate or params.train.learning_rate) if staged \
-        else params.train.learning_rate
-    if params.model.freeze == "staged" and not staged:
+    if params.model.freeze == "staged" and params.train.warmup_epochs == 0:
         set_backbone_trainable(model, True)
-    _compile(model, params, learning_rate, steps_per_epoch)
+    trainable = model.get_layer("backbone").trainable
+    model.compile(optimizer=make_optimizer(params, backbone_trainable=trainable, steps_per_epoch=steps_per_epoch),
+                  loss=make_loss(params), metrics=["accuracy"])
     return model
 
 
-def _compile(model: keras.Model, params: Params, learning_rate: float, steps_per_epoch: int) -> None:
-    """Compile with the optimizer, schedule and loss of ``params.train``."""
+def stage_learning_rate(params: Params, *, backbone_trainable: bool) -> float:
+    """The (peak) learning rate of a stage: ``train.head_learning_rate`` (else ``learning_rate``) while a
+    staged run trains the head alone, ``train.learning_rate`` otherwise."""
+    if params.model.freeze == "staged" and not backbone_trainable:
+        return params.train.head_learning_rate or params.train.learning_rate
+    return params.train.learning_rate
+
+
+def make_schedule(params: Params, *, backbone_trainable: bool, steps_per_epoch: int
+                  ) -> float | keras.optimizers.schedules.LearningRateSchedule:
+    """The learning rate of a stage per optimizer step, counted from the stage's first step.
+
+    ``train.schedule: cosine`` decays :func:`stage_learning_rate` to 0 over the epochs in which the
+    backbone trains (all of them, less a staged run's ``warmup_epochs``); the head-only warm-up and
+    ``constant`` and ``plateau`` (halved by :class:`keras.callbacks.ReduceLROnPlateau` when PublicTest
+    stalls, see :func:`_plateau_callback`) start from a constant rate.
+    """
     train = params.train
+    learning_rate = stage_learning_rate(params, backbone_trainable=backbone_trainable)
+    if train.schedule != "cosine" or not backbone_trainable:
+        return learning_rate
     stage_epochs = train.epochs - (train.warmup_epochs if params.model.freeze == "staged" else 0)
-    schedule: float | keras.optimizers.schedules.LearningRateSchedule = learning_rate
-    if train.schedule == "cosine" and model.get_layer("backbone").trainable:
-        schedule = keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps=stage_epochs * steps_per_epoch)
-    optimizer = {
+    return keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps=stage_epochs * steps_per_epoch)
+
+
+def make_optimizer(params: Params, *, backbone_trainable: bool, steps_per_epoch: int) -> keras.optimizers.Optimizer:
+    """A new optimizer for a stage: ``train.optimizer`` (Adam, AdamW with ``train.weight_decay``, or SGD
+    with Nesterov momentum 0.9) on :func:`make_schedule`."""
+    schedule = make_schedule(params, backbone_trainable=backbone_trainable, steps_per_epoch=steps_per_epoch)
+    return {
         "adam": lambda: keras.optimizers.Adam(schedule),
-        "adamw": lambda: keras.optimizers.AdamW(schedule, weight_decay=train.weight_decay),
+        "adamw": lambda: keras.optimizers.AdamW(schedule, weight_decay=params.train.weight_decay),
         "sgd": lambda: keras.optimizers.SGD(schedule, momentum=0.9, nesterov=True),
-    }[train.optimizer]()
-    loss = keras.losses.CategoricalCrossentropy(label_smoothing=train.label_smoothing) if train.label_smoothing \
-        else keras.losses.SparseCategoricalCrossentropy()
-    model.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"])
+    }[params.train.optimizer]()
+
+
+def make_loss(params: Params) -> keras.losses.Loss:
+    """Cross-entropy between the 7 probabilities and the label: with ``train.label_smoothing`` e the
+    target is (1 - e) on the label and e/7 on every class (one-hot targets, see :class:`FaceBatches`).
+    Class weights (``train.class_weight``) enter as the batches' per-face sample weights."""
+    if params.train.label_smoothing:
+        return keras.losses.CategoricalCrossentropy(label_smoothing=params.train.label_smoothing)
+    return keras.losses.SparseCategoricalCrossentropy()
 
 
 def _sample_weights(params: Params, labels: np.ndarray) -> np.ndarray:
@@ -443,3 +573,159 @@ def wall_time(history: pd.DataFrame) -> dict[str, float]:
     fit, evaluation = float(history["seconds"].sum()), float(history["eval_seconds"].fillna(0).sum())
     return {"fit_seconds": fit, "eval_seconds": evaluation, "wall_seconds": fit + evaluation,
             "wall_seconds_per_epoch": (fit + evaluation) / max(len(history), 1)}
+
+
+# --- What notebook 2 shows about a run: the recipe, the model, the batches, the schedule, the gap ---
+
+FREEZE_MEANING: dict[str, str] = {
+    "none": "the whole network trains from the first epoch",
+    "backbone": "the backbone stays frozen: only the head trains",
+    "staged": "the head alone for train.warmup_epochs epochs, then everything",
+}
+SCHEDULE_MEANING: dict[str, str] = {
+    "constant": "the learning rate stays fixed",
+    "cosine": "decays to 0 along a half cosine while the backbone trains",
+    "plateau": "halved when PublicTest accuracy stalls for 2 epochs",
+}
+SELECT_MEANING: dict[str, str] = {
+    "last": "the last epoch's weights are kept",
+    "best_val": "the epoch with the best inference-mode PublicTest accuracy is kept",
+    "average": "the mean of the last train.average_epochs epochs' weights is kept",
+}
+"""What each value of ``model.freeze``, ``train.schedule`` and ``train.select`` does (:func:`recipe_table`)."""
+
+
+def recipe_table(params: Params) -> pd.DataFrame:
+    """The training recipe of ``params``, one row per setting: its params key, value and what it does."""
+    model, train, augment = params.model, params.train, params.train.augment
+    transforms = [name for name, on in (
+        ("flip", augment.flip), (f"rotate +-{augment.rotation_degrees:g} deg", augment.rotation_degrees),
+        (f"shift +-{augment.shift_fraction:.0%}", augment.shift_fraction),
+        (f"zoom +-{augment.zoom_fraction:.0%}", augment.zoom_fraction),
+        (f"erase p={augment.erasing_probability:g}", augment.erasing_probability)) if on]
+    optimizer = train.optimizer + (f", weight decay {train.weight_decay:g}" if train.optimizer == "adamw" else "")
+    head_rate = [("train.head_learning_rate", f"{train.head_learning_rate or train.learning_rate:g}",
+                  "the step size while only the head trains")] if model.freeze == "staged" else []
+    rows = [
+        ("model.input_size", f"{model.input_size} px",
+         f"48x48 grey faces are resized to this inside the model ({model.resize})"),
+        ("model.scale", model.scale, "pixels 0-255 to [0, 1] (unit: x/255) or [-1, 1] (imagenet: x/127.5 - 1)"),
+        ("model.weights", model.weights, "where MobileNetV2's weights start from"),
+        ("model.pooling, head_units, dropout", f"{model.pooling}, {model.head_units or 'none'}, {model.dropout:g}",
+         "the head on the backbone: pooling, hidden dense layers, dropout before each dense layer; then softmax 7"),
+        ("model.bn_momentum", f"{model.bn_momentum:g}" if model.bn_momentum else "0.999 (Keras' default)",
+         "how slowly BatchNorm's moving averages (used in inference mode) follow the batches"),
+        ("model.freeze", model.freeze + (f", warmup_epochs {train.warmup_epochs}" if model.freeze == "staged" else ""),
+         FREEZE_MEANING[model.freeze]),
+        ("train.epochs", str(train.epochs), "passes over the Training faces"),
+        ("train.batch_size", str(train.batch_size), "faces per optimizer step"),
+        ("train.optimizer", optimizer, "the update rule (sgd: Nesterov momentum 0.9)"),
+        ("train.learning_rate", f"{train.learning_rate:g}", "the (peak) step size while the backbone trains"),
+        *head_rate,
+        ("train.schedule", train.schedule, SCHEDULE_MEANING[train.schedule]),
+        ("loss", f"cross-entropy, label smoothing {train.label_smoothing:g}",
+         "target (1 - e) on the label and e/7 on every class" if train.label_smoothing else "target 1 on the label"),
+        ("train.class_weight", train.class_weight, "each face weighs in inverse proportion to its class's size"
+         if train.class_weight == "balanced" else "every face weighs the same in the loss"),
+        ("train.augment", ", ".join(transforms) or "none", "random changes to each Training face, new every epoch"),
+        ("data.train_subset", str(params.data.train_subset or "all"), "Training faces fitted"),
+        ("train.train_eval_subset", str(train.train_eval_subset or "all"),
+         "Training faces re-scored in inference mode after each epoch"),
+        ("train.select", train.select + (f", {train.average_epochs} epochs" if train.select == "average" else ""),
+         SELECT_MEANING[train.select]),
+        ("seed", str(params.seed), "fixes the head's initial weights, the batches, augmentation and dropout"),
+    ]
+    return pd.DataFrame(rows, columns=["setting", "value", "what it does"]).set_index("setting")
+
+
+def layer_table(model: keras.Model) -> pd.DataFrame:
+    """The model's layers from input to softmax: kind, output shape, parameters and whether they train now.
+
+    The MobileNetV2 backbone is one row (a nested model of about 150 layers).
+    """
+    rows = [{"layer": layer.name, "kind": type(layer).__name__, "output shape": str(tuple(layer.output.shape)),
+             "parameters": layer.count_params(), "trains now": layer.trainable and bool(layer.trainable_weights)}
+            for layer in model.layers]
+    return pd.DataFrame(rows).set_index("layer")
+
+
+def augmentation_examples(batches: FaceBatches, *, count: int, epoch: int = 0
+                          ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The first ``count`` faces of the first batch of ``epoch``, as stored and as the model is fed them.
+
+    Returns:
+        originals uint8 (count, 48, 48), augmented float32 (count, 48, 48) in 0-255, labels (count,).
+    """
+    previous = batches.epoch
+    batches.set_epoch(epoch)
+    augmented = batches[0][0][:count, ..., 0]
+    rows = batches.order[:len(augmented)]
+    batches.set_epoch(previous)
+    return batches.faces[rows], augmented, batches.labels[rows]
+
+
+def learning_rate_curve(params: Params, *, steps_per_epoch: int) -> pd.DataFrame:
+    """The learning rate of every optimizer step of the run, as :func:`make_schedule` sets it per stage.
+
+    With ``train.schedule: plateau`` this is the starting rate; the callback halves it as the run goes
+    (the history's ``learning_rate`` column records what it was).
+
+    Returns:
+        Columns ``epoch`` (epochs elapsed at the step, fractional), ``learning_rate`` and ``stage``.
+    """
+    warmup = params.train.warmup_epochs if params.model.freeze == "staged" else 0
+    stages = (("head only (backbone frozen)", False, 0, warmup),
+              ("whole network" if params.model.freeze != "backbone" else "head only", params.model.freeze != "backbone",
+               warmup, params.train.epochs))
+    parts = []
+    for name, trainable, first, last in stages:
+        steps = np.arange((last - first) * steps_per_epoch)
+        schedule = make_schedule(params, backbone_trainable=trainable, steps_per_epoch=steps_per_epoch)
+        rates = keras.ops.convert_to_numpy(schedule(steps)) if callable(schedule) else np.full(len(steps), schedule)
+        parts.append(pd.DataFrame({"epoch": first + steps / steps_per_epoch, "learning_rate": rates, "stage": name}))
+    return pd.concat(parts, ignore_index=True)
+
+
+def last_epoch_table(history: pd.DataFrame) -> pd.DataFrame:
+    """The last epoch's accuracy (percent) and loss measured three ways, and the gaps between them.
+
+    Rows: Training fit-time (training mode), Training inference mode, PublicTest inference mode,
+    then two gaps in accuracy points: fit-time minus inference mode on Training (what paper B's
+    94.23% hides) and Training minus PublicTest in inference mode (over-fitting).
+    """
+    last = history.iloc[-1]
+    value = {column: float(last[column]) if column in last and pd.notna(last[column]) else np.nan
+             for column in ("fit_accuracy", "fit_loss", "train_accuracy", "train_loss", "val_accuracy", "val_loss")}
+    rows = {
+        "Training, fit-time (training mode)": (100 * value["fit_accuracy"], value["fit_loss"]),
+        "Training, inference mode": (100 * value["train_accuracy"], value["train_loss"]),
+        "PublicTest, inference mode": (100 * value["val_accuracy"], value["val_loss"]),
+        "gap: Training fit-time - inference mode (points)":
+            (100 * (value["fit_accuracy"] - value["train_accuracy"]), np.nan),
+        "gap: Training - PublicTest, inference mode (points)":
+            (100 * (value["train_accuracy"] - value["val_accuracy"]), np.nan),
+    }
+    return pd.DataFrame.from_dict(rows, orient="index", columns=["accuracy (%)", "loss"]).rename_axis(
+        f"last epoch ({int(last['epoch'])})")
+
+
+def timing_table(history: pd.DataFrame) -> pd.DataFrame:
+    """One row: the epochs and the run's measured time (:func:`wall_time`), in seconds and hours."""
+    timing = wall_time(history)
+    return pd.DataFrame([{"epochs": len(history), **timing, "wall_hours": timing["wall_seconds"] / 3600}],
+                        index=["measured"])
+
+
+def training_record(result: TrainResult) -> dict:
+    """What notebook 2 records in ``metrics/training.json``: epochs, seconds per epoch, :func:`wall_time`,
+    the last history row (``final_epoch``), the model's path and the run folder."""
+    return {"epochs": len(result.history), "seconds_per_epoch": float(result.history["seconds"].mean()),
+            **wall_time(result.history), "final_epoch": result.history.to_dict(orient="records")[-1],
+            "model_path": str(result.model_path), "training_run": str(result.run_dir)}
+
+
+def recorded_fit_accuracy(report_dir: str | os.PathLike[str]) -> float | None:
+    """The last epoch's fit-time Training accuracy notebook 2 recorded in a report
+    (``metrics/training.json``); None when the report trained nothing."""
+    path = ReportLayout(report_dir).metrics_file("training")
+    return float(json.loads(path.read_text())["final_epoch"]["fit_accuracy"]) if path.is_file() else None

@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 import fer_lib.data as data
-from fer_lib.data import (drop_cross_split_duplicates, load_csv, load_dataset, load_fer2013, load_image_folder,
+from fer_lib.audit import drop_cross_split_duplicates
+from fer_lib.data import (load_csv, load_dataset, load_fer2013, load_image_folder,
                           stratified_subset)
 from fer_lib.dataset import FaceDataset
 from fer_lib.errors import DataError

@@ -10,8 +10,9 @@ import pandas as pd
 import pytest
 import yaml
 
+from fer_lib.evaluation import merged_accuracy
 from fer_lib.papers import (PAPERS, PROTOCOLS, claims_table, comparison_markdown, comparison_with_published,
-                            gap_decomposition, measured_figures, merged_accuracy, published_results)
+                            gap_decomposition, measured_figures, published_results)
 from fer_lib.params import PaperName, load_params
 from fer_lib.paths import PROJECT_ROOT
 

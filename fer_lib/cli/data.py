@@ -39,32 +39,11 @@ def run_audit(args: argparse.Namespace) -> int:
 
 
 def format_audit(audit: dict[str, Any]) -> str:
-    """Return an audit (see :func:`fer_lib.audit.audit_dataset`) as readable plain-text tables."""
-    import pandas as pd
+    """Return an audit (see :func:`fer_lib.audit.audit_dataset`) as readable plain-text tables
+    (:func:`fer_lib.audit.audit_tables`, the tables notebook 1 shows)."""
+    from fer_lib.audit import audit_tables
 
-    from fer_lib.audit import distribution_table
-
-    conflicts = audit["label_conflicts"]
-    duplicates = pd.DataFrame.from_dict(
-        {**{f"within {split}": {**entry, "conflicting-label groups": conflicts["within"][split]["groups"]}
-            for split, entry in audit["duplicates_within_splits"].items()},
-         "across splits, conflicting labels": {**conflicts["across"],
-                                               "conflicting-label groups": conflicts["across"]["groups"]}},
-        orient="index")[["groups", "faces", "extra_copies", "conflicting-label groups"]]
-    leakage = pd.DataFrame.from_dict(
-        {f"{held} in {reference}": {"faces": entry["faces"], "% of held-out split": entry["percent"]}
-         for held, references in audit["duplicates_across_splits"]["pairs"].items()
-         for reference, entry in references.items()},
-        orient="index")
-    blanks = pd.DataFrame.from_dict(audit["near_blank"], orient="index")
-    blanks["examples"] = blanks.examples.str.join(", ")
     title = f"{audit['source']}: {audit['faces']} faces" + (" (SYNTHETIC, not FER-2013)" if audit["synthetic"] else "")
-    sections = [
-        (title, None),
-        ("Faces per class and split", distribution_table(audit)),
-        ("Pixel-identical duplicates (extra copies = faces - groups)", duplicates),
-        (f"Held-out faces whose pixels occur in Training: {audit['duplicates_across_splits']['held_out_in_training']}",
-         leakage if len(leakage) else None),
-        (f"Near-blank faces (pixel standard deviation < {audit['near_blank_std']} grey levels)", blanks),
-    ]
-    return "\n\n".join(heading if table is None else f"{heading}\n{table.to_string()}" for heading, table in sections)
+    sections = [title] + [heading if table.empty else f"{heading}\n{table.to_string()}"
+                          for heading, table in audit_tables(audit).items()]
+    return "\n\n".join(sections)

@@ -29,7 +29,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Evaluate and print a table or JSON."""
-    from fer_lib.data import drop_cross_split_duplicates, load_fer2013
+    from fer_lib.audit import drop_cross_split_duplicates
+    from fer_lib.data import load_fer2013
     from fer_lib.evaluation import evaluate_splits, without_arrays
     from fer_lib.model import load_model
 

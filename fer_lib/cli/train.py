@@ -34,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
     from fer_lib.model import resolve_weights
     from fer_lib.params import load_params, resolve_data_dir
     from fer_lib.paths import PROJECT_ROOT, RunLayout
-    from fer_lib.runs import dirty_tree_warning, new_run_dir
+    from fer_lib.runs import new_run_dir
     from fer_lib.training import train
 
     params = load_params(args.params, overrides=parse_overrides(args.set))
@@ -44,9 +44,6 @@ def run(args: argparse.Namespace) -> int:
     if args.out and Path(args.out).exists() and not Path(args.out).is_dir():
         raise RunExistsError(f"{args.out}: exists and is not a folder; choose a new output folder")
     dataset = load_dataset(params, data_override=args.data)
-    warning = dirty_tree_warning("this training run")
-    if warning:
-        print(warning, file=sys.stderr, flush=True)
     run_dir = Path(args.out) if args.out else new_run_dir(PROJECT_ROOT / "runs", params.name)
     result = train(params, dataset, run_dir, verbose=1 if sys.stdout.isatty() else 2, workers=args.workers)
     last = result.history.iloc[-1]

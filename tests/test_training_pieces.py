@@ -1,0 +1,124 @@
+"""The pieces notebook 2 shows (recipe, layers, batches, schedule, the loop) are those train() runs."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import keras
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from fer_lib.data import load_dataset
+from fer_lib.model import load_model
+from fer_lib.params import load_params
+from fer_lib.paths import PROJECT_ROOT
+from fer_lib.training import (FaceBatches, augmentation_examples, last_epoch_table, layer_table, learning_rate_curve,
+                              make_loss, make_schedule, open_run, recipe_table, train, training_record)
+
+STAGED = {
+    "name": "staged_tiny",
+    "seed": 3,
+    "data": {"source": "synthetic", "synthetic_per_class": 6},
+    "model": {"input_size": 32, "weights": "none", "dropout": 0.2, "freeze": "staged"},
+    "train": {"epochs": 3, "warmup_epochs": 1, "batch_size": 16, "optimizer": "adamw", "learning_rate": 0.001,
+              "head_learning_rate": 0.004, "weight_decay": 0.0001, "schedule": "cosine", "label_smoothing": 0.1,
+              "augment": {"flip": True, "rotation_degrees": 10, "shift_fraction": 0.1}, "train_eval_subset": None},
+}
+
+
+def staged_params(tmp_path: Path, **overrides: object):  # noqa: ANN201 - Params
+    path = tmp_path / "staged.yaml"
+    path.write_text(yaml.safe_dump(STAGED))
+    return path, load_params(path, overrides=overrides or None)
+
+
+def test_recipe_table_names_every_setting_of_a_staged_recipe(tmp_path: Path) -> None:
+    _, params = staged_params(tmp_path)
+    table = recipe_table(params)
+    assert table.loc["train.head_learning_rate", "value"] == "0.004"
+    assert table.loc["train.schedule", "value"] == "cosine"
+    assert table.loc["loss", "value"] == "cross-entropy, label smoothing 0.1"
+    assert table.loc["train.augment", "value"] == "flip, rotate +-10 deg, shift +-10%"
+    assert "train.head_learning_rate" not in recipe_table(load_params(PROJECT_ROOT / "params" / "default.yaml")).index
+
+
+def test_learning_rate_curve_is_the_schedule_of_each_stage(tmp_path: Path) -> None:
+    _, params = staged_params(tmp_path)
+    curve = learning_rate_curve(params, steps_per_epoch=4)
+    head, whole = (curve[curve["stage"] == stage] for stage in curve["stage"].unique())
+    assert len(head) == 4 and (head["learning_rate"] == 0.004).all()
+    assert len(whole) == 8 and whole["learning_rate"].iloc[0] == pytest.approx(0.001)
+    assert whole["learning_rate"].is_monotonic_decreasing and whole["learning_rate"].iloc[-1] > 0
+    assert curve["epoch"].tolist() == [step / 4 for step in range(12)]
+    assert make_schedule(params, backbone_trainable=False, steps_per_epoch=4) == 0.004
+    assert isinstance(make_loss(params), keras.losses.CategoricalCrossentropy)
+
+
+def test_augmentation_examples_are_the_first_batch_as_stored_and_as_fitted(tmp_path: Path) -> None:
+    _, params = staged_params(tmp_path)
+    training = load_dataset(params).split("Training")
+    batches = FaceBatches(training.faces, training.labels, 16, params, np.ones(len(training), np.float32), False)
+    batches.set_epoch(2)
+    originals, augmented, labels = augmentation_examples(batches, count=5)
+    assert batches.epoch == 2  # left as it was
+    batches.set_epoch(0)
+    np.testing.assert_array_equal(augmented, batches[0][0][:5, ..., 0])
+    np.testing.assert_array_equal(originals, training.faces[batches.order[:5]])
+    np.testing.assert_array_equal(labels, training.labels[batches.order[:5]])
+    assert not np.array_equal(originals.astype(np.float32), augmented)
+
+
+@pytest.mark.slow
+def test_open_run_builds_the_staged_model_that_train_fits_and_records_the_schedule(tmp_path: Path) -> None:
+    _, params = staged_params(tmp_path)
+    dataset = load_dataset(params)
+    run = open_run(params, dataset, tmp_path / "opened")
+    layers = layer_table(run.model)
+    assert layers.loc["backbone", "trains now"] == False  # noqa: E712 - numpy bool; stage 1: head only
+    assert layers.loc["probabilities", "trains now"] == True  # noqa: E712
+    assert layers["parameters"].sum() == run.model.count_params()
+    assert list(run.epochs_to_do()) == [0, 1, 2] and list(run.epochs_to_do(max_epochs=1)) == [0]
+
+    result = train(params, dataset, tmp_path / "trained", verbose=0)
+    steps = len(run.batches)
+    expected = [0.004] + [float(make_schedule(params, backbone_trainable=True, steps_per_epoch=steps)(
+        (epoch - 1) * steps)) for epoch in (2, 3)]
+    np.testing.assert_allclose(result.history["learning_rate"], expected, rtol=1e-5, atol=1e-9)
+    table = last_epoch_table(result.history)
+    assert table.loc["gap: Training fit-time - inference mode (points)", "accuracy (%)"] == pytest.approx(
+        100 * (result.history["fit_accuracy"].iloc[-1] - result.history["train_accuracy"].iloc[-1]))
+    assert training_record(result)["final_epoch"]["epoch"] == 3
+
+    finished = open_run(params, dataset, tmp_path / "trained", reuse_finished=True)
+    assert list(finished.epochs_to_do()) == [] and finished.finish().history.equals(result.history)
+
+
+@pytest.mark.slow
+def test_notebook_2_runs_the_training_train_runs_and_does_not_retrain_a_finished_run(tmp_path: Path) -> None:
+    """Notebook 2's visible loop gives the same history and weights as ``train`` (the CLI's training)."""
+    from fer_lib.report import NOTEBOOKS_DIR, run_report
+
+    params_path, params = staged_params(tmp_path)
+    notebook = [NOTEBOOKS_DIR / "02_fine_tuning.ipynb"]
+    report = run_report(params_path, reports_root=tmp_path / "reports", notebooks=notebook)
+    reference = train(params, load_dataset(params), tmp_path / "cli", verbose=0)
+
+    timing = ["seconds", "eval_seconds"]
+    notebook_history = pd.read_csv(report / "training" / "history.csv")
+    pd.testing.assert_frame_equal(notebook_history.drop(columns=timing), reference.history.drop(columns=timing))
+    for ours, theirs in zip(load_model(report / "training" / "model.keras").get_weights(),
+                            reference.model.get_weights(), strict=True):
+        np.testing.assert_array_equal(ours, theirs)
+    html = (report / "02_fine_tuning.html").read_text()
+    assert "train.head_learning_rate" in html and "make_optimizer" in html
+    assert all((report / "figures" / f"02_{name}.png").is_file()
+               for name in ("augmentation", "learning_rate", "training_curves"))
+
+    run_files = {path: path.stat().st_mtime_ns for path in (tmp_path / "cli").iterdir()}
+    again = run_report(params_path, reports_root=tmp_path / "reports", notebooks=notebook,
+                       train_run=str(tmp_path / "cli"))
+    assert not (again / "training").exists()
+    assert {path: path.stat().st_mtime_ns for path in (tmp_path / "cli").iterdir()} == run_files
+    assert "loading it, not training again" in (again / "02_fine_tuning.html").read_text()
+    pd.testing.assert_frame_equal(pd.read_csv(again / "training_history.csv"), reference.history)
