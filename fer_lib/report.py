@@ -36,6 +36,7 @@ import os
 import re
 import shutil
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -245,7 +246,9 @@ def machine_paths(data_location: str | None = None) -> dict[str, str]:
     """This machine's paths in a report's outputs -> their portable form, for :func:`make_portable`.
 
     The FER-2013 location (``data_location``, else env ``FER2013_DIR``) -> ``$FER2013_DIR``;
-    the project root -> ``.`` (so ``<root>/models/x`` -> ``models/x``); the home folder -> ``~``.
+    the project root -> ``.`` (so ``<root>/models/x`` -> ``models/x``); the data folder beside it
+    (photos, clips) -> ``../shared``, as the presets name it; the temporary folder (where TensorFlow
+    writes while converting to TFLite) -> ``$TMPDIR``; the home folder -> ``~``.
     A report folder outside the project keeps its absolute path: make reports meant for the
     repository in ``reports/`` (``report --name``).
     """
@@ -256,6 +259,8 @@ def machine_paths(data_location: str | None = None) -> dict[str, str]:
             if not Path(form).is_relative_to(PROJECT_ROOT):
                 replacements[form.rstrip("/")] = f"${DATA_VARIABLE}"
     replacements[str(PROJECT_ROOT)] = "."
+    replacements[str(PROJECT_ROOT.parent / "shared")] = "../shared"
+    replacements[tempfile.gettempdir()] = "$TMPDIR"
     if len(Path.home().parts) > 1:
         replacements[str(Path.home())] = "~"
     return replacements
@@ -279,7 +284,7 @@ def portable_text(text: str, replacements: dict[str, str]) -> str:
         new = replacements[old]
         if new == ".":
             text = text.replace(old + "/", "")
-        text = re.sub(re.escape(old) + r"(?=[/\\\s\"'`&,:;)\]<]|$)", lambda _: new, text)
+        text = re.sub(r"(?<![\w.~$/-])" + re.escape(old) + r"(?=[/\\\s\"'`&,:;)\]<]|$)", lambda _: new, text)
     return text
 
 
