@@ -29,8 +29,6 @@ PROVENANCE_FILES: tuple[str, ...] = ("manifest.json", "training_manifest.json")
 LEGACY: dict[str, str] = {
     "ablations/manifest.json": "made at 11bea30 from a tree with uncommitted changes, before this check; re-make it "
                                "with `python -m fer_lib ablate` from a clean commit",
-    "fer2013-classroom/training_manifest.json": "the previous shipped model's training run (runs/classroom-main) "
-                                                "recorded commit 'unknown', dirty; re-train from a clean commit",
 }
 """``<report>/<provenance file>`` -> why it cannot name a clean commit yet (expected to fail, strictly)."""
 

@@ -36,6 +36,8 @@ def run(args: argparse.Namespace) -> int:
     from fer_lib.params import DataParams
     from fer_lib.paths import SHIPPED_MODEL
 
+    from fer_lib.runs import data_label, portable_path
+
     model_path = Path(args.model) if args.model else SHIPPED_MODEL
     model = load_model(model_path)
     if args.data:
@@ -50,13 +52,14 @@ def run(args: argparse.Namespace) -> int:
     training = dataset.split("Training")
     calibration = stratified_subset(training, CALIBRATION_FACES, CALIBRATION_SEED) if len(training) else evaluated
     out_dir = Path(args.out)
-    report = {"model": str(model_path), "faces_source": dataset.source, "split": args.split,
+    report = {"model": portable_path(model_path), "faces_source": data_label(args.data) if args.data else dataset.source,
+              "split": args.split,
               "calibration_split": "Training" if len(training) else args.split, "files": {}}
     for quantize in ("none", "int8"):
         name = "float" if quantize == "none" else quantize
         path = export_tflite(model, unused_path(out_dir / f"{model_path.stem}_{name}.tflite"),
                              quantize=quantize, representative_faces=calibration.faces)
-        report["files"][name] = {"path": str(path), "bytes": path.stat().st_size,
+        report["files"][name] = {"path": path.name, "bytes": path.stat().st_size,  # beside parity.json
                                  **tflite_parity(model, path, evaluated.faces, evaluated.labels)}
     parity_path = unused_path(out_dir / "parity.json")
     parity_path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
