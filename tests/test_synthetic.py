@@ -1,7 +1,6 @@
 """Tests of fer_lib.synthetic: the generated SYNTHETIC default dataset."""
 from __future__ import annotations
 
-import time
 
 import numpy as np
 import pytest
@@ -46,12 +45,6 @@ def test_faces_vary_and_are_never_blank() -> None:
 def test_expressions_cover_every_emotion_in_label_order() -> None:
     assert tuple(EXPRESSIONS) == EMOTIONS
     assert len(set(EXPRESSIONS.values())) == len(EMOTIONS)
-
-
-def test_generation_is_fast() -> None:
-    start = time.perf_counter()
-    make_synthetic_dataset(per_class=60, seed=2)
-    assert 700 / (time.perf_counter() - start) > 200, "expected well over 200 faces/s even on a busy machine"
 
 
 def test_expressions_are_learnable_but_not_trivial() -> None:
