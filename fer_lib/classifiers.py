@@ -14,7 +14,10 @@ in scikit-learn (``predict_proba`` gives probabilities, ``predict`` labels):
 from __future__ import annotations
 
 import abc
+import contextlib
 import os
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -28,6 +31,7 @@ from fer_lib.paths import SHIPPED_MODEL
 
 if TYPE_CHECKING:
     import keras
+    from ai_edge_litert.interpreter import Interpreter
 
 BATCH_SIZE: int = 256
 """Faces per model call unless a caller asks otherwise."""
@@ -107,16 +111,10 @@ class TFLiteClassifier(EmotionClassifier):
     """
 
     def __init__(self, path: str | os.PathLike[str], *, num_threads: int = 1) -> None:
-        from ai_edge_litert.interpreter import Interpreter  # loads only when a TFLite model is asked for
-
         self.path = Path(path)
         if not self.path.is_file():
             raise ModelError(f"{self.path}: TFLite model file not found")
-        try:
-            self.interpreter = Interpreter(model_path=str(self.path), num_threads=num_threads)
-            self.interpreter.allocate_tensors()
-        except (ValueError, RuntimeError) as error:
-            raise ModelError(f"{self.path}: not a loadable TFLite model ({str(error).splitlines()[0][:200]})") from None
+        self.interpreter = load_litert(self.path, num_threads=num_threads)
         self._input = self.interpreter.get_input_details()[0]
         self._output = self.interpreter.get_output_details()[0]
         if tuple(self._input["shape"][1:]) != (FACE_SIZE, FACE_SIZE, 1) or self._output["shape"][-1] != NUM_CLASSES:
@@ -155,3 +153,40 @@ def load_classifier(path: str | os.PathLike[str] | None = None, *, num_threads: 
     from fer_lib.model import load_model  # Keras loads only when a Keras model is asked for
 
     return KerasClassifier(load_model(path))
+
+
+def load_litert(path: Path, *, num_threads: int = 1) -> Interpreter:
+    """A LiteRT interpreter for the ``.tflite`` file ``path``, tensors allocated.
+
+    LiteRT's C++ runtime prints "INFO: Created TensorFlow Lite XNNPACK delegate for CPU." on
+    stderr when it allocates; that line is kept off stderr (so errors stay one line) unless the
+    user asked for native logs with ``TF_CPP_MIN_LOG_LEVEL=0``.
+
+    Raises:
+        ModelError: naming the file, if it is not a loadable TFLite model.
+    """
+    from ai_edge_litert.interpreter import Interpreter  # loads only when a TFLite model is asked for
+
+    with contextlib.ExitStack() as stack:
+        if os.environ.get("TF_CPP_MIN_LOG_LEVEL") != "0":
+            stack.enter_context(_native_stderr_muted())
+        try:
+            interpreter = Interpreter(model_path=str(path), num_threads=num_threads)
+            interpreter.allocate_tensors()
+        except (ValueError, RuntimeError) as error:
+            raise ModelError(f"{path}: not a loadable TFLite model ({str(error).splitlines()[0][:200]})") from None
+    return interpreter
+
+
+@contextlib.contextmanager
+def _native_stderr_muted() -> Iterator[None]:
+    """Point file descriptor 2 (where C++ libraries write) at /dev/null for the ``with`` block."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)

@@ -21,7 +21,7 @@ import cv2
 import numpy as np
 import pandas as pd
 
-from fer_lib.classifiers import EmotionClassifier
+from fer_lib.classifiers import EmotionClassifier, load_litert
 from fer_lib.errors import MediaError, ModelError
 from fer_lib.labels import EMOTIONS, FACE_SIZE
 from fer_lib.params import FacesParams
@@ -290,18 +290,12 @@ class _BlazeFaceModelRunner:
     """One BlazeFace ``.tflite`` model: image in, candidate boxes above its score threshold out (before NMS)."""
 
     def __init__(self, spec: BlazeFaceModel, score_threshold: float | None, num_threads: int) -> None:
-        from ai_edge_litert.interpreter import Interpreter  # loads only when BlazeFace is asked for
-
         self.spec = spec
         self.score_threshold = spec.score_threshold if score_threshold is None else score_threshold
         path = DETECTOR_MODELS / spec.file
         if not path.is_file():
             raise ModelError(f"{path}: BlazeFace model file missing (it ships with the project; restore it with git)")
-        try:
-            self.interpreter = Interpreter(model_path=str(path), num_threads=num_threads)
-            self.interpreter.allocate_tensors()
-        except (ValueError, RuntimeError) as error:
-            raise ModelError(f"{path}: not a loadable TFLite model ({str(error).splitlines()[0][:200]})") from None
+        self.interpreter = load_litert(path, num_threads=num_threads)
         self._input = self.interpreter.get_input_details()[0]["index"]
         outputs = {int(detail["shape"][-1]): detail["index"] for detail in self.interpreter.get_output_details()}
         self._regressors, self._scores = outputs[16], outputs[1]

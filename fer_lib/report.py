@@ -249,8 +249,8 @@ def machine_paths(data_location: str | None = None) -> dict[str, str]:
     the project root -> ``.`` (so ``<root>/models/x`` -> ``models/x``); the data folder beside it
     (photos, clips) -> ``../shared``, as the presets name it; the temporary folder (where TensorFlow
     writes while converting to TFLite) -> ``$TMPDIR``; the home folder -> ``~``.
-    A report folder outside the project keeps its absolute path: make reports meant for the
-    repository in ``reports/`` (``report --name``).
+    A report folder elsewhere (outside the project and the temporary folder) keeps its absolute
+    path: make reports meant for the repository in ``reports/`` (``report --name``).
     """
     replacements = {}
     location = data_location or os.environ.get(DATA_VARIABLE)
