@@ -14,16 +14,14 @@ in scikit-learn (``predict_proba`` gives probabilities, ``predict`` labels):
 from __future__ import annotations
 
 import abc
-import contextlib
 import os
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from fer_lib.augment import tta_views
+from fer_lib.console import native_stderr_muted
 from fer_lib.errors import ModelError
 from fer_lib.labels import FACE_SIZE, NUM_CLASSES
 from fer_lib.params import TestTimeAugmentation
@@ -167,26 +165,10 @@ def load_litert(path: Path, *, num_threads: int = 1) -> Interpreter:
     """
     from ai_edge_litert.interpreter import Interpreter  # loads only when a TFLite model is asked for
 
-    with contextlib.ExitStack() as stack:
-        if os.environ.get("TF_CPP_MIN_LOG_LEVEL") != "0":
-            stack.enter_context(_native_stderr_muted())
+    with native_stderr_muted():
         try:
             interpreter = Interpreter(model_path=str(path), num_threads=num_threads)
             interpreter.allocate_tensors()
         except (ValueError, RuntimeError) as error:
             raise ModelError(f"{path}: not a loadable TFLite model ({str(error).splitlines()[0][:200]})") from None
     return interpreter
-
-
-@contextlib.contextmanager
-def _native_stderr_muted() -> Iterator[None]:
-    """Point file descriptor 2 (where C++ libraries write) at /dev/null for the ``with`` block."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    try:
-        with open(os.devnull, "w") as devnull:
-            os.dup2(devnull.fileno(), 2)
-            yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)

@@ -52,6 +52,7 @@ from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
 from nbclient.exceptions import DeadKernelError
 from nbconvert import HTMLExporter
 
+from fer_lib.console import native_stderr_muted
 from fer_lib.errors import DataError, FerError, ModelError
 from fer_lib.evaluation import mode_label
 from fer_lib.params import TTA_MODES, Params, load_params, resolve_data_dir
@@ -317,7 +318,7 @@ def execute_notebook(notebook_run: NotebookRun, run_dir: Path, parameters: dict[
     started = time.perf_counter()
     progress = CellProgress(f"  {source.stem}", code_cells(source) + 1)  # + papermill's parameters cell
     try:
-        with _quiet_kernel(), progress:
+        with native_stderr_muted(), progress:
             papermill.execute_notebook(source, executed, parameters=parameters, kernel_name=kernel_name,
                                        cwd=PROJECT_ROOT, progress_bar=False, log_output=False,
                                        on_cell_executed=progress.cell_done)
@@ -614,22 +615,3 @@ def _environment(variables: dict[str, str]) -> Iterator[None]:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
-
-
-@contextlib.contextmanager
-def _quiet_kernel() -> Iterator[None]:
-    """Send the process's stderr (file descriptor 2, which the kernel inherits) to /dev/null meanwhile,
-    unless env ``TF_CPP_MIN_LOG_LEVEL=0`` asks for TensorFlow's logs; Python's ``sys.stderr`` follows."""
-    if os.environ.get("TF_CPP_MIN_LOG_LEVEL") == "0":
-        yield
-        return
-    sys.stderr.flush()
-    saved = os.dup(2)
-    try:
-        with open(os.devnull, "w") as devnull:
-            os.dup2(devnull.fileno(), 2)
-            yield
-    finally:
-        sys.stderr.flush()
-        os.dup2(saved, 2)
-        os.close(saved)

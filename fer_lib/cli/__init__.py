@@ -21,6 +21,7 @@ import traceback
 from collections.abc import Sequence
 from typing import NoReturn
 
+from fer_lib.console import native_stderr_muted
 from fer_lib.errors import FerError
 
 COMMAND_MODULES: tuple[str, ...] = ("data", "summary", "train", "evaluate", "predict", "video", "webcam", "export",
@@ -63,16 +64,9 @@ def quiet_native_logs(uses_keras: bool = True) -> None:
         import cv2
 
         cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
-    if uses_keras and "keras" not in sys.modules and os.environ.get("TF_CPP_MIN_LOG_LEVEL") != "0":
-        sys.stderr.flush()
-        saved_stderr = os.dup(2)
-        try:
-            with open(os.devnull, "w") as devnull:
-                os.dup2(devnull.fileno(), 2)
-                import keras  # noqa: F401 - imported for its side effect, with TensorFlow's start-up lines muted
-        finally:
-            os.dup2(saved_stderr, 2)
-            os.close(saved_stderr)
+    if uses_keras and "keras" not in sys.modules:
+        with native_stderr_muted():
+            import keras  # noqa: F401 - imported for its side effect, with TensorFlow's start-up lines muted
 
 
 def one_line(text: str) -> str:
