@@ -22,11 +22,12 @@ TENCROP_SIZE: int = 44
 def is_identity(augment: AugmentParams) -> bool:
     """True when ``augment`` changes nothing (all options off)."""
     return not (augment.flip or augment.rotation_degrees or augment.shift_fraction
-                or augment.zoom_fraction or augment.erasing_probability)
+                or augment.zoom_fraction or augment.erasing_probability or augment.crop_size)
 
 
 def augment_batch(faces: np.ndarray, augment: AugmentParams, rng: np.random.Generator) -> np.ndarray:
-    """Return an augmented copy of a batch of faces.
+    """Return an augmented copy of a batch of faces: mirror, random crop, rotate/zoom/shift, erase, in
+    that order, each if ``augment`` asks (mixup mixes labels too: :func:`mixup`, applied per batch).
 
     Args:
         faces: (B, 48, 48) uint8 or float grey faces.
@@ -42,12 +43,46 @@ def augment_batch(faces: np.ndarray, augment: AugmentParams, rng: np.random.Gene
     if augment.flip:
         flip = rng.random(len(out)) < 0.5
         out[flip] = out[flip, :, ::-1]
+    if augment.crop_size:
+        out = np.stack([_random_crop(face, augment.crop_size, rng) for face in out])
     if augment.rotation_degrees or augment.shift_fraction or augment.zoom_fraction:
         out = np.stack([_random_affine(face, augment, rng) for face in out])
     if augment.erasing_probability:
         for index in np.flatnonzero(rng.random(len(out)) < augment.erasing_probability):
             _random_erase(out[index], rng)  # out[index] is a view: erased in place
     return out
+
+
+def mixup(faces: np.ndarray, targets: np.ndarray, weights: np.ndarray, alpha: float, rng: np.random.Generator
+          ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Blend each face of a batch with a random other face of it (mixup, Zhang et al. 2018).
+
+    Face i becomes ``lam_i * face_i + (1 - lam_i) * face_j`` with ``lam_i ~ Beta(alpha, alpha)`` and j a
+    random permutation of the batch; its target and loss weight are mixed with the same ``lam_i``.
+
+    Args:
+        faces: (B, 48, 48) float32 faces, 0-255.
+        targets: (B, 7) float32 one-hot (or smoothed) targets.
+        weights: (B,) per-face loss weights.
+        alpha: the Beta distribution's parameter (> 0).
+        rng: source of randomness.
+
+    Returns:
+        Mixed faces (B, 48, 48), targets (B, 7) and weights (B,), float32.
+    """
+    lam = rng.beta(alpha, alpha, size=len(faces)).astype(np.float32)
+    partner = rng.permutation(len(faces))
+    mixed_faces = lam[:, None, None] * faces + (1 - lam[:, None, None]) * faces[partner]
+    mixed_targets = lam[:, None] * targets + (1 - lam[:, None]) * targets[partner]
+    mixed_weights = lam * weights + (1 - lam) * weights[partner]
+    return mixed_faces.astype(np.float32), mixed_targets.astype(np.float32), mixed_weights.astype(np.float32)
+
+
+def _random_crop(face: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
+    """A random ``size`` x ``size`` square of one (H, W) face, resized back to (H, W) (bilinear)."""
+    height, width = face.shape
+    top, left = rng.integers(0, height - size + 1), rng.integers(0, width - size + 1)
+    return cv2.resize(face[top:top + size, left:left + size], (width, height), interpolation=cv2.INTER_LINEAR)
 
 
 def _random_affine(face: np.ndarray, augment: AugmentParams, rng: np.random.Generator) -> np.ndarray:

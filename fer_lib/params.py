@@ -96,6 +96,12 @@ class AugmentParams:
     shift_fraction: float = 0.0
     zoom_fraction: float = 0.0
     erasing_probability: float = 0.0
+    crop_size: int = 0
+    """Side in pixels of a random square crop of the 48x48 face, resized back to 48x48 (0: off). 44 matches
+    the ten-crop test-time views (:data:`fer_lib.augment.TENCROP_SIZE`), the usual FER-2013 practice."""
+    mixup_alpha: float = 0.0
+    """Mixup: each face is blended with another face of its batch, weight lambda ~ Beta(alpha, alpha) (and
+    their one-hot targets alike); 0: off. 0.2 is the usual value for classification."""
 
 
 @dataclass
@@ -483,6 +489,8 @@ def _check_ranges(params: Params, origin: str | Path) -> None:
         (0.0 <= augment.shift_fraction < 1.0, "train.augment.shift_fraction must be in [0, 1)"),
         (0.0 <= augment.zoom_fraction < 1.0, "train.augment.zoom_fraction must be in [0, 1)"),
         (0.0 <= augment.erasing_probability <= 1.0, "train.augment.erasing_probability must be in [0, 1]"),
+        (augment.crop_size == 0 or 24 <= augment.crop_size < 48, "train.augment.crop_size must be 0 (off) or 24-47"),
+        (augment.mixup_alpha >= 0, "train.augment.mixup_alpha must not be negative"),
         (params.data.train_subset is None or params.data.train_subset >= 1, "data.train_subset must be at least 1"),
         (0.0 <= params.train.label_smoothing < 1.0, "train.label_smoothing must be in [0, 1)"),
         (0.0 <= params.faces.smoothing < 1.0, "faces.smoothing must be in [0, 1)"),

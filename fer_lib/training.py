@@ -47,7 +47,7 @@ import yaml
 from sklearn.metrics import accuracy_score, log_loss
 from sklearn.utils.class_weight import compute_class_weight
 
-from fer_lib.augment import augment_batch
+from fer_lib.augment import augment_batch, mixup
 from fer_lib.classifiers import KerasClassifier
 from fer_lib.data import stratified_subset
 from fer_lib.dataset import FaceDataset
@@ -85,7 +85,8 @@ class FaceBatches(keras.utils.PyDataset):
     """Shuffled, augmented batches of Training faces, reproducible per (seed, epoch, batch).
 
     Yields ``(x, y, sample_weight)``: x (B, 48, 48, 1) float32 in 0-255, y (B,) int labels or
-    (B, 7) one-hot when ``one_hot`` (label smoothing needs one-hot targets), and (B,) weights.
+    (B, 7) one-hot when ``one_hot`` (label smoothing and mixup need one-hot targets, see
+    :func:`uses_soft_targets`), and (B,) weights.
     """
 
     def __init__(self, faces: np.ndarray, labels: np.ndarray, batch_size: int, params: Params,
@@ -106,11 +107,13 @@ class FaceBatches(keras.utils.PyDataset):
     def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         rows = self.order[index * self.batch_size:(index + 1) * self.batch_size]
         rng = np.random.default_rng([self.params.seed, self.epoch, index])
-        x = augment_batch(self.faces[rows], self.params.train.augment, rng)[..., None]
-        y = self.labels[rows]
+        augment = self.params.train.augment
+        x, y, weights = augment_batch(self.faces[rows], augment, rng), self.labels[rows], self.sample_weights[rows]
         if self.one_hot:
             y = np.eye(NUM_CLASSES, dtype=np.float32)[y]
-        return x, y, self.sample_weights[rows]
+        if augment.mixup_alpha:
+            x, y, weights = mixup(x, y, weights, augment.mixup_alpha, rng)
+        return x[..., None], y, weights
 
 
 def train(params: Params, dataset: FaceDataset, run_dir: str | os.PathLike[str], *, verbose: int | str = "auto",
@@ -228,7 +231,7 @@ def open_run(params: Params, dataset: FaceDataset, run_dir: str | os.PathLike[st
     run_dir = Path(run_dir)
     training, heldout = training_data(params, dataset), dataset.split("PublicTest")
     batches = FaceBatches(training.faces, training.labels, params.train.batch_size, params,
-                          _sample_weights(params, training.labels), params.train.label_smoothing > 0, workers=workers)
+                          _sample_weights(params, training.labels), uses_soft_targets(params), workers=workers)
     layout = RunLayout(run_dir)
     if reuse_finished and is_finished(run_dir):
         recorded = load_params(layout.params)
@@ -417,11 +420,17 @@ def make_optimizer(params: Params, *, backbone_trainable: bool, steps_per_epoch:
     }[params.train.optimizer]()
 
 
+def uses_soft_targets(params: Params) -> bool:
+    """True when the targets are (B, 7) vectors rather than labels: label smoothing or mixup is on."""
+    return params.train.label_smoothing > 0 or params.train.augment.mixup_alpha > 0
+
+
 def make_loss(params: Params) -> keras.losses.Loss:
     """Cross-entropy between the 7 probabilities and the label: with ``train.label_smoothing`` e the
-    target is (1 - e) on the label and e/7 on every class (one-hot targets, see :class:`FaceBatches`).
-    Class weights (``train.class_weight``) enter as the batches' per-face sample weights."""
-    if params.train.label_smoothing:
+    target is (1 - e) on the label and e/7 on every class (one-hot targets, see :class:`FaceBatches`;
+    mixup blends two faces' targets). Class weights (``train.class_weight``) enter as the batches'
+    per-face sample weights."""
+    if uses_soft_targets(params):
         return keras.losses.CategoricalCrossentropy(label_smoothing=params.train.label_smoothing)
     return keras.losses.SparseCategoricalCrossentropy()
 
@@ -602,7 +611,9 @@ def recipe_table(params: Params) -> pd.DataFrame:
         ("flip", augment.flip), (f"rotate +-{augment.rotation_degrees:g} deg", augment.rotation_degrees),
         (f"shift +-{augment.shift_fraction:.0%}", augment.shift_fraction),
         (f"zoom +-{augment.zoom_fraction:.0%}", augment.zoom_fraction),
-        (f"erase p={augment.erasing_probability:g}", augment.erasing_probability)) if on]
+        (f"erase p={augment.erasing_probability:g}", augment.erasing_probability),
+        (f"random {augment.crop_size} px crops", augment.crop_size),
+        (f"mixup alpha={augment.mixup_alpha:g}", augment.mixup_alpha)) if on]
     optimizer = train.optimizer + (f", weight decay {train.weight_decay:g}" if train.optimizer == "adamw" else "")
     head_rate = [("train.head_learning_rate", f"{train.head_learning_rate or train.learning_rate:g}",
                   "the step size while only the head trains")] if model.freeze == "staged" else []

@@ -189,10 +189,11 @@ def test_cli_rejects_an_unknown_variant_key_before_creating_anything(tmp_path: P
     assert not (tmp_path / "reports").exists() and not (tmp_path / "runs").exists()
 
 
-def test_the_shipped_variants_change_one_factor_each_off_best_yaml() -> None:
-    ablation = load_variants(PROJECT_ROOT / "params" / "ablations.yaml")
+@pytest.mark.parametrize(("variants", "base"), [("ablations.yaml", "best.yaml"), ("ablations_cpu.yaml", "cpu_best.yaml")])
+def test_the_shipped_variants_change_one_factor_each_off_their_base(variants: str, base: str) -> None:
+    ablation = load_variants(PROJECT_ROOT / "params" / variants)
 
-    assert ablation.base_path.name == "best.yaml" and ablation.baseline.overrides == {}
+    assert ablation.base_path.name == base and ablation.baseline.overrides == {}
     assert [variant.same_as for variant in ablation.variants] == [None] * len(ablation.variants)
     baseline = ablation.baseline.params.to_dict()
     for variant in ablation.variants[1:]:
@@ -200,6 +201,8 @@ def test_the_shipped_variants_change_one_factor_each_off_best_yaml() -> None:
         sections = {key.split(".")[0] for key in variant.overrides}  # one factor: e.g. SGD with its own learning rates
         assert len(sections) == 1 and changed == sections, variant.name
 
+
+def test_shrinking_the_gpu_variants_for_a_cpu_makes_the_input_size_variants_the_baseline() -> None:
     on_a_cpu = load_variants(PROJECT_ROOT / "params" / "ablations.yaml",
                              overrides={"model.input_size": 48, "data.train_subset": 3000, "train.epochs": 4})
     assert {variant.name for variant in on_a_cpu.variants if variant.same_as} == {"input 48 px", "input 224 px"}

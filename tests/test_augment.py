@@ -5,7 +5,7 @@ import keras
 import numpy as np
 import pytest
 
-from fer_lib.augment import TENCROP_SIZE, augment_batch, tta_views
+from fer_lib.augment import TENCROP_SIZE, augment_batch, mixup, tta_views
 from fer_lib.classifiers import KerasClassifier
 from fer_lib.params import TTA_MODES, AugmentParams
 
@@ -53,6 +53,30 @@ def test_erasing_fills_one_rectangle_of_each_erased_face() -> None:
         box = face[rows.min():rows.max() + 1, cols.min():cols.max() + 1]
         assert np.count_nonzero(box) >= 0.95 * box.size  # one filled rectangle (noise is rarely exactly 0)
         assert 0.02 * 48 * 48 * 0.5 <= box.size <= 0.25 * 48 * 48 * 1.2
+
+
+def test_random_crops_are_squares_of_the_face_resized_back() -> None:
+    ramp = np.tile(np.arange(48, dtype=np.uint8) * 5, (48, 1))  # columns 0, 5, ..., 235
+    out = augment_batch(np.repeat(ramp[None], 40, axis=0), AugmentParams(crop_size=40), np.random.default_rng(1))
+    assert out.shape == (40, 48, 48)
+    left_edges = out[:, 0, 0]
+    assert left_edges.min() >= 0 and left_edges.max() <= 5 * 8  # the crop starts at one of columns 0-8
+    assert len(np.unique(left_edges)) > 3  # at random places
+    np.testing.assert_array_equal(out, np.repeat(out[:, :1], 48, axis=1))  # every row alike: no rotation
+    np.testing.assert_allclose(out[:, 0, -1] - out[:, 0, 0], 5 * 39, atol=0.5)  # 40 px stretched to 48
+
+
+def test_mixup_blends_faces_targets_and_weights_with_one_weight_per_face() -> None:
+    batch = np.stack([np.full((48, 48), 0.0), np.full((48, 48), 100.0)]).astype(np.float32)
+    targets = np.eye(7, dtype=np.float32)[[0, 3]]
+    weights = np.array([1.0, 3.0], np.float32)
+    mixed, mixed_targets, mixed_weights = mixup(batch, targets, weights, 0.4, np.random.default_rng(2))
+    np.testing.assert_allclose(mixed_targets.sum(axis=1), 1.0, rtol=1e-6)
+    share_of_face_1 = mixed[:, 0, 0] / 100.0  # each face: lam * own + (1 - lam) * partner, same lam below
+    np.testing.assert_allclose(mixed_targets[:, 3], share_of_face_1, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(mixed_weights, 1.0 + 2.0 * share_of_face_1, rtol=1e-5)
+    again = mixup(batch, targets, weights, 0.4, np.random.default_rng(2))
+    np.testing.assert_array_equal(mixed, again[0])
 
 
 @pytest.mark.parametrize(("tta", "count"), [("none", 1), ("flip", 2), ("tencrop", 10)])

@@ -10,8 +10,8 @@ from fer_lib.errors import ParamsError
 from fer_lib.params import Params, load_params, params_from_dict, resolve_data_dir
 from fer_lib.paths import PROJECT_ROOT
 
-SHIPPED = sorted(path for path in (PROJECT_ROOT / "params").glob("*.yaml") if path.name != "ablations.yaml")
-"""The shipped params files; ablations.yaml is a variants file (fer_lib.ablation, tests/test_ablation.py)."""
+SHIPPED = sorted(path for path in (PROJECT_ROOT / "params").glob("*.yaml") if not path.name.startswith("ablations"))
+"""The shipped params files; ablations*.yaml are variants files (fer_lib.ablation, tests/test_ablation.py)."""
 
 
 def write(path: Path, text: str) -> Path:
@@ -148,6 +148,8 @@ AVERAGE_EPOCHS_RANGE = ("train.average_epochs must be at least 1 and at most the
     ({"train.augment.shift_fraction": 1.5}, "train.augment.shift_fraction must be in [0, 1)"),
     ({"train.augment.erasing_probability": 2}, "train.augment.erasing_probability must be in [0, 1]"),
     ({"train.augment.rotation_degrees": -5}, "train.augment.rotation_degrees must not be negative"),
+    ({"train.augment.crop_size": 48}, "train.augment.crop_size must be 0 (off) or 24-47"),
+    ({"train.augment.mixup_alpha": -0.2}, "train.augment.mixup_alpha must not be negative"),
     ({"model.input_size": 16}, "model.input_size must be at least 32"),
     ({"model.dropout": 1.0}, "model.dropout must be in [0, 1)"),
     ({"model.alpha": 0}, "model.alpha must be positive"),

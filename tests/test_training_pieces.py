@@ -69,6 +69,20 @@ def test_augmentation_examples_are_the_first_batch_as_stored_and_as_fitted(tmp_p
     assert not np.array_equal(originals.astype(np.float32), augmented)
 
 
+def test_mixup_batches_carry_blended_one_hot_targets_even_without_label_smoothing(tmp_path: Path) -> None:
+    _, params = staged_params(tmp_path, **{"train.label_smoothing": 0.0, "train.augment.mixup_alpha": 0.2})
+    assert isinstance(make_loss(params), keras.losses.CategoricalCrossentropy)
+    assert recipe_table(params).loc["train.augment", "value"].endswith("mixup alpha=0.2")
+    training = load_dataset(params).split("Training")
+    batches = FaceBatches(training.faces, training.labels, 16, params, np.ones(len(training), np.float32), True)
+    x, y, weights = batches[0]
+    assert x.shape == (16, 48, 48, 1) and y.shape == (16, 7)
+    np.testing.assert_allclose(y.sum(axis=1), 1.0, rtol=1e-6)
+    assert ((y > 0) & (y < 1)).any()  # blended targets
+    np.testing.assert_allclose(weights, 1.0)
+    np.testing.assert_array_equal(batches[0][0], x)  # reproducible per (seed, epoch, batch)
+
+
 @pytest.mark.slow
 def test_open_run_builds_the_staged_model_that_train_fits_and_records_the_schedule(tmp_path: Path) -> None:
     _, params = staged_params(tmp_path)
