@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PARAMS ?= params/default.yaml
 
-.PHONY: study test lab clean-venv
+.PHONY: study test lint lab clean-venv
 
 $(VENV)/.installed: requirements-lock.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,8 +20,13 @@ $(VENV)/.installed: requirements-lock.txt pyproject.toml
 study: $(VENV)/.installed
 	@$(PY) -m fer_lib report --params $(PARAMS)
 
-test: $(VENV)/.installed
+# The linter and formatter (ruff, settings in pyproject.toml) first, then the tests.
+test: lint
 	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 lab: $(VENV)/.installed
 	$(VENV)/bin/jupyter lab notebooks/

@@ -19,6 +19,7 @@ Usage::
     python benchmarks/bench_detectors.py
     python benchmarks/bench_detectors.py --photos PHOTOS_DIR --videos CLIPS_DIR --clip-stride 5
 """
+
 from __future__ import annotations
 
 import argparse
@@ -38,9 +39,11 @@ SHARED: Path = PROJECT_ROOT.parent / "shared"
 
 def detectors() -> dict[str, FaceDetector]:
     """The detectors compared, each with its standard settings (no threshold tuned here)."""
-    return {"haar": HaarDetector(),
-            **{f"blazeface-{name}": BlazeFaceDetector(models=[name]) for name in BLAZEFACE_MODELS},
-            "blazeface-full>short": BlazeFaceDetector(models=["full", "short"])}
+    return {
+        "haar": HaarDetector(),
+        **{f"blazeface-{name}": BlazeFaceDetector(models=[name]) for name in BLAZEFACE_MODELS},
+        "blazeface-full>short": BlazeFaceDetector(models=["full", "short"]),
+    }
 
 
 def photo_counts(photos: list[Path], found: dict[str, FaceDetector]) -> pd.DataFrame:
@@ -54,10 +57,15 @@ def photo_counts(photos: list[Path], found: dict[str, FaceDetector]) -> pd.DataF
 
 def count_summary(counts: pd.DataFrame) -> pd.DataFrame:
     """Per detector: items with exactly 1, 0 and 2+ faces, and the surplus boxes beyond one per item."""
-    return pd.DataFrame({
-        "exactly 1": (counts == 1).sum(), "none": (counts == 0).sum(), "2 or more": (counts >= 2).sum(),
-        "surplus boxes": (counts - 1).clip(lower=0).sum(), "share exactly 1": (counts == 1).mean().round(3),
-    })
+    return pd.DataFrame(
+        {
+            "exactly 1": (counts == 1).sum(),
+            "none": (counts == 0).sum(),
+            "2 or more": (counts >= 2).sum(),
+            "surplus boxes": (counts - 1).clip(lower=0).sum(),
+            "share exactly 1": (counts == 1).mean().round(3),
+        }
+    )
 
 
 def clip_counts(clips: list[Path], found: dict[str, FaceDetector], stride: int) -> pd.DataFrame:
@@ -76,8 +84,13 @@ def clip_counts(clips: list[Path], found: dict[str, FaceDetector], stride: int) 
                     counts[name].append(len(detector.detect(frame)))
             index += 1
         capture.release()
-        rows.append({"clip": clip.name, "frames analysed": len(next(iter(counts.values()))),
-                     **{name: float(np.mean(np.array(values) == 1)) for name, values in counts.items()}})
+        rows.append(
+            {
+                "clip": clip.name,
+                "frames analysed": len(next(iter(counts.values()))),
+                **{name: float(np.mean(np.array(values) == 1)) for name, values in counts.items()},
+            }
+        )
     return pd.DataFrame(rows).set_index("clip")
 
 
@@ -91,7 +104,7 @@ def speed_ms(frames: list[np.ndarray], found: dict[str, FaceDetector], rounds: i
     per_round = max(1, len(frames) // rounds)
     for round_number in range(rounds):
         for name, detector in found.items():
-            for frame in frames[round_number * per_round:(round_number + 1) * per_round]:
+            for frame in frames[round_number * per_round : (round_number + 1) * per_round]:
                 start = time.perf_counter()
                 detector.detect(frame)
                 durations[name].append((time.perf_counter() - start) * 1000)
@@ -114,8 +127,15 @@ def box_geometry(photos: list[Path], found: dict[str, FaceDetector]) -> pd.DataF
             if name == "haar" or len(boxes) != 1:
                 continue
             x, y, w, h = boxes[0]
-            rows.append({"detector": name, "width ratio": w / rw, "height ratio": h / rh,
-                         "centre dx": (x + w / 2 - rx - rw / 2) / rw, "centre dy": (y + h / 2 - ry - rh / 2) / rw})
+            rows.append(
+                {
+                    "detector": name,
+                    "width ratio": w / rw,
+                    "height ratio": h / rh,
+                    "centre dx": (x + w / 2 - rx - rw / 2) / rw,
+                    "centre dy": (y + h / 2 - ry - rh / 2) / rw,
+                }
+            )
     return pd.DataFrame(rows).groupby("detector").median().round(3)
 
 
@@ -123,11 +143,12 @@ def letterbox_frame(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """Return ``frame`` shrunk or enlarged to fit ``size`` (width, height) and centred on grey borders."""
     width, height = size
     scale = min(width / frame.shape[1], height / frame.shape[0])
-    resized = cv2.resize(frame, (round(frame.shape[1] * scale), round(frame.shape[0] * scale)),
-                         interpolation=cv2.INTER_AREA)
+    resized = cv2.resize(
+        frame, (round(frame.shape[1] * scale), round(frame.shape[0] * scale)), interpolation=cv2.INTER_AREA
+    )
     canvas = np.full((height, width, 3), 110, np.uint8)
     top, left = (height - resized.shape[0]) // 2, (width - resized.shape[1]) // 2
-    canvas[top:top + resized.shape[0], left:left + resized.shape[1]] = resized
+    canvas[top : top + resized.shape[0], left : left + resized.shape[1]] = resized
     return canvas
 
 
@@ -162,7 +183,7 @@ def group_composites(clips: list[Path], seed: int = 0) -> dict[str, np.ndarray]:
             if index in (10, 80):
                 side = min(frame.shape[:2])
                 top, left = (frame.shape[0] - side) // 2, (frame.shape[1] - side) // 2
-                squares.append(frame[top:top + side, left:left + side])
+                squares.append(frame[top : top + side, left : left + side])
         capture.release()
     rng = np.random.default_rng(seed)
     composites = {}
@@ -174,9 +195,12 @@ def group_composites(clips: list[Path], seed: int = 0) -> dict[str, np.ndarray]:
             row, column = divmod(number, columns)
             top = gap + row * (tile + gap) + (tile // 4 if column % 2 else 0)
             left = gap + column * (tile + gap)
-            canvas[top:top + tile, left:left + tile] = cv2.resize(squares[pick], (tile, tile),
-                                                                  interpolation=cv2.INTER_AREA)
-        composites[f"{canvas.shape[1]}x{canvas.shape[0]}, faces ~{tile * 0.6 / canvas.shape[1]:.0%} of the width"] = canvas
+            canvas[top : top + tile, left : left + tile] = cv2.resize(
+                squares[pick], (tile, tile), interpolation=cv2.INTER_AREA
+            )
+        composites[f"{canvas.shape[1]}x{canvas.shape[0]}, faces ~{tile * 0.6 / canvas.shape[1]:.0%} of the width"] = (
+            canvas
+        )
     return composites
 
 
@@ -191,8 +215,10 @@ def main() -> None:
     found = detectors()
     photos = [path for path in find_files([args.photos]) if path.suffix.lower() in {".jpg", ".jpeg", ".png"}]
     clips = sorted(args.videos.glob("*.mp4"))
-    print(f"CPU cores: {os.cpu_count()} (1-minute load average {os.getloadavg()[0]:.1f}); "
-          f"{len(photos)} photos in {args.photos}, {len(clips)} clips in {args.videos}\n")
+    print(
+        f"CPU cores: {os.cpu_count()} (1-minute load average {os.getloadavg()[0]:.1f}); "
+        f"{len(photos)} photos in {args.photos}, {len(clips)} clips in {args.videos}\n"
+    )
     pd.set_option("display.width", 160)
 
     counts = photo_counts(photos, found)
@@ -202,8 +228,10 @@ def main() -> None:
     if labels_csv.is_file() and "haar_faces" in (table := pd.read_csv(labels_csv)).columns:
         expected = table.set_index(table["file"].map(lambda name: str(args.photos / name)))["haar_faces"]
         same = (counts["haar"].reindex(expected.index) == expected).mean()
-        print(f"   our Haar run agrees with labels.csv's haar_faces on {same:.1%} of the photos "
-              f"(labels.csv used minSize 30 px, ours min_size 40 px)\n")
+        print(
+            f"   our Haar run agrees with labels.csv's haar_faces on {same:.1%} of the photos "
+            f"(labels.csv used minSize 30 px, ours min_size 40 px)\n"
+        )
     print("   photos not found exactly once by each BlazeFace model:")
     for name in found:
         if name != "haar":
@@ -221,8 +249,14 @@ def main() -> None:
 
     print("\n5. Made-up group photos (six clip frames side by side; six faces each): faces found")
     composites = group_composites(clips)
-    print(pd.DataFrame({name: {label: len(detector.detect(image)) for label, image in composites.items()}
-                        for name, detector in found.items()}).to_string())
+    print(
+        pd.DataFrame(
+            {
+                name: {label: len(detector.detect(image)) for label, image in composites.items()}
+                for name, detector in found.items()
+            }
+        ).to_string()
+    )
 
 
 if __name__ == "__main__":

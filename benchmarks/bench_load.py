@@ -6,6 +6,7 @@ it only the synthetic faces are timed). The cache goes to a fresh temporary fold
 load always reads and decodes every image. Targets on 2 CPU cores: for the 32,298-image Kaggle
 folder, first load < 15 s and cached load < 1 s; synthetic faces well over 200 per second.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -27,8 +28,11 @@ def timed_load(path: str, cache_dir: str) -> tuple[int, float]:
 def main() -> None:
     """Parse arguments, time an uncached then a cached load, print the figures."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", default=os.environ.get("FER2013_DIR"),
-                        help="FER-2013 image folder or fer2013.csv (default: env FER2013_DIR)")
+    parser.add_argument(
+        "--data",
+        default=os.environ.get("FER2013_DIR"),
+        help="FER-2013 image folder or fer2013.csv (default: env FER2013_DIR)",
+    )
     args = parser.parse_args()
     start = time.perf_counter()
     synthetic = len(make_synthetic_dataset(per_class=60, seed=2))

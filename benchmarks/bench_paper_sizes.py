@@ -11,6 +11,7 @@ prints the projection and, per paper, the largest size within ``--budget-hours``
 random (``model.weights: none``): speed does not depend on them. Run it on idle cores; on a busy
 machine only the ratios between sizes mean something.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -36,8 +37,11 @@ PUBLICTEST_FACES = 3_589
 def throughput(params: Params, batches: int, seed: int = 0) -> tuple[float, float]:
     """Return (training, inference) faces per second of ``params``' model on random faces."""
     model = build_model(params.model, seed=seed)
-    model.compile(optimizer=keras.optimizers.Adam(params.train.learning_rate),  # both papers: Adam, plain labels
-                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.compile(
+        optimizer=keras.optimizers.Adam(params.train.learning_rate),  # both papers: Adam, plain labels
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
     rng = np.random.default_rng(seed)
     batch = params.train.batch_size
     faces = rng.integers(0, 256, (batches * batch, 48, 48, 1)).astype(np.float32)
@@ -76,8 +80,11 @@ def main() -> None:
             params = load_params(path, overrides={"model.input_size": size, "model.weights": "none"})
             fit_rate, inference_rate = throughput(params, args.batches)
             hours = projected_hours(params, fit_rate, inference_rate)
-            print(f"{paper:<9} {size:>5} {fit_rate:>12.1f} {inference_rate:>18.1f} "
-                  f"{3600 * hours / params.train.epochs:>8.0f} {hours:>6.2f}", flush=True)
+            print(
+                f"{paper:<9} {size:>5} {fit_rate:>12.1f} {inference_rate:>18.1f} "
+                f"{3600 * hours / params.train.epochs:>8.0f} {hours:>6.2f}",
+                flush=True,
+            )
             if hours <= args.budget_hours:
                 fitting.append(size)
         print(f"{paper}: largest size within {args.budget_hours} h: {max(fitting) if fitting else 'none of these'}")

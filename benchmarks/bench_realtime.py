@@ -20,6 +20,7 @@ Usage::
     python benchmarks/bench_realtime.py --model run/model.keras
     python benchmarks/bench_realtime.py --untrained           # MobileNetV2 with random weights: same speed
 """
+
 from __future__ import annotations
 
 import argparse
@@ -55,15 +56,16 @@ ROUNDS: int = 10
 def make_frames(count: int, photo_side: int = 420) -> list[np.ndarray]:
     """Return ``count`` BGR 640x480 frames: the astronaut photo scaled to ``photo_side`` pixels square
     (her face is then about 80 px wide) drifting left and right over a grey background."""
-    photo = cv2.resize(cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR), (photo_side, photo_side),
-                       interpolation=cv2.INTER_AREA)
+    photo = cv2.resize(
+        cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR), (photo_side, photo_side), interpolation=cv2.INTER_AREA
+    )
     width, height = FRAME_SIZE
     frames = []
     for index in range(count):
         frame = np.full((height, width, 3), 110, np.uint8)
         x = int((width - photo_side) / 2 * (1 + 0.4 * np.sin(index / 15)))
         y = (height - photo_side) // 2
-        frame[y:y + photo_side, x:x + photo_side] = photo
+        frame[y : y + photo_side, x : x + photo_side] = photo
         frames.append(frame)
     return frames
 
@@ -114,10 +116,17 @@ def load_benchmark_model(args: argparse.Namespace) -> tuple[keras.Model, str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", help=".keras classifier (default: the shipped model)")
-    parser.add_argument("--untrained", action="store_true",
-                        help="benchmark a randomly initialised MobileNetV2 (speed does not depend on weights)")
-    parser.add_argument("--input-size", type=int, default=ModelParams().input_size,
-                        help="backbone input size of the --untrained model (default: %(default)s)")
+    parser.add_argument(
+        "--untrained",
+        action="store_true",
+        help="benchmark a randomly initialised MobileNetV2 (speed does not depend on weights)",
+    )
+    parser.add_argument(
+        "--input-size",
+        type=int,
+        default=ModelParams().input_size,
+        help="backbone input size of the --untrained model (default: %(default)s)",
+    )
     parser.add_argument("--frames", type=int, default=300, help="frames per end-to-end measurement")
     parser.add_argument("--repeats", type=int, default=200, help="calls per latency measurement")
     parser.add_argument("--detect-width", type=int, default=320, help="detection width of the fast pipeline")
@@ -133,34 +142,43 @@ def main() -> None:
         raise SystemExit(f"expected one face in the benchmark frame, found {len(face_box)}")
     face = crop_faces(frames[0], face_box)
     print(f"model: {description}")
-    print(f"CPU cores: {os.cpu_count()} (1-minute load average {os.getloadavg()[0]:.1f}), "
-          f"OpenCV threads: {cv2.getNumThreads()}, TFLite threads: {args.threads}, "
-          f"frames {FRAME_SIZE[0]}x{FRAME_SIZE[1]}, face {face_box[0][2]} px wide\n")
+    print(
+        f"CPU cores: {os.cpu_count()} (1-minute load average {os.getloadavg()[0]:.1f}), "
+        f"OpenCV threads: {cv2.getNumThreads()}, TFLite threads: {args.threads}, "
+        f"frames {FRAME_SIZE[0]}x{FRAME_SIZE[1]}, face {face_box[0][2]} px wide\n"
+    )
 
     with tempfile.TemporaryDirectory() as folder:
         calibration = np.concatenate([crop_faces(frame, full.detect(frame)) for frame in frames[::10]])
         classifiers: dict[str, EmotionClassifier] = {
             "Keras": KerasClassifier(model),
-            "TFLite float32": TFLiteClassifier(export_tflite(model, Path(folder) / "float.tflite"),
-                                               num_threads=args.threads),
-            "TFLite int8": TFLiteClassifier(export_tflite(model, Path(folder) / "int8.tflite", quantize="int8",
-                                                          representative_faces=calibration),
-                                            num_threads=args.threads),
+            "TFLite float32": TFLiteClassifier(
+                export_tflite(model, Path(folder) / "float.tflite"), num_threads=args.threads
+            ),
+            "TFLite int8": TFLiteClassifier(
+                export_tflite(model, Path(folder) / "int8.tflite", quantize="int8", representative_faces=calibration),
+                num_threads=args.threads,
+            ),
         }
         print("1. Classifier latency, batch 1 (one face):")
-        latency = interleaved_ms({name: lambda _, c=classifier: c.predict_proba(face)
-                                  for name, classifier in classifiers.items()}, args.repeats)
+        latency = interleaved_ms(
+            {name: lambda _, c=classifier: c.predict_proba(face) for name, classifier in classifiers.items()},
+            args.repeats,
+        )
         for name, durations in latency.items():
             print(f"   {name:<15} {summary(durations)}")
         fastest = min(("TFLite float32", "TFLite int8"), key=lambda name: np.median(latency[name]))
 
         print("\n2. Detection and cropping alone:")
-        stages = interleaved_ms({
-            "Haar 640x480": lambda n: full.detect(frames[n % len(frames)]),
-            f"Haar shrunk to {args.detect_width} px": lambda n: small.detect(frames[n % len(frames)]),
-            "BlazeFace 640x480": lambda n: blazeface.detect(frames[n % len(frames)]),
-            "crop + resize to 48x48": lambda n: crop_faces(frames[0], face_box),
-        }, min(args.repeats, args.frames))
+        stages = interleaved_ms(
+            {
+                "Haar 640x480": lambda n: full.detect(frames[n % len(frames)]),
+                f"Haar shrunk to {args.detect_width} px": lambda n: small.detect(frames[n % len(frames)]),
+                "BlazeFace 640x480": lambda n: blazeface.detect(frames[n % len(frames)]),
+                "crop + resize to 48x48": lambda n: crop_faces(frames[0], face_box),
+            },
+            min(args.repeats, args.frames),
+        )
         for name, durations in stages.items():
             print(f"   {name:<27} {summary(durations)}")
 
@@ -169,8 +187,9 @@ def main() -> None:
             "plain: Haar 640 every frame + Keras": FrameAnalyser(full, classifiers["Keras"]),
             f"Haar 640 every frame + {fastest}": FrameAnalyser(full, classifiers[fastest]),
             f"Haar {args.detect_width} every frame + {fastest}": FrameAnalyser(small, classifiers[fastest]),
-            f"fast: Haar {args.detect_width} every {args.detect_every} + {fastest}":
-                FrameAnalyser(small, classifiers[fastest], detect_every=args.detect_every),
+            f"fast: Haar {args.detect_width} every {args.detect_every} + {fastest}": FrameAnalyser(
+                small, classifiers[fastest], detect_every=args.detect_every
+            ),
             f"BlazeFace every frame + {fastest}": FrameAnalyser(blazeface, classifiers[fastest]),
             f"BlazeFace every 2nd frame + {fastest}": FrameAnalyser(blazeface, classifiers[fastest], detect_every=2),
         }
@@ -180,11 +199,14 @@ def main() -> None:
             def analyse(number: int) -> None:
                 results = analysers[name].analyse(frames[number % len(frames)])
                 main_boxes[name][number % len(frames)] = results[0].box if results else None
+
             return analyse
 
         baseline = "Haar 640 alone (baseline, no classification)"
-        end_to_end = interleaved_ms({baseline: lambda n: full.detect(frames[n % len(frames)]),
-                                     **{name: pipeline(name) for name in analysers}}, args.frames)
+        end_to_end = interleaved_ms(
+            {baseline: lambda n: full.detect(frames[n % len(frames)]), **{name: pipeline(name) for name in analysers}},
+            args.frames,
+        )
         baseline_fps = 1000 / np.mean(end_to_end.pop(baseline))
         print(f"   {baseline:<46} {baseline_fps:6.1f} FPS  {1000 / baseline_fps:6.2f} ms/frame")
         # 30 consecutive frames: every phase of the detection interval is checked.
@@ -194,17 +216,25 @@ def main() -> None:
         plain_fps = next(iter(fps.values()))
         for name, value in fps.items():
             found = np.mean([box is not None for box in main_boxes[name].values()])
-            overlap = np.mean([box_iou(np.array([main_boxes[name][index] or (0, 0, 0, 0)]), box)[0]
-                               for index, box in reference.items()])
-            print(f"   {name:<46} {value:6.1f} FPS  {1000 / value:6.2f} ms/frame  x{value / baseline_fps:5.2f} "
-                  f"baseline  x{value / plain_fps:5.2f} plain  face found {found:.0%}, box IoU {overlap:.2f}")
+            overlap = np.mean(
+                [
+                    box_iou(np.array([main_boxes[name][index] or (0, 0, 0, 0)]), box)[0]
+                    for index, box in reference.items()
+                ]
+            )
+            print(
+                f"   {name:<46} {value:6.1f} FPS  {1000 / value:6.2f} ms/frame  x{value / baseline_fps:5.2f} "
+                f"baseline  x{value / plain_fps:5.2f} plain  face found {found:.0%}, box IoU {overlap:.2f}"
+            )
         print("   (box IoU: overlap of the main box with a full-size detection on the same frame, 1 = identical)")
 
     best = max(fps.values())
     print(f"\nbaseline (Haar detector alone, 640x480, measured in the same rounds): {baseline_fps:.1f} FPS")
     verdict = "meets" if best >= TARGET_FPS else "misses"
-    print(f"best end to end: {best:.1f} FPS = {best / TARGET_FPS:.0%} of {TARGET_FPS:.0f} FPS; it {verdict} the "
-          f"{1000 / TARGET_FPS:.1f} ms frame budget by {abs(1000 / TARGET_FPS - 1000 / best):.2f} ms/frame")
+    print(
+        f"best end to end: {best:.1f} FPS = {best / TARGET_FPS:.0%} of {TARGET_FPS:.0f} FPS; it {verdict} the "
+        f"{1000 / TARGET_FPS:.1f} ms frame budget by {abs(1000 / TARGET_FPS - 1000 / best):.2f} ms/frame"
+    )
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ The input pipeline (``fer_lib.training.FaceBatches``: shuffling and host-side au
 ``--threads`` sets the backend's CPU threads (TensorFlow: intra-op threads via env ``TF_NUM_INTRAOP_THREADS``;
 PyTorch: ``torch.set_num_threads``; JAX/XLA: ignored, marked ``n/a``); ``default`` leaves the backend's choice.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -61,8 +62,9 @@ def measure_training(size: int, batch_size: int, steps: int, warmup_steps: int, 
     keras.utils.set_random_seed(0)
     model = build_model(ModelParams(input_size=size, weights="none", dropout=0.2, bn_momentum=0.99), seed=0)
     set_backbone_trainable(model, True)
-    model.compile(optimizer=keras.optimizers.AdamW(1e-3, weight_decay=1e-4),
-                  loss=keras.losses.SparseCategoricalCrossentropy())
+    model.compile(
+        optimizer=keras.optimizers.AdamW(1e-3, weight_decay=1e-4), loss=keras.losses.SparseCategoricalCrossentropy()
+    )
     rng = np.random.default_rng(0)
     faces = rng.uniform(0, 255, size=(batch_size, FACE_SIZE, FACE_SIZE, 1)).astype(np.float32)
     labels = rng.integers(0, NUM_CLASSES, size=batch_size)
@@ -84,21 +86,22 @@ def measure_pipeline(batch_size: int, batches: int = 60) -> float:
     from fer_lib.params import AugmentParams, Params, TrainParams
     from fer_lib.training import FaceBatches
 
-    params = Params(train=TrainParams(augment=AugmentParams(flip=True, rotation_degrees=10, shift_fraction=0.1,
-                                                            zoom_fraction=0.1)))
+    params = Params(
+        train=TrainParams(augment=AugmentParams(flip=True, rotation_degrees=10, shift_fraction=0.1, zoom_fraction=0.1))
+    )
     rng = np.random.default_rng(0)
     count = batch_size * batches
     faces = rng.integers(0, 256, size=(count, 48, 48), dtype=np.uint8)
-    loader = FaceBatches(faces, rng.integers(0, 7, size=count), batch_size, params,
-                         np.ones(count, dtype=np.float32), one_hot=True)
+    loader = FaceBatches(
+        faces, rng.integers(0, 7, size=count), batch_size, params, np.ones(count, dtype=np.float32), one_hot=True
+    )
     start = time.perf_counter()
     for index in range(len(loader)):
         loader[index]
     return count / (time.perf_counter() - start)
 
 
-def run_worker(backend: str, size: int, batch_size: int, threads: str, steps: int, warmup_steps: int
-               ) -> float | str:
+def run_worker(backend: str, size: int, batch_size: int, threads: str, steps: int, warmup_steps: int) -> float | str:
     """Run one configuration in a subprocess; return faces per second, or the reason it could not run."""
     module = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}[backend]
     if importlib.util.find_spec(module) is None:
@@ -106,8 +109,17 @@ def run_worker(backend: str, size: int, batch_size: int, threads: str, steps: in
     env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3")
     if threads != "default" and backend == "tensorflow":
         env.update(TF_NUM_INTRAOP_THREADS=threads)
-    command = [sys.executable, __file__, WORKER_FLAG, backend, str(size), str(batch_size), threads, str(steps),
-               str(warmup_steps)]
+    command = [
+        sys.executable,
+        __file__,
+        WORKER_FLAG,
+        backend,
+        str(size),
+        str(batch_size),
+        threads,
+        str(steps),
+        str(warmup_steps),
+    ]
     completed = subprocess.run(command, env=env, capture_output=True, text=True)
     lines = completed.stdout.strip().splitlines()
     if completed.returncode != 0 or not lines:
@@ -129,10 +141,15 @@ def main() -> None:
     batch_sizes = [int(value) for value in args.batch_sizes.split(",")]
     print(f"{os.cpu_count()} CPU cores; load average before: {os.getloadavg()[0]:.2f}")
     for batch_size in batch_sizes:
-        print(f"input pipeline alone (FaceBatches, classroom augmentation, batch {batch_size}): "
-              f"{measure_pipeline(batch_size):,.0f} faces/s")
-    configs = list(itertools.product(args.backends.split(","), [int(s) for s in args.sizes.split(",")],
-                                     batch_sizes, args.threads.split(",")))
+        print(
+            f"input pipeline alone (FaceBatches, classroom augmentation, batch {batch_size}): "
+            f"{measure_pipeline(batch_size):,.0f} faces/s"
+        )
+    configs = list(
+        itertools.product(
+            args.backends.split(","), [int(s) for s in args.sizes.split(",")], batch_sizes, args.threads.split(",")
+        )
+    )
     results: dict[tuple, list[float]] = {config: [] for config in configs}
     reasons: dict[tuple, str] = {}
     for round_index in range(args.rounds):
@@ -144,8 +161,10 @@ def main() -> None:
                 reasons[config] = outcome
             else:
                 results[config].append(outcome)
-            print(f"  round {round_index + 1}: {config}: {outcome if isinstance(outcome, str) else f'{outcome:.1f}'}",
-                  flush=True)
+            print(
+                f"  round {round_index + 1}: {config}: {outcome if isinstance(outcome, str) else f'{outcome:.1f}'}",
+                flush=True,
+            )
     baseline = statistics.median(results[configs[0]]) if results[configs[0]] else float("nan")
     print(f"\nload average after: {os.getloadavg()[0]:.2f}")
     print("| backend | input px | batch | threads | faces/s (median of rounds) | ratio to first row |")

@@ -14,6 +14,7 @@ Usage::
     python benchmarks/bench_video.py                              # ../shared/videos/liveportrait_d14.mp4
     python benchmarks/bench_video.py --clip CLIP.mp4 --untrained-size 96   # a 96 px classifier stand-in
 """
+
 from __future__ import annotations
 
 import argparse
@@ -41,10 +42,12 @@ def box_agreement(table: pd.DataFrame, reference: pd.DataFrame) -> dict[str, flo
     both = (reference["n_faces"] > 0) & (table["n_faces"] > 0)
     boxes = table.loc[both, list("xywh")].to_numpy(np.float64)
     truth = reference.loc[both, list("xywh")].to_numpy(np.float64)
-    overlap = [box_iou(box[None], true)[0] for box, true in zip(boxes, truth)]
-    return {"frames with a face": float((table["n_faces"] > 0).mean()),
-            "IoU vs every frame": float(np.mean(overlap)) if overlap else float("nan"),
-            "min IoU": float(np.min(overlap)) if overlap else float("nan")}
+    overlap = [box_iou(box[None], true)[0] for box, true in zip(boxes, truth, strict=True)]
+    return {
+        "frames with a face": float((table["n_faces"] > 0).mean()),
+        "IoU vs every frame": float(np.mean(overlap)) if overlap else float("nan"),
+        "min IoU": float(np.min(overlap)) if overlap else float("nan"),
+    }
 
 
 def make_square_clip(source: Path, target: Path, side: int = 480, frames: int | None = None) -> Path:
@@ -60,7 +63,9 @@ def make_square_clip(source: Path, target: Path, side: int = 480, frames: int | 
         height, width = frame.shape[:2]
         crop = min(height, width)
         top, left = (height - crop) // 2, (width - crop) // 2
-        writer.write(cv2.resize(frame[top:top + crop, left:left + crop], (side, side), interpolation=cv2.INTER_AREA))
+        writer.write(
+            cv2.resize(frame[top : top + crop, left : left + crop], (side, side), interpolation=cv2.INTER_AREA)
+        )
         count += 1
     capture.release()
     writer.release()
@@ -68,25 +73,35 @@ def make_square_clip(source: Path, target: Path, side: int = 480, frames: int | 
 
 
 def stand_in_tflite(input_size: int, folder: Path) -> Path:
-    """Export an untrained MobileNetV2 classifier that upsamples faces to ``input_size`` px (same speed as a trained one)."""
+    """Export an untrained MobileNetV2 classifier that upsamples faces to ``input_size`` px
+    (as fast as a trained one)."""
     from fer_lib.export import export_tflite
     from fer_lib.model import build_model
     from fer_lib.params import ModelParams
 
-    return export_tflite(build_model(ModelParams(weights="none", input_size=input_size), seed=0),
-                         folder / f"stand_in_{input_size}.tflite")
+    return export_tflite(
+        build_model(ModelParams(weights="none", input_size=input_size), seed=0),
+        folder / f"stand_in_{input_size}.tflite",
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--clip", type=Path, default=DEFAULT_CLIP, help="talking-head clip (made 480x480 here)")
     parser.add_argument("--model", help=".keras or .tflite classifier (default: the shipped model, as TFLite)")
-    parser.add_argument("--untrained-size", type=int,
-                        help="instead of --model, an untrained stand-in upsampling faces to this many px (e.g. 96)")
+    parser.add_argument(
+        "--untrained-size",
+        type=int,
+        help="instead of --model, an untrained stand-in upsampling faces to this many px (e.g. 96)",
+    )
     parser.add_argument("--rounds", type=int, default=3, help="runs of each configuration (default: 3)")
     parser.add_argument("--frames", type=int, default=300, help="frames of the clip used (default: 300)")
-    parser.add_argument("--iou-clips", type=Path, default=DEFAULT_CLIP.parent,
-                        help="folder of clips for the box-agreement table (default: ../shared/videos)")
+    parser.add_argument(
+        "--iou-clips",
+        type=Path,
+        default=DEFAULT_CLIP.parent,
+        help="folder of clips for the box-agreement table (default: ../shared/videos)",
+    )
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as folder_name:
@@ -94,9 +109,11 @@ def main() -> None:
         clip = make_square_clip(args.clip, folder / "clip480.mp4", frames=args.frames)
         model = stand_in_tflite(args.untrained_size, folder) if args.untrained_size else args.model
         classifier = load_fast_classifier(model)
-        print(f"clip: {args.clip.name} as 480x480 ({args.frames} frames at most); classifier: "
-              f"{getattr(classifier, 'path', model)}; CPU cores: {os.cpu_count()} "
-              f"(1-minute load average {os.getloadavg()[0]:.1f})\n")
+        print(
+            f"clip: {args.clip.name} as 480x480 ({args.frames} frames at most); classifier: "
+            f"{getattr(classifier, 'path', model)}; CPU cores: {os.cpu_count()} "
+            f"(1-minute load average {os.getloadavg()[0]:.1f})\n"
+        )
         detectors: dict[str, tuple[FaceDetector, int]] = {
             "Haar every frame": (HaarDetector(), 1),
             "BlazeFace every frame": (BlazeFaceDetector(), 1),
@@ -107,14 +124,22 @@ def main() -> None:
         tables: dict[str, pd.DataFrame] = {}
         for _ in range(args.rounds):
             for name, (detector, every) in detectors.items():
-                table = process_video(clip, detector, classifier, out_csv=folder / "frames.csv", detect_every=every,
-                                      progress=False)
+                table = process_video(
+                    clip, detector, classifier, out_csv=folder / "frames.csv", detect_every=every, progress=False
+                )
                 fps[name].append(table.attrs["achieved_fps"])
                 tables[name] = table
         reference = tables["BlazeFace every frame"]
-        rows = [{"configuration": name, "FPS (median)": np.median(fps[name]), "ms/frame": 1000 / np.median(fps[name]),
-                 "frames detected": table["detected"].mean(), **box_agreement(table, reference)}
-                for name, table in tables.items()]
+        rows = [
+            {
+                "configuration": name,
+                "FPS (median)": np.median(fps[name]),
+                "ms/frame": 1000 / np.median(fps[name]),
+                "frames detected": table["detected"].mean(),
+                **box_agreement(table, reference),
+            }
+            for name, table in tables.items()
+        ]
         print(pd.DataFrame(rows).set_index("configuration").round(3).to_string())
         print("\n(IoU: overlap of the main face's box with per-frame BlazeFace detection on the same frame)")
 
@@ -129,10 +154,21 @@ def main() -> None:
             square.unlink()
         print(pd.DataFrame(rows).set_index(["clip", "detect every"]).round(3).to_string())
 
-        command = [sys.executable, "-m", "fer_lib", "video", str(clip), "--csv", str(folder / "cli.csv"),
-                   "--no-progress", *(["--model", str(model)] if model else [])]
-        print(f"\n$ python -m fer_lib video clip480.mp4 --csv cli.csv --no-progress")
-        result = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)})
+        command = [
+            sys.executable,
+            "-m",
+            "fer_lib",
+            "video",
+            str(clip),
+            "--csv",
+            str(folder / "cli.csv"),
+            "--no-progress",
+            *(["--model", str(model)] if model else []),
+        ]
+        print("\n$ python -m fer_lib video clip480.mp4 --csv cli.csv --no-progress")
+        result = subprocess.run(
+            command, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}
+        )
         print(result.stdout.strip() or result.stderr.strip()[-2000:])
 
 

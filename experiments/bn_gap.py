@@ -17,6 +17,7 @@ Usage (CPU, about 10 minutes at the defaults; --input-size 224 --subset 0 on a G
 
     python experiments/bn_gap.py --data DIR [--input-size 48] [--subset 6000] [--epochs 4] [--out reports/bn_gap]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -48,20 +49,33 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--out", default=str(PROJECT_ROOT / "reports" / "bn_gap"))
     args = parser.parse_args()
-    ablation = make_ablation(PROJECT_ROOT / "params" / "paper_b.yaml", VARIANTS, overrides={
-        "model.input_size": args.input_size, "data.train_subset": args.subset or None,
-        "train.epochs": args.epochs, "train.train_eval_subset": None}, source=__file__)
+    ablation = make_ablation(
+        PROJECT_ROOT / "params" / "paper_b.yaml",
+        VARIANTS,
+        overrides={
+            "model.input_size": args.input_size,
+            "data.train_subset": args.subset or None,
+            "train.epochs": args.epochs,
+            "train.train_eval_subset": None,
+        },
+        source=__file__,
+    )
     table = run_ablation(ablation, data_dir=args.data, runs_dir=PROJECT_ROOT / "runs" / "bn_gap")
     dataset = load_fer2013(args.data)
     public = dataset.split("PublicTest")
     out = Path(args.out)
     rows = []
-    for variant, scored in zip(ablation.distinct(), table.to_dict(orient="records")):
+    for variant, scored in zip(ablation.distinct(), table.to_dict(orient="records"), strict=True):
         training = training_data(variant.params, dataset)
-        row = {"variant": variant.name, "input_size": args.input_size, "train_faces": len(training), "epochs": args.epochs,
-               "fit_time_training_accuracy": scored["training_fit_time_accuracy"],
-               "inference_training_accuracy": scored["training_accuracy"],
-               "inference_publictest_accuracy": scored["publictest_accuracy"]}
+        row = {
+            "variant": variant.name,
+            "input_size": args.input_size,
+            "train_faces": len(training),
+            "epochs": args.epochs,
+            "fit_time_training_accuracy": scored["training_fit_time_accuracy"],
+            "inference_training_accuracy": scored["training_accuracy"],
+            "inference_publictest_accuracy": scored["publictest_accuracy"],
+        }
         model = load_model(Path(scored["run_dir"]) / "model.keras")
         recalibrate_batchnorm(model, training.faces)
         row["recalibrated_training_accuracy"] = evaluate_splits(model, training)["Training"]["accuracy"]
@@ -72,23 +86,39 @@ def main() -> None:
     stem = out / f"bn_gap_{args.input_size}px_{args.subset or 'all'}faces_{args.epochs}epochs"
     stem.with_suffix(".json").write_text(json.dumps(rows, indent=2))
     stem.with_suffix(".md").write_text(markdown_table(rows))
-    write_manifest(out, ablation.distinct()[0].params, extra={"experiment": {
-        "script": "experiments/bn_gap.py", "data": data_label(args.data), "input_size": args.input_size,
-        "subset": args.subset, "epochs": args.epochs, "variants": VARIANTS}})
+    write_manifest(
+        out,
+        ablation.distinct()[0].params,
+        extra={
+            "experiment": {
+                "script": "experiments/bn_gap.py",
+                "data": data_label(args.data),
+                "input_size": args.input_size,
+                "subset": args.subset,
+                "epochs": args.epochs,
+                "variants": VARIANTS,
+            }
+        },
+    )
     print(markdown_table(rows))
     print(f"wrote {portable_path(stem)}.json, .md and manifest.json (commit and versions)")
 
 
 def markdown_table(rows: list[dict[str, object]]) -> str:
     """The results as a Markdown table, every accuracy labelled with its split and mode."""
-    columns = {"variant": "variant", "fit_time_training_accuracy": "Training, fit-time (training mode)",
-               "inference_training_accuracy": "Training, inference mode",
-               "inference_publictest_accuracy": "PublicTest, inference mode",
-               "recalibrated_training_accuracy": "Training, inference mode, BN recalibrated",
-               "recalibrated_publictest_accuracy": "PublicTest, inference mode, BN recalibrated"}
+    columns = {
+        "variant": "variant",
+        "fit_time_training_accuracy": "Training, fit-time (training mode)",
+        "inference_training_accuracy": "Training, inference mode",
+        "inference_publictest_accuracy": "PublicTest, inference mode",
+        "recalibrated_training_accuracy": "Training, inference mode, BN recalibrated",
+        "recalibrated_publictest_accuracy": "PublicTest, inference mode, BN recalibrated",
+    }
     lines = ["| " + " | ".join(columns.values()) + " |", "|" + "---|" * len(columns)]
     for row in rows:
-        lines.append("| " + " | ".join(str(row[key]) if key == "variant" else f"{row[key]:.1%}" for key in columns) + " |")
+        lines.append(
+            "| " + " | ".join(str(row[key]) if key == "variant" else f"{row[key]:.1%}" for key in columns) + " |"
+        )
     return "\n".join(lines) + "\n"
 
 

@@ -7,6 +7,7 @@ Each folder is a report of a paper recipe (``python -m fer_lib report --params p
 (``evaluation.paper``) and notebook 2's measured wall time (``training.wall_seconds``). The output
 is a Markdown table (:func:`fer_lib.papers.comparison_markdown`) to paste into the README.
 """
+
 from __future__ import annotations
 
 import argparse

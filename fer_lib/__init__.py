@@ -11,6 +11,7 @@ construction), ``classifiers`` (running a model on faces: ``predict_proba``/``pr
 (clips and webcam), ``export`` (TFLite), ``plots`` (figures), ``papers``, ``ablation`` and
 ``reproduce`` (the studies), ``report`` (papermill/nbconvert), ``runs`` (run folders and provenance).
 """
+
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ info/warning lines out of reports

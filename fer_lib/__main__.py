@@ -1,4 +1,5 @@
 """``python -m fer_lib``: the command-line interface (see :mod:`fer_lib.cli`)."""
+
 from fer_lib.cli import main
 
 raise SystemExit(main())

@@ -24,6 +24,7 @@ resumes where it stopped, a finished variant is never retrained, and ablations w
 settings never share a folder. It returns one row per variant (columns: :data:`COLUMNS`), scored
 on Training and PublicTest only; PrivateTest is never looked at.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -46,8 +47,15 @@ from fer_lib.errors import DataError, ParamsError
 from fer_lib.evaluation import evaluate_splits
 from fer_lib.labels import FACE_SIZE
 from fer_lib.model import parameter_counts
-from fer_lib.params import (TTA_MODES, Params, load_params, read_yaml_mapping, resolve_data_dir, unknown_key_message,
-                            with_overrides)
+from fer_lib.params import (
+    TTA_MODES,
+    Params,
+    load_params,
+    read_yaml_mapping,
+    resolve_data_dir,
+    unknown_key_message,
+    with_overrides,
+)
 from fer_lib.paths import PROJECT_ROOT, RunLayout
 from fer_lib.runs import describe_device, device_info, safe_name, write_metrics
 from fer_lib.training import TrainResult, is_finished, load_run, train, train_eval_data, training_data
@@ -77,15 +85,15 @@ COLUMNS: dict[str, str] = {
     "training_n": "Training faces scored in inference mode (train.train_eval_subset of the faces fitted)",
     "training_accuracy": "Training accuracy, inference mode, no test-time augmentation",
     "training_fit_time_accuracy": "Training accuracy, fit-time (training mode: batch statistics, dropout, "
-                                  "augmentation, running mean over the epoch), of the kept epoch",
+    "augmentation, running mean over the epoch), of the kept epoch",
     "kept_epoch": "the epoch whose weights are scored (train.select: last, best PublicTest epoch, or the last of "
-                  "the epochs averaged)",
+    "the epochs averaged)",
     "epochs": "epochs trained",
     "seconds_per_epoch": "training wall time per epoch in seconds (median over epochs; on training_device)",
     "training_seconds": "training wall time of all epochs in seconds (on training_device)",
     "parameters": "parameters of the model (trainable and not)",
     "ms_per_face": f"inference milliseconds per face at batch {TIMING_BATCH}, median of repeats, "
-                   "without test-time augmentation (flip doubles it, ten-crop multiplies it by 10; on inference_device)",
+    "without test-time augmentation (flip doubles it, ten-crop multiplies it by 10; on inference_device)",
     "training_device": "Keras backend and device that trained the variant (its run's manifest.json)",
     "inference_device": "Keras backend and device that measured ms_per_face (the machine that scored)",
     "dataset": "synthetic (generated faces) or fer2013",
@@ -142,14 +150,21 @@ class Ablation:
     def summary(self) -> pd.DataFrame:
         """One row per variant: what it overrides and, if it is not trained, which variant it equals."""
         return pd.DataFrame(
-            [(variant.name, describe_overrides(variant.overrides),
-              f"not trained: same params as '{variant.same_as}'" if variant.same_as else "trained")
-             for variant in self.variants],
-            columns=["variant", "overrides", "status"]).set_index("variant")
+            [
+                (
+                    variant.name,
+                    describe_overrides(variant.overrides),
+                    f"not trained: same params as '{variant.same_as}'" if variant.same_as else "trained",
+                )
+                for variant in self.variants
+            ],
+            columns=["variant", "overrides", "status"],
+        ).set_index("variant")
 
 
-def load_variants(path: str | os.PathLike[str], *, overrides: dict[str, Any] | None = None,
-                  base: str | os.PathLike[str] | None = None) -> Ablation:
+def load_variants(
+    path: str | os.PathLike[str], *, overrides: dict[str, Any] | None = None, base: str | os.PathLike[str] | None = None
+) -> Ablation:
     """Read and validate a variants file (format: see the module docstring).
 
     Args:
@@ -174,16 +189,23 @@ def load_variants(path: str | os.PathLike[str], *, overrides: dict[str, Any] | N
         if key in raw and not isinstance(raw[key], str):
             raise ParamsError(f"{path}: '{key}' must be a string, got {raw[key]!r}")
     if not isinstance(raw["variants"], dict):
-        raise ParamsError(f"{path}: 'variants' must be a mapping of variant names to overrides, "
-                          f"got {raw['variants']!r}")
+        raise ParamsError(
+            f"{path}: 'variants' must be a mapping of variant names to overrides, got {raw['variants']!r}"
+        )
     base_path = Path(base) if base else path.parent / raw["base"]
-    return make_ablation(base_path, raw["variants"], overrides=overrides, source=str(path),
-                         description=raw.get("description", ""))
+    return make_ablation(
+        base_path, raw["variants"], overrides=overrides, source=str(path), description=raw.get("description", "")
+    )
 
 
-def make_ablation(base_path: str | os.PathLike[str], variants: dict[str, dict[str, Any] | None],
-                  *, overrides: dict[str, Any] | None = None, source: str | None = None,
-                  description: str = "") -> Ablation:
+def make_ablation(
+    base_path: str | os.PathLike[str],
+    variants: dict[str, dict[str, Any] | None],
+    *,
+    overrides: dict[str, Any] | None = None,
+    source: str | None = None,
+    description: str = "",
+) -> Ablation:
     """Validate variants given in code (``{name: {dotted key: value}}``, the first without overrides).
 
     Args:
@@ -212,12 +234,16 @@ def make_ablation(base_path: str | os.PathLike[str], variants: dict[str, dict[st
         if not isinstance(own, dict):
             raise ParamsError(f"{origin}: expected a mapping of dotted params keys to values, got {own!r}")
         if index == 0 and own:
-            raise ParamsError(f"{origin}: the first variant is the baseline and must have no overrides; "
-                              f"got {', '.join(map(str, own))}")
+            raise ParamsError(
+                f"{origin}: the first variant is the baseline and must have no overrides; "
+                f"got {', '.join(map(str, own))}"
+            )
         for key in own:
             if str(key).split(".")[0] in UNTRAINED_KEYS:
-                raise ParamsError(f"{origin}: '{key}' does not change the trained model; every variant is "
-                                  "scored without test-time augmentation and with each kind")
+                raise ParamsError(
+                    f"{origin}: '{key}' does not change the trained model; every variant is "
+                    "scored without test-time augmentation and with each kind"
+                )
         params = with_overrides(recipe, own, origin)
         if overrides:
             params = with_overrides(params, overrides, f"{origin} with overrides: {', '.join(overrides)}")
@@ -228,8 +254,10 @@ def make_ablation(base_path: str | os.PathLike[str], variants: dict[str, dict[st
 
 def describe_overrides(overrides: dict[str, Any]) -> str:
     """``key=value, ...`` (values other than text as JSON), or ``none`` for the baseline."""
-    return ", ".join(f"{key}={value if isinstance(value, str) else json.dumps(value)}"
-                     for key, value in overrides.items()) or "none"
+    return (
+        ", ".join(f"{key}={value if isinstance(value, str) else json.dumps(value)}" for key, value in overrides.items())
+        or "none"
+    )
 
 
 def variant_run_dir(runs_dir: str | os.PathLike[str], variant: Variant, *, data_dir: str | None = None) -> Path:
@@ -242,21 +270,36 @@ def variant_run_dir(runs_dir: str | os.PathLike[str], variant: Variant, *, data_
         ParamsError: if the variant asks for FER-2013 and neither ``data_dir`` nor its params say where.
     """
     location = resolve_data_dir(variant.params, override=data_dir)
-    record = yaml.safe_dump({"params": variant.params.non_defaults(),
-                             "data": str(location.expanduser().resolve()) if location else "synthetic"}, sort_keys=True)
+    record = yaml.safe_dump(
+        {
+            "params": variant.params.non_defaults(),
+            "data": str(location.expanduser().resolve()) if location else "synthetic",
+        },
+        sort_keys=True,
+    )
     return Path(runs_dir) / f"{safe_name(variant.name)}-{hashlib.sha256(record.encode()).hexdigest()[:8]}"
 
 
-def pending_variants(ablation: Ablation, runs_dir: str | os.PathLike[str] = DEFAULT_RUNS_DIR,
-                     *, data_dir: str | None = None) -> list[Variant]:
+def pending_variants(
+    ablation: Ablation, runs_dir: str | os.PathLike[str] = DEFAULT_RUNS_DIR, *, data_dir: str | None = None
+) -> list[Variant]:
     """The variants :func:`run_ablation` would train: distinct ones whose runs have not finished."""
-    return [variant for variant in ablation.distinct()
-            if not is_finished(variant_run_dir(runs_dir, variant, data_dir=data_dir))]
+    return [
+        variant
+        for variant in ablation.distinct()
+        if not is_finished(variant_run_dir(runs_dir, variant, data_dir=data_dir))
+    ]
 
 
-def run_ablation(ablation: Ablation, *, data_dir: str | None = None,
-                 runs_dir: str | os.PathLike[str] = DEFAULT_RUNS_DIR, verbose: int | str = 2, workers: int = 1,
-                 timing_repeats: int = 5) -> pd.DataFrame:
+def run_ablation(
+    ablation: Ablation,
+    *,
+    data_dir: str | None = None,
+    runs_dir: str | os.PathLike[str] = DEFAULT_RUNS_DIR,
+    verbose: int | str = 2,
+    workers: int = 1,
+    timing_repeats: int = 5,
+) -> pd.DataFrame:
     """Train every distinct variant (resuming or reusing finished runs) and score each one.
 
     Args:
@@ -297,11 +340,13 @@ def publictest_column(metric: str, tta: str) -> str:
     return f"publictest_{metric}" if tta == "none" else f"publictest_{metric}_tta_{tta}"
 
 
-def score_variant(variant: Variant, result: TrainResult, dataset: FaceDataset, inference_device: str,
-                  *, timing_repeats: int = 5) -> dict[str, Any]:
+def score_variant(
+    variant: Variant, result: TrainResult, dataset: FaceDataset, inference_device: str, *, timing_repeats: int = 5
+) -> dict[str, Any]:
     """One row of the ablation table (keys :data:`COLUMNS`) for a trained variant, in inference mode."""
-    publictest = {tta: evaluate_splits(result.model, dataset, tta=tta, splits=["PublicTest"])["PublicTest"]
-                  for tta in TTA_MODES}
+    publictest = {
+        tta: evaluate_splits(result.model, dataset, tta=tta, splits=["PublicTest"])["PublicTest"] for tta in TTA_MODES
+    }
     training_faces = train_eval_data(variant.params, training_data(variant.params, dataset))
     training = evaluate_splits(result.model, training_faces, splits=["Training"])["Training"]
     kept = result.history.loc[result.history["epoch"] == result.kept_epoch].iloc[0]
@@ -310,8 +355,11 @@ def score_variant(variant: Variant, result: TrainResult, dataset: FaceDataset, i
         "variant": variant.name,
         "overrides": describe_overrides(variant.overrides),
         "publictest_n": publictest["none"]["n"],
-        **{publictest_column(metric, tta): publictest[tta][metric]
-           for tta in TTA_MODES for metric in ("accuracy", "macro_f1")},
+        **{
+            publictest_column(metric, tta): publictest[tta][metric]
+            for tta in TTA_MODES
+            for metric in ("accuracy", "macro_f1")
+        },
         "training_n": training["n"],
         "training_accuracy": training["accuracy"],
         "training_fit_time_accuracy": float(kept["fit_accuracy"]),
@@ -344,8 +392,10 @@ def inference_cost(model: keras.Model, *, batch_size: int = TIMING_BATCH, repeat
         start = time.perf_counter()
         classifier.predict_proba(faces, batch_size=batch_size)
         durations.append(time.perf_counter() - start)
-    return {"parameters": parameter_counts(model)["total"],
-            "ms_per_face": 1000 * float(np.median(durations)) / batch_size}
+    return {
+        "parameters": parameter_counts(model)["total"],
+        "ms_per_face": 1000 * float(np.median(durations)) / batch_size,
+    }
 
 
 def deltas_vs_baseline(table: pd.DataFrame) -> pd.DataFrame:
@@ -371,23 +421,25 @@ def compare_to_baseline(table: pd.DataFrame) -> pd.DataFrame:
     sorted by PublicTest accuracy (no test-time augmentation), best first."""
     deltas = deltas_vs_baseline(table)
     shown = table.set_index("variant")
-    readable = pd.DataFrame({
-        "overrides": shown["overrides"],
-        "PublicTest acc. %": 100 * shown["publictest_accuracy"],
-        "Δ pp": deltas[DELTA_COLUMNS["publictest_accuracy"]],
-        "PublicTest acc. % (flip TTA)": 100 * shown["publictest_accuracy_tta_flip"],
-        "Δ pp (flip TTA)": deltas[DELTA_COLUMNS["publictest_accuracy_tta_flip"]],
-        "PublicTest acc. % (ten-crop TTA)": 100 * shown["publictest_accuracy_tta_tencrop"],
-        "Δ pp (ten-crop TTA)": deltas[DELTA_COLUMNS["publictest_accuracy_tta_tencrop"]],
-        "PublicTest macro-F1 %": 100 * shown["publictest_macro_f1"],
-        "Δ pp (macro-F1)": deltas[DELTA_COLUMNS["publictest_macro_f1"]],
-        "Training acc. % (inference mode)": 100 * shown["training_accuracy"],
-        "Training acc. % (fit-time, training mode)": 100 * shown["training_fit_time_accuracy"],
-        "kept epoch": shown["kept_epoch"],
-        "s / epoch": shown["seconds_per_epoch"],
-        "ms / face": shown["ms_per_face"],
-        "parameters": shown["parameters"],
-    })
+    readable = pd.DataFrame(
+        {
+            "overrides": shown["overrides"],
+            "PublicTest acc. %": 100 * shown["publictest_accuracy"],
+            "Δ pp": deltas[DELTA_COLUMNS["publictest_accuracy"]],
+            "PublicTest acc. % (flip TTA)": 100 * shown["publictest_accuracy_tta_flip"],
+            "Δ pp (flip TTA)": deltas[DELTA_COLUMNS["publictest_accuracy_tta_flip"]],
+            "PublicTest acc. % (ten-crop TTA)": 100 * shown["publictest_accuracy_tta_tencrop"],
+            "Δ pp (ten-crop TTA)": deltas[DELTA_COLUMNS["publictest_accuracy_tta_tencrop"]],
+            "PublicTest macro-F1 %": 100 * shown["publictest_macro_f1"],
+            "Δ pp (macro-F1)": deltas[DELTA_COLUMNS["publictest_macro_f1"]],
+            "Training acc. % (inference mode)": 100 * shown["training_accuracy"],
+            "Training acc. % (fit-time, training mode)": 100 * shown["training_fit_time_accuracy"],
+            "kept epoch": shown["kept_epoch"],
+            "s / epoch": shown["seconds_per_epoch"],
+            "ms / face": shown["ms_per_face"],
+            "parameters": shown["parameters"],
+        }
+    )
     return readable.sort_values("PublicTest acc. %", ascending=False, kind="stable")
 
 
@@ -402,16 +454,20 @@ def save_table(table: pd.DataFrame, ablation: Ablation, output_dir: str | os.Pat
     output_dir.mkdir(parents=True, exist_ok=True)
     csv_path = output_dir / "ablation.csv"
     table.to_csv(csv_path, index=False)
-    json_path = write_metrics(output_dir, "ablation", {
-        "base": str(ablation.base_path),
-        "variants_file": ablation.source,
-        "description": ablation.description,
-        "overrides": ablation.overrides,
-        "mode": "inference",
-        "split": "PublicTest",
-        "dataset": table["dataset"].iloc[0] if len(table) else None,
-        "columns": COLUMNS,
-        "variants": table.to_dict(orient="records"),
-        "not_trained": {variant.name: variant.same_as for variant in ablation.variants if variant.same_as},
-    })
+    json_path = write_metrics(
+        output_dir,
+        "ablation",
+        {
+            "base": str(ablation.base_path),
+            "variants_file": ablation.source,
+            "description": ablation.description,
+            "overrides": ablation.overrides,
+            "mode": "inference",
+            "split": "PublicTest",
+            "dataset": table["dataset"].iloc[0] if len(table) else None,
+            "columns": COLUMNS,
+            "variants": table.to_dict(orient="records"),
+            "not_trained": {variant.name: variant.same_as for variant in ablation.variants if variant.same_as},
+        },
+    )
     return csv_path, json_path

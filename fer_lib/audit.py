@@ -9,6 +9,7 @@ can be excluded (notebook 3 and ``evaluate --exclude-cross-split-duplicates``).
 Faces are compared by a hash of their 2304 pixel bytes, so only exact duplicates are found
 (not crops, shifts or re-encodings of the same photo).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -81,12 +82,14 @@ def audit_dataset(dataset: FaceDataset) -> dict[str, Any]:
         * ``near_blank``: per split, ``near_blank`` (pixel std below :data:`NEAR_BLANK_STD`),
           ``constant`` (all pixels equal) and ``examples`` (ids).
     """
-    table = pd.DataFrame({
-        "hash": pixel_hashes(dataset.faces),
-        "label": dataset.labels,
-        "usage": dataset.usage,
-        "id": dataset.ids,
-    })
+    table = pd.DataFrame(
+        {
+            "hash": pixel_hashes(dataset.faces),
+            "label": dataset.labels,
+            "usage": dataset.usage,
+            "id": dataset.ids,
+        }
+    )
     table["member"] = table.id + " (" + table.label.map(dict(enumerate(EMOTIONS))) + ")"
     splits = dataset.splits
     by_split = {split: table[table.usage == split] for split in splits}
@@ -101,8 +104,11 @@ def audit_dataset(dataset: FaceDataset) -> dict[str, Any]:
         "duplicates_within_splits": {split: _summarise(groups) for split, groups in groups_within.items()},
         "duplicates_across_splits": {
             "held_out_in_training": int(_in_training(table.hash.to_numpy(), dataset.usage).sum()),
-            "pairs": {held: {reference: _overlap(by_split[held], by_split[reference]) for reference in splits[:index]}
-                      for index, held in enumerate(splits) if index > 0},
+            "pairs": {
+                held: {reference: _overlap(by_split[held], by_split[reference]) for reference in splits[:index]}
+                for index, held in enumerate(splits)
+                if index > 0
+            },
         },
         "label_conflicts": {
             "within": {split: _summarise(_conflicting(groups)) for split, groups in groups_within.items()},
@@ -118,8 +124,10 @@ def distribution_table(audit: dict[str, Any]) -> pd.DataFrame:
     Cells are ``"count (percent%)"``; a last column gives the split's total.
     """
     rows = {
-        split: {**{emotion: f"{entry['counts'][emotion]} ({entry['percent'][emotion]:.1f}%)" for emotion in EMOTIONS},
-                "total": entry["total"]}
+        split: {
+            **{emotion: f"{entry['counts'][emotion]} ({entry['percent'][emotion]:.1f}%)" for emotion in EMOTIONS},
+            "total": entry["total"],
+        }
         for split, entry in audit["class_distribution"].items()
     }
     return pd.DataFrame.from_dict(rows, orient="index")
@@ -135,19 +143,27 @@ def duplicates_table(audit: dict[str, Any]) -> pd.DataFrame:
     with conflicting labels; columns ``groups``, ``faces``, ``extra_copies`` (faces - groups) and
     ``conflicting-label groups`` (identical faces carrying different labels)."""
     conflicts = audit["label_conflicts"]
-    rows = {**{f"within {split}": {**entry, "conflicting-label groups": conflicts["within"][split]["groups"]}
-               for split, entry in audit["duplicates_within_splits"].items()},
-            "across splits, conflicting labels": {**conflicts["across"],
-                                                  "conflicting-label groups": conflicts["across"]["groups"]}}
+    rows = {
+        **{
+            f"within {split}": {**entry, "conflicting-label groups": conflicts["within"][split]["groups"]}
+            for split, entry in audit["duplicates_within_splits"].items()
+        },
+        "across splits, conflicting labels": {
+            **conflicts["across"],
+            "conflicting-label groups": conflicts["across"]["groups"],
+        },
+    }
     return pd.DataFrame.from_dict(rows, orient="index")[["groups", "faces", "extra_copies", "conflicting-label groups"]]
 
 
 def leakage_table(audit: dict[str, Any]) -> pd.DataFrame:
     """Held-out faces whose pixels occur in an earlier split: one row per ``<held-out> in <reference>`` pair,
     columns ``faces`` and ``% of held-out split`` (empty when the dataset has one split)."""
-    rows = {f"{held} in {reference}": {"faces": entry["faces"], "% of held-out split": entry["percent"]}
-            for held, references in audit["duplicates_across_splits"]["pairs"].items()
-            for reference, entry in references.items()}
+    rows = {
+        f"{held} in {reference}": {"faces": entry["faces"], "% of held-out split": entry["percent"]}
+        for held, references in audit["duplicates_across_splits"]["pairs"].items()
+        for reference, entry in references.items()
+    }
     return pd.DataFrame.from_dict(rows, orient="index", columns=["faces", "% of held-out split"])
 
 
@@ -175,8 +191,12 @@ def audit_tables(audit: dict[str, Any]) -> dict[str, pd.DataFrame]:
 def data_record(audit: dict[str, Any]) -> dict[str, Any]:
     """What notebook 1 records in ``metrics/data.json``: ``dataset`` (``synthetic`` or ``fer2013``), ``source``,
     ``counts`` (:func:`class_counts`) and the whole ``audit``."""
-    return {"dataset": "synthetic" if audit["synthetic"] else "fer2013", "source": audit["source"],
-            "counts": class_counts(audit), "audit": audit}
+    return {
+        "dataset": "synthetic" if audit["synthetic"] else "fer2013",
+        "source": audit["source"],
+        "counts": class_counts(audit),
+        "audit": audit,
+    }
 
 
 def _in_training(hashes: np.ndarray, usage: np.ndarray) -> np.ndarray:
@@ -191,8 +211,8 @@ def _class_distribution(labels: np.ndarray) -> dict[str, Any]:
     percent = 100.0 * counts / max(int(counts.sum()), 1)
     return {
         "total": int(counts.sum()),
-        "counts": {emotion: int(count) for emotion, count in zip(EMOTIONS, counts)},
-        "percent": {emotion: round(float(share), 2) for emotion, share in zip(EMOTIONS, percent)},
+        "counts": {emotion: int(count) for emotion, count in zip(EMOTIONS, counts, strict=True)},
+        "percent": {emotion: round(float(share), 2) for emotion, share in zip(EMOTIONS, percent, strict=True)},
     }
 
 
@@ -204,7 +224,8 @@ def _duplicate_groups(table: pd.DataFrame) -> pd.DataFrame:
     """
     duplicated = table[table.hash.duplicated(keep=False)]
     return duplicated.groupby("hash", sort=False).agg(
-        faces=("id", "size"), labels=("label", "nunique"), splits=("usage", "nunique"), members=("member", list))
+        faces=("id", "size"), labels=("label", "nunique"), splits=("usage", "nunique"), members=("member", list)
+    )
 
 
 def _conflicting(groups: pd.DataFrame) -> pd.DataFrame:
@@ -230,8 +251,10 @@ def _overlap(held_out: pd.DataFrame, reference: pd.DataFrame) -> dict[str, Any]:
     return {
         "faces": len(leaked),
         "percent": round(100.0 * len(leaked) / max(len(held_out), 1), 2),
-        "examples": [[member, first_match[digest]] for member, digest in zip(leaked.member.head(EXAMPLES),
-                                                                             leaked.hash.head(EXAMPLES))],
+        "examples": [
+            [member, first_match[digest]]
+            for member, digest in zip(leaked.member.head(EXAMPLES), leaked.hash.head(EXAMPLES), strict=True)
+        ],
     }
 
 

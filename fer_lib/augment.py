@@ -5,6 +5,7 @@ random layers (which were very slow to compile under JAX/XLA) and costs microsec
 face. Every random draw comes from a ``numpy.random.Generator`` the caller seeds, so a batch
 is reproducible from (seed, epoch, batch index), which makes resumed training exact.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -21,8 +22,14 @@ TENCROP_SIZE: int = 44
 
 def is_identity(augment: AugmentParams) -> bool:
     """True when ``augment`` changes nothing (all options off)."""
-    return not (augment.flip or augment.rotation_degrees or augment.shift_fraction
-                or augment.zoom_fraction or augment.erasing_probability or augment.crop_size)
+    return not (
+        augment.flip
+        or augment.rotation_degrees
+        or augment.shift_fraction
+        or augment.zoom_fraction
+        or augment.erasing_probability
+        or augment.crop_size
+    )
 
 
 def augment_batch(faces: np.ndarray, augment: AugmentParams, rng: np.random.Generator) -> np.ndarray:
@@ -53,8 +60,9 @@ def augment_batch(faces: np.ndarray, augment: AugmentParams, rng: np.random.Gene
     return out
 
 
-def mixup(faces: np.ndarray, targets: np.ndarray, weights: np.ndarray, alpha: float, rng: np.random.Generator
-          ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def mixup(
+    faces: np.ndarray, targets: np.ndarray, weights: np.ndarray, alpha: float, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Blend each face of a batch with a random other face of it (mixup, Zhang et al. 2018).
 
     Face i becomes ``lam_i * face_i + (1 - lam_i) * face_j`` with ``lam_i ~ Beta(alpha, alpha)`` and j a
@@ -82,7 +90,7 @@ def _random_crop(face: np.ndarray, size: int, rng: np.random.Generator) -> np.nd
     """A random ``size`` x ``size`` square of one (H, W) face, resized back to (H, W) (bilinear)."""
     height, width = face.shape
     top, left = rng.integers(0, height - size + 1), rng.integers(0, width - size + 1)
-    return cv2.resize(face[top:top + size, left:left + size], (width, height), interpolation=cv2.INTER_LINEAR)
+    return cv2.resize(face[top : top + size, left : left + size], (width, height), interpolation=cv2.INTER_LINEAR)
 
 
 def _random_affine(face: np.ndarray, augment: AugmentParams, rng: np.random.Generator) -> np.ndarray:
@@ -104,7 +112,7 @@ def _random_erase(face: np.ndarray, rng: np.random.Generator) -> None:
     box_w = int(min(width, round(np.sqrt(area / aspect))))
     top = rng.integers(0, height - box_h + 1)
     left = rng.integers(0, width - box_w + 1)
-    face[top:top + box_h, left:left + box_w] = rng.uniform(0, 255, size=(box_h, box_w))
+    face[top : top + box_h, left : left + box_w] = rng.uniform(0, 255, size=(box_h, box_w))
 
 
 def tta_views(faces: np.ndarray, tta: TestTimeAugmentation) -> Iterator[np.ndarray]:
@@ -136,6 +144,7 @@ def tta_views(faces: np.ndarray, tta: TestTimeAugmentation) -> Iterator[np.ndarr
 
 def _resized_crop(faces: np.ndarray, top: int, left: int) -> np.ndarray:
     """(N, 48, 48) float32: the ``TENCROP_SIZE`` square at (top, left) of each face, resized back to 48x48."""
-    crops = faces[:, top:top + TENCROP_SIZE, left:left + TENCROP_SIZE]
-    return np.array([cv2.resize(crop, (FACE_SIZE, FACE_SIZE), interpolation=cv2.INTER_LINEAR) for crop in crops],
-                    dtype=np.float32).reshape(-1, FACE_SIZE, FACE_SIZE)
+    crops = faces[:, top : top + TENCROP_SIZE, left : left + TENCROP_SIZE]
+    return np.array(
+        [cv2.resize(crop, (FACE_SIZE, FACE_SIZE), interpolation=cv2.INTER_LINEAR) for crop in crops], dtype=np.float32
+    ).reshape(-1, FACE_SIZE, FACE_SIZE)

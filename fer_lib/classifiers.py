@@ -11,6 +11,7 @@ in scikit-learn (``predict_proba`` gives probabilities, ``predict`` labels):
 
 :func:`load_classifier` picks the runtime from the file name.
 """
+
 from __future__ import annotations
 
 import abc
@@ -38,8 +39,9 @@ BATCH_SIZE: int = 256
 class EmotionClassifier(abc.ABC):
     """Turns 48x48 grey faces into the 7 emotion probabilities; subclasses choose the runtime (:meth:`_run`)."""
 
-    def predict_proba(self, faces: np.ndarray, *, batch_size: int = BATCH_SIZE,
-                      tta: TestTimeAugmentation = "none") -> np.ndarray:
+    def predict_proba(
+        self, faces: np.ndarray, *, batch_size: int = BATCH_SIZE, tta: TestTimeAugmentation = "none"
+    ) -> np.ndarray:
         """Return the emotion probabilities of faces, in inference mode, in as few model calls as possible.
 
         With test-time augmentation the probabilities of the views of each face are averaged:
@@ -63,12 +65,14 @@ class EmotionClassifier(abc.ABC):
             return probabilities
         for view in tta_views(faces, tta):
             inputs = np.ascontiguousarray(view)[..., None]
-            probabilities += np.concatenate([self._run(inputs[start:start + batch_size])
-                                             for start in range(0, len(inputs), batch_size)])
+            probabilities += np.concatenate(
+                [self._run(inputs[start : start + batch_size]) for start in range(0, len(inputs), batch_size)]
+            )
         return probabilities / probabilities.sum(axis=1, keepdims=True)
 
-    def predict(self, faces: np.ndarray, *, batch_size: int = BATCH_SIZE,
-                tta: TestTimeAugmentation = "none") -> np.ndarray:
+    def predict(
+        self, faces: np.ndarray, *, batch_size: int = BATCH_SIZE, tta: TestTimeAugmentation = "none"
+    ) -> np.ndarray:
         """Return the most probable emotion of each face: int64 (K,) indices into
         :data:`fer_lib.labels.EMOTIONS` (see :meth:`predict_proba` for the arguments)."""
         return self.predict_proba(faces, batch_size=batch_size, tta=tta).argmax(axis=1)
@@ -116,8 +120,10 @@ class TFLiteClassifier(EmotionClassifier):
         self._input = self.interpreter.get_input_details()[0]
         self._output = self.interpreter.get_output_details()[0]
         if tuple(self._input["shape"][1:]) != (FACE_SIZE, FACE_SIZE, 1) or self._output["shape"][-1] != NUM_CLASSES:
-            raise ModelError(f"{self.path}: model takes {self._input['shape'].tolist()} and returns "
-                             f"{self._output['shape'].tolist()}; expected [N, 48, 48, 1] -> [N, 7]")
+            raise ModelError(
+                f"{self.path}: model takes {self._input['shape'].tolist()} and returns "
+                f"{self._output['shape'].tolist()}; expected [N, 48, 48, 1] -> [N, 7]"
+            )
         self._batch = int(self._input["shape"][0])
 
     def _run(self, inputs: np.ndarray) -> np.ndarray:
@@ -142,8 +148,10 @@ def load_classifier(path: str | os.PathLike[str] | None = None, *, num_threads: 
     """
     if path is None:
         if not SHIPPED_MODEL.is_file():
-            raise ModelError(f"{SHIPPED_MODEL}: the shipped model is missing; pass --model with a .keras or "
-                             ".tflite file, or train one (python -m fer_lib train)")
+            raise ModelError(
+                f"{SHIPPED_MODEL}: the shipped model is missing; pass --model with a .keras or "
+                ".tflite file, or train one (python -m fer_lib train)"
+            )
         path = SHIPPED_MODEL
     path = Path(path)
     if path.suffix == ".tflite":

@@ -5,6 +5,7 @@ Python's ``sys.stderr`` settings cannot stop them; an error must stay one line, 
 one line per notebook. :func:`native_stderr_muted` points that descriptor at /dev/null for a
 block, unless the user asked for those logs with env ``TF_CPP_MIN_LOG_LEVEL=0``.
 """
+
 from __future__ import annotations
 
 import contextlib

@@ -20,6 +20,7 @@ Each bad input raises :class:`fer_lib.errors.DataError` whose message starts wit
 line, for CSV); with ``on_error="skip"`` bad inputs are skipped instead, with one logged warning
 per input and a count.
 """
+
 from __future__ import annotations
 
 import glob
@@ -161,7 +162,8 @@ def load_csv(path: str | os.PathLike[str], *, on_error: OnError = "raise") -> Fa
 
 def load_fer2013(
     path: str | os.PathLike[str],
-    *, cache_dir: str | os.PathLike[str] | None = None,
+    *,
+    cache_dir: str | os.PathLike[str] | None = None,
     on_error: OnError = "raise",
 ) -> FaceDataset:
     """Load FER-2013 from an image folder or a ``.csv`` file, through an ``.npz`` cache.
@@ -193,7 +195,8 @@ def load_fer2013(
 
 def load_dataset(
     params: Params,
-    *, data_override: str | None = None,
+    *,
+    data_override: str | None = None,
     cache_dir: str | os.PathLike[str] | None = None,
 ) -> FaceDataset:
     """Return the dataset a study run uses: synthetic, or FER-2013 from a folder or CSV.
@@ -230,8 +233,7 @@ def stratified_subset(dataset: FaceDataset, n: int, seed: int) -> FaceDataset:
     from sklearn.model_selection import train_test_split  # here: importing scikit-learn takes a second
 
     try:
-        chosen, _ = train_test_split(np.arange(len(dataset)), train_size=n, stratify=dataset.labels,
-                                     random_state=seed)
+        chosen, _ = train_test_split(np.arange(len(dataset)), train_size=n, stratify=dataset.labels, random_state=seed)
     except ValueError as error:
         raise DataError(f"{dataset.source}: cannot draw a stratified subset of {n} faces ({error})") from None
     return dataset.select(np.sort(chosen))
@@ -280,16 +282,20 @@ def _scan_image_folder(root: Path) -> tuple[pd.DataFrame, list[str]]:
         raise DataError(f"{root}: folder not found")
     relative_paths = _find_image_files(root)
     if not relative_paths:
-        raise DataError(f"{root}: no images found; expected {root}/<split>/<class>/<Usage>_<id>.jpg "
-                        "such as train/angry/Training_10118481.jpg")
+        raise DataError(
+            f"{root}: no images found; expected {root}/<split>/<class>/<Usage>_<id>.jpg "
+            "such as train/angry/Training_10118481.jpg"
+        )
     paths = [root / name for name in relative_paths]
-    files = pd.DataFrame({
-        "path": paths,
-        "folder": [path.parent for path in paths],
-        "label": [LABEL_INDEX.get(path.parent.name.lower(), -1) for path in paths],
-        "usage": [path.stem.partition("_")[0] for path in paths],
-        "id": [path.stem for path in paths],
-    })
+    files = pd.DataFrame(
+        {
+            "path": paths,
+            "folder": [path.parent for path in paths],
+            "label": [LABEL_INDEX.get(path.parent.name.lower(), -1) for path in paths],
+            "usage": [path.stem.partition("_")[0] for path in paths],
+            "id": [path.stem for path in paths],
+        }
+    )
     problems = [
         f"{folder}: unknown class folder '{folder.name}' holding {len(group)} image(s); valid class folders: "
         f"{', '.join(EMOTIONS)}"
@@ -297,8 +303,9 @@ def _scan_image_folder(root: Path) -> tuple[pd.DataFrame, list[str]]:
     ]
     files = files[files.label >= 0]
     no_prefix = ~files.usage.isin(SPLITS)
-    problems += [f"{path}: file name does not start with a FER-2013 usage ({_USAGE_PREFIXES})"
-                 for path in files.path[no_prefix]]
+    problems += [
+        f"{path}: file name does not start with a FER-2013 usage ({_USAGE_PREFIXES})" for path in files.path[no_prefix]
+    ]
     return files[~no_prefix], problems
 
 
@@ -321,12 +328,19 @@ def _load_image_folder(root: Path) -> tuple[FaceDataset, list[str]]:
     good = np.array([not isinstance(result, str) for result in results], dtype=bool)  # an empty list would pick columns
     files = files[good]
     faces = [result for result in results if not isinstance(result, str)]
-    return _ordered_dataset(faces, files.label.tolist(), files.usage.tolist(), files.id.tolist(), files.id.tolist(),
-                            str(root)), problems
+    return _ordered_dataset(
+        faces, files.label.tolist(), files.usage.tolist(), files.id.tolist(), files.id.tolist(), str(root)
+    ), problems
 
 
-def _ordered_dataset(faces: list[np.ndarray], labels: list[int], usage: list[str], ids: list[str],
-                     tiebreak: list[str] | list[int], source: str) -> FaceDataset:
+def _ordered_dataset(
+    faces: list[np.ndarray],
+    labels: list[int],
+    usage: list[str],
+    ids: list[str],
+    tiebreak: list[str] | list[int],
+    source: str,
+) -> FaceDataset:
     """Build a dataset from per-face lists (faces uint8 (48, 48) each), ordered by :func:`canonical_order`."""
     stacked = np.stack(faces) if faces else np.zeros((0, FACE_SIZE, FACE_SIZE), dtype=np.uint8)
     labels_array, usage_array = np.array(labels, dtype=np.int64), np.array(usage, dtype=str)
@@ -354,8 +368,10 @@ def _read_csv_table(path: Path) -> pd.DataFrame:
     table.columns = [str(column).strip() for column in table.columns]
     missing = [column for column in CSV_COLUMNS if column not in table.columns]
     if missing:
-        raise DataError(f"{path}:1: missing column {', '.join(missing)}; expected the header "
-                        f"{','.join(CSV_COLUMNS)} (found {','.join(table.columns)})")
+        raise DataError(
+            f"{path}:1: missing column {', '.join(missing)}; expected the header "
+            f"{','.join(CSV_COLUMNS)} (found {','.join(table.columns)})"
+        )
     return table[list(CSV_COLUMNS)].fillna("")
 
 
@@ -383,8 +399,14 @@ def _parse_pixels(text: str) -> np.ndarray:
     try:
         values = np.fromstring(text, dtype=np.int64, sep=" ")
     except (ValueError, DeprecationWarning):  # numpy < 2.3 warns where newer numpy raises
-        position, token = next(((position, token) for position, token in enumerate(text.split(), start=1)
-                                if not _INTEGER.fullmatch(token)), (1, text.strip()))
+        position, token = next(
+            (
+                (position, token)
+                for position, token in enumerate(text.split(), start=1)
+                if not _INTEGER.fullmatch(token)
+            ),
+            (1, text.strip()),
+        )
         raise ValueError(f"non-numeric pixel value {token!r} (value {position})") from None
     if values.size != PIXELS_PER_FACE:
         raise ValueError(f"{values.size} pixel values; expected {PIXELS_PER_FACE} ({FACE_SIZE}x{FACE_SIZE})")
@@ -429,9 +451,10 @@ def _cache_file(cache_dir: Path, path: Path, on_error: OnError) -> Path:
         DataError: if ``path`` does not exist.
     """
     if path.is_dir():
-        content = "\n".join(f"{name}\0{stat.st_size}\0{stat.st_mtime_ns}"
-                             for name, stat in ((name, os.stat(os.path.join(path, name)))
-                                                for name in _find_image_files(path)))
+        content = "\n".join(
+            f"{name}\0{stat.st_size}\0{stat.st_mtime_ns}"
+            for name, stat in ((name, os.stat(os.path.join(path, name))) for name in _find_image_files(path))
+        )
     elif path.is_file():
         stat = path.stat()
         content = f"{stat.st_size}\0{stat.st_mtime_ns}"
@@ -451,9 +474,13 @@ def _read_cache(cache_file: Path, source: str) -> tuple[FaceDataset, list[str]] 
             dataset = FaceDataset(archive["faces"], archive["labels"], archive["usage"], archive["ids"], source)
             problems = archive["skipped"].tolist()
         count = len(dataset)
-        if (dataset.faces.shape != (count, FACE_SIZE, FACE_SIZE) or dataset.faces.dtype != np.uint8
-                or dataset.labels.dtype != np.int64 or dataset.usage.shape != (count,)
-                or dataset.ids.shape != (count,)):
+        if (
+            dataset.faces.shape != (count, FACE_SIZE, FACE_SIZE)
+            or dataset.faces.dtype != np.uint8
+            or dataset.labels.dtype != np.int64
+            or dataset.usage.shape != (count,)
+            or dataset.ids.shape != (count,)
+        ):
             raise ValueError("arrays have unexpected shapes or types")
     except Exception as error:  # noqa: BLE001 - a cache is disposable: anything wrong with it means rebuild
         logger.warning("%s: ignoring unreadable dataset cache (%s); rebuilding it", cache_file, error)
@@ -469,12 +496,18 @@ def _write_cache(cache_file: Path, dataset: FaceDataset, problems: list[str]) ->
     temporary: str | None = None
     try:
         cache_file.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=cache_file.parent, prefix=cache_file.stem, suffix=".tmp",
-                                         delete=False) as handle:
+        with tempfile.NamedTemporaryFile(
+            dir=cache_file.parent, prefix=cache_file.stem, suffix=".tmp", delete=False
+        ) as handle:
             temporary = handle.name
-            np.savez(handle, faces=dataset.faces, labels=dataset.labels.astype(np.int64),
-                     usage=dataset.usage.astype(str), ids=dataset.ids.astype(str),
-                     skipped=np.array(problems, dtype=str))
+            np.savez(
+                handle,
+                faces=dataset.faces,
+                labels=dataset.labels.astype(np.int64),
+                usage=dataset.usage.astype(str),
+                ids=dataset.ids.astype(str),
+                skipped=np.array(problems, dtype=str),
+            )
         os.replace(temporary, cache_file)
         source_prefix = cache_file.name.rsplit("-", 1)[0]
         for stale in cache_file.parent.glob(f"{source_prefix}-*.npz"):

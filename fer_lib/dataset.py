@@ -3,6 +3,7 @@
 Kept apart from the loaders (:mod:`fer_lib.data`) and the generated set (:mod:`fer_lib.synthetic`)
 so that both, and the audit, depend on it without depending on each other.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -56,4 +57,4 @@ class FaceDataset:
     def class_counts(self) -> dict[str, int]:
         """Return faces per emotion, in canonical order."""
         counts = np.bincount(self.labels, minlength=len(EMOTIONS))
-        return {name: int(count) for name, count in zip(EMOTIONS, counts)}
+        return {name: int(count) for name, count in zip(EMOTIONS, counts, strict=True)}

@@ -4,6 +4,7 @@ Every error a user can cause (bad file, bad parameter, missing weights) is raise
 :class:`FerError` whose message names the file (and line) and the problem. The CLI prints
 it as one line and exits non-zero; only ``--debug`` shows a traceback.
 """
+
 from __future__ import annotations
 
 

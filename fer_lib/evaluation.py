@@ -3,6 +3,7 @@
 Every figure produced here is an inference-mode figure (BatchNorm moving averages, no
 dropout) for one named split; nothing is pooled across splits unless a caller says so.
 """
+
 from __future__ import annotations
 
 import os
@@ -14,8 +15,8 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import accuracy_score, classification_report, confusion_matrix, f1_score, log_loss
 
-from fer_lib.classifiers import BATCH_SIZE, KerasClassifier
 from fer_lib.audit import drop_cross_split_duplicates
+from fer_lib.classifiers import BATCH_SIZE, KerasClassifier
 from fer_lib.dataset import FaceDataset
 from fer_lib.labels import EMOTIONS, NUM_CLASSES
 from fer_lib.params import TestTimeAugmentation
@@ -36,14 +37,21 @@ def split_metrics(labels: np.ndarray, probabilities: np.ndarray) -> dict[str, An
         "accuracy": float(accuracy_score(labels, predicted)),
         "macro_f1": float(f1_score(labels, predicted, labels=classes, average="macro", zero_division=0)),
         "log_loss": float(log_loss(labels, probabilities, labels=classes)),
-        "report": classification_report(labels, predicted, labels=classes, target_names=list(EMOTIONS),
-                                        output_dict=True, zero_division=0),
+        "report": classification_report(
+            labels, predicted, labels=classes, target_names=list(EMOTIONS), output_dict=True, zero_division=0
+        ),
         "confusion": confusion_matrix(labels, predicted, labels=classes).tolist(),
     }
 
 
-def evaluate_splits(model: keras.Model, dataset: FaceDataset, *, tta: TestTimeAugmentation = "none",
-                    batch_size: int = BATCH_SIZE, splits: list[str] | None = None) -> dict[str, dict[str, Any]]:
+def evaluate_splits(
+    model: keras.Model,
+    dataset: FaceDataset,
+    *,
+    tta: TestTimeAugmentation = "none",
+    batch_size: int = BATCH_SIZE,
+    splits: list[str] | None = None,
+) -> dict[str, dict[str, Any]]:
     """Evaluate ``model`` on each split of ``dataset`` (or just ``splits``), in inference mode.
 
     The probabilities are :meth:`fer_lib.classifiers.KerasClassifier.predict_proba` (with ``tta``).
@@ -57,14 +65,23 @@ def evaluate_splits(model: keras.Model, dataset: FaceDataset, *, tta: TestTimeAu
         if len(part) == 0:
             continue
         probabilities = classifier.predict_proba(part.faces, batch_size=batch_size, tta=tta)
-        results[split] = {**split_metrics(part.labels, probabilities), "mode": "inference", "tta": tta,
-                          "probabilities": probabilities}
+        results[split] = {
+            **split_metrics(part.labels, probabilities),
+            "mode": "inference",
+            "tta": tta,
+            "probabilities": probabilities,
+        }
     return results
 
 
-def evaluate_recalibrated(model_path: str | os.PathLike[str], dataset: FaceDataset, *,
-                          recalibration_faces: np.ndarray, tta: TestTimeAugmentation = "none",
-                          splits: list[str] | None = None) -> dict[str, dict[str, Any]]:
+def evaluate_recalibrated(
+    model_path: str | os.PathLike[str],
+    dataset: FaceDataset,
+    *,
+    recalibration_faces: np.ndarray,
+    tta: TestTimeAugmentation = "none",
+    splits: list[str] | None = None,
+) -> dict[str, dict[str, Any]]:
     """:func:`evaluate_splits` of the saved model after recomputing its BatchNorm statistics.
 
     Loads a fresh copy of ``model_path`` (the caller's model is left as it is), replaces every
@@ -92,16 +109,19 @@ def mode_label(tta: TestTimeAugmentation) -> str:
 
 def without_arrays(results: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """Drop the per-face probability arrays from :func:`evaluate_splits` output (for JSON)."""
-    return {split: {key: value for key, value in metrics.items() if key != "probabilities"}
-            for split, metrics in results.items()}
+    return {
+        split: {key: value for key, value in metrics.items() if key != "probabilities"}
+        for split, metrics in results.items()
+    }
 
 
 MERGED_SPLITS: tuple[str, ...] = ("PublicTest", "PrivateTest")
 """Paper A's "test" set: both held-out splits merged (7,178 faces)."""
 
 
-def merged_accuracy(scores: dict[str, dict[str, Any]], *, splits: tuple[str, ...] = MERGED_SPLITS
-                    ) -> dict[str, Any] | None:
+def merged_accuracy(
+    scores: dict[str, dict[str, Any]], *, splits: tuple[str, ...] = MERGED_SPLITS
+) -> dict[str, Any] | None:
     """Accuracy over several splits pooled, from each split's ``n`` and ``accuracy``.
 
     Args:
@@ -117,8 +137,12 @@ def merged_accuracy(scores: dict[str, dict[str, Any]], *, splits: tuple[str, ...
     return {"splits": list(splits), "n": int(n), "accuracy": float(accuracy)}
 
 
-def model_to_evaluate(report_dir: str | os.PathLike[str], *, model_path: str | os.PathLike[str] | None = None,
-                      train_run: str | os.PathLike[str] | None = None) -> Path:
+def model_to_evaluate(
+    report_dir: str | os.PathLike[str],
+    *,
+    model_path: str | os.PathLike[str] | None = None,
+    train_run: str | os.PathLike[str] | None = None,
+) -> Path:
     """The model notebook 3 evaluates: ``model_path`` if given, else the model of the report's training
     (``train_run``'s, or the one trained into ``report_dir/training``) if it exists, else the shipped
     model (:data:`fer_lib.paths.SHIPPED_MODEL`)."""
@@ -130,8 +154,10 @@ def model_to_evaluate(report_dir: str | os.PathLike[str], *, model_path: str | o
 
 def summary(results: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """The headline of :func:`evaluate_splits` per split: ``{split: {"n", "accuracy", "macro_f1"}}``."""
-    return {split: {"n": result["n"], "accuracy": result["accuracy"], "macro_f1": result["macro_f1"]}
-            for split, result in results.items()}
+    return {
+        split: {"n": result["n"], "accuracy": result["accuracy"], "macro_f1": result["macro_f1"]}
+        for split, result in results.items()
+    }
 
 
 def summary_table(scores: dict[str, dict[str, Any]], tta: TestTimeAugmentation) -> pd.DataFrame:
@@ -139,36 +165,52 @@ def summary_table(scores: dict[str, dict[str, Any]], tta: TestTimeAugmentation) 
     return pd.DataFrame(scores).T.astype({"n": int}).rename_axis(f"split ({mode_label(tta)})")
 
 
-def evaluate_without_leaks(model: keras.Model, dataset: FaceDataset, *, tta: TestTimeAugmentation = "none",
-                           splits: list[str] | None = None) -> dict[str, dict[str, Any]]:
+def evaluate_without_leaks(
+    model: keras.Model, dataset: FaceDataset, *, tta: TestTimeAugmentation = "none", splits: list[str] | None = None
+) -> dict[str, dict[str, Any]]:
     """:func:`summary` of ``splits`` (held-out ones) scored without the faces whose pixels also occur in
     Training (:func:`fer_lib.audit.drop_cross_split_duplicates`), in inference mode."""
     return summary(evaluate_splits(model, drop_cross_split_duplicates(dataset), tta=tta, splits=splits))
 
 
-def leakage_table(scores: dict[str, dict[str, Any]], deduplicated: dict[str, dict[str, Any]],
-                  tta: TestTimeAugmentation) -> pd.DataFrame:
+def leakage_table(
+    scores: dict[str, dict[str, Any]], deduplicated: dict[str, dict[str, Any]], tta: TestTimeAugmentation
+) -> pd.DataFrame:
     """Accuracy per held-out split with all faces and without the faces leaked from Training, and how
     many faces were dropped (``scores`` from :func:`summary`, ``deduplicated`` from :func:`evaluate_without_leaks`)."""
-    return pd.DataFrame({
-        "all faces": {split: scores[split]["accuracy"] for split in deduplicated},
-        "without Training duplicates": {split: values["accuracy"] for split, values in deduplicated.items()},
-        "faces dropped": {split: scores[split]["n"] - values["n"] for split, values in deduplicated.items()},
-    }).rename_axis(f"accuracy ({mode_label(tta)})")
+    return pd.DataFrame(
+        {
+            "all faces": {split: scores[split]["accuracy"] for split in deduplicated},
+            "without Training duplicates": {split: values["accuracy"] for split, values in deduplicated.items()},
+            "faces dropped": {split: scores[split]["n"] - values["n"] for split, values in deduplicated.items()},
+        }
+    ).rename_axis(f"accuracy ({mode_label(tta)})")
 
 
-def evaluation_record(model_path: str | os.PathLike[str], *, tta: TestTimeAugmentation, synthetic: bool,
-                      scores: dict[str, dict[str, Any]], deduplicated: dict[str, dict[str, Any]],
-                      paper: dict[str, Any] | None = None) -> dict[str, Any]:
+def evaluation_record(
+    model_path: str | os.PathLike[str],
+    *,
+    tta: TestTimeAugmentation,
+    synthetic: bool,
+    scores: dict[str, dict[str, Any]],
+    deduplicated: dict[str, dict[str, Any]],
+    paper: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """What notebook 3 records in ``metrics/evaluation.json``: mode, TTA, model, dataset kind, ``splits``
     (:func:`summary`), ``merged_held_out`` (PublicTest + PrivateTest pooled, when both are there),
     ``paper`` (:func:`fer_lib.papers.measure_reproduction`, for a paper's recipe) and
     ``without_cross_split_duplicates``."""
     merged = merged_accuracy(scores)
-    return {"mode": "inference", "tta": tta, "model": str(model_path),
-            "dataset": "synthetic" if synthetic else "fer2013", "splits": scores,
-            **({"merged_held_out": merged} if merged else {}), **({"paper": paper} if paper else {}),
-            "without_cross_split_duplicates": deduplicated}
+    return {
+        "mode": "inference",
+        "tta": tta,
+        "model": str(model_path),
+        "dataset": "synthetic" if synthetic else "fer2013",
+        "splits": scores,
+        **({"merged_held_out": merged} if merged else {}),
+        **({"paper": paper} if paper else {}),
+        "without_cross_split_duplicates": deduplicated,
+    }
 
 
 def class_report_table(result: dict[str, Any], split: str, tta: TestTimeAugmentation) -> pd.DataFrame:

@@ -7,6 +7,7 @@ in float32 or with int8 weights and activations calibrated on real faces. Both k
 TensorFlow, imported inside the functions; :class:`fer_lib.classifiers.TFLiteClassifier` runs the file
 with ai-edge-litert, and :func:`load_fast_classifier` converts a ``.keras`` model once and caches it.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -28,8 +29,13 @@ CALIBRATION_FACES: int = 500
 """Faces used at most to calibrate int8 activation ranges."""
 
 
-def export_tflite(model: keras.Model, path: str | os.PathLike[str], *, quantize: Literal["none", "int8"] = "none",
-                  representative_faces: np.ndarray | None = None) -> Path:
+def export_tflite(
+    model: keras.Model,
+    path: str | os.PathLike[str],
+    *,
+    quantize: Literal["none", "int8"] = "none",
+    representative_faces: np.ndarray | None = None,
+) -> Path:
     """Convert a Keras classifier to a ``.tflite`` file.
 
     Args:
@@ -58,8 +64,11 @@ def export_tflite(model: keras.Model, path: str | os.PathLike[str], *, quantize:
             for face in calibration:
                 yield [face[None]]
 
-        options = {"optimizations": [tf.lite.Optimize.DEFAULT], "representative_dataset": representative_dataset,
-                   "target_spec": {"supported_ops": [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]}}
+        options = {
+            "optimizations": [tf.lite.Optimize.DEFAULT],
+            "representative_dataset": representative_dataset,
+            "target_spec": {"supported_ops": [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]},
+        }
     elif quantize != "none":
         raise ValueError(f"quantize must be 'none' or 'int8', got {quantize!r}")
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -67,8 +76,14 @@ def export_tflite(model: keras.Model, path: str | os.PathLike[str], *, quantize:
     return path
 
 
-def tflite_parity(keras_model: keras.Model, tflite_path: str | os.PathLike[str], faces: np.ndarray,
-                  labels: np.ndarray, *, num_threads: int | None = None) -> dict[str, float | int]:
+def tflite_parity(
+    keras_model: keras.Model,
+    tflite_path: str | os.PathLike[str],
+    faces: np.ndarray,
+    labels: np.ndarray,
+    *,
+    num_threads: int | None = None,
+) -> dict[str, float | int]:
     """Compare a TFLite file with the Keras model it came from on the same faces.
 
     Args:
@@ -99,8 +114,9 @@ def tflite_parity(keras_model: keras.Model, tflite_path: str | os.PathLike[str],
     }
 
 
-def load_fast_classifier(path: str | os.PathLike[str] | None = None, *, num_threads: int = 1,
-                         cache_dir: str | os.PathLike[str] | None = None) -> EmotionClassifier:
+def load_fast_classifier(
+    path: str | os.PathLike[str] | None = None, *, num_threads: int = 1, cache_dir: str | os.PathLike[str] | None = None
+) -> EmotionClassifier:
     """Load a classifier on the fast runtime, TFLite (ai-edge-litert), for video and live use.
 
     A ``.tflite`` file is used as it is. A ``.keras`` model is converted once to a float32 TFLite

@@ -9,6 +9,7 @@ interchangeable. Boxes are int arrays ``(K, 4)`` of ``x, y, w, h`` in pixels of 
 Nothing here imports TensorFlow: classifiers (:mod:`fer_lib.classifiers`) run Keras models on
 whatever Keras backend is configured, and TFLite models with ai-edge-litert.
 """
+
 from __future__ import annotations
 
 import os
@@ -35,8 +36,13 @@ MAX_MEGAPIXELS: float = 50.0
 so that reported boxes are always in the pixels of the file the user gave."""
 
 EMOTION_COLOURS: dict[str, tuple[int, int, int]] = {
-    "angry": (40, 40, 220), "disgust": (40, 140, 40), "fear": (160, 60, 160), "happy": (0, 200, 255),
-    "sad": (200, 120, 40), "surprise": (0, 140, 255), "neutral": (200, 200, 200),
+    "angry": (40, 40, 220),
+    "disgust": (40, 140, 40),
+    "fear": (160, 60, 160),
+    "happy": (0, 200, 255),
+    "sad": (200, 120, 40),
+    "surprise": (0, 140, 255),
+    "neutral": (200, 200, 200),
 }
 """BGR colour of the box drawn around a face of each emotion."""
 
@@ -98,8 +104,15 @@ class HaarDetector:
         ModelError: if the cascade file is missing or not a cascade.
     """
 
-    def __init__(self, *, scale_factor: float = 1.1, min_neighbors: int = 5, min_size: int = 40,
-                 detect_width: int | None = None, cascade_path: str | os.PathLike[str] = HAAR_CASCADE) -> None:
+    def __init__(
+        self,
+        *,
+        scale_factor: float = 1.1,
+        min_neighbors: int = 5,
+        min_size: int = 40,
+        detect_width: int | None = None,
+        cascade_path: str | os.PathLike[str] = HAAR_CASCADE,
+    ) -> None:
         self.scale_factor = scale_factor
         self.min_neighbors = min_neighbors
         self.min_size = min_size
@@ -112,8 +125,9 @@ class HaarDetector:
         """Return the faces in a BGR or grey uint8 image as int32 boxes (K, 4) ``x, y, w, h``."""
         small, scale = _downscale(to_grey(image), self.detect_width)
         side = max(1, round(self.min_size * scale))
-        boxes = self.cascade.detectMultiScale(small, scaleFactor=self.scale_factor,
-                                              minNeighbors=self.min_neighbors, minSize=(side, side))
+        boxes = self.cascade.detectMultiScale(
+            small, scaleFactor=self.scale_factor, minNeighbors=self.min_neighbors, minSize=(side, side)
+        )
         return _boxes_array(boxes, scale, image.shape)
 
 
@@ -134,17 +148,27 @@ class YuNetDetector:
         ModelError: if the file is missing or OpenCV cannot load it as a face detector.
     """
 
-    def __init__(self, model_path: str | os.PathLike[str], *, score_threshold: float = 0.7,
-                 nms_threshold: float = 0.3, min_size: int = 40, detect_width: int | None = None) -> None:
+    def __init__(
+        self,
+        model_path: str | os.PathLike[str],
+        *,
+        score_threshold: float = 0.7,
+        nms_threshold: float = 0.3,
+        min_size: int = 40,
+        detect_width: int | None = None,
+    ) -> None:
         path = Path(model_path)
         if not path.is_file():
-            raise ModelError(f"{path}: YuNet face detector model not found (download "
-                             "face_detection_yunet_2023mar.onnx from the OpenCV model zoo, or use the haar detector)")
+            raise ModelError(
+                f"{path}: YuNet face detector model not found (download "
+                "face_detection_yunet_2023mar.onnx from the OpenCV model zoo, or use the haar detector)"
+            )
         try:
             self.detector = cv2.FaceDetectorYN.create(str(path), "", (320, 320), score_threshold, nms_threshold)
         except cv2.error:
-            raise ModelError(f"{path}: OpenCV cannot load this file as a YuNet face detector "
-                             "(.onnx expected)") from None
+            raise ModelError(
+                f"{path}: OpenCV cannot load this file as a YuNet face detector (.onnx expected)"
+            ) from None
         self.min_size = min_size
         self.detect_width = detect_width
 
@@ -255,15 +279,25 @@ class BlazeFaceDetector:
         ModelError: for an unknown model name or a missing or unloadable model file.
     """
 
-    def __init__(self, *, models: Iterable[str] = ("full", "short"), score_threshold: float | None = None,
-                 nms_threshold: float = 0.3, min_size: int = 40, num_threads: int = 1) -> None:
+    def __init__(
+        self,
+        *,
+        models: Iterable[str] = ("full", "short"),
+        score_threshold: float | None = None,
+        nms_threshold: float = 0.3,
+        min_size: int = 40,
+        num_threads: int = 1,
+    ) -> None:
         self.models = tuple(models)
         unknown = sorted(set(self.models) - set(BLAZEFACE_MODELS))
         if unknown or not self.models:
-            raise ModelError(f"faces.blazeface_models: unknown or no BlazeFace model {unknown or ''} "
-                             f"(choose from {', '.join(BLAZEFACE_MODELS)})")
-        self._runners = [_BlazeFaceModelRunner(BLAZEFACE_MODELS[name], score_threshold, num_threads)
-                         for name in self.models]
+            raise ModelError(
+                f"faces.blazeface_models: unknown or no BlazeFace model {unknown or ''} "
+                f"(choose from {', '.join(BLAZEFACE_MODELS)})"
+            )
+        self._runners = [
+            _BlazeFaceModelRunner(BLAZEFACE_MODELS[name], score_threshold, num_threads) for name in self.models
+        ]
         self.nms_threshold = nms_threshold
         self.min_size = min_size
 
@@ -324,15 +358,18 @@ class _BlazeFaceModelRunner:
         side = max(height, width)
         size = self.spec.input_size
         scale = size / side
-        resized = cv2.resize(image, (max(1, round(width * scale)), max(1, round(height * scale))),
-                             interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+        resized = cv2.resize(
+            image,
+            (max(1, round(width * scale)), max(1, round(height * scale))),
+            interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR,
+        )
         if resized.ndim == 2:
             resized = cv2.cvtColor(resized, cv2.COLOR_GRAY2RGB)
         else:
             resized = cv2.cvtColor(resized, cv2.COLOR_BGRA2RGB if resized.shape[2] == 4 else cv2.COLOR_BGR2RGB)
         top, left = (size - resized.shape[0]) // 2, (size - resized.shape[1]) // 2
         canvas = np.zeros((size, size, 3), np.uint8)
-        canvas[top:top + resized.shape[0], left:left + resized.shape[1]] = resized
+        canvas[top : top + resized.shape[0], left : left + resized.shape[1]] = resized
         tensor = canvas.astype(np.float32)[None] * (2.0 / 255.0) - 1.0
         return tensor, side, np.array([left / scale, top / scale])
 
@@ -355,19 +392,27 @@ def make_detector(faces_params: FacesParams, *, detect_width: int | None = None)
         if not faces_params.detector_model:
             raise ModelError("faces.detector_model: the yunet detector needs the path of its .onnx model")
         return YuNetDetector(faces_params.detector_model, min_size=faces_params.min_size, detect_width=detect_width)
-    return HaarDetector(scale_factor=faces_params.scale_factor, min_neighbors=faces_params.min_neighbors,
-                        min_size=faces_params.min_size, detect_width=detect_width)
+    return HaarDetector(
+        scale_factor=faces_params.scale_factor,
+        min_neighbors=faces_params.min_neighbors,
+        min_size=faces_params.min_size,
+        detect_width=detect_width,
+    )
 
 
 def describe_detector(faces_params: FacesParams) -> str:
     """One line naming the detector of ``faces_params`` and its settings, for reports."""
     if faces_params.detector == "blazeface":
-        return (f"BlazeFace (MediaPipe; models tried in order: {', '.join(faces_params.blazeface_models)}; "
-                f"min face {faces_params.min_size} px)")
+        return (
+            f"BlazeFace (MediaPipe; models tried in order: {', '.join(faces_params.blazeface_models)}; "
+            f"min face {faces_params.min_size} px)"
+        )
     if faces_params.detector == "yunet":
         return f"YuNet ({faces_params.detector_model}; min face {faces_params.min_size} px)"
-    return (f"Haar cascade (scale factor {faces_params.scale_factor}, min neighbours {faces_params.min_neighbors}, "
-            f"min face {faces_params.min_size} px)")
+    return (
+        f"Haar cascade (scale factor {faces_params.scale_factor}, min neighbours {faces_params.min_neighbors}, "
+        f"min face {faces_params.min_size} px)"
+    )
 
 
 def box_iou(boxes: np.ndarray, box: np.ndarray) -> np.ndarray:
@@ -411,9 +456,13 @@ def crop_faces(grey: np.ndarray, boxes: np.ndarray, *, margin: float = 0.1) -> n
     return faces
 
 
-def resolve_model_path(faces_params: FacesParams, output_dir: str | os.PathLike[str],
-                       *, model_path: str | os.PathLike[str] | None = None,
-                       train_run: str | os.PathLike[str] | None = None) -> Path:
+def resolve_model_path(
+    faces_params: FacesParams,
+    output_dir: str | os.PathLike[str],
+    *,
+    model_path: str | os.PathLike[str] | None = None,
+    train_run: str | os.PathLike[str] | None = None,
+) -> Path:
     """Return the classifier file the photo and video checks use.
 
     ``model_path`` wins; otherwise ``faces.model``: ``shipped`` is :data:`fer_lib.paths.SHIPPED_MODEL`;
@@ -431,8 +480,10 @@ def resolve_model_path(faces_params: FacesParams, output_dir: str | os.PathLike[
     if faces_params.model == "run":
         path = RunLayout(train_run).model if train_run else ReportLayout(Path(output_dir)).trained_model
         if not path.is_file():
-            raise ModelError(f"{path}: faces.model is 'run' but this run has no trained model "
-                             "(run the fine-tuning notebook first, or set faces.model: shipped)")
+            raise ModelError(
+                f"{path}: faces.model is 'run' but this run has no trained model "
+                "(run the fine-tuning notebook first, or set faces.model: shipped)"
+            )
         return path
     path = Path(faces_params.model).expanduser()
     return path if path.is_absolute() else PROJECT_ROOT / path
@@ -457,27 +508,38 @@ class FaceResult:
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-ready dict: box, label, score and one probability per emotion."""
         x, y, w, h = self.box
-        return {"box": {"x": x, "y": y, "w": w, "h": h}, "label": self.label, "score": round(self.score, 4),
-                "probabilities": {name: round(float(p), 4) for name, p in zip(EMOTIONS, self.probabilities)}}
+        return {
+            "box": {"x": x, "y": y, "w": w, "h": h},
+            "label": self.label,
+            "score": round(self.score, 4),
+            "probabilities": {name: round(float(p), 4) for name, p in zip(EMOTIONS, self.probabilities, strict=True)},
+        }
 
 
 def face_results(boxes: np.ndarray, probabilities: np.ndarray) -> list[FaceResult]:
     """Pair int boxes (K, 4) with probabilities (K, 7) into :class:`FaceResult` objects."""
     results = []
-    for box, probs in zip(boxes, probabilities):
+    for box, probs in zip(boxes, probabilities, strict=True):
         best = int(np.argmax(probs))
         results.append(FaceResult(tuple(int(v) for v in box), probs, EMOTIONS[best], float(probs[best])))
     return results
 
 
-def classify_boxes(image: np.ndarray, boxes: np.ndarray, classifier: EmotionClassifier,
-                   *, margin: float = 0.1) -> list[FaceResult]:
+def classify_boxes(
+    image: np.ndarray, boxes: np.ndarray, classifier: EmotionClassifier, *, margin: float = 0.1
+) -> list[FaceResult]:
     """Crop the boxes (K, 4) out of a BGR or grey image and classify them in one model call."""
     return face_results(boxes, classifier.predict_proba(crop_faces(image, boxes, margin=margin)))
 
 
-def analyse_image(image_bgr: np.ndarray, detector: FaceDetector, classifier: EmotionClassifier,
-                  *, margin: float = 0.1, largest_only: bool = False) -> list[FaceResult]:
+def analyse_image(
+    image_bgr: np.ndarray,
+    detector: FaceDetector,
+    classifier: EmotionClassifier,
+    *,
+    margin: float = 0.1,
+    largest_only: bool = False,
+) -> list[FaceResult]:
     """Detect, crop and classify every face of a BGR (H, W, 3) uint8 image.
 
     Args:
@@ -509,23 +571,36 @@ class PhotoResult:
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-ready dict: path, width, height and the faces (see :meth:`FaceResult.to_dict`)."""
-        return {"path": str(self.path), "width": int(self.image.shape[1]), "height": int(self.image.shape[0]),
-                "faces": [face.to_dict() for face in self.faces]}
+        return {
+            "path": str(self.path),
+            "width": int(self.image.shape[1]),
+            "height": int(self.image.shape[0]),
+            "faces": [face.to_dict() for face in self.faces],
+        }
 
 
 def find_files(paths: Iterable[str | os.PathLike[str]]) -> Iterator[Path]:
     """Yield the given files, and every non-hidden file under the given folders (recursive, sorted)."""
     for path in map(Path, paths):
         if path.is_dir():
-            yield from (found for found in sorted(path.rglob("*"))
-                        if found.is_file() and not any(part.startswith(".") for part in found.relative_to(path).parts))
+            yield from (
+                found
+                for found in sorted(path.rglob("*"))
+                if found.is_file() and not any(part.startswith(".") for part in found.relative_to(path).parts)
+            )
         else:
             yield path
 
 
-def analyse_photos(paths: Iterable[str | os.PathLike[str]], detector: FaceDetector, classifier: EmotionClassifier,
-                   *, margin: float = 0.1, largest_only: bool = False,
-                   on_error: Callable[[MediaError], None] | None = None) -> Iterator[PhotoResult]:
+def analyse_photos(
+    paths: Iterable[str | os.PathLike[str]],
+    detector: FaceDetector,
+    classifier: EmotionClassifier,
+    *,
+    margin: float = 0.1,
+    largest_only: bool = False,
+    on_error: Callable[[MediaError], None] | None = None,
+) -> Iterator[PhotoResult]:
     """Read and analyse photos one at a time (see :func:`analyse_image`).
 
     Args:
@@ -544,8 +619,9 @@ def analyse_photos(paths: Iterable[str | os.PathLike[str]], detector: FaceDetect
                 raise
             on_error(error)
             continue
-        yield PhotoResult(path, image, analyse_image(image, detector, classifier, margin=margin,
-                                                     largest_only=largest_only))
+        yield PhotoResult(
+            path, image, analyse_image(image, detector, classifier, margin=margin, largest_only=largest_only)
+        )
 
 
 def photos_table(photos: Iterable[PhotoResult]) -> pd.DataFrame:
@@ -554,9 +630,16 @@ def photos_table(photos: Iterable[PhotoResult]) -> pd.DataFrame:
     rows = []
     for photo in photos:
         for number, face in enumerate(photo.faces, start=1):
-            rows.append({"photo": photo.path.name, "face": number, **dict(zip("xywh", face.box)),
-                         "label": face.label, "score": face.score,
-                         **{name: float(p) for name, p in zip(EMOTIONS, face.probabilities)}})
+            rows.append(
+                {
+                    "photo": photo.path.name,
+                    "face": number,
+                    **dict(zip("xywh", face.box, strict=True)),
+                    "label": face.label,
+                    "score": face.score,
+                    **{name: float(p) for name, p in zip(EMOTIONS, face.probabilities, strict=True)},
+                }
+            )
         if not photo.faces:
             rows.append({"photo": photo.path.name, "face": 0, "label": ""})
     table = pd.DataFrame(rows, columns=["photo", "face", *"xywh", "label", "score", *EMOTIONS])
@@ -572,8 +655,9 @@ def write_sample_photos(folder: str | os.PathLike[str]) -> list[Path]:
     paths = []
     for name in SAMPLE_PHOTOS:
         photo = getattr(data, name)()
-        paths.append(write_image(folder / f"{name}.png",
-                                 photo if photo.ndim == 2 else cv2.cvtColor(photo, cv2.COLOR_RGB2BGR)))
+        paths.append(
+            write_image(folder / f"{name}.png", photo if photo.ndim == 2 else cv2.cvtColor(photo, cv2.COLOR_RGB2BGR))
+        )
     return paths
 
 
@@ -602,15 +686,17 @@ def given_paths(paths: Iterable[str], faces_params: FacesParams, key: str) -> li
     if not resolved or (missing and faces_params.if_missing == "default"):
         return None
     if missing:
-        raise MediaError(f"{missing[0]}: faces.{key} names a file or folder that does not exist "
-                         "(set faces.if_missing: default to fall back to the built-in inputs)")
+        raise MediaError(
+            f"{missing[0]}: faces.{key} names a file or folder that does not exist "
+            "(set faces.if_missing: default to fall back to the built-in inputs)"
+        )
     return resolved
 
 
 def photo_paths(faces_params: FacesParams, inputs_dir: str | os.PathLike[str]) -> list[Path]:
     """Return the photos to check: ``faces.images`` (files or folders, relative to the project root)
-    expanded with :func:`find_files` (skipping :data:`COMPANION_FILES` in folders), or else :data:`SAMPLE_PHOTOS` written into ``inputs_dir``
-    (see :func:`given_paths` for missing paths)."""
+    expanded with :func:`find_files` (skipping :data:`COMPANION_FILES` in folders), or else
+    :data:`SAMPLE_PHOTOS` written into ``inputs_dir`` (see :func:`given_paths` for missing paths)."""
     given = given_paths(faces_params.images, faces_params, "images")
     if given is None:
         return write_sample_photos(inputs_dir)
@@ -638,18 +724,29 @@ def contact_sheet(images: list[np.ndarray], captions: list[str], *, columns: int
     rows = max(1, -(-len(images) // columns))
     caption_height = 22
     sheet = np.full((rows * (tile + caption_height), columns * tile, 3), 255, np.uint8)
-    for index, (image, caption) in enumerate(zip(images, captions)):
+    for index, (image, caption) in enumerate(zip(images, captions, strict=True)):
         image = image if image.ndim == 3 else cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
         scale = (tile - 4) / max(image.shape[:2])
-        fitted = cv2.resize(image, (max(1, round(image.shape[1] * scale)), max(1, round(image.shape[0] * scale))),
-                            interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+        fitted = cv2.resize(
+            image,
+            (max(1, round(image.shape[1] * scale)), max(1, round(image.shape[0] * scale))),
+            interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR,
+        )
         row, column = divmod(index, columns)
         top = row * (tile + caption_height) + (tile - fitted.shape[0]) // 2
         left = column * tile + (tile - fitted.shape[1]) // 2
-        sheet[top:top + fitted.shape[0], left:left + fitted.shape[1]] = fitted
+        sheet[top : top + fitted.shape[0], left : left + fitted.shape[1]] = fitted
         text_y = row * (tile + caption_height) + tile + 15
-        cv2.putText(sheet, caption[:int(tile / 7)], (column * tile + 3, text_y), cv2.FONT_HERSHEY_SIMPLEX, 0.4,
-                    (0, 0, 0), 1, cv2.LINE_AA)
+        cv2.putText(
+            sheet,
+            caption[: int(tile / 7)],
+            (column * tile + 3, text_y),
+            cv2.FONT_HERSHEY_SIMPLEX,
+            0.4,
+            (0, 0, 0),
+            1,
+            cv2.LINE_AA,
+        )
     return sheet
 
 
@@ -682,8 +779,10 @@ def read_image(path: str | os.PathLike[str]) -> np.ndarray:
     height, width = image.shape[:2]
     megapixels = height * width / 1e6
     if megapixels > MAX_MEGAPIXELS:
-        raise MediaError(f"{path}: image is {width}x{height} ({megapixels:.0f} megapixels), over the "
-                         f"{MAX_MEGAPIXELS:.0f}-megapixel limit; downscale it first (faces need far fewer pixels)")
+        raise MediaError(
+            f"{path}: image is {width}x{height} ({megapixels:.0f} megapixels), over the "
+            f"{MAX_MEGAPIXELS:.0f}-megapixel limit; downscale it first (faces need far fewer pixels)"
+        )
     return image
 
 
@@ -701,8 +800,9 @@ def annotate(image_bgr: np.ndarray, results: list[FaceResult]) -> np.ndarray:
         top = y - text_h - baseline - 2 if y - text_h - baseline - 2 >= 0 else y + h
         cv2.rectangle(canvas, (x, top), (x + text_w + 4, top + text_h + baseline + 2), colour, cv2.FILLED)
         ink = (0, 0, 0) if 0.114 * colour[0] + 0.587 * colour[1] + 0.299 * colour[2] > 128 else (255, 255, 255)
-        cv2.putText(canvas, text, (x + 2, top + text_h + 1), cv2.FONT_HERSHEY_SIMPLEX, font_scale, ink,
-                    thickness, cv2.LINE_AA)
+        cv2.putText(
+            canvas, text, (x + 2, top + text_h + 1), cv2.FONT_HERSHEY_SIMPLEX, font_scale, ink, thickness, cv2.LINE_AA
+        )
     return canvas
 
 

@@ -5,6 +5,7 @@ Kaggle image-folder copy names its class folders by emotion, and those folders s
 alphabetically (angry, disgust, fear, happy, neutral, sad, surprise): mapping folders to
 indices by sort order silently swaps neutral/sad/surprise. Always map by name.
 """
+
 from __future__ import annotations
 
 EMOTIONS: tuple[str, ...] = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")

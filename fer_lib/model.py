@@ -7,6 +7,7 @@ saved ``.keras`` file is self-contained: no caller can forget or mismatch the pr
 
 Written against ``keras`` only, so the same code runs on the TensorFlow, JAX and PyTorch backends.
 """
+
 from __future__ import annotations
 
 import os
@@ -39,9 +40,11 @@ DOWNLOAD_TIMEOUT_S: float = 60.0
 """Seconds a stalled weights download may wait for the network before it counts as failed."""
 
 
-_WEIGHTS_ADVICE = ("set env FER_WEIGHTS or model.weights to its path, use model.weights: imagenet (needs internet), "
-                   "model.weights: shipped (the shipped model's backbone, in the repository) or model.weights: none "
-                   "(random start; much worse accuracy)")
+_WEIGHTS_ADVICE = (
+    "set env FER_WEIGHTS or model.weights to its path, use model.weights: imagenet (needs internet), "
+    "model.weights: shipped (the shipped model's backbone, in the repository) or model.weights: none "
+    "(random start; much worse accuracy)"
+)
 """What to do when the ImageNet weights are missing, for the end of one-line errors."""
 
 
@@ -80,8 +83,10 @@ def resolve_weights(weights: str, *, alpha: float = 1.0) -> Path | None:
         return None
     if weights == "shipped":
         if not SHIPPED_MODEL.is_file():
-            raise ModelError(f"{SHIPPED_MODEL}: shipped model not found (model.weights: shipped starts from its "
-                             "backbone); restore it with git, or use model.weights: default or none")
+            raise ModelError(
+                f"{SHIPPED_MODEL}: shipped model not found (model.weights: shipped starts from its "
+                "backbone); restore it with git, or use model.weights: default or none"
+            )
         return SHIPPED_MODEL
     if weights == "imagenet":
         return _keras_cached_or_downloaded(alpha, looked_for=None)
@@ -91,8 +96,10 @@ def resolve_weights(weights: str, *, alpha: float = 1.0) -> Path | None:
         return _keras_cached_or_downloaded(alpha, looked_for=DEFAULT_WEIGHTS)
     path = Path(os.environ["FER_WEIGHTS"] if weights == "default" else weights).expanduser()
     if not path.is_file():
-        raise ModelError(f"{path}: ImageNet MobileNetV2 weights file not found; put "
-                         f"mobilenet_v2_1.0_224_imagenet_no_top.h5 there, {_WEIGHTS_ADVICE}")
+        raise ModelError(
+            f"{path}: ImageNet MobileNetV2 weights file not found; put "
+            f"mobilenet_v2_1.0_224_imagenet_no_top.h5 there, {_WEIGHTS_ADVICE}"
+        )
     return path
 
 
@@ -109,15 +116,22 @@ def _keras_cached_or_downloaded(alpha: float, looked_for: Path | None) -> Path:
     timeout = socket.getdefaulttimeout()
     socket.setdefaulttimeout(DOWNLOAD_TIMEOUT_S)
     try:
-        return Path(keras.utils.get_file(cached.name, KERAS_WEIGHTS_URL + cached.name, cache_subdir="models",
-                                         cache_dir=str(cached.parent.parent)))
+        return Path(
+            keras.utils.get_file(
+                cached.name, KERAS_WEIGHTS_URL + cached.name, cache_subdir="models", cache_dir=str(cached.parent.parent)
+            )
+        )
     except Exception as error:  # noqa: BLE001 - urllib and Keras raise many types when offline
         reason = " ".join(f"{type(error).__name__}: {error}".split())[:200]
-        missing = (f"{looked_for}: ImageNet MobileNetV2 weights file not found, nor in Keras' cache ({cached})"
-                   if looked_for else f"{cached}: ImageNet MobileNetV2 weights not in Keras' cache")
-        raise ModelError(f"{missing}, and downloading them failed ({reason}); put "
-                         f"mobilenet_v2_1.0_224_imagenet_no_top.h5 at {looked_for or cached}, {_WEIGHTS_ADVICE}"
-                         ) from None
+        missing = (
+            f"{looked_for}: ImageNet MobileNetV2 weights file not found, nor in Keras' cache ({cached})"
+            if looked_for
+            else f"{cached}: ImageNet MobileNetV2 weights not in Keras' cache"
+        )
+        raise ModelError(
+            f"{missing}, and downloading them failed ({reason}); put "
+            f"mobilenet_v2_1.0_224_imagenet_no_top.h5 at {looked_for or cached}, {_WEIGHTS_ADVICE}"
+        ) from None
     finally:
         socket.setdefaulttimeout(timeout)
 
@@ -140,7 +154,8 @@ def build_backbone(model_params: ModelParams) -> keras.Model:
         )
     except Exception as error:  # noqa: BLE001 - HDF5 errors come in many types
         raise ModelError(
-            f"{imagenet}: cannot load MobileNetV2 weights ({type(error).__name__}: {str(error).splitlines()[0][:200]}); "
+            f"{imagenet}: cannot load MobileNetV2 weights "
+            f"({type(error).__name__}: {str(error).splitlines()[0][:200]}); "
             "point model.weights or env FER_WEIGHTS at a local mobilenet_v2_1.0_224_imagenet_no_top.h5 "
             "(see README), or use model.weights: shipped or none"
         ) from None
@@ -197,18 +212,28 @@ def build_model(model_params: ModelParams, *, seed: int = 0) -> keras.Model:
     backbone = build_backbone(model_params)
     backbone.trainable = model_params.freeze == "none"
     x = backbone(x)
-    pooling = {"avg": keras.layers.GlobalAveragePooling2D, "max": keras.layers.GlobalMaxPooling2D,
-               "flatten": keras.layers.Flatten}[model_params.pooling]
+    pooling = {
+        "avg": keras.layers.GlobalAveragePooling2D,
+        "max": keras.layers.GlobalMaxPooling2D,
+        "flatten": keras.layers.Flatten,
+    }[model_params.pooling]
     x = pooling(name="pool")(x)
     for index, units in enumerate(model_params.head_units):
         x = _dropout(x, model_params.dropout, seed + index, f"dropout_{index}")
-        x = keras.layers.Dense(units, activation=model_params.head_activation,
-                               kernel_initializer=keras.initializers.GlorotUniform(seed=seed + 100 + index),
-                               name=f"dense_{index}")(x)
+        x = keras.layers.Dense(
+            units,
+            activation=model_params.head_activation,
+            kernel_initializer=keras.initializers.GlorotUniform(seed=seed + 100 + index),
+            name=f"dense_{index}",
+        )(x)
     x = _dropout(x, model_params.dropout, seed + 99, "dropout_out")
-    x = keras.layers.Dense(NUM_CLASSES, activation="softmax", dtype="float32",
-                           kernel_initializer=keras.initializers.GlorotUniform(seed=seed + 199),
-                           name="probabilities")(x)
+    x = keras.layers.Dense(
+        NUM_CLASSES,
+        activation="softmax",
+        dtype="float32",
+        kernel_initializer=keras.initializers.GlorotUniform(seed=seed + 199),
+        name="probabilities",
+    )(x)
     return keras.Model(inputs, x, name=f"fer_mobilenetv2_{size}")
 
 
@@ -248,11 +273,15 @@ def load_model(path: str | os.PathLike[str], *, compile: bool = False) -> keras.
     try:
         model = keras.models.load_model(path, compile=compile, safe_mode=True)
     except Exception as error:  # noqa: BLE001 - Keras raises many types for bad archives
-        raise ModelError(f"{path}: cannot load Keras model ({type(error).__name__}: "
-                         f"{str(error).splitlines()[0][:200] if str(error) else ''})") from None
+        raise ModelError(
+            f"{path}: cannot load Keras model ({type(error).__name__}: "
+            f"{str(error).splitlines()[0][:200] if str(error) else ''})"
+        ) from None
     if tuple(model.input_shape[1:]) != (FACE_SIZE, FACE_SIZE, 1) or model.output_shape[-1] != NUM_CLASSES:
-        raise ModelError(f"{path}: model takes {model.input_shape} and returns {model.output_shape}; "
-                         f"expected (None, {FACE_SIZE}, {FACE_SIZE}, 1) -> (None, {NUM_CLASSES})")
+        raise ModelError(
+            f"{path}: model takes {model.input_shape} and returns {model.output_shape}; "
+            f"expected (None, {FACE_SIZE}, {FACE_SIZE}, 1) -> (None, {NUM_CLASSES})"
+        )
     return model
 
 
@@ -277,10 +306,12 @@ def average_weights(model: keras.Model, weight_files: Sequence[str | os.PathLike
     for path in weight_files:
         load_model_weights(model, path)
         weights = [np.asarray(keras.ops.convert_to_numpy(w), dtype=np.float64) for w in model.get_weights()]
-        total = weights if total is None else [t + w for t, w in zip(total, weights)]
+        total = weights if total is None else [t + w for t, w in zip(total, weights, strict=True)]
     if total is None:
         raise ValueError("average_weights: no weight files given")
-    model.set_weights([(t / len(weight_files)).astype(w.dtype) for t, w in zip(total, model.get_weights())])
+    model.set_weights(
+        [(t / len(weight_files)).astype(w.dtype) for t, w in zip(total, model.get_weights(), strict=True)]
+    )
 
 
 def recalibrate_batchnorm(model: keras.Model, faces: np.ndarray, *, batch_size: int = 256) -> None:
@@ -303,9 +334,9 @@ def recalibrate_batchnorm(model: keras.Model, faces: np.ndarray, *, batch_size: 
         for batch_index, start in enumerate(range(0, len(x), batch_size)):
             for layer in layers:
                 layer.momentum = batch_index / (batch_index + 1)
-            model(x[start:start + batch_size], training=True)
+            model(x[start : start + batch_size], training=True)
     finally:
-        for layer, momentum, was_trainable in zip(layers, momenta, trainable):
+        for layer, momentum, was_trainable in zip(layers, momenta, trainable, strict=True):
             layer.momentum = momentum
             layer.trainable = was_trainable
 

@@ -8,6 +8,7 @@ under; :func:`claims_table` puts a paper's claims next to our figures, and
 :func:`gap_decomposition` splits the distance from the paper's headline protocol (fit-time
 Training accuracy) to the honest one (inference mode, PublicTest) into its parts.
 """
+
 from __future__ import annotations
 
 import math
@@ -77,17 +78,35 @@ class Paper:
 
 PAPERS: dict[str, Paper] = {
     "paper_a": Paper(
-        "Paper A", "MobileNetV2, x/255, GAP + Dense 7, Adam, 30 epochs", 224, (
-            Claim("fit_training", 0.94, "\"94% training accuracy\", mode not stated (Keras' fit log, which "
-                                        "its curves show, is fit-time)", mode_stated=False),
-            Claim("merged", 0.61, "\"61% test accuracy\", the test set being PublicTest and PrivateTest merged "
-                                  "(7,178 faces)"),
-        )),
+        "Paper A",
+        "MobileNetV2, x/255, GAP + Dense 7, Adam, 30 epochs",
+        224,
+        (
+            Claim(
+                "fit_training",
+                0.94,
+                '"94% training accuracy", mode not stated (Keras\' fit log, which its curves show, is fit-time)',
+                mode_stated=False,
+            ),
+            Claim(
+                "merged",
+                0.61,
+                '"61% test accuracy", the test set being PublicTest and PrivateTest merged (7,178 faces)',
+            ),
+        ),
+    ),
     "paper_b": Paper(
-        "Paper B", "MobileNetV2 + dense 128-64-7, x/255, Adam, 25 epochs", 224, (
-            Claim("fit_training", 0.9423, "\"94.23% accuracy\": the last epoch's fit-time training accuracy; "
-                                          "no held-out figure"),
-        )),
+        "Paper B",
+        "MobileNetV2 + dense 128-64-7, x/255, Adam, 25 epochs",
+        224,
+        (
+            Claim(
+                "fit_training",
+                0.9423,
+                '"94.23% accuracy": the last epoch\'s fit-time training accuracy; no held-out figure',
+            ),
+        ),
+    ),
 }
 """The papers whose recipes ``params/paper_a.yaml`` and ``paper_b.yaml`` reproduce (their
 ``reproduces`` key; the keys are :data:`fer_lib.params.PaperName`)."""
@@ -108,8 +127,11 @@ COMPARISON_COLUMNS: list[str] = ["source", "model", "protocol", "accuracy"]
 
 def published_results() -> pd.DataFrame:
     """Every published figure, papers first: one row per claim (:data:`COMPARISON_COLUMNS`)."""
-    rows = [(paper.title, paper.model, f"{_claimed_protocol(claim)}, {paper.input_size} px", claim.accuracy)
-            for paper in PAPERS.values() for claim in paper.claims]
+    rows = [
+        (paper.title, paper.model, f"{_claimed_protocol(claim)}, {paper.input_size} px", claim.accuracy)
+        for paper in PAPERS.values()
+        for claim in paper.claims
+    ]
     return pd.DataFrame(rows + list(LITERATURE), columns=COMPARISON_COLUMNS)
 
 
@@ -119,8 +141,9 @@ def _claimed_protocol(claim: Claim) -> str:
     return protocol.describe() if claim.mode_stated else f"{protocol.split}, mode not stated"
 
 
-def comparison_with_published(this_run: str, scores: dict[str, dict[str, Any]], tta: TestTimeAugmentation,
-                              *, fit_accuracy: float | None = None) -> pd.DataFrame:
+def comparison_with_published(
+    this_run: str, scores: dict[str, dict[str, Any]], tta: TestTimeAugmentation, *, fit_accuracy: float | None = None
+) -> pd.DataFrame:
     """:func:`published_results` followed by this run's figures, each naming its split and mode.
 
     Args:
@@ -129,19 +152,28 @@ def comparison_with_published(this_run: str, scores: dict[str, dict[str, Any]], 
         fit_accuracy: the last epoch's fit-time Training accuracy, if this run trained.
     """
     mode = mode_label(tta)
-    ours = [(this_run, "MobileNetV2", f"{split}, {mode} (n={values['n']})", values["accuracy"])
-            for split, values in scores.items()]
+    ours = [
+        (this_run, "MobileNetV2", f"{split}, {mode} (n={values['n']})", values["accuracy"])
+        for split, values in scores.items()
+    ]
     merged = merged_accuracy(scores)
     if merged:
-        ours.append((this_run, "MobileNetV2", f"{' + '.join(merged['splits'])} merged, {mode} (n={merged['n']})",
-                     merged["accuracy"]))
+        ours.append(
+            (
+                this_run,
+                "MobileNetV2",
+                f"{' + '.join(merged['splits'])} merged, {mode} (n={merged['n']})",
+                merged["accuracy"],
+            )
+        )
     if fit_accuracy is not None:
         ours.append((this_run, "MobileNetV2", "Training, fit-time (training mode), last epoch", fit_accuracy))
     return pd.concat([published_results(), pd.DataFrame(ours, columns=COMPARISON_COLUMNS)], ignore_index=True)
 
 
-def measured_figures(fit_accuracy: float | None, scores: dict[str, dict[str, Any]],
-                     recalibrated: dict[str, dict[str, Any]]) -> dict[str, float | None]:
+def measured_figures(
+    fit_accuracy: float | None, scores: dict[str, dict[str, Any]], recalibrated: dict[str, dict[str, Any]]
+) -> dict[str, float | None]:
     """Our accuracy (0-1) under each of :data:`PROTOCOLS`; None where it was not measured.
 
     Args:
@@ -159,8 +191,13 @@ def measured_figures(fit_accuracy: float | None, scores: dict[str, dict[str, Any
     return figures
 
 
-def measure_reproduction(params: Params, model_path: str | os.PathLike[str], dataset: FaceDataset,
-                         scores: dict[str, dict[str, Any]], fit_accuracy: float | None) -> dict[str, Any]:
+def measure_reproduction(
+    params: Params,
+    model_path: str | os.PathLike[str],
+    dataset: FaceDataset,
+    scores: dict[str, dict[str, Any]],
+    fit_accuracy: float | None,
+) -> dict[str, Any]:
     """Measure a paper recipe's final model under every protocol, BatchNorm recalibration included.
 
     Recomputes the BatchNorm statistics of the saved weights on the Training faces the run fitted
@@ -184,11 +221,16 @@ def measure_reproduction(params: Params, model_path: str | os.PathLike[str], dat
         raise ValueError(f"params {params.name!r} reproduce no paper (set reproduces: paper_a or paper_b)")
     fitted = training_data(params, dataset)
     recalibrated = evaluate_recalibrated(model_path, dataset, recalibration_faces=fitted.faces, tta=params.evaluate.tta)
-    return {"paper": params.reproduces, "input_size": params.model.input_size, "tta": params.evaluate.tta,
-            "figures": measured_figures(fit_accuracy, scores, recalibrated),
-            "recalibrated_on": {"split": "Training", "n": len(fitted)},
-            "recalibrated_splits": {split: {key: result[key] for key in ("n", "accuracy", "macro_f1")}
-                                    for split, result in recalibrated.items()}}
+    return {
+        "paper": params.reproduces,
+        "input_size": params.model.input_size,
+        "tta": params.evaluate.tta,
+        "figures": measured_figures(fit_accuracy, scores, recalibrated),
+        "recalibrated_on": {"split": "Training", "n": len(fitted)},
+        "recalibrated_splits": {
+            split: {key: result[key] for key in ("n", "accuracy", "macro_f1")} for split, result in recalibrated.items()
+        },
+    }
 
 
 def claims_table(reproduction: dict[str, Any]) -> pd.DataFrame:
@@ -208,23 +250,39 @@ def claims_table(reproduction: dict[str, Any]) -> pd.DataFrame:
     for protocol in PROTOCOLS:
         claim = claims.get(protocol.key)
         ours = figures.get(protocol.key)
-        rows.append({"protocol": protocol.describe(tta=reproduction.get("tta", "none")),
-                     paper_column: 100 * claim.accuracy if claim else math.nan,
-                     ours_column: 100 * ours if ours is not None else math.nan,
-                     "what the paper says": claim.wording if claim else ""})
+        rows.append(
+            {
+                "protocol": protocol.describe(tta=reproduction.get("tta", "none")),
+                paper_column: 100 * claim.accuracy if claim else math.nan,
+                ours_column: 100 * ours if ours is not None else math.nan,
+                "what the paper says": claim.wording if claim else "",
+            }
+        )
     table = pd.DataFrame(rows).set_index("protocol")
     table.insert(2, "ours - paper (points)", table[ours_column] - table[paper_column])
     return table
 
 
 GAP_PARTS: tuple[tuple[str, str, str, str], ...] = (
-    ("fit-time measurement", "fit_training", "training_recalibrated",
-     "fit-time accuracy is a running mean in training mode (each batch normalised by its own statistics, "
-     "dropout on) while the weights still change"),
-    ("over-fitting", "training_recalibrated", "publictest_recalibrated",
-     "Training faces against faces never trained on, both with BatchNorm statistics that fit the final weights"),
-    ("stale BatchNorm moving statistics (the BN gap)", "publictest_recalibrated", "publictest",
-     "the moving averages lag behind the weights; recalibrating them on Training faces removes this part"),
+    (
+        "fit-time measurement",
+        "fit_training",
+        "training_recalibrated",
+        "fit-time accuracy is a running mean in training mode (each batch normalised by its own statistics, "
+        "dropout on) while the weights still change",
+    ),
+    (
+        "over-fitting",
+        "training_recalibrated",
+        "publictest_recalibrated",
+        "Training faces against faces never trained on, both with BatchNorm statistics that fit the final weights",
+    ),
+    (
+        "stale BatchNorm moving statistics (the BN gap)",
+        "publictest_recalibrated",
+        "publictest",
+        "the moving averages lag behind the weights; recalibrating them on Training faces removes this part",
+    ),
 )
 """The parts of the distance from fit-time Training accuracy to inference-mode PublicTest
 accuracy: (name, from protocol, to protocol, explanation). They add up exactly (telescoping)."""
@@ -250,16 +308,34 @@ def gap_decomposition(figures: dict[str, float | None]) -> pd.DataFrame:
     def row(name: str, start: str, end: str, why: str) -> dict[str, Any]:
         start_value, end_value = figures.get(start), figures.get(end)
         points = 100 * (start_value - end_value) if start_value is not None and end_value is not None else math.nan
-        return {"part": name, "points": points, "from": protocols[start].describe(), "to": protocols[end].describe(),
-                "why": why}
+        return {
+            "part": name,
+            "points": points,
+            "from": protocols[start].describe(),
+            "to": protocols[end].describe(),
+            "why": why,
+        }
 
     rows = [row(*part) for part in GAP_PARTS]
-    rows.append(row("total: headline protocol to honest protocol", "fit_training", "publictest",
-                    "the sum of the parts above"))
-    rows.append(row("BN gap on Training faces", "training_recalibrated", "training",
-                    "the same stale statistics, measured on the faces the model trained on"))
-    rows.append(row("merged test split (paper A)", "publictest", "merged",
-                    "PublicTest alone against PublicTest + PrivateTest merged; negative: merging flatters"))
+    rows.append(
+        row("total: headline protocol to honest protocol", "fit_training", "publictest", "the sum of the parts above")
+    )
+    rows.append(
+        row(
+            "BN gap on Training faces",
+            "training_recalibrated",
+            "training",
+            "the same stale statistics, measured on the faces the model trained on",
+        )
+    )
+    rows.append(
+        row(
+            "merged test split (paper A)",
+            "publictest",
+            "merged",
+            "PublicTest alone against PublicTest + PrivateTest merged; negative: merging flatters",
+        )
+    )
     return pd.DataFrame(rows).set_index("part")
 
 
@@ -275,9 +351,11 @@ def comparison_markdown(reports: dict[str, dict[str, Any]]) -> str:
         One row per report: the paper's claim and its protocol, ours under the same protocol, ours
         fit-time / inference / recalibrated on Training and PublicTest, and the measured wall time.
     """
-    header = ("| report | paper's claim (protocol, 224 px) | ours, same protocol | Training: fit-time / inference / "
-              "inference, BN recalibrated | PublicTest: inference (the honest figure) / inference, BN recalibrated "
-              "| training wall time |\n|---|---|---|---|---|---|\n")
+    header = (
+        "| report | paper's claim (protocol, 224 px) | ours, same protocol | Training: fit-time / inference / "
+        "inference, BN recalibrated | PublicTest: inference (the honest figure) / inference, BN recalibrated "
+        "| training wall time |\n|---|---|---|---|---|---|\n"
+    )
     lines = []
     for name, metrics in reports.items():
         paper = metrics["evaluation"]["paper"]
@@ -286,11 +364,13 @@ def comparison_markdown(reports: dict[str, dict[str, Any]]) -> str:
         claimed = "; ".join(f"{100 * claim.accuracy:.2f}% ({_claimed_protocol(claim)})" for claim in claims)
         same = "; ".join(_percent(figures.get(claim.protocol)) for claim in claims)
         wall = metrics.get("training", {}).get("wall_seconds")
-        lines.append(f"| {name} ({paper['input_size']} px) | {claimed} | {same} | "
-                     f"{_percent(figures['fit_training'])} / {_percent(figures['training'])} / "
-                     f"{_percent(figures['training_recalibrated'])} | {_percent(figures['publictest'])} / "
-                     f"{_percent(figures['publictest_recalibrated'])} | "
-                     f"{f'{wall / 3600:.2f} h' if wall is not None else 'not recorded'} |")
+        lines.append(
+            f"| {name} ({paper['input_size']} px) | {claimed} | {same} | "
+            f"{_percent(figures['fit_training'])} / {_percent(figures['training'])} / "
+            f"{_percent(figures['training_recalibrated'])} | {_percent(figures['publictest'])} / "
+            f"{_percent(figures['publictest_recalibrated'])} | "
+            f"{f'{wall / 3600:.2f} h' if wall is not None else 'not recorded'} |"
+        )
     return header + "\n".join(lines) + "\n"
 
 

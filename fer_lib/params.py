@@ -11,6 +11,7 @@ only the input size changed. Mappings merge key by key (nested sections too), an
 (lists included) replaces the base's. Each file is checked as strictly as a file on its own, so
 an unknown key names the file that holds it; a cycle of bases is an error naming the files.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -215,8 +216,11 @@ class Params:
         to the schema, so it can name runs stably (:func:`fer_lib.ablation.variant_run_dir`).
         """
         defaults = _flatten(Params().to_dict())
-        return {key: value for key, value in _flatten(self.to_dict()).items()
-                if key not in defaults or defaults[key] != value}
+        return {
+            key: value
+            for key, value in _flatten(self.to_dict()).items()
+            if key not in defaults or defaults[key] != value
+        }
 
 
 def load_params(path: str | os.PathLike[str], *, overrides: dict[str, Any] | None = None) -> Params:
@@ -294,8 +298,9 @@ def _merge(base: dict[str, Any], own: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
-def read_yaml_mapping(path: Path, *, kind: str = "params file", expected: str = "a mapping of parameters"
-                      ) -> dict[str, Any]:
+def read_yaml_mapping(
+    path: Path, *, kind: str = "params file", expected: str = "a mapping of parameters"
+) -> dict[str, Any]:
     """Read a YAML file that must hold a mapping (``yaml.safe_load``); an empty file gives ``{}``.
 
     Args:
@@ -406,8 +411,9 @@ def _set_dotted(raw: dict[str, Any], dotted: str, value: Any, origin: str) -> No
     for depth, section in enumerate(sections):
         node = node.setdefault(section, {})
         if not isinstance(node, dict):
-            raise ParamsError(f"{origin}: cannot set '{dotted}': '{'.'.join(sections[:depth + 1])}' "
-                              f"is {node!r}, not a section")
+            raise ParamsError(
+                f"{origin}: cannot set '{dotted}': '{'.'.join(sections[: depth + 1])}' is {node!r}, not a section"
+            )
     node[last] = value
 
 
@@ -503,20 +509,27 @@ def _check_ranges(params: Params, origin: str | Path) -> None:
         (params.faces.video_step >= 1, "faces.video_step must be at least 1"),
         (params.evaluate.mistakes_shown >= 0, "evaluate.mistakes_shown must not be negative"),
         (params.data.synthetic_per_class >= 3, "data.synthetic_per_class must be at least 3"),
-        (params.train.warmup_epochs < params.train.epochs or params.model.freeze != "staged",
-         "train.warmup_epochs must be smaller than train.epochs for freeze: staged"),
-        (params.train.select != "average" or 1 <= params.train.average_epochs <= params.train.epochs - (
-            params.train.warmup_epochs if params.model.freeze == "staged" else 0),
-         "train.average_epochs must be at least 1 and at most the epochs after any head-only warm-up "
-         "(train.epochs - train.warmup_epochs) for select: average"),
+        (
+            params.train.warmup_epochs < params.train.epochs or params.model.freeze != "staged",
+            "train.warmup_epochs must be smaller than train.epochs for freeze: staged",
+        ),
+        (
+            params.train.select != "average"
+            or 1
+            <= params.train.average_epochs
+            <= params.train.epochs - (params.train.warmup_epochs if params.model.freeze == "staged" else 0),
+            "train.average_epochs must be at least 1 and at most the epochs after any head-only warm-up "
+            "(train.epochs - train.warmup_epochs) for select: average",
+        ),
     ]
     for ok, message in checks:
         if not ok:
             raise ParamsError(f"{origin}: {message}")
 
 
-def resolve_data_dir(params: Params, *, override: str | None = None, origin: str | os.PathLike[str] | None = None
-                     ) -> Path | None:
+def resolve_data_dir(
+    params: Params, *, override: str | None = None, origin: str | os.PathLike[str] | None = None
+) -> Path | None:
     """Return the FER-2013 location, or None for the synthetic dataset.
 
     ``override`` (the CLI's ``--data``) wins and implies FER-2013; otherwise ``source: synthetic``

@@ -5,6 +5,7 @@ nothing from the library, so any module can find the project's files without dep
 params schema. A report folder's layout has one owner, :class:`ReportLayout`, and a training run's
 :class:`RunLayout`; the report runner, training, the notebooks and the face checks ask them for paths.
 """
+
 from __future__ import annotations
 
 import os

@@ -6,6 +6,7 @@ The *main face* of a photo (its largest box) is compared with the label: the det
 share of labelled photos with at least one face; accuracy and macro-F1 are given over the photos
 with a face and, stricter, over all labelled photos with a missed face counted as wrong.
 """
+
 from __future__ import annotations
 
 import os
@@ -63,7 +64,10 @@ def _read_labels_csv(csv_path: Path) -> dict[Path, str]:
     unknown = sorted(set(table["label"].str.lower()) - set(EMOTIONS))
     if unknown:
         raise DataError(f"{csv_path}: labels {unknown} are not emotions ({', '.join(EMOTIONS)})")
-    return {(csv_path.parent / name).resolve(): label.lower() for name, label in zip(table["file"], table["label"])}
+    return {
+        (csv_path.parent / name).resolve(): label.lower()
+        for name, label in zip(table["file"], table["label"], strict=True)
+    }
 
 
 def faces_by_photo(photos: Iterable[PhotoResult]) -> dict[Path, list[FaceResult]]:
@@ -79,8 +83,15 @@ def labelled_table(found: dict[Path, list[FaceResult]], labels: dict[Path, str])
         if path not in labels:
             continue
         main = max(faces, key=lambda face: face.box[2] * face.box[3], default=None)
-        rows.append({"photo": str(path), "true": labels[path], "faces": len(faces),
-                     "predicted": main.label if main else MISSED, "score": main.score if main else np.nan})
+        rows.append(
+            {
+                "photo": str(path),
+                "true": labels[path],
+                "faces": len(faces),
+                "predicted": main.label if main else MISSED,
+                "score": main.score if main else np.nan,
+            }
+        )
     table = pd.DataFrame(rows, columns=["photo", "true", "faces", "predicted", "score"])
     table["correct"] = table["true"] == table["predicted"]
     return table
@@ -103,15 +114,23 @@ def labelled_metrics(table: pd.DataFrame) -> dict[str, float | int]:
     def scores(part: pd.DataFrame) -> tuple[float, float]:
         if part.empty:
             return float("nan"), float("nan")
-        return (float(accuracy_score(part["true"], part["predicted"])),
-                float(f1_score(part["true"], part["predicted"], labels=classes, average="macro", zero_division=0)))
+        return (
+            float(accuracy_score(part["true"], part["predicted"])),
+            float(f1_score(part["true"], part["predicted"], labels=classes, average="macro", zero_division=0)),
+        )
 
     accuracy, macro_f1 = scores(detected)
     accuracy_all, macro_f1_all = scores(table)
-    return {"photos": int(len(table)), "detected": int(len(detected)),
-            "detection_rate": float(len(detected) / len(table)) if len(table) else float("nan"),
-            "exactly_one_face": int((table["faces"] == 1).sum()),
-            "accuracy": accuracy, "macro_f1": macro_f1, "accuracy_all": accuracy_all, "macro_f1_all": macro_f1_all}
+    return {
+        "photos": int(len(table)),
+        "detected": int(len(detected)),
+        "detection_rate": float(len(detected) / len(table)) if len(table) else float("nan"),
+        "exactly_one_face": int((table["faces"] == 1).sum()),
+        "accuracy": accuracy,
+        "macro_f1": macro_f1,
+        "accuracy_all": accuracy_all,
+        "macro_f1_all": macro_f1_all,
+    }
 
 
 def labelled_confusion(table: pd.DataFrame) -> np.ndarray:
@@ -124,8 +143,9 @@ def labelled_confusion(table: pd.DataFrame) -> np.ndarray:
     return confusion_matrix(detected["true"], detected["predicted"], labels=list(EMOTIONS))
 
 
-def mistakes_sheet(photos: list[PhotoResult], table: pd.DataFrame, *, count: int = 20, columns: int = 5,
-                   tile: int = 200) -> np.ndarray:
+def mistakes_sheet(
+    photos: list[PhotoResult], table: pd.DataFrame, *, count: int = 20, columns: int = 5, tile: int = 200
+) -> np.ndarray:
     """A BGR contact sheet of annotated labelled photos, mistakes (misses, then wrong labels) first.
 
     Args:
@@ -146,8 +166,14 @@ def mistakes_sheet(photos: list[PhotoResult], table: pd.DataFrame, *, count: int
     return contact_sheet(images, captions, columns=columns, tile=tile)
 
 
-def compare_detectors(paths: list[Path], detectors: dict[str, FaceDetector], classifier: EmotionClassifier,
-                      labels: dict[Path, str], *, margin: float = 0.1) -> pd.DataFrame:
+def compare_detectors(
+    paths: list[Path],
+    detectors: dict[str, FaceDetector],
+    classifier: EmotionClassifier,
+    labels: dict[Path, str],
+    *,
+    margin: float = 0.1,
+) -> pd.DataFrame:
     """Run the photos through each detector (and the labelled ones through the classifier).
 
     Args:
@@ -180,10 +206,15 @@ def compare_detectors(paths: list[Path], detectors: dict[str, FaceDetector], cla
             if path in labels:
                 found[path] = classify_boxes(image, boxes, classifier, margin=margin)
         counts = np.array(counts, dtype=np.int64)
-        row = {"detector": name, "photos": len(counts), "faces_found": int(counts.sum()),
-               "exactly_one_face": int((counts == 1).sum()), "no_face": int((counts == 0).sum()),
-               "surplus_boxes": int(np.clip(counts - 1, 0, None).sum()),
-               "detect_ms": float(np.median(durations)) if durations else float("nan")}
+        row = {
+            "detector": name,
+            "photos": len(counts),
+            "faces_found": int(counts.sum()),
+            "exactly_one_face": int((counts == 1).sum()),
+            "no_face": int((counts == 0).sum()),
+            "surplus_boxes": int(np.clip(counts - 1, 0, None).sum()),
+            "detect_ms": float(np.median(durations)) if durations else float("nan"),
+        }
         if labels:
             scores = labelled_metrics(labelled_table(found, labels))
             row.update({key: scores[key] for key in ("accuracy", "macro_f1", "accuracy_all", "macro_f1_all")})

@@ -6,6 +6,7 @@ inline``) displays a figure by ending a cell with it or with ``display(figure)``
 :func:`save_figure` writes it to ``<output_dir>/figures/<name>.png``.
 Classes always appear in the canonical order of :data:`fer_lib.labels.EMOTIONS`.
 """
+
 from __future__ import annotations
 
 import math
@@ -57,14 +58,20 @@ def plot_class_distribution(counts_by_split: dict[str, dict[str, int]]) -> Figur
         counts_by_split: ``{split: {emotion: number of faces}}``; missing emotions count 0.
     """
     table = pd.DataFrame(
-        [(split, emotion, counts.get(emotion, 0)) for split, counts in counts_by_split.items()
-         for emotion in EMOTIONS],
+        [(split, emotion, counts.get(emotion, 0)) for split, counts in counts_by_split.items() for emotion in EMOTIONS],
         columns=["split", "emotion", "faces"],
     )
     figure = Figure(figsize=(9, 4), layout="constrained")
     axes = figure.subplots()
-    sns.barplot(table, x="emotion", y="faces", hue="split", order=list(EMOTIONS),
-                hue_order=_split_order(counts_by_split), ax=axes)
+    sns.barplot(
+        table,
+        x="emotion",
+        y="faces",
+        hue="split",
+        order=list(EMOTIONS),
+        hue_order=_split_order(counts_by_split),
+        ax=axes,
+    )
     for bars in axes.containers:
         axes.bar_label(bars, fontsize=7)
     axes.set(xlabel="emotion", ylabel="number of faces", title="Faces per emotion and split")
@@ -101,10 +108,18 @@ def plot_pixel_statistics(dataset: FaceDataset) -> Figure:
     grid = figure.add_gridspec(2, NUM_CLASSES, height_ratios=[2, 1])
     histogram_axes = figure.add_subplot(grid[0, :])
     brightness = pd.DataFrame({"mean intensity": dataset.faces.mean(axis=(1, 2)), "split": dataset.usage})
-    sns.histplot(brightness, x="mean intensity", hue="split", hue_order=dataset.splits, stat="density",
-                 common_norm=False, element="step", bins=40, ax=histogram_axes)
-    histogram_axes.set(xlabel="mean pixel intensity of a face (0-255)",
-                       title="Brightness of faces per split (density)")
+    sns.histplot(
+        brightness,
+        x="mean intensity",
+        hue="split",
+        hue_order=dataset.splits,
+        stat="density",
+        common_norm=False,
+        element="step",
+        bins=40,
+        ax=histogram_axes,
+    )
+    histogram_axes.set(xlabel="mean pixel intensity of a face (0-255)", title="Brightness of faces per split (density)")
     for label, emotion in enumerate(EMOTIONS):
         ax = figure.add_subplot(grid[1, label])
         members = dataset.faces[dataset.labels == label]
@@ -167,15 +182,26 @@ def plot_confusion_matrix(confusion: np.ndarray, normalize: bool, title: str) ->
     values = normalize_rows(confusion) if normalize else confusion
     figure = Figure(figsize=(6.5, 5.5), layout="constrained")
     axes = figure.subplots()
-    sns.heatmap(values, annot=True, fmt=".2f" if normalize else "d", cmap="Blues", square=True,
-                vmin=0, vmax=1 if normalize else None, xticklabels=EMOTIONS, yticklabels=EMOTIONS,
-                cbar_kws={"label": "fraction of the true class" if normalize else "faces"}, ax=axes)
+    sns.heatmap(
+        values,
+        annot=True,
+        fmt=".2f" if normalize else "d",
+        cmap="Blues",
+        square=True,
+        vmin=0,
+        vmax=1 if normalize else None,
+        xticklabels=EMOTIONS,
+        yticklabels=EMOTIONS,
+        cbar_kws={"label": "fraction of the true class" if normalize else "faces"},
+        ax=axes,
+    )
     axes.set(xlabel="predicted emotion", ylabel="true emotion", title=title)
     return figure
 
 
-def plot_mistakes(faces: np.ndarray, true: np.ndarray, predicted: np.ndarray,
-                  confidence: np.ndarray, *, columns: int = 8) -> Figure:
+def plot_mistakes(
+    faces: np.ndarray, true: np.ndarray, predicted: np.ndarray, confidence: np.ndarray, *, columns: int = 8
+) -> Figure:
     """Faces the model got wrong, titled with the true label, prediction and its probability.
 
     Args:
@@ -191,8 +217,10 @@ def plot_mistakes(faces: np.ndarray, true: np.ndarray, predicted: np.ndarray,
         ax.set_axis_off()
         if index < count:
             ax.imshow(faces[index], cmap="gray", vmin=0, vmax=255)
-            ax.set_title(f"true {EMOTIONS[true[index]]}\npred {EMOTIONS[predicted[index]]} "
-                         f"(p={confidence[index]:.2f})", fontsize=8)
+            ax.set_title(
+                f"true {EMOTIONS[true[index]]}\npred {EMOTIONS[predicted[index]]} (p={confidence[index]:.2f})",
+                fontsize=8,
+            )
     figure.suptitle("Most confident mistakes" if count else "No mistakes to show")
     return figure
 
@@ -205,8 +233,14 @@ def plot_face_probabilities(probabilities: np.ndarray, title: str) -> Figure:
     winner = EMOTIONS[int(probabilities.argmax())]
     figure = Figure(figsize=(6, 3), layout="constrained")
     axes = figure.subplots()
-    sns.barplot(x=list(EMOTIONS), y=probabilities, hue=list(EMOTIONS), legend=False, ax=axes,
-                palette={emotion: "tab:orange" if emotion == winner else "tab:blue" for emotion in EMOTIONS})
+    sns.barplot(
+        x=list(EMOTIONS),
+        y=probabilities,
+        hue=list(EMOTIONS),
+        legend=False,
+        ax=axes,
+        palette={emotion: "tab:orange" if emotion == winner else "tab:blue" for emotion in EMOTIONS},
+    )
     axes.set(ylim=(0, 1), xlabel="emotion", ylabel="probability", title=title)
     return figure
 
@@ -230,8 +264,12 @@ def plot_emotion_timeline(frames: pd.DataFrame) -> Figure:
     palette = sns.color_palette("tab10", NUM_CLASSES)
     for emotion in present:
         axes.plot(frames["time_s"], frames[emotion], label=emotion, color=palette[EMOTIONS.index(emotion)])
-    axes.set(xlabel="time (s)", ylabel="probability", ylim=(0, 1),
-             title="Emotion probabilities over time (gaps: no face found)")
+    axes.set(
+        xlabel="time (s)",
+        ylabel="probability",
+        ylim=(0, 1),
+        title="Emotion probabilities over time (gaps: no face found)",
+    )
     axes.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))
     return figure
 
@@ -244,18 +282,19 @@ def plot_ablation_deltas(deltas: pd.DataFrame) -> Figure:
             bar colour (e.g. PublicTest accuracy without and with test-time augmentation), values
             in percentage points (positive: better than the baseline).
     """
-    long = deltas.rename_axis("variant").reset_index().melt(id_vars="variant", var_name="metric",
-                                                              value_name="delta")
-    figure = Figure(figsize=(9, 1.5 + 0.3 * max(len(deltas), 1) * max(len(deltas.columns), 1)),
-                    layout="constrained")
+    long = deltas.rename_axis("variant").reset_index().melt(id_vars="variant", var_name="metric", value_name="delta")
+    figure = Figure(figsize=(9, 1.5 + 0.3 * max(len(deltas), 1) * max(len(deltas.columns), 1)), layout="constrained")
     axes = figure.subplots()
     if len(long):
         sns.barplot(long, y="variant", x="delta", hue="metric", orient="h", ax=axes)
         for bars in axes.containers:
             axes.bar_label(bars, fmt="%+.1f", fontsize=7, padding=2)
     axes.axvline(0, color="black", linewidth=0.8)
-    axes.set(xlabel="difference from the baseline (percentage points)", ylabel="",
-             title="One factor changed at a time: PublicTest, inference mode")
+    axes.set(
+        xlabel="difference from the baseline (percentage points)",
+        ylabel="",
+        title="One factor changed at a time: PublicTest, inference mode",
+    )
     return figure
 
 
@@ -270,14 +309,21 @@ def plot_accuracy_vs_cost(table: pd.DataFrame) -> Figure:
     figure = Figure(figsize=(8, 5), layout="constrained")
     axes = figure.subplots()
     colours = ["tab:orange"] + ["tab:blue"] * (len(table) - 1)
-    axes.scatter(table["ms_per_face"], 100 * table["publictest_accuracy"], c=colours[:len(table)], zorder=2)
+    axes.scatter(table["ms_per_face"], 100 * table["publictest_accuracy"], c=colours[: len(table)], zorder=2)
     for _, row in table.iterrows():
-        axes.annotate(row["variant"], (row["ms_per_face"], 100 * row["publictest_accuracy"]),
-                      textcoords="offset points", xytext=(4, 4), fontsize=8)
+        axes.annotate(
+            row["variant"],
+            (row["ms_per_face"], 100 * row["publictest_accuracy"]),
+            textcoords="offset points",
+            xytext=(4, 4),
+            fontsize=8,
+        )
     device = table["inference_device"].iloc[0] if len(table) else "this machine"
-    axes.set(xlabel=f"inference milliseconds per face (batch 64; {device})",
-             ylabel="PublicTest accuracy, inference mode (%)",
-             title="Accuracy against inference cost (orange: the baseline)")
+    axes.set(
+        xlabel=f"inference milliseconds per face (batch 64; {device})",
+        ylabel="PublicTest accuracy, inference mode (%)",
+        title="Accuracy against inference cost (orange: the baseline)",
+    )
     axes.grid(alpha=0.3)
     return figure
 
@@ -301,7 +347,7 @@ def plot_augmentation(originals: np.ndarray, augmented: np.ndarray, labels: np.n
     """
     figure = Figure(figsize=(1.3 * len(originals), 3.0), layout="constrained")
     axes = figure.subplots(2, len(originals), squeeze=False)
-    for column, (original, changed, label) in enumerate(zip(originals, augmented, labels)):
+    for column, (original, changed, label) in enumerate(zip(originals, augmented, labels, strict=True)):
         for row, face in enumerate((original, changed)):
             axes[row, column].imshow(face, cmap="gray", vmin=0, vmax=255)
             axes[row, column].set(xticks=[], yticks=[])
@@ -309,8 +355,10 @@ def plot_augmentation(originals: np.ndarray, augmented: np.ndarray, labels: np.n
     axes[0, 0].set_ylabel("original")
     axes[1, 0].set_ylabel("augmented")
     changed = not np.array_equal(originals, augmented)
-    figure.suptitle("The first faces of the first batch: " + ("as stored and as fitted" if changed else
-                                                              "train.augment is off, they are fitted as stored"))
+    figure.suptitle(
+        "The first faces of the first batch: "
+        + ("as stored and as fitted" if changed else "train.augment is off, they are fitted as stored")
+    )
     return figure
 
 
@@ -327,8 +375,12 @@ def plot_learning_rate(curve: pd.DataFrame, *, history: pd.DataFrame | None = No
     axes = figure.subplots()
     for stage, part in curve.groupby("stage", sort=False):  # each step's rate holds until the next step
         width = float(part["epoch"].iloc[1] - part["epoch"].iloc[0]) if len(part) > 1 else 1.0
-        axes.step(np.append(part["epoch"], part["epoch"].iloc[-1] + width),
-                  np.append(part["learning_rate"], part["learning_rate"].iloc[-1]), where="post", label=stage)
+        axes.step(
+            np.append(part["epoch"], part["epoch"].iloc[-1] + width),
+            np.append(part["learning_rate"], part["learning_rate"].iloc[-1]),
+            where="post",
+            label=stage,
+        )
     if history is not None and "learning_rate" in history:
         axes.plot(history["epoch"], history["learning_rate"], "o", color="black", label="recorded at each epoch's end")
     axes.set(xlabel="epochs elapsed", ylabel="learning rate", title=title or "Learning rate per optimizer step")
@@ -349,8 +401,9 @@ MERGED_SPLITS: tuple[str, ...] = ("PublicTest", "PrivateTest")
 """Paper A's "test" set: both held-out splits merged (7,178 faces)."""
 
 
-def plot_confident_mistakes(faces: np.ndarray, labels: np.ndarray, probabilities: np.ndarray, k: int,
-                            title: str) -> Figure:
+def plot_confident_mistakes(
+    faces: np.ndarray, labels: np.ndarray, probabilities: np.ndarray, k: int, title: str
+) -> Figure:
     """:func:`plot_mistakes` of the ``k`` wrong predictions made with the highest probability.
 
     Args:

@@ -28,6 +28,7 @@ notebooks print or record with this machine's paths (e.g. the shipped model's ab
 rewritten the same way in the report's text files (:func:`make_portable`), so that a committed
 report names no folder of the machine that made it.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -58,12 +59,24 @@ from fer_lib.evaluation import mode_label
 from fer_lib.params import TTA_MODES, Params, load_params, resolve_data_dir
 from fer_lib.paths import NOTEBOOKS_DIR, PROJECT_ROOT, REPORTS_DIR, ReportLayout, RunLayout
 from fer_lib.plots import TRAINING_CURVES
-from fer_lib.runs import (DATA_VARIABLE, data_label, dirty_tree_warning, new_run_dir, portable_command, portable_path,
-                          write_manifest)
+from fer_lib.runs import (
+    DATA_VARIABLE,
+    data_label,
+    dirty_tree_warning,
+    new_run_dir,
+    portable_command,
+    portable_path,
+    write_manifest,
+)
 from fer_lib.training import require_finished
 
-STUDY_NOTEBOOKS: tuple[str, ...] = ("01_data_exploration.ipynb", "02_fine_tuning.ipynb", "03_fer2013_evaluation.ipynb",
-                                    "04_random_images.ipynb", "05_video_clips.ipynb")
+STUDY_NOTEBOOKS: tuple[str, ...] = (
+    "01_data_exploration.ipynb",
+    "02_fine_tuning.ipynb",
+    "03_fer2013_evaluation.ipynb",
+    "04_random_images.ipynb",
+    "05_video_clips.ipynb",
+)
 """The notebooks of the study (``report``), in the order they run."""
 
 ABLATION_NOTEBOOK: str = "06_ablations.ipynb"
@@ -102,9 +115,17 @@ def study_notebooks(folder: Path = NOTEBOOKS_DIR) -> list[Path]:
     return [folder / name for name in STUDY_NOTEBOOKS]
 
 
-def run_report(params_path: str | Path, *, reports_root: str | Path = REPORTS_DIR, data_dir: str | None = None,
-               model_path: str | None = None, train_run: str | None = None,
-               notebooks: list[Path] | None = None, kernel_name: str = "python3", name: str | None = None) -> Path:
+def run_report(
+    params_path: str | Path,
+    *,
+    reports_root: str | Path = REPORTS_DIR,
+    data_dir: str | None = None,
+    model_path: str | None = None,
+    train_run: str | None = None,
+    notebooks: list[Path] | None = None,
+    kernel_name: str = "python3",
+    name: str | None = None,
+) -> Path:
     """Execute the study's notebooks into a new report folder and return that folder.
 
     Args:
@@ -133,15 +154,31 @@ def run_report(params_path: str | Path, *, reports_root: str | Path = REPORTS_DI
     _check_inputs(notebooks, kernel_name)
     _check_sources(params, params_path, data_dir, model_path, train_run)
     parameters = {"data_dir": data_dir, "model_path": _portable(model_path), "train_run": _portable(train_run)}
-    return execute_report(params, params_path, notebooks, reports_root, name or params.name, parameters, data_dir,
-                          kernel_name, exact_name=name is not None,
-                          training_run=Path(train_run).expanduser() if train_run else None)
+    return execute_report(
+        params,
+        params_path,
+        notebooks,
+        reports_root,
+        name or params.name,
+        parameters,
+        data_dir,
+        kernel_name,
+        exact_name=name is not None,
+        training_run=Path(train_run).expanduser() if train_run else None,
+    )
 
 
-def run_ablation_report(variants_path: str | Path, params_path: str | Path | None = None,
-                        *, reports_root: str | Path = REPORTS_DIR, data_dir: str | None = None,
-                        overrides: dict[str, Any] | None = None, runs_dir: str | Path | None = None,
-                        workers: int = 1, kernel_name: str = "python3") -> Path:
+def run_ablation_report(
+    variants_path: str | Path,
+    params_path: str | Path | None = None,
+    *,
+    reports_root: str | Path = REPORTS_DIR,
+    data_dir: str | None = None,
+    overrides: dict[str, Any] | None = None,
+    runs_dir: str | Path | None = None,
+    workers: int = 1,
+    kernel_name: str = "python3",
+) -> Path:
     """Run the ablation notebook into a new report folder ``<reports_root>/ablations-<time>/``; return it.
 
     Args:
@@ -175,15 +212,38 @@ def run_ablation_report(variants_path: str | Path, params_path: str | Path | Non
     # a variant still to train needs the weights file
     for variant in pending_variants(ablation, runs_dir, data_dir=data_dir):
         resolve_weights(variant.params.model.weights, alpha=variant.params.model.alpha)
-    parameters = {"variants_path": portable_path(variants_path), "data_dir": data_dir,
-                  "runs_dir": portable_path(runs_dir), "overrides": ablation.overrides, "workers": workers}
-    return execute_report(ablation.baseline.params, ablation.base_path.resolve(), notebooks, reports_root, "ablations",
-                          parameters, data_dir, kernel_name)
+    parameters = {
+        "variants_path": portable_path(variants_path),
+        "data_dir": data_dir,
+        "runs_dir": portable_path(runs_dir),
+        "overrides": ablation.overrides,
+        "workers": workers,
+    }
+    return execute_report(
+        ablation.baseline.params,
+        ablation.base_path.resolve(),
+        notebooks,
+        reports_root,
+        "ablations",
+        parameters,
+        data_dir,
+        kernel_name,
+    )
 
 
-def execute_report(params: Params, params_path: Path, notebooks: list[Path], reports_root: str | Path, name: str,
-                   parameters: dict[str, Any], data_dir: str | None, kernel_name: str, *, exact_name: bool = False,
-                   training_run: Path | None = None) -> Path:
+def execute_report(
+    params: Params,
+    params_path: Path,
+    notebooks: list[Path],
+    reports_root: str | Path,
+    name: str,
+    parameters: dict[str, Any],
+    data_dir: str | None,
+    kernel_name: str,
+    *,
+    exact_name: bool = False,
+    training_run: Path | None = None,
+) -> Path:
     """Run checked ``notebooks`` into a new folder ``<reports_root>/<name>-<time>/`` and write its index.
 
     Every notebook receives ``params_path``, ``output_dir`` and ``parameters`` (paths portable, the
@@ -206,8 +266,12 @@ def execute_report(params: Params, params_path: Path, notebooks: list[Path], rep
     run_dir = new_run_dir(Path(reports_root).expanduser().resolve(), name, exact=exact_name)
     layout = ReportLayout(run_dir)
     injected_data, environment = data_parameter(data_dir)
-    parameters = {"params_path": portable_path(params_path), "output_dir": portable_path(run_dir),
-                  **parameters, "data_dir": injected_data}
+    parameters = {
+        "params_path": portable_path(params_path),
+        "output_dir": portable_path(run_dir),
+        **parameters,
+        "data_dir": injected_data,
+    }
     write_manifest(run_dir, params, extra={"report": {**parameters, "notebooks": [nb.name for nb in notebooks]}})
     layout.params.write_text(yaml.safe_dump(params.to_dict(), sort_keys=False))
     print(f"Report folder: {portable_path(run_dir)}", flush=True)
@@ -275,8 +339,11 @@ def make_portable(folder: Path, replacements: dict[str, str]) -> list[Path]:
     replaced by ``.`` drops its ``/``: ``/work/p/models/m.keras`` -> ``models/m.keras``. Files with
     :data:`TEXT_SUFFIXES` are rewritten; figures and other binary files are left alone.
     """
-    return [path for path in sorted(folder.rglob("*"))
-            if path.suffix in TEXT_SUFFIXES and path.is_file() and make_portable_file(path, replacements)]
+    return [
+        path
+        for path in sorted(folder.rglob("*"))
+        if path.suffix in TEXT_SUFFIXES and path.is_file() and make_portable_file(path, replacements)
+    ]
 
 
 def portable_text(text: str, replacements: dict[str, str]) -> str:
@@ -285,7 +352,7 @@ def portable_text(text: str, replacements: dict[str, str]) -> str:
         new = replacements[old]
         if new == ".":
             text = text.replace(old + "/", "")
-        text = re.sub(r"(?<![\w.~$/-])" + re.escape(old) + r"(?=[/\\\s\"'`&,:;)\]<]|$)", lambda _: new, text)
+        text = re.sub(r"(?<![\w.~$/-])" + re.escape(old) + r"(?=[/\\\s\"'`&,:;)\]<]|$)", lambda _, new=new: new, text)
     return text
 
 
@@ -297,13 +364,21 @@ def copy_training_records(training_run: Path, run_dir: Path) -> list[Path]:
         a record the run lacks is left out.
     """
     run, report = RunLayout(training_run), ReportLayout(run_dir)
-    return [Path(shutil.copy2(source, copy)) for source, copy in ((run.history, report.training_history),
-                                                                  (run.manifest, report.training_manifest))
-            if source.is_file()]
+    return [
+        Path(shutil.copy2(source, copy))
+        for source, copy in ((run.history, report.training_history), (run.manifest, report.training_manifest))
+        if source.is_file()
+    ]
 
 
-def execute_notebook(notebook_run: NotebookRun, run_dir: Path, parameters: dict[str, Any], kernel_name: str,
-                     *, replacements: dict[str, str] | None = None) -> None:
+def execute_notebook(
+    notebook_run: NotebookRun,
+    run_dir: Path,
+    parameters: dict[str, Any],
+    kernel_name: str,
+    *,
+    replacements: dict[str, str] | None = None,
+) -> None:
     """Execute one notebook with papermill into ``run_dir`` and convert it to HTML.
 
     The notebook runs with the project root as working folder, with a :class:`CellProgress` line
@@ -319,9 +394,16 @@ def execute_notebook(notebook_run: NotebookRun, run_dir: Path, parameters: dict[
     progress = CellProgress(f"  {source.stem}", code_cells(source) + 1)  # + papermill's parameters cell
     try:
         with native_stderr_muted(), progress:
-            papermill.execute_notebook(source, executed, parameters=parameters, kernel_name=kernel_name,
-                                       cwd=PROJECT_ROOT, progress_bar=False, log_output=False,
-                                       on_cell_executed=progress.cell_done)
+            papermill.execute_notebook(
+                source,
+                executed,
+                parameters=parameters,
+                kernel_name=kernel_name,
+                cwd=PROJECT_ROOT,
+                progress_bar=False,
+                log_output=False,
+                on_cell_executed=progress.cell_done,
+            )
         notebook_run.status = "ok"
     except papermill.PapermillExecutionError as error:
         notebook_run.status = "failed"
@@ -334,8 +416,10 @@ def execute_notebook(notebook_run: NotebookRun, run_dir: Path, parameters: dict[
     make_portable_file(executed, replacements or {})
     notebook_run.html = notebook_to_html(executed, executed.with_suffix(".html"))
     if notebook_run.status == "failed":
-        notebook_run.problem = (f"{portable_path(source)}: {describe_failed_cell(executed)} {notebook_run.problem}"
-                                f"; partial output: {portable_path(notebook_run.html)}")
+        notebook_run.problem = (
+            f"{portable_path(source)}: {describe_failed_cell(executed)} {notebook_run.problem}"
+            f"; partial output: {portable_path(notebook_run.html)}"
+        )
     print(f"  {source.stem}: {notebook_run.status} in {notebook_run.seconds:.1f} s", flush=True)
 
 
@@ -347,8 +431,14 @@ class CellProgress:
     def __init__(self, label: str, total: int) -> None:
         from tqdm import tqdm
 
-        self.bar = tqdm(total=total, desc=label, leave=False, file=sys.stdout, disable=None,
-                        bar_format="{desc}: cell {n_fmt}/{total_fmt} [{elapsed}]")
+        self.bar = tqdm(
+            total=total,
+            desc=label,
+            leave=False,
+            file=sys.stdout,
+            disable=None,
+            bar_format="{desc}: cell {n_fmt}/{total_fmt} [{elapsed}]",
+        )
         self.stopped = threading.Event()
         self.ticker = threading.Thread(target=self._tick, daemon=True)
 
@@ -375,8 +465,9 @@ class CellProgress:
 
 def code_cells(notebook: Path) -> int:
     """The number of code cells with code in ``notebook`` (what nbclient executes)."""
-    return sum(1 for cell in nbformat.read(notebook, as_version=4).cells
-               if cell.cell_type == "code" and cell.source.strip())
+    return sum(
+        1 for cell in nbformat.read(notebook, as_version=4).cells if cell.cell_type == "code" and cell.source.strip()
+    )
 
 
 def make_portable_file(path: Path, replacements: dict[str, str]) -> bool:
@@ -396,12 +487,17 @@ def describe_failed_cell(executed: Path) -> str:
         notebook's code cells (papermill's injected cells not counted), the execution count shown
         in the executed notebook, and the cell's first line.
     """
-    cells = [cell for cell in nbformat.read(executed, as_version=4).cells
-             if cell.cell_type == "code" and INJECTED_TAG not in cell.metadata.get("tags", [])]
-    started = [number for number, cell in enumerate(cells, start=1)
-               if cell.metadata.get("papermill", {}).get("start_time")]
-    failed = [number for number, cell in enumerate(cells, start=1)
-              if cell.metadata.get("papermill", {}).get("exception")]
+    cells = [
+        cell
+        for cell in nbformat.read(executed, as_version=4).cells
+        if cell.cell_type == "code" and INJECTED_TAG not in cell.metadata.get("tags", [])
+    ]
+    started = [
+        number for number, cell in enumerate(cells, start=1) if cell.metadata.get("papermill", {}).get("start_time")
+    ]
+    failed = [
+        number for number, cell in enumerate(cells, start=1) if cell.metadata.get("papermill", {}).get("exception")
+    ]
     number = (failed or started or [0])[-1]
     if number == 0:
         return "before its first cell"
@@ -455,19 +551,28 @@ def headline_numbers(metrics: dict[str, Any]) -> list[tuple[str, str]]:
             rows.append((f"{split} macro-F1{caption} ({mode})", f"{values['macro_f1']:.4f}"))
     merged = evaluation.get("merged_held_out")
     if merged:
-        rows.append((f"{' + '.join(merged['splits'])} merged accuracy (paper A's test protocol, {mode}, "
-                     f"n={merged['n']})", f"{merged['accuracy']:.4f}"))
+        rows.append(
+            (
+                f"{' + '.join(merged['splits'])} merged accuracy (paper A's test protocol, {mode}, n={merged['n']})",
+                f"{merged['accuracy']:.4f}",
+            )
+        )
     final = metrics.get("training", {}).get("final_epoch", {})
     for prefix, label, _ in TRAINING_CURVES:
         if f"{prefix}_accuracy" in final:
-            rows.append((f"{label} accuracy, last epoch ({final.get('epoch', '?')})",
-                         f"{final[f'{prefix}_accuracy']:.4f}"))
+            rows.append(
+                (f"{label} accuracy, last epoch ({final.get('epoch', '?')})", f"{final[f'{prefix}_accuracy']:.4f}")
+            )
     from fer_lib.ablation import publictest_column
 
     for variant in metrics.get("ablation", {}).get("variants", []):
-        rows.append((f"{variant['variant']}: PublicTest accuracy (inference mode, n={variant['publictest_n']}), "
-                     f"test-time augmentation {' / '.join(TTA_MODES)}",
-                     " / ".join(f"{variant[publictest_column('accuracy', tta)]:.4f}" for tta in TTA_MODES)))
+        rows.append(
+            (
+                f"{variant['variant']}: PublicTest accuracy (inference mode, n={variant['publictest_n']}), "
+                f"test-time augmentation {' / '.join(TTA_MODES)}",
+                " / ".join(f"{variant[publictest_column('accuracy', tta)]:.4f}" for tta in TTA_MODES),
+            )
+        )
     return rows
 
 
@@ -503,11 +608,14 @@ facial expression recognition.</p>{% endif %}
 <p>All numbers: <a href="metrics.json">metrics.json</a>; provenance: <a href="manifest.json">manifest.json</a>.</p>
 <h2>Commands</h2>
 <table>
-{% if training %}<tr><th>training</th><td>{% if training.command %}<code>{{ training.command }}</code>{% else %}{{ training.note }}{% endif %}
+{% if training %}<tr><th>training</th><td>
+{%- if training.command %}<code>{{ training.command }}</code>{% else %}{{ training.note }}{% endif %}
  (commit <code>{{ training.git.commit }}</code>
  {%- if training.git.dirty is not false %} <span class="failed">with uncommitted changes</span>{% endif %};
- <a href="training_manifest.json">training_manifest.json</a>, <a href="training_history.csv">training_history.csv</a>)</td></tr>{% endif %}
-<tr><th>this report</th><td>{% if manifest.command %}<code>{{ manifest.command }}</code>{% else %}not recorded (made through the Python API){% endif %}</td></tr>
+ <a href="training_manifest.json">training_manifest.json</a>,
+ <a href="training_history.csv">training_history.csv</a>)</td></tr>{% endif %}
+<tr><th>this report</th><td>{% if manifest.command %}<code>{{ manifest.command }}</code>
+{%- else %}not recorded (made through the Python API){% endif %}</td></tr>
 {% if reproduce_command %}<tr><th>reproduce the training</th><td><code>{{ reproduce_command }}</code><br>re-trains the
  first 2 epochs with the recorded params into a new run folder and compares them with training_history.csv
  (leave out <code>--epochs 2</code> for the whole run)</td></tr>{% endif %}
@@ -529,17 +637,31 @@ facial expression recognition.</p>{% endif %}
 """)
 
 
-def write_index(run_dir: Path, params: Params, notebook_runs: list[NotebookRun], metrics: dict[str, Any],
-                *, data_dir: str | None = None) -> Path:
+def write_index(
+    run_dir: Path,
+    params: Params,
+    notebook_runs: list[NotebookRun],
+    metrics: dict[str, Any],
+    *,
+    data_dir: str | None = None,
+) -> Path:
     """Write ``run_dir/index.html``: dataset kind, provenance, headline numbers, notebooks, figures."""
-    dataset = metrics.get("data", {}).get("dataset") or metrics.get("ablation", {}).get("dataset") or (
-        "fer2013" if data_dir or params.data.source == "fer2013" else "synthetic")
+    dataset = (
+        metrics.get("data", {}).get("dataset")
+        or metrics.get("ablation", {}).get("dataset")
+        or ("fer2013" if data_dir or params.data.source == "fer2013" else "synthetic")
+    )
     layout = ReportLayout(run_dir)
     manifest = json.loads(layout.manifest.read_text(encoding="utf-8"))
     page = INDEX_TEMPLATE.render(
-        params=params, dataset=dataset, manifest=manifest, training=training_commands(run_dir, manifest),
-        reproduce_command=reproduce_command(run_dir, manifest), headlines=headline_numbers(metrics),
-        notebook_runs=notebook_runs, figures=[path.name for path in sorted(layout.figures.glob("*.png"))],
+        params=params,
+        dataset=dataset,
+        manifest=manifest,
+        training=training_commands(run_dir, manifest),
+        reproduce_command=reproduce_command(run_dir, manifest),
+        headlines=headline_numbers(metrics),
+        notebook_runs=notebook_runs,
+        figures=[path.name for path in sorted(layout.figures.glob("*.png"))],
     )
     layout.index.write_text(page, encoding="utf-8")
     return layout.index
@@ -579,8 +701,9 @@ def _check_inputs(notebooks: list[Path], kernel_name: str) -> None:
         raise FerError(f"Jupyter kernel '{kernel_name}': not installed (run `make` to install it)") from None
 
 
-def _check_sources(params: Params, params_path: Path, data_dir: str | None, model_path: str | None,
-                   train_run: str | None) -> None:
+def _check_sources(
+    params: Params, params_path: Path, data_dir: str | None, model_path: str | None, train_run: str | None
+) -> None:
     """Raise a FerError naming the path if the dataset, model or training run a report needs is missing."""
     location = resolve_data_dir(params, override=data_dir, origin=params_path)
     if location is not None and not location.exists():

@@ -17,6 +17,7 @@ tolerances come from those measurements:
   accuracy (the best epoch for ``train.select: best_val``, else the last) within 1 point; the same
   re-training ended at 59.8% against the committed 59.6%.
 """
+
 from __future__ import annotations
 
 import json
@@ -38,12 +39,22 @@ EPOCH_TOLERANCE_PP: float = 6.0
 FINAL_TOLERANCE_PP: float = 1.0
 """Largest accepted difference in the kept epoch's PublicTest accuracy for a whole re-run, in points."""
 
-COMPARED: tuple[tuple[str, str], ...] = (("val_accuracy", "PublicTest"), ("train_accuracy", "Training"),
-                                         ("fit_accuracy", "fit-time"))
+COMPARED: tuple[tuple[str, str], ...] = (
+    ("val_accuracy", "PublicTest"),
+    ("train_accuracy", "Training"),
+    ("fit_accuracy", "fit-time"),
+)
 """History columns set side by side (accuracy, inference mode unless fit-time) -> their label."""
 
-METRIC_COLUMNS: tuple[str, ...] = ("fit_accuracy", "fit_loss", "train_accuracy", "train_loss", "val_accuracy",
-                                   "val_loss", "learning_rate")
+METRIC_COLUMNS: tuple[str, ...] = (
+    "fit_accuracy",
+    "fit_loss",
+    "train_accuracy",
+    "train_loss",
+    "val_accuracy",
+    "val_loss",
+    "learning_rate",
+)
 """The history columns that must be equal for two runs to be bit-identical (timings excluded)."""
 
 
@@ -86,8 +97,10 @@ def load_recorded_training(report_dir: str | os.PathLike[str]) -> RecordedTraini
     report_dir, layout = Path(report_dir), ReportLayout(report_dir)
     history_path = layout.training_history
     if not history_path.is_file():
-        raise FerError(f"{report_dir}: no training_history.csv; only a report made from a training run "
-                       "(report --train-run, or one that trained in notebook 02) can be reproduced")
+        raise FerError(
+            f"{report_dir}: no training_history.csv; only a report made from a training run "
+            "(report --train-run, or one that trained in notebook 02) can be reproduced"
+        )
     manifest_path = layout.training_manifest
     manifest = json.loads(manifest_path.read_text(encoding="utf-8")) if manifest_path.is_file() else {}
     notes = []
@@ -95,16 +108,22 @@ def load_recorded_training(report_dir: str | os.PathLike[str]) -> RecordedTraini
         params = params_from_dict(manifest["params"], origin=str(manifest_path))
     except (KeyError, ParamsError) as error:
         if not layout.params.is_file():
-            raise FerError(f"{report_dir}: no usable params (training_manifest.json: {error}; no params.yaml)") from None
+            raise FerError(
+                f"{report_dir}: no usable params (training_manifest.json: {error}; no params.yaml)"
+            ) from None
         params = load_params(layout.params)
-        notes.append(f"params from params.yaml (the report's params file): training_manifest.json's are not "
-                     f"usable today ({error})")
+        notes.append(
+            f"params from params.yaml (the report's params file): training_manifest.json's are not "
+            f"usable today ({error})"
+        )
     report_manifest_path = layout.manifest
-    report_manifest = json.loads(report_manifest_path.read_text(encoding="utf-8")) \
-        if report_manifest_path.is_file() else {}
+    report_manifest = (
+        json.loads(report_manifest_path.read_text(encoding="utf-8")) if report_manifest_path.is_file() else {}
+    )
     trained_on_fer2013 = params.data.source == "fer2013" or report_manifest.get("report", {}).get("data_dir")
-    return RecordedTraining(report_dir, params, pd.read_csv(history_path), manifest,
-                            "fer2013" if trained_on_fer2013 else "synthetic", notes)
+    return RecordedTraining(
+        report_dir, params, pd.read_csv(history_path), manifest, "fer2013" if trained_on_fer2013 else "synthetic", notes
+    )
 
 
 def data_location(recorded: RecordedTraining, data_dir: str | None) -> str | None:
@@ -120,13 +139,20 @@ def data_location(recorded: RecordedTraining, data_dir: str | None) -> str | Non
         return str(resolve_data_dir(recorded.params, override=None, origin=recorded.report_dir))
     if os.environ.get("FER2013_DIR"):
         return os.environ["FER2013_DIR"]
-    raise ParamsError(f"{recorded.report_dir}: the committed run trained on FER-2013; pass --data DIR or set "
-                      "env FER2013_DIR")
+    raise ParamsError(
+        f"{recorded.report_dir}: the committed run trained on FER-2013; pass --data DIR or set env FER2013_DIR"
+    )
 
 
-def reproduce_report(report_dir: str | os.PathLike[str], *, epochs: int | None = None, data_dir: str | None = None,
-                     run_dir: str | os.PathLike[str] | None = None, workers: int = 1,
-                     verbose: int | str = "auto") -> tuple[RecordedTraining, pd.DataFrame, Path]:
+def reproduce_report(
+    report_dir: str | os.PathLike[str],
+    *,
+    epochs: int | None = None,
+    data_dir: str | None = None,
+    run_dir: str | os.PathLike[str] | None = None,
+    workers: int = 1,
+    verbose: int | str = "auto",
+) -> tuple[RecordedTraining, pd.DataFrame, Path]:
     """Re-train a report's training run (at most ``epochs`` epochs) into a new run folder.
 
     Args:
@@ -154,9 +180,14 @@ def reproduce_report(report_dir: str | os.PathLike[str], *, epochs: int | None =
     return recorded, result.history, folder
 
 
-def compare_histories(committed: pd.DataFrame, reproduced: pd.DataFrame, *, select: str = "last",
-                      epoch_tolerance: float = EPOCH_TOLERANCE_PP,
-                      final_tolerance: float = FINAL_TOLERANCE_PP) -> Comparison:
+def compare_histories(
+    committed: pd.DataFrame,
+    reproduced: pd.DataFrame,
+    *,
+    select: str = "last",
+    epoch_tolerance: float = EPOCH_TOLERANCE_PP,
+    final_tolerance: float = FINAL_TOLERANCE_PP,
+) -> Comparison:
     """Set two training histories (``history.csv`` tables) side by side for their common epochs.
 
     The verdict is IDENTICAL when every :data:`METRIC_COLUMNS` value of every common epoch is
@@ -177,14 +208,20 @@ def compare_histories(committed: pd.DataFrame, reproduced: pd.DataFrame, *, sele
             table[f"{label} diff (pp)"] = 100 * (new[column].to_numpy() - old[column].to_numpy())
     shared = [column for column in METRIC_COLUMNS if column in old and column in new]
     identical = bool(np.array_equal(old[shared].to_numpy(), new[shared].to_numpy()))
-    problems = [f"epoch {epoch}: PublicTest differs by {diff:+.1f} pp" for epoch, diff
-                in zip(epochs, table["PublicTest diff (pp)"]) if not abs(diff) <= epoch_tolerance]
+    problems = [
+        f"epoch {epoch}: PublicTest differs by {diff:+.1f} pp"
+        for epoch, diff in zip(epochs, table["PublicTest diff (pp)"], strict=True)
+        if not abs(diff) <= epoch_tolerance
+    ]
     rule = f"each epoch's PublicTest accuracy within {epoch_tolerance:g} pp"
     if len(epochs) == len(committed):
         kept = int(old["val_accuracy"].idxmax()) if select == "best_val" else epochs[-1]
         rule += f"; the kept epoch's (epoch {kept}, train.select: {select}) within {final_tolerance:g} pp"
-        final = 100 * (new["val_accuracy"].max() - old["val_accuracy"].max()) if select == "best_val" else \
-            float(table["PublicTest diff (pp)"].iloc[-1])
+        final = (
+            100 * (new["val_accuracy"].max() - old["val_accuracy"].max())
+            if select == "best_val"
+            else float(table["PublicTest diff (pp)"].iloc[-1])
+        )
         if not abs(final) <= final_tolerance:
             problems.append(f"kept epoch's PublicTest differs by {final:+.1f} pp")
     else:
@@ -206,10 +243,17 @@ def describe_setup(manifest: dict[str, Any]) -> str:
     hardware = ", ".join(device.get("accelerators") or []) or device.get("processor") or device.get("machine")
     packages = manifest.get("packages", {})
     threads = manifest.get("threads")
-    thread_text = "threads not recorded" if threads is None else (
-        f"TF threads intra {threads.get('tf_intra_op_threads')} inter {threads.get('tf_inter_op_threads')}, "
-        + ", ".join(f"{name}={value}" for name, value in threads.get("env", {}).items() if value is not None))
+    thread_text = (
+        "threads not recorded"
+        if threads is None
+        else (
+            f"TF threads intra {threads.get('tf_intra_op_threads')} inter {threads.get('tf_inter_op_threads')}, "
+            + ", ".join(f"{name}={value}" for name, value in threads.get("env", {}).items() if value is not None)
+        )
+    )
     git = manifest.get("git", {})
-    return (f"{manifest.get('keras_backend')} on {hardware} ({device.get('cpu_count')} CPUs), "
-            f"TensorFlow {packages.get('tensorflow')}, Keras {packages.get('keras')}, {thread_text.rstrip(', ')}; "
-            f"commit {str(git.get('commit'))[:12]}{' dirty' if git.get('dirty') is not False else ''}")
+    return (
+        f"{manifest.get('keras_backend')} on {hardware} ({device.get('cpu_count')} CPUs), "
+        f"TensorFlow {packages.get('tensorflow')}, Keras {packages.get('keras')}, {thread_text.rstrip(', ')}; "
+        f"commit {str(git.get('commit'))[:12]}{' dirty' if git.get('dirty') is not False else ''}"
+    )

@@ -13,6 +13,7 @@ The shipped model is tied to its report by a sidecar ``models/fer_mobilenetv2.js
 (:func:`write_model_provenance`): the model file's SHA-256 and the report folder whose
 ``training_manifest.json`` records the training run's commit.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -36,8 +37,7 @@ PACKAGE_DISTRIBUTIONS: dict[str, tuple[str, ...]] = {
     "keras": ("keras",),
     "tensorflow": ("tensorflow", "tensorflow-cpu", "tensorflow-macos"),
     "numpy": ("numpy",),
-    "opencv": ("opencv-python-headless", "opencv-python", "opencv-contrib-python-headless",
-               "opencv-contrib-python"),
+    "opencv": ("opencv-python-headless", "opencv-python", "opencv-contrib-python-headless", "opencv-contrib-python"),
     "scikit-learn": ("scikit-learn",),
     "pandas": ("pandas",),
     "papermill": ("papermill",),
@@ -48,8 +48,12 @@ DATA_VARIABLE: str = "FER2013_DIR"
 """The environment variable naming the FER-2013 location; records write a location outside the
 project as ``$FER2013_DIR``."""
 
-THREAD_VARIABLES: tuple[str, ...] = ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS",
-                                     "TF_ENABLE_ONEDNN_OPTS")
+THREAD_VARIABLES: tuple[str, ...] = (
+    "TF_NUM_INTRAOP_THREADS",
+    "TF_NUM_INTEROP_THREADS",
+    "OMP_NUM_THREADS",
+    "TF_ENABLE_ONEDNN_OPTS",
+)
 """Environment variables that change how TensorFlow splits work on the CPU, recorded in manifests."""
 
 MODEL_PROVENANCE: Path = SHIPPED_MODEL.with_suffix(".json")
@@ -114,8 +118,10 @@ def dirty_tree_warning(what: str) -> str | None:
     if dirty is False:
         return None
     state = "no git commit is known" if dirty is None else f"{PROJECT_ROOT} has uncommitted changes"
-    return (f"WARNING: {state}: {what} records commit {git_commit()[:12]} with dirty=true and cannot be "
-            "traced to code; commit first if it is meant for the repository")
+    return (
+        f"WARNING: {state}: {what} records commit {git_commit()[:12]} with dirty=true and cannot be "
+        "traced to code; commit first if it is meant for the repository"
+    )
 
 
 def set_command(arguments: Sequence[str]) -> None:
@@ -136,8 +142,11 @@ def portable_command(arguments: Sequence[str]) -> str:
     for position, argument in enumerate(arguments):
         if previous == "--data":
             words.append(data_label(argument))
-        elif position > 0 and not argument.startswith("-") and (os.path.isabs(os.path.expanduser(argument)) or
-                                                                os.path.exists(argument)):
+        elif (
+            position > 0
+            and not argument.startswith("-")
+            and (os.path.isabs(os.path.expanduser(argument)) or os.path.exists(argument))
+        ):
             words.append(portable_path(argument))
         else:
             words.append(argument)
@@ -225,9 +234,11 @@ def thread_settings() -> dict[str, Any]:
         import tensorflow as tf
         from tensorflow.python.framework.config import is_op_determinism_enabled  # no public getter
 
-        settings = {"tf_intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads(),
-                    "tf_inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads(),
-                    "tf_op_determinism": is_op_determinism_enabled()}
+        settings = {
+            "tf_intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads(),
+            "tf_inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads(),
+            "tf_op_determinism": is_op_determinism_enabled(),
+        }
     return {**settings, "env": {name: os.environ.get(name) for name in THREAD_VARIABLES}}
 
 
@@ -294,8 +305,12 @@ def write_model_provenance(report_dir: str | Path, *, model: str | Path = SHIPPE
     if not training_manifest.is_file():
         raise FerError(f"{training_manifest}: not found; make the report with --train-run RUN_DIR")
     git = json.loads(training_manifest.read_text(encoding="utf-8")).get("git")
-    record = {"model": model.name, "sha256": file_sha256(model), "report": portable_path(report_dir),
-              "training_git": git}
+    record = {
+        "model": model.name,
+        "sha256": file_sha256(model),
+        "report": portable_path(report_dir),
+        "training_git": git,
+    }
     path = model.with_suffix(".json")
     path.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
     return path
@@ -321,8 +336,9 @@ def _processor_name() -> str | None:
 def _git(*arguments: str) -> str | None:
     """Run ``git -C PROJECT_ROOT *arguments``; return its stripped stdout, or None on any failure."""
     try:
-        completed = subprocess.run(["git", "-C", str(PROJECT_ROOT), *arguments], capture_output=True,
-                                   text=True, timeout=30, check=True)
+        completed = subprocess.run(
+            ["git", "-C", str(PROJECT_ROOT), *arguments], capture_output=True, text=True, timeout=30, check=True
+        )
     except (OSError, subprocess.SubprocessError):
         return None
     return completed.stdout.strip()

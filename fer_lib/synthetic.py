@@ -12,6 +12,7 @@ blur and noise, so a classifier has to learn the expression rather than a fixed 
 be right on every face. Numbers measured on this dataset say nothing about FER-2013; everything
 that shows them must say SYNTHETIC (``FaceDataset.synthetic`` is True).
 """
+
 from __future__ import annotations
 
 from typing import NamedTuple
@@ -54,26 +55,55 @@ class Expression(NamedTuple):
     """Nose wrinkles are drawn when this exceeds 0.5."""
 
 
-NEUTRAL = Expression(brow_raise=0.0, brow_slant=0.0, brow_arch=0.03, eye_open=1.0, mouth_width=0.42,
-                     mouth_curve=0.0, mouth_open=0.0, mouth_skew=0.0, nose_wrinkle=0.0)
+NEUTRAL = Expression(
+    brow_raise=0.0,
+    brow_slant=0.0,
+    brow_arch=0.03,
+    eye_open=1.0,
+    mouth_width=0.42,
+    mouth_curve=0.0,
+    mouth_open=0.0,
+    mouth_skew=0.0,
+    nose_wrinkle=0.0,
+)
 
 EXPRESSIONS: dict[str, Expression] = {
-    "angry": NEUTRAL._replace(brow_raise=-0.07, brow_slant=0.17, brow_arch=0.0, eye_open=0.65, mouth_width=0.34,
-                              mouth_curve=-0.05),
-    "disgust": NEUTRAL._replace(brow_raise=-0.05, brow_slant=0.08, eye_open=0.6, mouth_width=0.38, mouth_curve=-0.07,
-                                mouth_open=0.03, mouth_skew=0.11, nose_wrinkle=1.0),
-    "fear": NEUTRAL._replace(brow_raise=0.11, brow_slant=-0.09, eye_open=1.5, mouth_width=0.48, mouth_curve=-0.04,
-                             mouth_open=0.08),
+    "angry": NEUTRAL._replace(
+        brow_raise=-0.07, brow_slant=0.17, brow_arch=0.0, eye_open=0.65, mouth_width=0.34, mouth_curve=-0.05
+    ),
+    "disgust": NEUTRAL._replace(
+        brow_raise=-0.05,
+        brow_slant=0.08,
+        eye_open=0.6,
+        mouth_width=0.38,
+        mouth_curve=-0.07,
+        mouth_open=0.03,
+        mouth_skew=0.11,
+        nose_wrinkle=1.0,
+    ),
+    "fear": NEUTRAL._replace(
+        brow_raise=0.11, brow_slant=-0.09, eye_open=1.5, mouth_width=0.48, mouth_curve=-0.04, mouth_open=0.08
+    ),
     "happy": NEUTRAL._replace(brow_raise=0.02, eye_open=0.75, mouth_width=0.55, mouth_curve=0.17, mouth_open=0.04),
     "sad": NEUTRAL._replace(brow_raise=0.03, brow_slant=-0.13, eye_open=0.8, mouth_width=0.4, mouth_curve=-0.13),
-    "surprise": NEUTRAL._replace(brow_raise=0.18, brow_arch=0.08, eye_open=1.6, mouth_width=0.24, mouth_curve=0.0,
-                                 mouth_open=0.24),
+    "surprise": NEUTRAL._replace(
+        brow_raise=0.18, brow_arch=0.08, eye_open=1.6, mouth_width=0.24, mouth_curve=0.0, mouth_open=0.24
+    ),
     "neutral": NEUTRAL,
 }
 """The full-intensity expression of each emotion (keys in canonical label order)."""
 
-EXPRESSION_NOISE = Expression(brow_raise=0.03, brow_slant=0.03, brow_arch=0.02, eye_open=0.12, mouth_width=0.05,
-                              mouth_curve=0.03, mouth_open=0.02, mouth_skew=0.03, nose_wrinkle=0.2)
+EXPRESSION_NOISE = Expression(
+    brow_raise=0.03,
+    brow_slant=0.03,
+    brow_arch=0.02,
+    eye_open=0.12,
+    mouth_width=0.05,
+    mouth_curve=0.03,
+    mouth_open=0.02,
+    mouth_skew=0.03,
+    nose_wrinkle=0.2,
+)
 """Standard deviation of the random variation added to every expression parameter."""
 
 
@@ -91,8 +121,12 @@ def make_synthetic_dataset(per_class: int, seed: int) -> FaceDataset:
     """
     rng = np.random.default_rng(seed)
     held_out = max(1, per_class // 3)
-    plan = [(split, label) for split in SPLITS for label in range(len(EMOTIONS))
-            for _ in range(per_class if split == "Training" else held_out)]
+    plan = [
+        (split, label)
+        for split in SPLITS
+        for label in range(len(EMOTIONS))
+        for _ in range(per_class if split == "Training" else held_out)
+    ]
     faces = np.stack([draw_face(label, rng) for _, label in plan])
     return FaceDataset(
         faces=faces,
@@ -119,8 +153,9 @@ def draw_face(label: int, rng: np.random.Generator) -> np.ndarray:
     thickness = int(rng.integers(3, 5))
     if rng.random() < 0.6:
         _draw_hair(canvas, frame, rng)
-    cv2.ellipse(canvas, frame.point(0, 0), frame.axes(1.0, frame.aspect), 0, 0, 360, skin, -1, cv2.LINE_AA,
-                SUBPIXEL_BITS)
+    cv2.ellipse(
+        canvas, frame.point(0, 0), frame.axes(1.0, frame.aspect), 0, 0, 360, skin, -1, cv2.LINE_AA, SUBPIXEL_BITS
+    )
     _draw_eyes(canvas, frame, expression, skin, ink, rng)
     _draw_brows(canvas, frame, expression, ink, thickness)
     _draw_nose(canvas, frame, expression, skin, thickness)
@@ -143,8 +178,12 @@ def sample_expression(label: int, rng: np.random.Generator) -> Expression:
     values = np.array(NEUTRAL) + intensity * (target - np.array(NEUTRAL)) + rng.normal(0.0, EXPRESSION_NOISE)
     expression = Expression(*values.tolist())
     side = float(rng.choice([-1.0, 1.0]))
-    return expression._replace(eye_open=max(expression.eye_open, 0.15), mouth_width=max(expression.mouth_width, 0.12),
-                               mouth_open=max(expression.mouth_open, 0.0), mouth_skew=side * expression.mouth_skew)
+    return expression._replace(
+        eye_open=max(expression.eye_open, 0.15),
+        mouth_width=max(expression.mouth_width, 0.12),
+        mouth_open=max(expression.mouth_open, 0.0),
+        mouth_skew=side * expression.mouth_skew,
+    )
 
 
 class _FaceFrame:
@@ -180,12 +219,23 @@ def _background(rng: np.random.Generator) -> np.ndarray:
 def _draw_hair(canvas: np.ndarray, frame: _FaceFrame, rng: np.random.Generator) -> None:
     """Draw a hair cap behind the top of the head."""
     colour = float(rng.choice([rng.uniform(5, 70), rng.uniform(150, 230)]))
-    cv2.ellipse(canvas, frame.point(0, -0.25 * frame.aspect), frame.axes(1.12, 0.95 * frame.aspect), 0, 180, 360,
-                colour, -1, cv2.LINE_AA, SUBPIXEL_BITS)
+    cv2.ellipse(
+        canvas,
+        frame.point(0, -0.25 * frame.aspect),
+        frame.axes(1.12, 0.95 * frame.aspect),
+        0,
+        180,
+        360,
+        colour,
+        -1,
+        cv2.LINE_AA,
+        SUBPIXEL_BITS,
+    )
 
 
-def _draw_eyes(canvas: np.ndarray, frame: _FaceFrame, expression: Expression, skin: float, ink: float,
-               rng: np.random.Generator) -> None:
+def _draw_eyes(
+    canvas: np.ndarray, frame: _FaceFrame, expression: Expression, skin: float, ink: float, rng: np.random.Generator
+) -> None:
     """Draw both eyes: a light eye white whose height follows ``eye_open``, and a dark iris."""
     white = min(skin + rng.uniform(20, 60), 255.0)
     height = 0.075 * expression.eye_open
@@ -194,8 +244,18 @@ def _draw_eyes(canvas: np.ndarray, frame: _FaceFrame, expression: Expression, sk
         centre = frame.point(0.38 * side, -0.12)
         cv2.ellipse(canvas, centre, frame.axes(0.15, height), 0, 0, 360, white, -1, cv2.LINE_AA, SUBPIXEL_BITS)
         iris = min(height, 0.075)
-        cv2.ellipse(canvas, frame.point(0.38 * side + gaze, -0.12), frame.axes(iris, iris), 0, 0, 360, ink, -1,
-                    cv2.LINE_AA, SUBPIXEL_BITS)
+        cv2.ellipse(
+            canvas,
+            frame.point(0.38 * side + gaze, -0.12),
+            frame.axes(iris, iris),
+            0,
+            0,
+            360,
+            ink,
+            -1,
+            cv2.LINE_AA,
+            SUBPIXEL_BITS,
+        )
 
 
 def _draw_brows(canvas: np.ndarray, frame: _FaceFrame, expression: Expression, ink: float, thickness: int) -> None:
@@ -210,16 +270,31 @@ def _draw_brows(canvas: np.ndarray, frame: _FaceFrame, expression: Expression, i
 def _draw_nose(canvas: np.ndarray, frame: _FaceFrame, expression: Expression, skin: float, thickness: int) -> None:
     """Draw the nose a little darker than the skin, with wrinkles across its bridge for disgust."""
     shade = skin * 0.7
-    cv2.polylines(canvas, [frame.points(np.array([0.0, 0.05, -0.08]), np.array([-0.05, 0.22, 0.25]))], False, shade,
-                  max(thickness - 1, 1), cv2.LINE_AA, SUBPIXEL_BITS)
+    cv2.polylines(
+        canvas,
+        [frame.points(np.array([0.0, 0.05, -0.08]), np.array([-0.05, 0.22, 0.25]))],
+        False,
+        shade,
+        max(thickness - 1, 1),
+        cv2.LINE_AA,
+        SUBPIXEL_BITS,
+    )
     if expression.nose_wrinkle > 0.5:
         for y in (-0.02, 0.06):
-            cv2.polylines(canvas, [frame.points(np.array([-0.13, 0.0, 0.13]), np.array([y + 0.02, y, y + 0.02]))],
-                          False, shade * 0.8, 1, cv2.LINE_AA, SUBPIXEL_BITS)
+            cv2.polylines(
+                canvas,
+                [frame.points(np.array([-0.13, 0.0, 0.13]), np.array([y + 0.02, y, y + 0.02]))],
+                False,
+                shade * 0.8,
+                1,
+                cv2.LINE_AA,
+                SUBPIXEL_BITS,
+            )
 
 
-def _draw_mouth(canvas: np.ndarray, frame: _FaceFrame, expression: Expression, ink: float, thickness: int,
-                rng: np.random.Generator) -> None:
+def _draw_mouth(
+    canvas: np.ndarray, frame: _FaceFrame, expression: Expression, ink: float, thickness: int, rng: np.random.Generator
+) -> None:
     """Draw the mouth: a curved line when closed, a filled dark opening between two lip curves when open."""
     interior = float(rng.uniform(0, 50))
     xs = np.linspace(-1.0, 1.0, 17)
@@ -229,8 +304,9 @@ def _draw_mouth(canvas: np.ndarray, frame: _FaceFrame, expression: Expression, i
     if expression.mouth_open * frame.scale < 1.0:
         cv2.polylines(canvas, [frame.points(x_pixels, middle)], False, ink, thickness, cv2.LINE_AA, SUBPIXEL_BITS)
         return
-    outline = np.concatenate([frame.points(x_pixels, middle - 0.35 * opening),
-                              frame.points(x_pixels[::-1], (middle + 0.65 * opening)[::-1])])
+    outline = np.concatenate(
+        [frame.points(x_pixels, middle - 0.35 * opening), frame.points(x_pixels[::-1], (middle + 0.65 * opening)[::-1])]
+    )
     cv2.fillPoly(canvas, [outline], interior, cv2.LINE_AA, SUBPIXEL_BITS)
     cv2.polylines(canvas, [outline], True, ink, max(thickness - 1, 1), cv2.LINE_AA, SUBPIXEL_BITS)
 
@@ -238,16 +314,36 @@ def _draw_mouth(canvas: np.ndarray, frame: _FaceFrame, expression: Expression, i
 def _draw_glasses(canvas: np.ndarray, frame: _FaceFrame, ink: float) -> None:
     """Draw round glasses over the eyes."""
     for side in (-1, 1):
-        cv2.ellipse(canvas, frame.point(0.38 * side, -0.12), frame.axes(0.22, 0.17), 0, 0, 360, ink, 1, cv2.LINE_AA,
-                    SUBPIXEL_BITS)
+        cv2.ellipse(
+            canvas,
+            frame.point(0.38 * side, -0.12),
+            frame.axes(0.22, 0.17),
+            0,
+            0,
+            360,
+            ink,
+            1,
+            cv2.LINE_AA,
+            SUBPIXEL_BITS,
+        )
     cv2.line(canvas, frame.point(-0.16, -0.14), frame.point(0.16, -0.14), ink, 1, cv2.LINE_AA, SUBPIXEL_BITS)
 
 
 def _draw_occluder(canvas: np.ndarray, frame: _FaceFrame, rng: np.random.Generator) -> None:
     """Cover part of the face with a random blob (a hand, a microphone, a watermark...)."""
     centre = frame.point(*rng.uniform(-0.8, 0.8, size=2))
-    cv2.ellipse(canvas, centre, frame.axes(*rng.uniform(0.2, 0.45, size=2)), float(rng.uniform(0, 180)), 0, 360,
-                float(rng.uniform(0, 255)), -1, cv2.LINE_AA, SUBPIXEL_BITS)
+    cv2.ellipse(
+        canvas,
+        centre,
+        frame.axes(*rng.uniform(0.2, 0.45, size=2)),
+        float(rng.uniform(0, 180)),
+        0,
+        360,
+        float(rng.uniform(0, 255)),
+        -1,
+        cv2.LINE_AA,
+        SUBPIXEL_BITS,
+    )
 
 
 def _finish(canvas: np.ndarray, centre: np.ndarray, rng: np.random.Generator) -> np.ndarray:

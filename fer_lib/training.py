@@ -30,6 +30,7 @@ over the epoch, loss includes label smoothing and class weights); ``train_*`` an
 measured afterwards in inference mode (BatchNorm moving averages, no dropout) on a fixed Training
 subset and on PublicTest, with scikit-learn.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -53,14 +54,29 @@ from fer_lib.data import stratified_subset
 from fer_lib.dataset import FaceDataset
 from fer_lib.errors import DataError, RunExistsError
 from fer_lib.labels import NUM_CLASSES
-from fer_lib.model import (average_weights, build_model, load_model, load_model_weights, recalibrate_batchnorm,
-                           resolve_weights, set_backbone_trainable)
+from fer_lib.model import (
+    average_weights,
+    build_model,
+    load_model,
+    load_model_weights,
+    recalibrate_batchnorm,
+    resolve_weights,
+    set_backbone_trainable,
+)
 from fer_lib.params import Params, load_params, params_from_dict
 from fer_lib.paths import ReportLayout, RunLayout
 
 HISTORY_COLUMNS: tuple[str, ...] = (
-    "epoch", "fit_accuracy", "fit_loss", "train_accuracy", "train_loss",
-    "val_accuracy", "val_loss", "learning_rate", "seconds", "eval_seconds",
+    "epoch",
+    "fit_accuracy",
+    "fit_loss",
+    "train_accuracy",
+    "train_loss",
+    "val_accuracy",
+    "val_loss",
+    "learning_rate",
+    "seconds",
+    "eval_seconds",
 )
 """Per-epoch history: fit_* = fit-time (training mode); train_*/val_* = inference mode."""
 
@@ -89,8 +105,17 @@ class FaceBatches(keras.utils.PyDataset):
     :func:`uses_soft_targets`), and (B,) weights.
     """
 
-    def __init__(self, faces: np.ndarray, labels: np.ndarray, batch_size: int, params: Params,
-                 sample_weights: np.ndarray, one_hot: bool, *, workers: int = 1) -> None:
+    def __init__(
+        self,
+        faces: np.ndarray,
+        labels: np.ndarray,
+        batch_size: int,
+        params: Params,
+        sample_weights: np.ndarray,
+        one_hot: bool,
+        *,
+        workers: int = 1,
+    ) -> None:
         super().__init__(workers=workers, use_multiprocessing=False)
         self.faces, self.labels, self.sample_weights = faces, labels, sample_weights
         self.batch_size, self.params, self.one_hot = batch_size, params, one_hot
@@ -105,7 +130,7 @@ class FaceBatches(keras.utils.PyDataset):
         return -(-len(self.labels) // self.batch_size)
 
     def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        rows = self.order[index * self.batch_size:(index + 1) * self.batch_size]
+        rows = self.order[index * self.batch_size : (index + 1) * self.batch_size]
         rng = np.random.default_rng([self.params.seed, self.epoch, index])
         augment = self.params.train.augment
         x, y, weights = augment_batch(self.faces[rows], augment, rng), self.labels[rows], self.sample_weights[rows]
@@ -116,8 +141,15 @@ class FaceBatches(keras.utils.PyDataset):
         return x[..., None], y, weights
 
 
-def train(params: Params, dataset: FaceDataset, run_dir: str | os.PathLike[str], *, verbose: int | str = "auto",
-          workers: int = 1, max_epochs: int | None = None) -> TrainResult:
+def train(
+    params: Params,
+    dataset: FaceDataset,
+    run_dir: str | os.PathLike[str],
+    *,
+    verbose: int | str = "auto",
+    workers: int = 1,
+    max_epochs: int | None = None,
+) -> TrainResult:
     """Train per ``params`` on the Training split, scoring PublicTest each epoch; resume if interrupted.
 
     This is the loop notebook 2 shows, cell for cell: :func:`open_run`, then per epoch the staged
@@ -144,8 +176,11 @@ def train(params: Params, dataset: FaceDataset, run_dir: str | os.PathLike[str],
     for epoch in run.epochs_to_do(max_epochs):
         if params.model.freeze == "staged" and epoch == params.train.warmup_epochs:  # stage 2: the backbone learns too
             set_backbone_trainable(model, True)
-            model.compile(optimizer=make_optimizer(params, backbone_trainable=True, steps_per_epoch=len(run.batches)),
-                          loss=make_loss(params), metrics=["accuracy"])
+            model.compile(
+                optimizer=make_optimizer(params, backbone_trainable=True, steps_per_epoch=len(run.batches)),
+                loss=make_loss(params),
+                metrics=["accuracy"],
+            )
         run.save_epoch(run.fit_epoch(epoch, verbose=verbose))
     return run.finish()
 
@@ -204,13 +239,20 @@ class TrainingRun:
             return load_run(self.run_dir)
         if self.state["epochs_done"] < self.params.train.epochs:
             history = pd.read_csv(RunLayout(self.run_dir).history)
-            return TrainResult(self.model, history, RunLayout(self.run_dir).checkpoint, self.run_dir,
-                               self.state["epochs_done"])
+            return TrainResult(
+                self.model, history, RunLayout(self.run_dir).checkpoint, self.run_dir, self.state["epochs_done"]
+            )
         return _finish(self.params, self.run_dir, self.state, self.training, self.train_eval, self.heldout)
 
 
-def open_run(params: Params, dataset: FaceDataset, run_dir: str | os.PathLike[str], *, workers: int = 1,
-             reuse_finished: bool = False) -> TrainingRun:
+def open_run(
+    params: Params,
+    dataset: FaceDataset,
+    run_dir: str | os.PathLike[str],
+    *,
+    workers: int = 1,
+    reuse_finished: bool = False,
+) -> TrainingRun:
     """Open a run folder for training: a new run (model built and compiled), or an unfinished one resumed.
 
     Seeds everything from ``params.seed`` first, so that a new model and its run are reproducible.
@@ -220,8 +262,8 @@ def open_run(params: Params, dataset: FaceDataset, run_dir: str | os.PathLike[st
         dataset: faces with a ``Training`` split (and ``PublicTest`` for the held-out curve).
         run_dir: new or empty, or an unfinished run of the same params (resumed from its checkpoint).
         workers: host threads preparing batches.
-        reuse_finished: a finished run (:func:`is_finished`) is opened with nothing left to do: ``model`` is its final model and
-            :meth:`~TrainingRun.finish` loads it. False: a finished run is a RunExistsError.
+        reuse_finished: a finished run (:func:`is_finished`) is opened with nothing left to do: ``model`` is its
+            final model and :meth:`~TrainingRun.finish` loads it. False: a finished run is a RunExistsError.
 
     Raises:
         RunExistsError: for a finished run (unless ``reuse_finished``), an unfinished run with other
@@ -230,16 +272,31 @@ def open_run(params: Params, dataset: FaceDataset, run_dir: str | os.PathLike[st
     """
     run_dir = Path(run_dir)
     training, heldout = training_data(params, dataset), dataset.split("PublicTest")
-    batches = FaceBatches(training.faces, training.labels, params.train.batch_size, params,
-                          _sample_weights(params, training.labels), uses_soft_targets(params), workers=workers)
+    batches = FaceBatches(
+        training.faces,
+        training.labels,
+        params.train.batch_size,
+        params,
+        _sample_weights(params, training.labels),
+        uses_soft_targets(params),
+        workers=workers,
+    )
     layout = RunLayout(run_dir)
     if reuse_finished and is_finished(run_dir):
         recorded = load_params(layout.params)
         if recorded != params:
             print(f"WARNING: {run_dir} was trained with other params than these")
         print(f"{run_dir} holds a finished run: loading it, not training again")
-        return TrainingRun(params, run_dir, {"finished": True}, training, train_eval_data(params, training), heldout,
-                           batches, load_model(layout.model))
+        return TrainingRun(
+            params,
+            run_dir,
+            {"finished": True},
+            training,
+            train_eval_data(params, training),
+            heldout,
+            batches,
+            load_model(layout.model),
+        )
     state = _prepare_run_dir(run_dir, params)
     _seed_everything(params.seed)
     policy = keras.config.dtype_policy()
@@ -250,8 +307,17 @@ def open_run(params: Params, dataset: FaceDataset, run_dir: str | os.PathLike[st
     finally:
         keras.config.set_dtype_policy(policy)
     _start_run_dir(run_dir, params, state)
-    return TrainingRun(params, run_dir, state, training, train_eval_data(params, training), heldout, batches, model,
-                       _plateau_callback(params, model, state))
+    return TrainingRun(
+        params,
+        run_dir,
+        state,
+        training,
+        train_eval_data(params, training),
+        heldout,
+        batches,
+        model,
+        _plateau_callback(params, model, state),
+    )
 
 
 def load_run(run_dir: str | os.PathLike[str]) -> TrainResult:
@@ -263,8 +329,14 @@ def load_run(run_dir: str | os.PathLike[str]) -> TrainResult:
     layout = require_finished(run_dir)
     state = json.loads(layout.state.read_text())
     history = pd.read_csv(layout.history)
-    return TrainResult(load_model(layout.model), history, layout.model, layout.root, _kept_epoch(state, history),
-                       state.get("averaged", {}).get("epochs", []))
+    return TrainResult(
+        load_model(layout.model),
+        history,
+        layout.model,
+        layout.root,
+        _kept_epoch(state, history),
+        state.get("averaged", {}).get("epochs", []),
+    )
 
 
 def averaged_epochs(params: Params) -> list[int]:
@@ -282,8 +354,12 @@ def is_finished(run_dir: str | os.PathLike[str]) -> bool:
     The one definition of a finished run: reports, ablations and ``load_run`` all ask here.
     """
     layout = RunLayout(run_dir)
-    return (layout.state.is_file() and bool(json.loads(layout.state.read_text()).get("finished"))
-            and layout.model.is_file() and layout.history.is_file())
+    return (
+        layout.state.is_file()
+        and bool(json.loads(layout.state.read_text()).get("finished"))
+        and layout.model.is_file()
+        and layout.history.is_file()
+    )
 
 
 def require_finished(run_dir: str | os.PathLike[str]) -> RunLayout:
@@ -293,8 +369,9 @@ def require_finished(run_dir: str | os.PathLike[str]) -> RunLayout:
         DataError: ``"<run_dir>: not a finished training run ..."`` unless :func:`is_finished`.
     """
     if not is_finished(run_dir):
-        raise DataError(f"{run_dir}: not a finished training run (state.json marked finished, model.keras "
-                        "and history.csv expected)")
+        raise DataError(
+            f"{run_dir}: not a finished training run (state.json marked finished, model.keras and history.csv expected)"
+        )
     return RunLayout(run_dir)
 
 
@@ -334,8 +411,10 @@ def _prepare_run_dir(run_dir: Path, params: Params) -> dict:
         params_path = RunLayout(run_dir).params
         recorded = params_from_dict(yaml.safe_load(params_path.read_text()), origin=str(params_path))
         if recorded != params:
-            raise RunExistsError(f"{run_dir}: holds an unfinished run with different params; "
-                                 "resume it with the same params file or choose a new output folder")
+            raise RunExistsError(
+                f"{run_dir}: holds an unfinished run with different params; "
+                "resume it with the same params file or choose a new output folder"
+            )
         print(f"Resuming {run_dir} after epoch {state['epochs_done']} of {params.train.epochs}")
         return state
     if run_dir.is_dir() and any(run_dir.iterdir()):
@@ -379,8 +458,11 @@ def _initial_model(params: Params, run_dir: Path, state: dict, steps_per_epoch: 
     if params.model.freeze == "staged" and params.train.warmup_epochs == 0:
         set_backbone_trainable(model, True)
     trainable = model.get_layer("backbone").trainable
-    model.compile(optimizer=make_optimizer(params, backbone_trainable=trainable, steps_per_epoch=steps_per_epoch),
-                  loss=make_loss(params), metrics=["accuracy"])
+    model.compile(
+        optimizer=make_optimizer(params, backbone_trainable=trainable, steps_per_epoch=steps_per_epoch),
+        loss=make_loss(params),
+        metrics=["accuracy"],
+    )
     return model
 
 
@@ -392,8 +474,9 @@ def stage_learning_rate(params: Params, *, backbone_trainable: bool) -> float:
     return params.train.learning_rate
 
 
-def make_schedule(params: Params, *, backbone_trainable: bool, steps_per_epoch: int
-                  ) -> float | keras.optimizers.schedules.LearningRateSchedule:
+def make_schedule(
+    params: Params, *, backbone_trainable: bool, steps_per_epoch: int
+) -> float | keras.optimizers.schedules.LearningRateSchedule:
     """The learning rate of a stage per optimizer step, counted from the stage's first step.
 
     ``train.schedule: cosine`` decays :func:`stage_learning_rate` to 0 over the epochs in which the
@@ -450,13 +533,15 @@ def _plateau_callback(params: Params, model: keras.Model, state: dict) -> keras.
     """A ReduceLROnPlateau on inference-mode PublicTest accuracy, restored from ``state``."""
     if params.train.schedule != "plateau":
         return None
-    callback = keras.callbacks.ReduceLROnPlateau(monitor="val_accuracy", mode="max", factor=0.5, patience=2,
-                                                 min_lr=1e-6, verbose=1)
+    callback = keras.callbacks.ReduceLROnPlateau(
+        monitor="val_accuracy", mode="max", factor=0.5, patience=2, min_lr=1e-6, verbose=1
+    )
     callback.set_model(model)
     callback.on_train_begin()
     if state.get("plateau"):
-        callback.wait, callback.best, callback.cooldown_counter = (state["plateau"][key] for key in
-                                                                   ("wait", "best", "cooldown_counter"))
+        callback.wait, callback.best, callback.cooldown_counter = (
+            state["plateau"][key] for key in ("wait", "best", "cooldown_counter")
+        )
     return callback
 
 
@@ -468,27 +553,43 @@ def _reseed_dropout(model: keras.Model, seed: int, epoch: int) -> None:
             generator.state.assign(np.array([seed + index, epoch], dtype=generator.state.dtype))
 
 
-def _run_epoch(model: keras.Model, batches: FaceBatches, epoch: int, params: Params, train_eval: FaceDataset,
-               heldout: FaceDataset, verbose: int | str) -> dict:
+def _run_epoch(
+    model: keras.Model,
+    batches: FaceBatches,
+    epoch: int,
+    params: Params,
+    train_eval: FaceDataset,
+    heldout: FaceDataset,
+    verbose: int | str,
+) -> dict:
     """Fit one epoch, then score Training (subset) and PublicTest in inference mode; return the history row."""
     batches.set_epoch(epoch)
     _reseed_dropout(model, params.seed, epoch)
     start = time.perf_counter()
     logs = model.fit(batches, initial_epoch=epoch, epochs=epoch + 1, shuffle=False, verbose=verbose).history
     seconds = time.perf_counter() - start
-    row = {"epoch": epoch + 1, "fit_accuracy": logs["accuracy"][-1], "fit_loss": logs["loss"][-1],
-           "learning_rate": float(keras.ops.convert_to_numpy(model.optimizer.learning_rate)), "seconds": seconds}
+    row = {
+        "epoch": epoch + 1,
+        "fit_accuracy": logs["accuracy"][-1],
+        "fit_loss": logs["loss"][-1],
+        "learning_rate": float(keras.ops.convert_to_numpy(model.optimizer.learning_rate)),
+        "seconds": seconds,
+    }
     start = time.perf_counter()
     row.update(_inference_scores(model, params, train_eval, heldout))
     row["eval_seconds"] = time.perf_counter() - start
-    print(f"epoch {epoch + 1}: fit-time (training mode) accuracy {row['fit_accuracy']:.4f}; inference mode: "
-          f"Training {row.get('train_accuracy', float('nan')):.4f}, PublicTest {row.get('val_accuracy', float('nan')):.4f}",
-          flush=True)
+    print(
+        f"epoch {epoch + 1}: fit-time (training mode) accuracy {row['fit_accuracy']:.4f}; inference mode: "
+        f"Training {row.get('train_accuracy', float('nan')):.4f}, "
+        f"PublicTest {row.get('val_accuracy', float('nan')):.4f}",
+        flush=True,
+    )
     return row
 
 
-def _inference_scores(model: keras.Model, params: Params, train_eval: FaceDataset, heldout: FaceDataset
-                      ) -> dict[str, float]:
+def _inference_scores(
+    model: keras.Model, params: Params, train_eval: FaceDataset, heldout: FaceDataset
+) -> dict[str, float]:
     """Inference-mode accuracy and log loss on the Training subset and PublicTest:
     ``{train,val}_{accuracy,loss}`` (a split without faces is left out)."""
     classifier, scores = KerasClassifier(model), {}
@@ -500,8 +601,14 @@ def _inference_scores(model: keras.Model, params: Params, train_eval: FaceDatase
     return scores
 
 
-def _save_epoch(model: keras.Model, run_dir: Path, state: dict, row: dict, params: Params,
-                plateau: keras.callbacks.ReduceLROnPlateau | None) -> None:
+def _save_epoch(
+    model: keras.Model,
+    run_dir: Path,
+    state: dict,
+    row: dict,
+    params: Params,
+    plateau: keras.callbacks.ReduceLROnPlateau | None,
+) -> None:
     """Checkpoint model+optimizer, append the history row and advance ``state``, each atomically."""
     _atomic_save_model(model, RunLayout(run_dir).checkpoint)
     history_path = RunLayout(run_dir).history
@@ -510,21 +617,28 @@ def _save_epoch(model: keras.Model, run_dir: Path, state: dict, row: dict, param
     history = pd.concat([history, pd.DataFrame([row]).reindex(columns=HISTORY_COLUMNS)], ignore_index=True)
     _atomic_write(history_path, history.to_csv(index=False))
     val_accuracy = row.get("val_accuracy")
-    if params.train.select == "best_val" and val_accuracy is not None and (
-            state["best_val_accuracy"] is None or val_accuracy > state["best_val_accuracy"]):
+    if (
+        params.train.select == "best_val"
+        and val_accuracy is not None
+        and (state["best_val_accuracy"] is None or val_accuracy > state["best_val_accuracy"])
+    ):
         model.save_weights(RunLayout(run_dir).best_weights)
         state.update(best_val_accuracy=val_accuracy, best_epoch=row["epoch"])
     if row["epoch"] in averaged_epochs(params):
         model.save_weights(RunLayout(run_dir).epoch_weights(row["epoch"]))
     if plateau is not None:
-        state["plateau"] = {"wait": plateau.wait, "best": float(plateau.best),
-                            "cooldown_counter": plateau.cooldown_counter}
+        state["plateau"] = {
+            "wait": plateau.wait,
+            "best": float(plateau.best),
+            "cooldown_counter": plateau.cooldown_counter,
+        }
     state["epochs_done"] = row["epoch"]
     _atomic_write(RunLayout(run_dir).state, json.dumps(state, indent=2))
 
 
-def _finish(params: Params, run_dir: Path, state: dict, training: FaceDataset, train_eval: FaceDataset,
-            heldout: FaceDataset) -> TrainResult:
+def _finish(
+    params: Params, run_dir: Path, state: dict, training: FaceDataset, train_eval: FaceDataset, heldout: FaceDataset
+) -> TrainResult:
     """Write the final float32 inference model (last, best or averaged epochs) and mark the run finished.
 
     With ``select: average`` the averaged model's BatchNorm statistics are recomputed on the
@@ -539,9 +653,12 @@ def _finish(params: Params, run_dir: Path, state: dict, training: FaceDataset, t
         average_weights(trained, [RunLayout(run_dir).epoch_weights(epoch) for epoch in epochs])
         recalibrate_batchnorm(trained, training.faces, batch_size=max(params.train.batch_size, 256))
         state["averaged"] = {"epochs": epochs, **_inference_scores(trained, params, train_eval, heldout)}
-        print(f"weights of epochs {epochs[0]}-{epochs[-1]} averaged, BatchNorm statistics recomputed; inference "
-              f"mode: Training {state['averaged'].get('train_accuracy', float('nan')):.4f}, "
-              f"PublicTest {state['averaged'].get('val_accuracy', float('nan')):.4f}", flush=True)
+        print(
+            f"weights of epochs {epochs[0]}-{epochs[-1]} averaged, BatchNorm statistics recomputed; inference "
+            f"mode: Training {state['averaged'].get('train_accuracy', float('nan')):.4f}, "
+            f"PublicTest {state['averaged'].get('val_accuracy', float('nan')):.4f}",
+            flush=True,
+        )
     final = build_model(dataclasses.replace(params.model, weights="none"), seed=params.seed)
     final.set_weights([np.asarray(keras.ops.convert_to_numpy(w), dtype=np.float32) for w in trained.get_weights()])
     model_path = RunLayout(run_dir).model
@@ -580,8 +697,12 @@ def wall_time(history: pd.DataFrame) -> dict[str, float]:
         without any pause between an interruption and its resume) and ``wall_seconds_per_epoch``.
     """
     fit, evaluation = float(history["seconds"].sum()), float(history["eval_seconds"].fillna(0).sum())
-    return {"fit_seconds": fit, "eval_seconds": evaluation, "wall_seconds": fit + evaluation,
-            "wall_seconds_per_epoch": (fit + evaluation) / max(len(history), 1)}
+    return {
+        "fit_seconds": fit,
+        "eval_seconds": evaluation,
+        "wall_seconds": fit + evaluation,
+        "wall_seconds_per_epoch": (fit + evaluation) / max(len(history), 1),
+    }
 
 
 # --- What notebook 2 shows about a run: the recipe, the model, the batches, the schedule, the gap ---
@@ -607,43 +728,84 @@ SELECT_MEANING: dict[str, str] = {
 def recipe_table(params: Params) -> pd.DataFrame:
     """The training recipe of ``params``, one row per setting: its params key, value and what it does."""
     model, train, augment = params.model, params.train, params.train.augment
-    transforms = [name for name, on in (
-        ("flip", augment.flip), (f"rotate +-{augment.rotation_degrees:g} deg", augment.rotation_degrees),
-        (f"shift +-{augment.shift_fraction:.0%}", augment.shift_fraction),
-        (f"zoom +-{augment.zoom_fraction:.0%}", augment.zoom_fraction),
-        (f"erase p={augment.erasing_probability:g}", augment.erasing_probability),
-        (f"random {augment.crop_size} px crops", augment.crop_size),
-        (f"mixup alpha={augment.mixup_alpha:g}", augment.mixup_alpha)) if on]
+    transforms = [
+        name
+        for name, on in (
+            ("flip", augment.flip),
+            (f"rotate +-{augment.rotation_degrees:g} deg", augment.rotation_degrees),
+            (f"shift +-{augment.shift_fraction:.0%}", augment.shift_fraction),
+            (f"zoom +-{augment.zoom_fraction:.0%}", augment.zoom_fraction),
+            (f"erase p={augment.erasing_probability:g}", augment.erasing_probability),
+            (f"random {augment.crop_size} px crops", augment.crop_size),
+            (f"mixup alpha={augment.mixup_alpha:g}", augment.mixup_alpha),
+        )
+        if on
+    ]
     optimizer = train.optimizer + (f", weight decay {train.weight_decay:g}" if train.optimizer == "adamw" else "")
-    head_rate = [("train.head_learning_rate", f"{train.head_learning_rate or train.learning_rate:g}",
-                  "the step size while only the head trains")] if model.freeze == "staged" else []
+    head_rate = (
+        [
+            (
+                "train.head_learning_rate",
+                f"{train.head_learning_rate or train.learning_rate:g}",
+                "the step size while only the head trains",
+            )
+        ]
+        if model.freeze == "staged"
+        else []
+    )
     rows = [
-        ("model.input_size", f"{model.input_size} px",
-         f"48x48 grey faces are resized to this inside the model ({model.resize})"),
+        (
+            "model.input_size",
+            f"{model.input_size} px",
+            f"48x48 grey faces are resized to this inside the model ({model.resize})",
+        ),
         ("model.scale", model.scale, "pixels 0-255 to [0, 1] (unit: x/255) or [-1, 1] (imagenet: x/127.5 - 1)"),
         ("model.weights", model.weights, "where MobileNetV2's weights start from"),
-        ("model.pooling, head_units, dropout", f"{model.pooling}, {model.head_units or 'none'}, {model.dropout:g}",
-         "the head on the backbone: pooling, hidden dense layers, dropout before each dense layer; then softmax 7"),
-        ("model.bn_momentum", f"{model.bn_momentum:g}" if model.bn_momentum else "0.999 (Keras' default)",
-         "how slowly BatchNorm's moving averages (used in inference mode) follow the batches"),
-        ("model.freeze", model.freeze + (f", warmup_epochs {train.warmup_epochs}" if model.freeze == "staged" else ""),
-         FREEZE_MEANING[model.freeze]),
+        (
+            "model.pooling, head_units, dropout",
+            f"{model.pooling}, {model.head_units or 'none'}, {model.dropout:g}",
+            "the head on the backbone: pooling, hidden dense layers, dropout before each dense layer; then softmax 7",
+        ),
+        (
+            "model.bn_momentum",
+            f"{model.bn_momentum:g}" if model.bn_momentum else "0.999 (Keras' default)",
+            "how slowly BatchNorm's moving averages (used in inference mode) follow the batches",
+        ),
+        (
+            "model.freeze",
+            model.freeze + (f", warmup_epochs {train.warmup_epochs}" if model.freeze == "staged" else ""),
+            FREEZE_MEANING[model.freeze],
+        ),
         ("train.epochs", str(train.epochs), "passes over the Training faces"),
         ("train.batch_size", str(train.batch_size), "faces per optimizer step"),
         ("train.optimizer", optimizer, "the update rule (sgd: Nesterov momentum 0.9)"),
         ("train.learning_rate", f"{train.learning_rate:g}", "the (peak) step size while the backbone trains"),
         *head_rate,
         ("train.schedule", train.schedule, SCHEDULE_MEANING[train.schedule]),
-        ("loss", f"cross-entropy, label smoothing {train.label_smoothing:g}",
-         "target (1 - e) on the label and e/7 on every class" if train.label_smoothing else "target 1 on the label"),
-        ("train.class_weight", train.class_weight, "each face weighs in inverse proportion to its class's size"
-         if train.class_weight == "balanced" else "every face weighs the same in the loss"),
+        (
+            "loss",
+            f"cross-entropy, label smoothing {train.label_smoothing:g}",
+            "target (1 - e) on the label and e/7 on every class" if train.label_smoothing else "target 1 on the label",
+        ),
+        (
+            "train.class_weight",
+            train.class_weight,
+            "each face weighs in inverse proportion to its class's size"
+            if train.class_weight == "balanced"
+            else "every face weighs the same in the loss",
+        ),
         ("train.augment", ", ".join(transforms) or "none", "random changes to each Training face, new every epoch"),
         ("data.train_subset", str(params.data.train_subset or "all"), "Training faces fitted"),
-        ("train.train_eval_subset", str(train.train_eval_subset or "all"),
-         "Training faces re-scored in inference mode after each epoch"),
-        ("train.select", train.select + (f", {train.average_epochs} epochs" if train.select == "average" else ""),
-         SELECT_MEANING[train.select]),
+        (
+            "train.train_eval_subset",
+            str(train.train_eval_subset or "all"),
+            "Training faces re-scored in inference mode after each epoch",
+        ),
+        (
+            "train.select",
+            train.select + (f", {train.average_epochs} epochs" if train.select == "average" else ""),
+            SELECT_MEANING[train.select],
+        ),
         ("seed", str(params.seed), "fixes the head's initial weights, the batches, augmentation and dropout"),
     ]
     return pd.DataFrame(rows, columns=["setting", "value", "what it does"]).set_index("setting")
@@ -654,14 +816,22 @@ def layer_table(model: keras.Model) -> pd.DataFrame:
 
     The MobileNetV2 backbone is one row (a nested model of about 150 layers).
     """
-    rows = [{"layer": layer.name, "kind": type(layer).__name__, "output shape": str(tuple(layer.output.shape)),
-             "parameters": layer.count_params(), "trains now": layer.trainable and bool(layer.trainable_weights)}
-            for layer in model.layers]
+    rows = [
+        {
+            "layer": layer.name,
+            "kind": type(layer).__name__,
+            "output shape": str(tuple(layer.output.shape)),
+            "parameters": layer.count_params(),
+            "trains now": layer.trainable and bool(layer.trainable_weights),
+        }
+        for layer in model.layers
+    ]
     return pd.DataFrame(rows).set_index("layer")
 
 
-def augmentation_examples(batches: FaceBatches, *, count: int, epoch: int = 0
-                          ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def augmentation_examples(
+    batches: FaceBatches, *, count: int, epoch: int = 0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The first ``count`` faces of the first batch of ``epoch``, as stored and as the model is fed them.
 
     Returns:
@@ -670,7 +840,7 @@ def augmentation_examples(batches: FaceBatches, *, count: int, epoch: int = 0
     previous = batches.epoch
     batches.set_epoch(epoch)
     augmented = batches[0][0][:count, ..., 0]
-    rows = batches.order[:len(augmented)]
+    rows = batches.order[: len(augmented)]
     batches.set_epoch(previous)
     return batches.faces[rows], augmented, batches.labels[rows]
 
@@ -685,9 +855,15 @@ def learning_rate_curve(params: Params, *, steps_per_epoch: int) -> pd.DataFrame
         Columns ``epoch`` (epochs elapsed at the step, fractional), ``learning_rate`` and ``stage``.
     """
     warmup = params.train.warmup_epochs if params.model.freeze == "staged" else 0
-    stages = (("head only (backbone frozen)", False, 0, warmup),
-              ("whole network" if params.model.freeze != "backbone" else "head only", params.model.freeze != "backbone",
-               warmup, params.train.epochs))
+    stages = (
+        ("head only (backbone frozen)", False, 0, warmup),
+        (
+            "whole network" if params.model.freeze != "backbone" else "head only",
+            params.model.freeze != "backbone",
+            warmup,
+            params.train.epochs,
+        ),
+    )
     parts = []
     for name, trainable, first, last in stages:
         steps = np.arange((last - first) * steps_per_epoch)
@@ -705,34 +881,47 @@ def last_epoch_table(history: pd.DataFrame) -> pd.DataFrame:
     94.23% hides) and Training minus PublicTest in inference mode (over-fitting).
     """
     last = history.iloc[-1]
-    value = {column: float(last[column]) if column in last and pd.notna(last[column]) else np.nan
-             for column in ("fit_accuracy", "fit_loss", "train_accuracy", "train_loss", "val_accuracy", "val_loss")}
+    value = {
+        column: float(last[column]) if column in last and pd.notna(last[column]) else np.nan
+        for column in ("fit_accuracy", "fit_loss", "train_accuracy", "train_loss", "val_accuracy", "val_loss")
+    }
     rows = {
         "Training, fit-time (training mode)": (100 * value["fit_accuracy"], value["fit_loss"]),
         "Training, inference mode": (100 * value["train_accuracy"], value["train_loss"]),
         "PublicTest, inference mode": (100 * value["val_accuracy"], value["val_loss"]),
-        "gap: Training fit-time - inference mode (points)":
-            (100 * (value["fit_accuracy"] - value["train_accuracy"]), np.nan),
-        "gap: Training - PublicTest, inference mode (points)":
-            (100 * (value["train_accuracy"] - value["val_accuracy"]), np.nan),
+        "gap: Training fit-time - inference mode (points)": (
+            100 * (value["fit_accuracy"] - value["train_accuracy"]),
+            np.nan,
+        ),
+        "gap: Training - PublicTest, inference mode (points)": (
+            100 * (value["train_accuracy"] - value["val_accuracy"]),
+            np.nan,
+        ),
     }
     return pd.DataFrame.from_dict(rows, orient="index", columns=["accuracy (%)", "loss"]).rename_axis(
-        f"last epoch ({int(last['epoch'])})")
+        f"last epoch ({int(last['epoch'])})"
+    )
 
 
 def timing_table(history: pd.DataFrame) -> pd.DataFrame:
     """One row: the epochs and the run's measured time (:func:`wall_time`), in seconds and hours."""
     timing = wall_time(history)
-    return pd.DataFrame([{"epochs": len(history), **timing, "wall_hours": timing["wall_seconds"] / 3600}],
-                        index=["measured"])
+    return pd.DataFrame(
+        [{"epochs": len(history), **timing, "wall_hours": timing["wall_seconds"] / 3600}], index=["measured"]
+    )
 
 
 def training_record(result: TrainResult) -> dict:
     """What notebook 2 records in ``metrics/training.json``: epochs, seconds per epoch, :func:`wall_time`,
     the last history row (``final_epoch``), the model's path and the run folder."""
-    return {"epochs": len(result.history), "seconds_per_epoch": float(result.history["seconds"].mean()),
-            **wall_time(result.history), "final_epoch": result.history.to_dict(orient="records")[-1],
-            "model_path": str(result.model_path), "training_run": str(result.run_dir)}
+    return {
+        "epochs": len(result.history),
+        "seconds_per_epoch": float(result.history["seconds"].mean()),
+        **wall_time(result.history),
+        "final_epoch": result.history.to_dict(orient="records")[-1],
+        "model_path": str(result.model_path),
+        "training_run": str(result.run_dir),
+    }
 
 
 def recorded_fit_accuracy(report_dir: str | os.PathLike[str]) -> float | None:

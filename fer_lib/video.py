@@ -13,6 +13,7 @@ larger face entering the frame does not take its place; when there is no such bo
 face becomes the main face. The average restarts from the raw probabilities whenever the main
 face is lost, so an emotion never leaks from one face, or one appearance of it, into the next.
 """
+
 from __future__ import annotations
 
 import os
@@ -27,8 +28,18 @@ from tqdm import tqdm
 
 from fer_lib.classifiers import EmotionClassifier
 from fer_lib.errors import MediaError
-from fer_lib.faces import (FaceDetector, FaceResult, annotate, box_iou, classify_boxes, contact_sheet, face_results,
-                           find_files, given_paths, unused_path)
+from fer_lib.faces import (
+    FaceDetector,
+    FaceResult,
+    annotate,
+    box_iou,
+    classify_boxes,
+    contact_sheet,
+    face_results,
+    find_files,
+    given_paths,
+    unused_path,
+)
 from fer_lib.labels import EMOTIONS
 from fer_lib.params import FacesParams
 
@@ -89,8 +100,9 @@ class FrameAnalyser:
             return []
         results = classify_boxes(frame_bgr, self._boxes, self.classifier, margin=self.margin)
         current = results[0].probabilities
-        self._smoothed = current if self._smoothed is None else (
-            self.smoothing * self._smoothed + (1.0 - self.smoothing) * current)
+        self._smoothed = (
+            current if self._smoothed is None else (self.smoothing * self._smoothed + (1.0 - self.smoothing) * current)
+        )
         return face_results(self._boxes[:1], self._smoothed[None]) + results[1:]
 
     def _main_face_first(self, boxes: np.ndarray) -> np.ndarray:
@@ -102,7 +114,7 @@ class FrameAnalyser:
         overlaps = box_iou(boxes, self._main_box) if self._main_box is not None else np.zeros(len(boxes))
         if len(boxes) and overlaps.max() >= SAME_FACE_IOU:
             best = int(np.argmax(overlaps))
-            boxes = np.concatenate([boxes[best:best + 1], np.delete(boxes, best, axis=0)])
+            boxes = np.concatenate([boxes[best : best + 1], np.delete(boxes, best, axis=0)])
         else:
             self._smoothed = None
         self._main_box = boxes[0] if len(boxes) else None
@@ -111,12 +123,11 @@ class FrameAnalyser:
 
 def frame_row(frame: int, time_s: float, results: list[FaceResult], *, detected: bool = True) -> dict[str, object]:
     """Return one row of the per-frame table (:data:`FRAME_COLUMNS`) from a frame's faces."""
-    row: dict[str, object] = {"frame": frame, "time_s": round(time_s, 4), "detected": detected,
-                              "n_faces": len(results)}
+    row: dict[str, object] = {"frame": frame, "time_s": round(time_s, 4), "detected": detected, "n_faces": len(results)}
     if results:
         main = results[0]
-        row.update(zip("xywh", main.box))
-        row.update(zip(EMOTIONS, (float(p) for p in main.probabilities)))
+        row.update(zip("xywh", main.box, strict=True))
+        row.update(zip(EMOTIONS, (float(p) for p in main.probabilities), strict=True))
         row["label"] = main.label
     else:
         row.update({key: None for key in (*"xywh", *EMOTIONS)})
@@ -172,10 +183,20 @@ def open_writer(path: str | os.PathLike[str], fps: float, size: tuple[int, int])
     return writer, target
 
 
-def process_video(source: str | os.PathLike[str], detector: FaceDetector, classifier: EmotionClassifier,
-                  *, out_video: str | os.PathLike[str] | None = None, out_csv: str | os.PathLike[str] | None = None,
-                  smoothing: float = 0.6, detect_every: int = 1, margin: float = 0.1,
-                  progress: bool = True, out_width: int | None = None, out_step: int = 1) -> pd.DataFrame:
+def process_video(
+    source: str | os.PathLike[str],
+    detector: FaceDetector,
+    classifier: EmotionClassifier,
+    *,
+    out_video: str | os.PathLike[str] | None = None,
+    out_csv: str | os.PathLike[str] | None = None,
+    smoothing: float = 0.6,
+    detect_every: int = 1,
+    margin: float = 0.1,
+    progress: bool = True,
+    out_width: int | None = None,
+    out_step: int = 1,
+) -> pd.DataFrame:
     """Classify the main face of every frame of a video file.
 
     Args:
@@ -219,8 +240,9 @@ def process_video(source: str | os.PathLike[str], detector: FaceDetector, classi
                 if out_video is not None and (len(rows) - 1) % out_step == 0:
                     shown = _shrink(annotate(frame, results), out_width)
                     if writer is None:
-                        writer, video_path = open_writer(out_video, source_fps / out_step,
-                                                         (shown.shape[1], shown.shape[0]))
+                        writer, video_path = open_writer(
+                            out_video, source_fps / out_step, (shown.shape[1], shown.shape[0])
+                        )
                     writer.write(shown)
                 bar.update()
     finally:
@@ -236,8 +258,9 @@ def process_video(source: str | os.PathLike[str], detector: FaceDetector, classi
         csv_path.parent.mkdir(parents=True, exist_ok=True)
         frames.to_csv(csv_path, index=False)
     seconds = time.perf_counter() - start
-    frames.attrs.update(achieved_fps=len(rows) / seconds, source_fps=source_fps, seconds=seconds,
-                        out_video=video_path, out_csv=csv_path)
+    frames.attrs.update(
+        achieved_fps=len(rows) / seconds, source_fps=source_fps, seconds=seconds, out_video=video_path, out_csv=csv_path
+    )
     return frames
 
 
@@ -265,9 +288,13 @@ def video_summary(frames: pd.DataFrame) -> dict[str, object]:
         the most frequent label over the frames with a face ("" if there is none).
     """
     labels = frames.loc[frames["n_faces"] > 0, "label"]
-    return {"frames": int(len(frames)), "frames_with_face": int(len(labels)),
-            "achieved_fps": float(frames.attrs["achieved_fps"]), "source_fps": float(frames.attrs["source_fps"]),
-            "dominant_emotion": str(labels.mode().iloc[0]) if len(labels) else ""}
+    return {
+        "frames": int(len(frames)),
+        "frames_with_face": int(len(labels)),
+        "achieved_fps": float(frames.attrs["achieved_fps"]),
+        "source_fps": float(frames.attrs["source_fps"]),
+        "dominant_emotion": str(labels.mode().iloc[0]) if len(labels) else "",
+    }
 
 
 def read_frames(source: str | os.PathLike[str], indices: list[int]) -> dict[int, np.ndarray]:
@@ -290,8 +317,9 @@ VIDEO_SUFFIXES: frozenset[str] = frozenset({".mp4", ".avi", ".mov", ".mkv", ".we
 """File endings taken as clips when a folder named in ``faces.videos`` is searched."""
 
 
-def change_strip(source: str | os.PathLike[str], frames: pd.DataFrame, *, most: int = 12, columns: int = 6,
-                 tile: int = 160) -> np.ndarray | None:
+def change_strip(
+    source: str | os.PathLike[str], frames: pd.DataFrame, *, most: int = 12, columns: int = 6, tile: int = 160
+) -> np.ndarray | None:
     """A BGR contact sheet of the clip's frames where the main face's label changes (:func:`label_changes`),
     each with the main face's box and smoothed label drawn from the per-frame table and its time below.
 
@@ -306,8 +334,9 @@ def change_strip(source: str | os.PathLike[str], frames: pd.DataFrame, *, most: 
     changes = label_changes(frames)
     if not changes:
         return None
-    chosen = changes if len(changes) <= most else [changes[round(i * (len(changes) - 1) / (most - 1))]
-                                                   for i in range(most)]
+    chosen = (
+        changes if len(changes) <= most else [changes[round(i * (len(changes) - 1) / (most - 1))] for i in range(most)]
+    )
     images = read_frames(source, chosen)
     shown = [index for index in chosen if index in images]
     annotated = []
@@ -333,8 +362,9 @@ def resolve_videos(faces_params: FacesParams, inputs_dir: str | os.PathLike[str]
     return [path for path in find_files(given) if path in given or path.suffix.lower() in VIDEO_SUFFIXES]
 
 
-def make_demo_clip(path: str | os.PathLike[str], *, seconds: float = 4.0, fps: int = 15,
-                   size: tuple[int, int] = (640, 480)) -> Path:
+def make_demo_clip(
+    path: str | os.PathLike[str], *, seconds: float = 4.0, fps: int = 15, size: tuple[int, int] = (640, 480)
+) -> Path:
     """Make a test clip from real photos that ship with scikit-image (no download, no synthetic faces).
 
     The clip slowly pans and zooms from the whole astronaut photo (Eileen Collins, one smiling
@@ -388,9 +418,17 @@ def _pan_zoom(photo: np.ndarray, target: np.ndarray, progress: float, width: int
     return cv2.warpAffine(photo, matrix, (width, height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
 
 
-def run_webcam(camera: int | str, detector: FaceDetector, classifier: EmotionClassifier, *, margin: float = 0.1,
-               smoothing: float = 0.6, detect_every: int = 3, record: str | os.PathLike[str] | None = None,
-               window: str = "fer-study (q or Esc quits)") -> dict[str, float | int | str | None]:
+def run_webcam(
+    camera: int | str,
+    detector: FaceDetector,
+    classifier: EmotionClassifier,
+    *,
+    margin: float = 0.1,
+    smoothing: float = 0.6,
+    detect_every: int = 3,
+    record: str | os.PathLike[str] | None = None,
+    window: str = "fer-study (q or Esc quits)",
+) -> dict[str, float | int | str | None]:
     """Show a live window with each face's box, emotion and the achieved FPS; q or Esc quits.
 
     Frames are written to disk only when ``record`` names a file (never overwritten).
@@ -414,15 +452,19 @@ def run_webcam(camera: int | str, detector: FaceDetector, classifier: EmotionCla
         cv2.utils.logging.setLogLevel(log_level)
     if not ok:
         capture.release()
-        raise MediaError(f"camera {camera} could not be opened (no such camera, no permission, or in use "
-                         "by another program); try another --camera index")
+        raise MediaError(
+            f"camera {camera} could not be opened (no such camera, no permission, or in use "
+            "by another program); try another --camera index"
+        )
     try:
         cv2.namedWindow(window, cv2.WINDOW_AUTOSIZE)
     except cv2.error:
         capture.release()
-        raise MediaError(f"camera {camera}: this OpenCV build has no GUI for the live window (opencv-python-headless); "
-                         "install opencv-python instead (pip uninstall opencv-python-headless; pip install "
-                         "opencv-python), or analyse a recorded clip with `python -m fer_lib video`") from None
+        raise MediaError(
+            f"camera {camera}: this OpenCV build has no GUI for the live window (opencv-python-headless); "
+            "install opencv-python instead (pip uninstall opencv-python-headless; pip install "
+            "opencv-python), or analyse a recorded clip with `python -m fer_lib video`"
+        ) from None
     analyser = FrameAnalyser(detector, classifier, margin=margin, smoothing=smoothing, detect_every=detect_every)
     writer, record_path = None, None
     frames, fps, start, last = 0, 0.0, time.perf_counter(), time.perf_counter()
@@ -435,8 +477,9 @@ def run_webcam(camera: int | str, detector: FaceDetector, classifier: EmotionCla
             cv2.putText(shown, f"{fps:.0f} FPS", (10, 30), cv2.FONT_HERSHEY_SIMPLEX, 0.9, (0, 255, 0), 2, cv2.LINE_AA)
             if record is not None:
                 if writer is None:
-                    writer, record_path = open_writer(record, capture.get(cv2.CAP_PROP_FPS) or 30.0,
-                                                      (shown.shape[1], shown.shape[0]))
+                    writer, record_path = open_writer(
+                        record, capture.get(cv2.CAP_PROP_FPS) or 30.0, (shown.shape[1], shown.shape[0])
+                    )
                 writer.write(shown)
             cv2.imshow(window, shown)
             frames += 1
@@ -449,5 +492,8 @@ def run_webcam(camera: int | str, detector: FaceDetector, classifier: EmotionCla
         if writer is not None:
             writer.release()
         cv2.destroyWindow(window)
-    return {"frames": frames, "achieved_fps": frames / (time.perf_counter() - start),
-            "record": None if record_path is None else str(record_path)}
+    return {
+        "frames": frames,
+        "achieved_fps": frames / (time.perf_counter() - start),
+        "record": None if record_path is None else str(record_path),
+    }

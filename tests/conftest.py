@@ -1,4 +1,5 @@
 """Shared pytest fixtures: the real FER-2013 data from ../shared, extracted once per machine."""
+
 from __future__ import annotations
 
 import hashlib
@@ -47,11 +48,13 @@ def build_tiny_model(seed: int = 0) -> keras.Model:
     """
     inputs = keras.Input((FACE_SIZE, FACE_SIZE, 1))
     x = keras.layers.Rescaling(1 / 127.5, offset=-1.0)(inputs)
-    x = keras.layers.Conv2D(8, 5, strides=4, activation="tanh",
-                            kernel_initializer=keras.initializers.HeNormal(seed=seed))(x)
+    x = keras.layers.Conv2D(
+        8, 5, strides=4, activation="tanh", kernel_initializer=keras.initializers.HeNormal(seed=seed)
+    )(x)
     x = keras.layers.Flatten()(x)
-    outputs = keras.layers.Dense(NUM_CLASSES, activation="softmax",
-                                 kernel_initializer=keras.initializers.RandomNormal(stddev=0.5, seed=seed + 1))(x)
+    outputs = keras.layers.Dense(
+        NUM_CLASSES, activation="softmax", kernel_initializer=keras.initializers.RandomNormal(stddev=0.5, seed=seed + 1)
+    )(x)
     return keras.Model(inputs, outputs, name="tiny_stand_in")
 
 

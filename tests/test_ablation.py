@@ -1,4 +1,5 @@
 """Ablation studies: strict variants files, one trained run per variant, resuming, the ``ablate`` report."""
+
 from __future__ import annotations
 
 import json
@@ -8,8 +9,16 @@ import pandas as pd
 import pytest
 import yaml
 
-from fer_lib.ablation import (COLUMNS, Ablation, compare_to_baseline, deltas_vs_baseline, load_variants,
-                              pending_variants, run_ablation, variant_run_dir)
+from fer_lib.ablation import (
+    COLUMNS,
+    Ablation,
+    compare_to_baseline,
+    deltas_vs_baseline,
+    load_variants,
+    pending_variants,
+    run_ablation,
+    variant_run_dir,
+)
 from fer_lib.cli import main
 from fer_lib.errors import ParamsError
 from fer_lib.paths import PROJECT_ROOT
@@ -62,6 +71,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Ablation, pd.Data
 
 # --- running ---------------------------------------------------------------------------------------
 
+
 @pytest.mark.slow
 def test_one_row_per_trained_variant_baseline_first(trained: tuple[Ablation, pd.DataFrame, Path]) -> None:
     ablation, table, runs_dir = trained
@@ -70,8 +80,13 @@ def test_one_row_per_trained_variant_baseline_first(trained: tuple[Ablation, pd.
     assert table["variant"].tolist() == ["baseline", "scaling x/255"]
     assert table["overrides"].tolist() == ["none", "model.scale=unit"]
     assert ablation.variants[2].same_as == "baseline"  # 'two epochs' under train.epochs=1 is the baseline
-    for column in ("publictest_accuracy", "publictest_macro_f1", "publictest_accuracy_tta_flip",
-                   "training_accuracy", "training_fit_time_accuracy"):
+    for column in (
+        "publictest_accuracy",
+        "publictest_macro_f1",
+        "publictest_accuracy_tta_flip",
+        "training_accuracy",
+        "training_fit_time_accuracy",
+    ):
         assert table[column].between(0, 1).all(), column
     assert (table["publictest_n"] == 14).all() and (table["training_n"] == 42).all()
     assert (table["kept_epoch"] == 1).all() and (table["epochs"] == 1).all()
@@ -86,8 +101,9 @@ def test_one_row_per_trained_variant_baseline_first(trained: tuple[Ablation, pd.
 
 
 @pytest.mark.slow
-def test_a_finished_variant_is_not_retrained(trained: tuple[Ablation, pd.DataFrame, Path],
-                                             capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_finished_variant_is_not_retrained(
+    trained: tuple[Ablation, pd.DataFrame, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
     ablation, first, runs_dir = trained
     before = snapshot(runs_dir)
 
@@ -95,8 +111,15 @@ def test_a_finished_variant_is_not_retrained(trained: tuple[Ablation, pd.DataFra
 
     assert snapshot(runs_dir) == before
     assert "baseline: finished earlier in" in capsys.readouterr().out
-    scores = ["variant", "publictest_accuracy", "publictest_macro_f1_tta_flip", "training_accuracy",
-              "training_fit_time_accuracy", "seconds_per_epoch", "run_dir"]
+    scores = [
+        "variant",
+        "publictest_accuracy",
+        "publictest_macro_f1_tta_flip",
+        "training_accuracy",
+        "training_fit_time_accuracy",
+        "seconds_per_epoch",
+        "run_dir",
+    ]
     pd.testing.assert_frame_equal(again[scores], first[scores])
 
 
@@ -115,13 +138,25 @@ def test_deltas_are_percentage_points_against_the_first_row(trained: tuple[Ablat
 
 
 @pytest.mark.slow
-def test_cli_writes_a_report_with_index_and_figures(trained: tuple[Ablation, pd.DataFrame, Path], tmp_path: Path,
-                                                    capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_writes_a_report_with_index_and_figures(
+    trained: tuple[Ablation, pd.DataFrame, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     ablation, table, runs_dir = trained
     before = snapshot(runs_dir)
 
-    code = main(["ablate", "--variants", ablation.source, "--set", "train.epochs=1", "--runs", str(runs_dir),
-                 "--out", str(tmp_path / "reports")])
+    code = main(
+        [
+            "ablate",
+            "--variants",
+            ablation.source,
+            "--set",
+            "train.epochs=1",
+            "--runs",
+            str(runs_dir),
+            "--out",
+            str(tmp_path / "reports"),
+        ]
+    )
 
     assert code == 0, capsys.readouterr().err
     [report] = (tmp_path / "reports").iterdir()
@@ -144,21 +179,36 @@ def test_cli_writes_a_report_with_index_and_figures(trained: tuple[Ablation, pd.
 
 # --- the variants file -----------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("variants", "message"), [
-    (VARIANTS.replace("model.scale", "model.scal"),
-     "(variant 'scaling x/255'): unknown key 'model.scal'; did you mean 'model.scale'?"),
-    (VARIANTS.replace("train.epochs", "trian.epochs"), "(variant 'two epochs'): unknown key 'trian'; did you mean 'train'?"),
-    (VARIANTS.replace("variants:", "varaints:"), "unknown key 'varaints'; did you mean 'variants'?"),
-    (VARIANTS.replace("model.scale: unit", "model.scale: grey"),
-     "(variant 'scaling x/255'): 'model.scale' must be one of unit, imagenet; got 'grey'"),
-    (VARIANTS.replace("baseline: {}", "baseline: {model.scale: unit}"),
-     "(variant 'baseline'): the first variant is the baseline and must have no overrides; got model.scale"),
-    (VARIANTS + "  no TTA:\n    evaluate.tta: none\n",
-     "(variant 'no TTA'): 'evaluate.tta' does not change the trained model"),
-    (VARIANTS.replace("base: tiny.yaml\n", ""), "'base' is missing"),
-    ("base: tiny.yaml\nvariants: {}\n", "'variants' is empty"),
-    ("base: tiny.yaml\nvariants:\n  baseline: {}\n  baseline: {}\n", ":4: key 'baseline' appears twice"),
-])
+
+@pytest.mark.parametrize(
+    ("variants", "message"),
+    [
+        (
+            VARIANTS.replace("model.scale", "model.scal"),
+            "(variant 'scaling x/255'): unknown key 'model.scal'; did you mean 'model.scale'?",
+        ),
+        (
+            VARIANTS.replace("train.epochs", "trian.epochs"),
+            "(variant 'two epochs'): unknown key 'trian'; did you mean 'train'?",
+        ),
+        (VARIANTS.replace("variants:", "varaints:"), "unknown key 'varaints'; did you mean 'variants'?"),
+        (
+            VARIANTS.replace("model.scale: unit", "model.scale: grey"),
+            "(variant 'scaling x/255'): 'model.scale' must be one of unit, imagenet; got 'grey'",
+        ),
+        (
+            VARIANTS.replace("baseline: {}", "baseline: {model.scale: unit}"),
+            "(variant 'baseline'): the first variant is the baseline and must have no overrides; got model.scale",
+        ),
+        (
+            VARIANTS + "  no TTA:\n    evaluate.tta: none\n",
+            "(variant 'no TTA'): 'evaluate.tta' does not change the trained model",
+        ),
+        (VARIANTS.replace("base: tiny.yaml\n", ""), "'base' is missing"),
+        ("base: tiny.yaml\nvariants: {}\n", "'variants' is empty"),
+        ("base: tiny.yaml\nvariants:\n  baseline: {}\n  baseline: {}\n", ":4: key 'baseline' appears twice"),
+    ],
+)
 def test_a_bad_variants_file_is_one_line_naming_file_and_key(tmp_path: Path, variants: str, message: str) -> None:
     path = write_study(tmp_path, variants)
 
@@ -172,24 +222,33 @@ def test_a_bad_variants_file_is_one_line_naming_file_and_key(tmp_path: Path, var
 def test_an_unknown_key_in_set_names_the_base_file(tmp_path: Path) -> None:
     path = write_study(tmp_path)
 
-    with pytest.raises(ParamsError, match=r"tiny\.yaml \(with overrides: train\.epoks\): unknown key 'train\.epoks'; "
-                                          r"did you mean 'train\.epochs'\?"):
+    with pytest.raises(
+        ParamsError,
+        match=r"tiny\.yaml \(with overrides: train\.epoks\): unknown key 'train\.epoks'; "
+        r"did you mean 'train\.epochs'\?",
+    ):
         load_variants(path, overrides={"train.epoks": 1})
 
 
-def test_cli_rejects_an_unknown_variant_key_before_creating_anything(tmp_path: Path,
-                                                                     capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_rejects_an_unknown_variant_key_before_creating_anything(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     path = write_study(tmp_path, VARIANTS.replace("model.scale", "model.scal"))
 
-    code = main(["ablate", "--variants", str(path), "--runs", str(tmp_path / "runs"), "--out", str(tmp_path / "reports")])
+    code = main(
+        ["ablate", "--variants", str(path), "--runs", str(tmp_path / "runs"), "--out", str(tmp_path / "reports")]
+    )
 
     err = capsys.readouterr().err
-    assert code == 2 and err == (f"error: {path} (variant 'scaling x/255'): unknown key 'model.scal'; "
-                                 "did you mean 'model.scale'?\n")
+    assert code == 2 and err == (
+        f"error: {path} (variant 'scaling x/255'): unknown key 'model.scal'; did you mean 'model.scale'?\n"
+    )
     assert not (tmp_path / "reports").exists() and not (tmp_path / "runs").exists()
 
 
-@pytest.mark.parametrize(("variants", "base"), [("ablations.yaml", "best.yaml"), ("ablations_cpu.yaml", "cpu_best.yaml")])
+@pytest.mark.parametrize(
+    ("variants", "base"), [("ablations.yaml", "best.yaml"), ("ablations_cpu.yaml", "cpu_best.yaml")]
+)
 def test_the_shipped_variants_change_one_factor_each_off_their_base(variants: str, base: str) -> None:
     ablation = load_variants(PROJECT_ROOT / "params" / variants)
 
@@ -203,6 +262,8 @@ def test_the_shipped_variants_change_one_factor_each_off_their_base(variants: st
 
 
 def test_shrinking_the_gpu_variants_for_a_cpu_makes_the_input_size_variants_the_baseline() -> None:
-    on_a_cpu = load_variants(PROJECT_ROOT / "params" / "ablations.yaml",
-                             overrides={"model.input_size": 48, "data.train_subset": 3000, "train.epochs": 4})
+    on_a_cpu = load_variants(
+        PROJECT_ROOT / "params" / "ablations.yaml",
+        overrides={"model.input_size": 48, "data.train_subset": 3000, "train.epochs": 4},
+    )
     assert {variant.name for variant in on_a_cpu.variants if variant.same_as} == {"input 48 px", "input 224 px"}

@@ -5,6 +5,7 @@ statement: at module level, inside functions and under ``if TYPE_CHECKING:``. Th
 read from the table in docs/ARCHITECTURE.md (section "Layers"), so the document and the code
 cannot drift apart.
 """
+
 from __future__ import annotations
 
 import ast
@@ -39,7 +40,7 @@ def imported_modules(path: Path) -> set[str]:
         elif isinstance(node, ast.ImportFrom):
             base = node.module or ""
             if node.level:
-                anchor = package.split(".")[:len(package.split(".")) - node.level + 1]
+                anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
                 base = ".".join([*anchor, *([base] if base else [])])
             found.add(base)
             found.update(f"{base}.{alias.name}" for alias in node.names if f"{base}.{alias.name}" in MODULES)
@@ -59,7 +60,7 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
         stack.append(module)
         for imported in sorted(graph[module]):
             if state.get(imported) == "open":
-                return [*stack[stack.index(imported):], imported]
+                return [*stack[stack.index(imported) :], imported]
             if imported not in state and (cycle := visit(imported)):
                 return cycle
         stack.pop()
@@ -112,8 +113,13 @@ def test_every_module_has_a_documented_layer() -> None:
 @pytest.mark.parametrize("module", sorted(MODULES))
 def test_imports_only_go_down_the_layers(module: str) -> None:
     layers = documented_layers()
-    upward = sorted(imported for imported in GRAPH[module]
-                    if imported in layers and module in layers and layers[imported] >= layers[module])
-    assert not upward, (f"{module} (layer {layers.get(module)}) imports "
-                        + ", ".join(f"{name} (layer {layers[name]})" for name in upward)
-                        + f": a module may import only from lower layers ({ARCHITECTURE.name}, Layers)")
+    upward = sorted(
+        imported
+        for imported in GRAPH[module]
+        if imported in layers and module in layers and layers[imported] >= layers[module]
+    )
+    assert not upward, (
+        f"{module} (layer {layers.get(module)}) imports "
+        + ", ".join(f"{name} (layer {layers[name]})" for name in upward)
+        + f": a module may import only from lower layers ({ARCHITECTURE.name}, Layers)"
+    )

@@ -1,4 +1,5 @@
 """Tests of fer_lib.audit and the ``data audit`` command."""
+
 from __future__ import annotations
 
 import argparse
@@ -38,13 +39,20 @@ def dataset() -> FaceDataset:
     PrivateTest: d (in PublicTest, not in Training); e.
     """
     rows = [
-        (face(1), 0, "Training", "t1"), (face(1), 0, "Training", "t2"), (face(2), 1, "Training", "t3"),
-        (face(3), 3, "Training", "t4"), (np.zeros((48, 48), np.uint8), 6, "Training", "t5"),
-        (face(2), 1, "PublicTest", "p1"), (face(3), 4, "PublicTest", "p2"), (face(4), 2, "PublicTest", "p3"),
-        (face(4), 5, "PublicTest", "p4"), (near_blank_face(), 6, "PublicTest", "p5"),
-        (face(4), 2, "PrivateTest", "q1"), (face(5), 3, "PrivateTest", "q2"),
+        (face(1), 0, "Training", "t1"),
+        (face(1), 0, "Training", "t2"),
+        (face(2), 1, "Training", "t3"),
+        (face(3), 3, "Training", "t4"),
+        (np.zeros((48, 48), np.uint8), 6, "Training", "t5"),
+        (face(2), 1, "PublicTest", "p1"),
+        (face(3), 4, "PublicTest", "p2"),
+        (face(4), 2, "PublicTest", "p3"),
+        (face(4), 5, "PublicTest", "p4"),
+        (near_blank_face(), 6, "PublicTest", "p5"),
+        (face(4), 2, "PrivateTest", "q1"),
+        (face(5), 3, "PrivateTest", "q2"),
     ]
-    faces, labels, usage, ids = zip(*rows)
+    faces, labels, usage, ids = zip(*rows, strict=True)
     return FaceDataset(np.stack(faces), np.array(labels, dtype=np.int64), np.array(usage), np.array(ids), "test")
 
 
@@ -64,16 +72,22 @@ def test_audit_counts_duplicates_leaks_conflicts_and_blanks(dataset: FaceDataset
     assert training["counts"]["angry"] == 2 and training["percent"]["angry"] == 40.0
 
     within = audit["duplicates_within_splits"]
-    assert within["Training"] == {"groups": 1, "faces": 2, "extra_copies": 1,
-                                  "examples": [["t1 (angry)", "t2 (angry)"]]}
+    assert within["Training"] == {
+        "groups": 1,
+        "faces": 2,
+        "extra_copies": 1,
+        "examples": [["t1 (angry)", "t2 (angry)"]],
+    }
     assert within["PublicTest"]["groups"] == 1 and within["PrivateTest"]["groups"] == 0
 
     across = audit["duplicates_across_splits"]
     assert across["held_out_in_training"] == 2
     assert across["pairs"]["PublicTest"]["Training"]["faces"] == 2
     assert across["pairs"]["PublicTest"]["Training"]["percent"] == 40.0
-    assert across["pairs"]["PublicTest"]["Training"]["examples"] == [["p1 (disgust)", "t3 (disgust)"],
-                                                                      ["p2 (sad)", "t4 (happy)"]]
+    assert across["pairs"]["PublicTest"]["Training"]["examples"] == [
+        ["p1 (disgust)", "t3 (disgust)"],
+        ["p2 (sad)", "t4 (happy)"],
+    ]
     assert across["pairs"]["PrivateTest"]["Training"]["faces"] == 0
     assert across["pairs"]["PrivateTest"]["PublicTest"]["faces"] == 1
 
@@ -98,8 +112,11 @@ def test_distribution_table_has_a_row_per_split(dataset: FaceDataset) -> None:
 def test_real_fer2013_audit_figures(fer2013_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> None:
     audit = audit_dataset(load_fer2013(fer2013_dir, cache_dir=tmp_path_factory.getbasetemp() / "fer-cache"))
     within = audit["duplicates_within_splits"]
-    assert (within["Training"]["groups"], within["Training"]["faces"], within["Training"]["extra_copies"]) == \
-        (1035, 2271, 1236)
+    assert (within["Training"]["groups"], within["Training"]["faces"], within["Training"]["extra_copies"]) == (
+        1035,
+        2271,
+        1236,
+    )
     assert (within["PublicTest"]["groups"], within["PublicTest"]["faces"]) == (26, 52)
     assert audit["duplicates_across_splits"]["held_out_in_training"] == 280
     assert audit["duplicates_across_splits"]["pairs"]["PublicTest"]["Training"]["percent"] == 7.8
@@ -113,6 +130,7 @@ def test_real_fer2013_audit_figures(fer2013_dir: Path, tmp_path_factory: pytest.
 
 # --- CLI ------------------------------------------------------------------------------------------
 
+
 def run_cli(*argv: str) -> int:
     """Parse ``argv`` with a parser holding only the ``data`` command and run its handler."""
     parser = argparse.ArgumentParser()
@@ -124,8 +142,11 @@ def run_cli(*argv: str) -> int:
 @pytest.fixture()
 def folder(tmp_path: Path) -> Path:
     """A tiny image folder: two Training faces (one duplicated in PublicTest)."""
-    for name, seed in (("train/happy/Training_1.png", 1), ("train/sad/Training_2.png", 2),
-                       ("test/happy/PublicTest_3.png", 1)):
+    for name, seed in (
+        ("train/happy/Training_1.png", 1),
+        ("train/sad/Training_2.png", 2),
+        ("test/happy/PublicTest_3.png", 1),
+    ):
         (tmp_path / "fer" / name).parent.mkdir(parents=True, exist_ok=True)
         cv2.imwrite(str(tmp_path / "fer" / name), face(seed))
     return tmp_path / "fer"
@@ -138,8 +159,9 @@ def test_cli_audit_prints_json(folder: Path, tmp_path: Path, capsys: pytest.Capt
     assert audit["class_distribution"]["Training"]["counts"]["sad"] == 1
 
 
-def test_cli_audit_prints_tables_and_reads_env(folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cli_audit_prints_tables_and_reads_env(
+    folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("FER2013_DIR", str(folder))
     assert run_cli("data", "audit", "--cache-dir", str(tmp_path / "cache")) == 0
     out = capsys.readouterr().out

@@ -1,4 +1,5 @@
 """Host-side augmentation of training faces and the views of test-time augmentation."""
+
 from __future__ import annotations
 
 import keras
@@ -38,8 +39,8 @@ def test_no_augmentation_returns_an_unchanged_float_copy() -> None:
 def test_flip_alone_mirrors_about_half_the_faces() -> None:
     batch = faces(200)
     out = augment_batch(batch, AugmentParams(flip=True), np.random.default_rng(0))
-    mirrored = np.array([np.array_equal(o, f[:, ::-1]) for o, f in zip(out, batch)])
-    unchanged = np.array([np.array_equal(o, f) for o, f in zip(out, batch)])
+    mirrored = np.array([np.array_equal(o, f[:, ::-1]) for o, f in zip(out, batch, strict=True)])
+    unchanged = np.array([np.array_equal(o, f) for o, f in zip(out, batch, strict=True)])
     assert np.all(mirrored ^ unchanged)
     assert 70 < mirrored.sum() < 130
 
@@ -50,7 +51,7 @@ def test_erasing_fills_one_rectangle_of_each_erased_face() -> None:
     for face in out:
         rows, cols = np.nonzero(face)
         assert len(rows) > 0
-        box = face[rows.min():rows.max() + 1, cols.min():cols.max() + 1]
+        box = face[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]
         assert np.count_nonzero(box) >= 0.95 * box.size  # one filled rectangle (noise is rarely exactly 0)
         assert 0.02 * 48 * 48 * 0.5 <= box.size <= 0.25 * 48 * 48 * 1.2
 
@@ -85,7 +86,7 @@ def test_each_test_time_augmentation_yields_its_views(tta: str, count: int) -> N
     assert len(views) == count
     assert all(view.shape == (3, 48, 48) and view.dtype == np.float32 for view in views)
     if tta != "none":
-        for view, mirror in zip(views[::2], views[1::2]):
+        for view, mirror in zip(views[::2], views[1::2], strict=True):
             np.testing.assert_array_equal(mirror, view[:, :, ::-1])
 
 
@@ -104,8 +105,14 @@ def test_tencrop_views_are_the_corner_and_centre_crops_resized_back() -> None:
 @pytest.mark.parametrize("tta", TTA_MODES)
 def test_predict_proba_averages_the_model_over_the_views(tta: str) -> None:
     keras.utils.set_random_seed(3)
-    model = keras.Sequential([keras.Input((48, 48, 1)), keras.layers.Rescaling(1 / 255), keras.layers.Flatten(),
-                              keras.layers.Dense(7, activation="softmax")])
+    model = keras.Sequential(
+        [
+            keras.Input((48, 48, 1)),
+            keras.layers.Rescaling(1 / 255),
+            keras.layers.Flatten(),
+            keras.layers.Dense(7, activation="softmax"),
+        ]
+    )
     batch = faces(5)
     expected = np.mean([model.predict(view[..., None], verbose=0) for view in tta_views(batch, tta)], axis=0)
     probabilities = KerasClassifier(model).predict_proba(batch, batch_size=2, tta=tta)

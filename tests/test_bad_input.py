@@ -7,6 +7,7 @@ subprocess (it imports no Keras, so it is quick); the Keras commands run in-proc
 :func:`fer_lib.cli.main`, with one real subprocess each (marked slow) to check the whole stderr,
 including what OpenCV, FFmpeg or TensorFlow might print below Python.
 """
+
 from __future__ import annotations
 
 import os
@@ -41,7 +42,7 @@ def truncated_jpeg(path: Path, image: np.ndarray) -> Path:
     """A JPEG cut off halfway through its compressed data."""
     data = cv2.imencode(".jpg", image)[1].tobytes()
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(data[:len(data) // 2])
+    path.write_bytes(data[: len(data) // 2])
     return path
 
 
@@ -57,8 +58,14 @@ def cli_env(tmp_path: Path, **extra: str) -> dict[str, str]:
 
 def run_subprocess(tmp_path: Path, *argv: object, **env: str) -> subprocess.CompletedProcess[str]:
     """``python -m fer_lib ARGV`` from the repository root, as a user types it."""
-    return subprocess.run([sys.executable, "-m", "fer_lib", *map(str, argv)], cwd=PROJECT_ROOT,
-                          env=cli_env(tmp_path, **env), capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "fer_lib", *map(str, argv)],
+        cwd=PROJECT_ROOT,
+        env=cli_env(tmp_path, **env),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def run_in_process(capsys: pytest.CaptureFixture[str], *argv: object) -> tuple[int, str, str]:
@@ -88,6 +95,7 @@ def private_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 # --- data audit: image folders ----------------------------------------------------------------------
 
+
 def good_folder(root: Path) -> Path:
     """A Kaggle-layout folder with two good faces."""
     write_image(root / "train" / "angry" / "Training_1.png", face(1))
@@ -97,23 +105,46 @@ def good_folder(root: Path) -> Path:
 
 BAD_FILES = {
     "zero-byte jpg": ("Training_9.jpg", lambda path: path.write_bytes(b""), "empty file (0 bytes)"),
-    "text named jpg": ("Training_9.jpg", lambda path: path.write_text("not an image\n"),
-                       "not a readable image (corrupt, truncated or not an image file)"),
-    "truncated jpeg": ("Training_9.jpg", lambda path: truncated_jpeg(path, face(9)),
-                       "not a readable image (corrupt, truncated or not an image file)"),
-    "rgba png": ("Training_9.png", lambda path: write_image(path, np.dstack([face(9)] * 3 + [np.full((48, 48), 255,
-                                                                                                   np.uint8)])),
-                 "4-channel image; expected 1-channel grey"),
-    "16-bit png": ("Training_9.png", lambda path: write_image(path, face(9).astype(np.uint16) * 257),
-                   "uint16 pixels; expected 8-bit grey"),
-    "1x1 image": ("Training_9.png", lambda path: write_image(path, np.zeros((1, 1), np.uint8)),
-                  "1x1 pixels; expected 48x48"),
-    "8000x8000 image": ("Training_9.png", lambda path: write_image(path, np.zeros((8000, 8000), np.uint8)),
-                        "8000x8000 pixels; expected 48x48"),
-    "colour image": ("Training_9.png", lambda path: write_image(path, np.dstack([face(9), face(10), face(11)])),
-                     "colour image (its 3 channels differ); expected grey"),
-    "no usage prefix": ("IMG_9.png", lambda path: write_image(path, face(9)),
-                        "file name does not start with a FER-2013 usage"),
+    "text named jpg": (
+        "Training_9.jpg",
+        lambda path: path.write_text("not an image\n"),
+        "not a readable image (corrupt, truncated or not an image file)",
+    ),
+    "truncated jpeg": (
+        "Training_9.jpg",
+        lambda path: truncated_jpeg(path, face(9)),
+        "not a readable image (corrupt, truncated or not an image file)",
+    ),
+    "rgba png": (
+        "Training_9.png",
+        lambda path: write_image(path, np.dstack([face(9)] * 3 + [np.full((48, 48), 255, np.uint8)])),
+        "4-channel image; expected 1-channel grey",
+    ),
+    "16-bit png": (
+        "Training_9.png",
+        lambda path: write_image(path, face(9).astype(np.uint16) * 257),
+        "uint16 pixels; expected 8-bit grey",
+    ),
+    "1x1 image": (
+        "Training_9.png",
+        lambda path: write_image(path, np.zeros((1, 1), np.uint8)),
+        "1x1 pixels; expected 48x48",
+    ),
+    "8000x8000 image": (
+        "Training_9.png",
+        lambda path: write_image(path, np.zeros((8000, 8000), np.uint8)),
+        "8000x8000 pixels; expected 48x48",
+    ),
+    "colour image": (
+        "Training_9.png",
+        lambda path: write_image(path, np.dstack([face(9), face(10), face(11)])),
+        "colour image (its 3 channels differ); expected grey",
+    ),
+    "no usage prefix": (
+        "IMG_9.png",
+        lambda path: write_image(path, face(9)),
+        "file name does not start with a FER-2013 usage",
+    ),
 }
 
 
@@ -140,8 +171,12 @@ def test_data_audit_counts_further_bad_images(tmp_path: Path) -> None:
 
     result = run_subprocess(tmp_path, "data", "audit", "--data", root)
 
-    assert_one_error(result.returncode, result.stderr, f"{root / 'train' / 'sad' / 'Training_0.jpg'}: empty file",
-                     "(and 2 more bad inputs")
+    assert_one_error(
+        result.returncode,
+        result.stderr,
+        f"{root / 'train' / 'sad' / 'Training_0.jpg'}: empty file",
+        "(and 2 more bad inputs",
+    )
 
 
 @pytest.mark.parametrize("only_unknown", [False, True], ids=["beside good folders", "alone"])
@@ -151,8 +186,12 @@ def test_data_audit_names_an_unknown_class_folder(tmp_path: Path, only_unknown: 
 
     result = run_subprocess(tmp_path, "data", "audit", "--data", root)
 
-    assert_one_error(result.returncode, result.stderr, f"{root / 'train' / 'angri'}: unknown class folder 'angri'",
-                     "valid class folders: angry, disgust")
+    assert_one_error(
+        result.returncode,
+        result.stderr,
+        f"{root / 'train' / 'angri'}: unknown class folder 'angri'",
+        "valid class folders: angry, disgust",
+    )
 
 
 def test_data_audit_of_a_folder_without_images(tmp_path: Path) -> None:
@@ -168,8 +207,12 @@ def test_data_audit_of_a_folder_without_images(tmp_path: Path) -> None:
 def test_data_audit_of_a_missing_folder(tmp_path: Path) -> None:
     result = run_subprocess(tmp_path, "data", "audit", "--data", tmp_path / "nowhere")
 
-    assert_one_error(result.returncode, result.stderr, f"{tmp_path / 'nowhere'}: not found",
-                     "expected a FER-2013 image folder or fer2013.csv")
+    assert_one_error(
+        result.returncode,
+        result.stderr,
+        f"{tmp_path / 'nowhere'}: not found",
+        "expected a FER-2013 image folder or fer2013.csv",
+    )
 
 
 def test_data_audit_without_data_or_env(tmp_path: Path) -> None:
@@ -198,11 +241,14 @@ def test_data_audit_debug_shows_the_traceback(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert result.stderr.startswith("Traceback (most recent call last):")
     assert "fer_lib.errors.DataError" in result.stderr
-    assert result.stderr.splitlines()[-1] == f"error: {tmp_path / 'nowhere'}: not found; expected a FER-2013 " \
-                                             "image folder or fer2013.csv"
+    assert (
+        result.stderr.splitlines()[-1] == f"error: {tmp_path / 'nowhere'}: not found; expected a FER-2013 "
+        "image folder or fer2013.csv"
+    )
 
 
 # --- data audit: fer2013.csv ------------------------------------------------------------------------
+
 
 def write_csv(path: Path, header: str, *rows: str) -> Path:
     path.write_text("\n".join([header, *rows]) + "\n", encoding="utf-8")
@@ -212,20 +258,34 @@ def write_csv(path: Path, header: str, *rows: str) -> Path:
 GOOD_ROW = f"0,{pixels(face(1))},Training"
 
 BAD_CSVS = {
-    "2303 pixels": (("emotion,pixels,Usage", GOOD_ROW, f"1,{' '.join(pixels(face(2)).split()[:2303])},Training"),
-                    ":3: 2303 pixel values; expected 2304 (48x48)"),
-    "missing column": (("emotion,pixels", f"0,{pixels(face(1))}"),
-                       ":1: missing column Usage; expected the header emotion,pixels,Usage (found emotion,pixels)"),
-    "non-numeric label": (("emotion,pixels,Usage", GOOD_ROW, f"happy,{pixels(face(2))},Training"),
-                          ":3: non-numeric emotion label 'happy'; expected 0-6"),
-    "label out of range": (("emotion,pixels,Usage", GOOD_ROW, f"7,{pixels(face(2))},Training"),
-                           ":3: unknown emotion label 7; expected 0-6"),
-    "pixel out of range": (("emotion,pixels,Usage", GOOD_ROW, f"1,256 {pixels(face(2)).split(' ', 1)[1]},Training"),
-                           ":3: pixel value 256 out of range 0-255 (value 1)"),
-    "non-numeric pixel": (("emotion,pixels,Usage", GOOD_ROW, f"1,12 x3 {pixels(face(2)).split(' ', 2)[2]},Training"),
-                          ":3: non-numeric pixel value 'x3' (value 2)"),
-    "unknown usage": (("emotion,pixels,Usage", GOOD_ROW, f"1,{pixels(face(2))},Validation"),
-                      ":3: unknown Usage 'Validation'; expected Training, PublicTest, PrivateTest"),
+    "2303 pixels": (
+        ("emotion,pixels,Usage", GOOD_ROW, f"1,{' '.join(pixels(face(2)).split()[:2303])},Training"),
+        ":3: 2303 pixel values; expected 2304 (48x48)",
+    ),
+    "missing column": (
+        ("emotion,pixels", f"0,{pixels(face(1))}"),
+        ":1: missing column Usage; expected the header emotion,pixels,Usage (found emotion,pixels)",
+    ),
+    "non-numeric label": (
+        ("emotion,pixels,Usage", GOOD_ROW, f"happy,{pixels(face(2))},Training"),
+        ":3: non-numeric emotion label 'happy'; expected 0-6",
+    ),
+    "label out of range": (
+        ("emotion,pixels,Usage", GOOD_ROW, f"7,{pixels(face(2))},Training"),
+        ":3: unknown emotion label 7; expected 0-6",
+    ),
+    "pixel out of range": (
+        ("emotion,pixels,Usage", GOOD_ROW, f"1,256 {pixels(face(2)).split(' ', 1)[1]},Training"),
+        ":3: pixel value 256 out of range 0-255 (value 1)",
+    ),
+    "non-numeric pixel": (
+        ("emotion,pixels,Usage", GOOD_ROW, f"1,12 x3 {pixels(face(2)).split(' ', 2)[2]},Training"),
+        ":3: non-numeric pixel value 'x3' (value 2)",
+    ),
+    "unknown usage": (
+        ("emotion,pixels,Usage", GOOD_ROW, f"1,{pixels(face(2))},Validation"),
+        ":3: unknown Usage 'Validation'; expected Training, PublicTest, PrivateTest",
+    ),
     "header only": (("emotion,pixels,Usage",), ": no faces found (only a header)"),
 }
 
@@ -240,11 +300,18 @@ def test_data_audit_names_the_bad_csv_line(tmp_path: Path, case: str) -> None:
     assert_one_error(result.returncode, result.stderr, f"{csv}{problem}")
 
 
-@pytest.mark.parametrize(("content", "problem"), [
-    (b"", "empty file; expected a header emotion,pixels,Usage"),
-    (b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01" * 50, "not a valid fer2013.csv ('utf-8' codec can't decode byte 0xff"),
-    (b'emotion,pixels,Usage\n0,"1 2\n', "not a valid fer2013.csv (Error tokenizing data. C error: EOF inside string"),
-], ids=["empty", "binary", "unclosed quote"])
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        (b"", "empty file; expected a header emotion,pixels,Usage"),
+        (b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01" * 50, "not a valid fer2013.csv ('utf-8' codec can't decode byte 0xff"),
+        (
+            b'emotion,pixels,Usage\n0,"1 2\n',
+            "not a valid fer2013.csv (Error tokenizing data. C error: EOF inside string",
+        ),
+    ],
+    ids=["empty", "binary", "unclosed quote"],
+)
 def test_data_audit_of_an_empty_binary_or_broken_csv(tmp_path: Path, content: bytes, problem: str) -> None:
     csv = tmp_path / "fer2013.csv"
     csv.write_bytes(content)
@@ -263,6 +330,7 @@ def test_data_audit_of_a_file_that_is_neither_folder_nor_csv(tmp_path: Path) -> 
 
 
 # --- evaluate ---------------------------------------------------------------------------------------
+
 
 @pytest.fixture
 def two_splits(tmp_path: Path) -> Path:
@@ -288,14 +356,18 @@ def not_a_model(tmp_path: Path, kind: str) -> Path:
     return path
 
 
-@pytest.mark.parametrize(("kind", "problem"), [
-    ("text", "not a Keras model (.keras zip archive expected)"),
-    ("zip", "cannot load Keras model ("),
-    ("bad config", "cannot load Keras model ("),
-    ("missing", "model file not found"),
-])
-def test_evaluate_rejects_what_is_not_a_keras_model(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                                     two_splits: Path, kind: str, problem: str) -> None:
+@pytest.mark.parametrize(
+    ("kind", "problem"),
+    [
+        ("text", "not a Keras model (.keras zip archive expected)"),
+        ("zip", "cannot load Keras model ("),
+        ("bad config", "cannot load Keras model ("),
+        ("missing", "model file not found"),
+    ],
+)
+def test_evaluate_rejects_what_is_not_a_keras_model(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], two_splits: Path, kind: str, problem: str
+) -> None:
     model = not_a_model(tmp_path, kind)
 
     code, out, err = run_in_process(capsys, "evaluate", "--model", model, "--data", two_splits)
@@ -304,28 +376,34 @@ def test_evaluate_rejects_what_is_not_a_keras_model(tmp_path: Path, capsys: pyte
     assert out == ""
 
 
-def test_evaluate_rejects_a_model_with_the_wrong_input(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                                       two_splits: Path) -> None:
+def test_evaluate_rejects_a_model_with_the_wrong_input(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], two_splits: Path
+) -> None:
     inputs = keras.Input((64, 64, 3))
     path = tmp_path / "rgb.keras"
-    keras.Model(inputs, keras.layers.Dense(7, activation="softmax")(keras.layers.GlobalAveragePooling2D()(inputs))
-                ).save(path)
+    keras.Model(
+        inputs, keras.layers.Dense(7, activation="softmax")(keras.layers.GlobalAveragePooling2D()(inputs))
+    ).save(path)
 
     code, _, err = run_in_process(capsys, "evaluate", "--model", path, "--data", two_splits)
 
     assert_one_error(code, err, f"{path}: model takes (None, 64, 64, 3)", "expected (None, 48, 48, 1) -> (None, 7)")
 
 
-def test_evaluate_split_not_in_the_data(capsys: pytest.CaptureFixture[str], tiny_model_path: Path, two_splits: Path) -> None:
-    code, out, err = run_in_process(capsys, "evaluate", "--model", tiny_model_path, "--data", two_splits,
-                                    "--split", "PrivateTest")
+def test_evaluate_split_not_in_the_data(
+    capsys: pytest.CaptureFixture[str], tiny_model_path: Path, two_splits: Path
+) -> None:
+    code, out, err = run_in_process(
+        capsys, "evaluate", "--model", tiny_model_path, "--data", two_splits, "--split", "PrivateTest"
+    )
 
     assert_one_error(code, err, f"{two_splits}: no PrivateTest faces (present: Training, PublicTest)")
     assert out == ""
 
 
-def test_evaluate_bad_data_names_the_file(capsys: pytest.CaptureFixture[str], tiny_model_path: Path,
-                                          two_splits: Path) -> None:
+def test_evaluate_bad_data_names_the_file(
+    capsys: pytest.CaptureFixture[str], tiny_model_path: Path, two_splits: Path
+) -> None:
     bad = two_splits / "test" / "happy" / "PublicTest_99.jpg"
     bad.write_bytes(b"")
 
@@ -334,9 +412,12 @@ def test_evaluate_bad_data_names_the_file(capsys: pytest.CaptureFixture[str], ti
     assert_one_error(code, err, f"{bad}: empty file (0 bytes)")
 
 
-def test_evaluate_control_case_succeeds(capsys: pytest.CaptureFixture[str], tiny_model_path: Path, two_splits: Path) -> None:
-    code, out, err = run_in_process(capsys, "evaluate", "--model", tiny_model_path, "--data", two_splits,
-                                    "--split", "PublicTest")
+def test_evaluate_control_case_succeeds(
+    capsys: pytest.CaptureFixture[str], tiny_model_path: Path, two_splits: Path
+) -> None:
+    code, out, err = run_in_process(
+        capsys, "evaluate", "--model", tiny_model_path, "--data", two_splits, "--split", "PublicTest"
+    )
 
     assert code == 0 and err == ""
     assert out.splitlines()[1].split()[:2] == ["PublicTest", "3"]
@@ -353,6 +434,7 @@ def test_evaluate_subprocess_prints_one_line(tmp_path: Path, two_splits: Path) -
 
 # --- predict (black box: fer_lib/faces.py and fer_lib/cli/predict.py) -------------------------------
 
+
 def photo(seed: int = 0) -> np.ndarray:
     """A 120x160 BGR image without a face (smooth noise)."""
     noise = np.random.default_rng(seed).integers(0, 256, (120, 160, 3), dtype=np.uint8)
@@ -363,15 +445,19 @@ UNREADABLE_PHOTOS = {
     "zero-byte jpg": ("empty.jpg", lambda path: path.write_bytes(b""), "empty file (0 bytes), not an image"),
     "text named jpg": ("notes.jpg", lambda path: path.write_text("not an image\n"), "not a readable image"),
     "truncated jpeg": ("cut.jpg", lambda path: truncated_jpeg(path, photo()), "not a readable image"),
-    "8000x8000 image": ("huge.png", lambda path: write_image(path, np.zeros((8000, 8000), np.uint8)),
-                        "image is 8000x8000 (64 megapixels), over the 50-megapixel limit"),
+    "8000x8000 image": (
+        "huge.png",
+        lambda path: write_image(path, np.zeros((8000, 8000), np.uint8)),
+        "image is 8000x8000 (64 megapixels), over the 50-megapixel limit",
+    ),
     "missing file": ("missing.jpg", lambda path: None, "file not found"),
 }
 
 
 @pytest.mark.parametrize("case", UNREADABLE_PHOTOS, ids=list(UNREADABLE_PHOTOS))
 def test_predict_skips_an_unreadable_photo_and_fails_when_nothing_was_read(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str], tiny_model_path: Path, case: str) -> None:
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], tiny_model_path: Path, case: str
+) -> None:
     name, make, problem = UNREADABLE_PHOTOS[case]
     path = tmp_path / name
     make(path)
@@ -384,14 +470,18 @@ def test_predict_skips_an_unreadable_photo_and_fails_when_nothing_was_read(
     assert error.startswith(f"error: {path}: no image could be read") and "1 file(s) skipped" in error
 
 
-@pytest.mark.parametrize(("name", "image"), [
-    ("rgba.png", np.dstack([photo()] + [np.full((120, 160), 255, np.uint8)])),
-    ("sixteen.png", (photo()[..., 0].astype(np.uint16) * 257)),
-    ("dot.png", np.zeros((1, 1), np.uint8)),
-    ("noface.jpg", photo()),
-])
-def test_predict_reads_odd_photos_and_reports_zero_faces(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                                         tiny_model_path: Path, name: str, image: np.ndarray) -> None:
+@pytest.mark.parametrize(
+    ("name", "image"),
+    [
+        ("rgba.png", np.dstack([photo()] + [np.full((120, 160), 255, np.uint8)])),
+        ("sixteen.png", (photo()[..., 0].astype(np.uint16) * 257)),
+        ("dot.png", np.zeros((1, 1), np.uint8)),
+        ("noface.jpg", photo()),
+    ],
+)
+def test_predict_reads_odd_photos_and_reports_zero_faces(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], tiny_model_path: Path, name: str, image: np.ndarray
+) -> None:
     path = write_image(tmp_path / name, image)
 
     code, out, err = run_in_process(capsys, "predict", path, "--model", tiny_model_path)
@@ -400,8 +490,9 @@ def test_predict_reads_odd_photos_and_reports_zero_faces(tmp_path: Path, capsys:
     assert out == f"{path}: 0 faces ({image.shape[1]}x{image.shape[0]})\n"
 
 
-def test_predict_json_of_a_photo_without_faces(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                               tiny_model_path: Path) -> None:
+def test_predict_json_of_a_photo_without_faces(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], tiny_model_path: Path
+) -> None:
     import json
 
     path = write_image(tmp_path / "noface.png", photo())
@@ -412,8 +503,9 @@ def test_predict_json_of_a_photo_without_faces(tmp_path: Path, capsys: pytest.Ca
     assert json.loads(out)["images"] == [{"path": str(path), "width": 160, "height": 120, "faces": []}]
 
 
-def test_predict_of_a_folder_without_images(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                            tiny_model_path: Path) -> None:
+def test_predict_of_a_folder_without_images(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], tiny_model_path: Path
+) -> None:
     folder = tmp_path / "photos"
     folder.mkdir()
 
@@ -423,8 +515,9 @@ def test_predict_of_a_folder_without_images(tmp_path: Path, capsys: pytest.Captu
     assert out == ""
 
 
-def test_predict_folder_with_good_and_bad_files_reports_each(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                                             tiny_model_path: Path) -> None:
+def test_predict_folder_with_good_and_bad_files_reports_each(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], tiny_model_path: Path
+) -> None:
     folder = tmp_path / "photos"
     good = write_image(folder / "a_good.png", photo())
     (folder / "b_empty.jpg").write_bytes(b"")
@@ -459,10 +552,12 @@ def test_predict_subprocess_stderr(tmp_path: Path, tiny_model_path: Path) -> Non
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert result.stderr.splitlines() == [
         f"warning: skipped {path}: not a readable image (not an image, truncated, or a format OpenCV cannot decode)",
-        f"error: {path}: no image could be read from {path} (1 file(s) skipped)"]
+        f"error: {path}: no image could be read from {path} (1 file(s) skipped)",
+    ]
 
 
 # --- video and webcam (black box: fer_lib/video.py, fer_lib/cli/video.py, fer_lib/cli/webcam.py) -----
+
 
 def zero_frame_avi(path: Path) -> Path:
     """An AVI container that OpenCV opens but that holds no frame."""
@@ -471,19 +566,24 @@ def zero_frame_avi(path: Path) -> Path:
     return path
 
 
-@pytest.mark.parametrize(("name", "make", "problem"), [
-    ("empty.avi", zero_frame_avi, "video has no frames that can be decoded"),
-    ("empty.mp4", lambda path: path.write_bytes(b""), "cannot open as a video"),
-    ("notes.mp4", lambda path: path.write_text("not a video"), "cannot open as a video"),
-    ("missing.mp4", lambda path: None, "video file not found"),
-])
-def test_video_with_no_frames_or_no_file(tmp_path: Path, capsys: pytest.CaptureFixture[str], tiny_model_path: Path,
-                                         name: str, make, problem: str) -> None:  # noqa: ANN001
+@pytest.mark.parametrize(
+    ("name", "make", "problem"),
+    [
+        ("empty.avi", zero_frame_avi, "video has no frames that can be decoded"),
+        ("empty.mp4", lambda path: path.write_bytes(b""), "cannot open as a video"),
+        ("notes.mp4", lambda path: path.write_text("not a video"), "cannot open as a video"),
+        ("missing.mp4", lambda path: None, "video file not found"),
+    ],
+)
+def test_video_with_no_frames_or_no_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], tiny_model_path: Path, name: str, make, problem: str
+) -> None:  # noqa: ANN001
     path = tmp_path / name
     make(path)
 
-    code, out, err = run_in_process(capsys, "video", path, "--model", tiny_model_path, "--no-progress",
-                                    "--csv", tmp_path / "frames.csv")
+    code, out, err = run_in_process(
+        capsys, "video", path, "--model", tiny_model_path, "--no-progress", "--csv", tmp_path / "frames.csv"
+    )
 
     assert_one_error(code, err, f"{path}: {problem}")
     assert not (tmp_path / "frames.csv").exists()
@@ -512,6 +612,7 @@ def test_video_and_webcam_subprocess_print_one_line(tmp_path: Path, tiny_model_p
 
 # --- ablate (black box: fer_lib/ablation.py, fer_lib/cli/ablate.py) ----------------------------------
 
+
 def ablation_files(tmp_path: Path, variants: bytes | str, params: str = "name: tiny\nmodel: {weights: none}\n") -> Path:
     """A base params file ``tiny.yaml`` and a variants file (``variants`` as given) in ``tmp_path``."""
     (tmp_path / "tiny.yaml").write_text(params)
@@ -523,20 +624,26 @@ def ablation_files(tmp_path: Path, variants: bytes | str, params: str = "name: t
 GOOD_VARIANTS = "base: tiny.yaml\nvariants:\n  baseline: {}\n  unit scaling: {model.scale: unit}\n"
 
 
-@pytest.mark.parametrize(("variants", "problem"), [
-    (b"\xff\xd8\xff\xe0\x00\x10JFIF" * 20, "not a UTF-8 text file"),
-    ("base: tiny.yaml\nvariants: [unclosed\n", ":3:1: not valid YAML"),
-    ("- baseline\n- unit scaling\n", "expected a mapping with keys base and variants, got list"),
-    ("base: missing.yaml\nvariants:\n  baseline: {}\n", "params file not found"),
-    ("base: tiny.yaml\nvariants: [baseline]\n", "'variants' must be a mapping of variant names to overrides"),
-], ids=["binary", "invalid yaml", "a list", "missing base", "variants a list"])
-def test_ablate_names_the_bad_variants_file(tmp_path: Path, capsys: pytest.CaptureFixture[str], variants: bytes | str,
-                                            problem: str) -> None:
+@pytest.mark.parametrize(
+    ("variants", "problem"),
+    [
+        (b"\xff\xd8\xff\xe0\x00\x10JFIF" * 20, "not a UTF-8 text file"),
+        ("base: tiny.yaml\nvariants: [unclosed\n", ":3:1: not valid YAML"),
+        ("- baseline\n- unit scaling\n", "expected a mapping with keys base and variants, got list"),
+        ("base: missing.yaml\nvariants:\n  baseline: {}\n", "params file not found"),
+        ("base: tiny.yaml\nvariants: [baseline]\n", "'variants' must be a mapping of variant names to overrides"),
+    ],
+    ids=["binary", "invalid yaml", "a list", "missing base", "variants a list"],
+)
+def test_ablate_names_the_bad_variants_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], variants: bytes | str, problem: str
+) -> None:
     path = ablation_files(tmp_path, variants)
     expected = tmp_path / "missing.yaml" if problem == "params file not found" else path
 
-    code, out, err = run_in_process(capsys, "ablate", "--variants", path, "--runs", tmp_path / "runs",
-                                    "--out", tmp_path / "reports")
+    code, out, err = run_in_process(
+        capsys, "ablate", "--variants", path, "--runs", tmp_path / "runs", "--out", tmp_path / "reports"
+    )
 
     assert_one_error(code, err, f"{expected}", problem)
     assert out == "" and not (tmp_path / "reports").exists() and not (tmp_path / "runs").exists()
@@ -547,8 +654,9 @@ def test_ablate_of_a_missing_variants_file_or_data_folder(tmp_path: Path, capsys
     assert_one_error(code, err, f"{tmp_path / 'nope.yaml'}: variants file not found")
 
     path = ablation_files(tmp_path, GOOD_VARIANTS)
-    code, _, err = run_in_process(capsys, "ablate", "--variants", path, "--data", tmp_path / "nowhere",
-                                  "--out", tmp_path / "reports")
+    code, _, err = run_in_process(
+        capsys, "ablate", "--variants", path, "--data", tmp_path / "nowhere", "--out", tmp_path / "reports"
+    )
     assert_one_error(code, err, f"{tmp_path / 'nowhere'}: not found", "expected a FER-2013 image folder or fer2013.csv")
     assert not (tmp_path / "reports").exists()
 
@@ -556,8 +664,9 @@ def test_ablate_of_a_missing_variants_file_or_data_folder(tmp_path: Path, capsys
 def test_ablate_with_a_missing_weights_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = ablation_files(tmp_path, GOOD_VARIANTS, params=f"name: tiny\nmodel: {{weights: {tmp_path / 'no.h5'}}}\n")
 
-    code, _, err = run_in_process(capsys, "ablate", "--variants", path, "--runs", tmp_path / "runs",
-                                  "--out", tmp_path / "reports")
+    code, _, err = run_in_process(
+        capsys, "ablate", "--variants", path, "--runs", tmp_path / "runs", "--out", tmp_path / "reports"
+    )
 
     assert_one_error(code, err, f"{tmp_path / 'no.h5'}: ImageNet MobileNetV2 weights file not found")
     assert not (tmp_path / "reports").exists() and not (tmp_path / "runs").exists()
@@ -569,6 +678,10 @@ def test_ablate_subprocess_prints_one_line(tmp_path: Path) -> None:
 
     result = run_subprocess(tmp_path, "ablate", "--variants", path, "--out", tmp_path / "reports")
 
-    assert_one_error(result.returncode, result.stderr, f"{path} (variant 'unit scaling'): unknown key 'model.scael'",
-                     "did you mean 'model.scale'?")
+    assert_one_error(
+        result.returncode,
+        result.stderr,
+        f"{path} (variant 'unit scaling'): unknown key 'model.scael'",
+        "did you mean 'model.scale'?",
+    )
     assert result.stdout == ""

@@ -1,4 +1,5 @@
 """The BlazeFace detector: anchors, weighted NMS, faces found in real photos, the default detector."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -59,8 +60,9 @@ def test_blazeface_is_the_default_and_haar_stays_selectable() -> None:
     assert "Haar" in faces.describe_detector(FacesParams(detector="haar"))
 
 
-def test_finds_her_face_and_no_face_in_the_cat_or_the_cup(detector: faces.BlazeFaceDetector,
-                                                          astronaut_bgr: np.ndarray) -> None:
+def test_finds_her_face_and_no_face_in_the_cat_or_the_cup(
+    detector: faces.BlazeFaceDetector, astronaut_bgr: np.ndarray
+) -> None:
     boxes, scores = detector.detect_with_scores(astronaut_bgr)
     assert boxes.shape == (1, 4) and boxes.dtype == np.int32 and 0.5 < scores[0] <= 1
     x, y, w, h = boxes[0]
@@ -85,7 +87,7 @@ def test_six_faces_in_a_group(detector: faces.BlazeFaceDetector, astronaut_bgr: 
     group = np.full((560, 760, 3), 120, np.uint8)
     for index in range(6):
         row, column = divmod(index, 3)
-        group[40 + row * 280:240 + row * 280, 40 + column * 240:240 + column * 240] = portrait
+        group[40 + row * 280 : 240 + row * 280, 40 + column * 240 : 240 + column * 240] = portrait
     assert len(detector.detect(group)) == 6
 
 

@@ -5,6 +5,7 @@ nearest valid key for typos), with no traceback unless ``--debug``; nothing is c
 disk by a command that fails before it starts. Commands run in-process through
 :func:`fer_lib.cli.main`; one ``train`` case runs as a real subprocess.
 """
+
 from __future__ import annotations
 
 import os
@@ -75,16 +76,21 @@ def params(tmp_path: Path) -> Path:
 
 # --- train: the params file ------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("text", "message"), [
-    ("trian:\n  epochs: 1\n", "unknown key 'trian'; did you mean 'train'?"),
-    ("train:\n  learnig_rate: 0.01\n", "unknown key 'train.learnig_rate'; did you mean 'train.learning_rate'?"),
-    ("modle:\n  input_size: 32\n", "unknown key 'modle'; did you mean 'model'?"),
-    ("train:\n  epochs: \"ten\"\n", "'train.epochs' must be an integer, got 'ten'"),
-    ("model:\n  freeze: partial\n", "'model.freeze' must be one of none, backbone, staged; got 'partial'"),
-    ("train:\n  epochs: 0\n", "train.epochs must be at least 1"),
-])
-def test_train_rejects_bad_params_naming_file_and_key(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                                      text: str, message: str) -> None:
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("trian:\n  epochs: 1\n", "unknown key 'trian'; did you mean 'train'?"),
+        ("train:\n  learnig_rate: 0.01\n", "unknown key 'train.learnig_rate'; did you mean 'train.learning_rate'?"),
+        ("modle:\n  input_size: 32\n", "unknown key 'modle'; did you mean 'model'?"),
+        ('train:\n  epochs: "ten"\n', "'train.epochs' must be an integer, got 'ten'"),
+        ("model:\n  freeze: partial\n", "'model.freeze' must be one of none, backbone, staged; got 'partial'"),
+        ("train:\n  epochs: 0\n", "train.epochs must be at least 1"),
+    ],
+)
+def test_train_rejects_bad_params_naming_file_and_key(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str, message: str
+) -> None:
     path = tmp_path / "p.yaml"
     path.write_text(text)
 
@@ -110,19 +116,27 @@ def test_train_with_a_missing_params_file(tmp_path: Path, capsys: pytest.Capture
     assert_one_error(code, err, f"{tmp_path / 'nope.yaml'}: params file not found", exact=True)
 
 
-@pytest.mark.parametrize(("sets", "message"), [
-    (["train.epochs"], "--set train.epochs: expected KEY=VALUE, e.g. train.epochs=2"),
-    (["=3"], "--set =3: expected KEY=VALUE"),
-    (["train.epochs=[1"], "--set train.epochs=[1: the value is not valid YAML ("),
-    (["train.epochs=two"], "{params} (with overrides: train.epochs): 'train.epochs' must be an integer, got 'two'"),
-    (["trian.epochs=2"], "{params} (with overrides: trian.epochs): unknown key 'trian'; did you mean 'train'?"),
-    (["train.epocs=2"], "{params} (with overrides: train.epocs): unknown key 'train.epocs'; "
-                        "did you mean 'train.epochs'?"),
-    (["train=5", "train.epochs=1"], "{params} (with overrides: train, train.epochs): cannot set 'train.epochs': "
-                                    "'train' is 5, not a section"),
-])
-def test_train_rejects_bad_set_options(tmp_path: Path, capsys: pytest.CaptureFixture[str], params: Path,
-                                       sets: list[str], message: str) -> None:
+@pytest.mark.parametrize(
+    ("sets", "message"),
+    [
+        (["train.epochs"], "--set train.epochs: expected KEY=VALUE, e.g. train.epochs=2"),
+        (["=3"], "--set =3: expected KEY=VALUE"),
+        (["train.epochs=[1"], "--set train.epochs=[1: the value is not valid YAML ("),
+        (["train.epochs=two"], "{params} (with overrides: train.epochs): 'train.epochs' must be an integer, got 'two'"),
+        (["trian.epochs=2"], "{params} (with overrides: trian.epochs): unknown key 'trian'; did you mean 'train'?"),
+        (
+            ["train.epocs=2"],
+            "{params} (with overrides: train.epocs): unknown key 'train.epocs'; did you mean 'train.epochs'?",
+        ),
+        (
+            ["train=5", "train.epochs=1"],
+            "{params} (with overrides: train, train.epochs): cannot set 'train.epochs': 'train' is 5, not a section",
+        ),
+    ],
+)
+def test_train_rejects_bad_set_options(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], params: Path, sets: list[str], message: str
+) -> None:
     argv = [item for pair in sets for item in ("--set", pair)]
 
     code, _, err = run_cli(capsys, "train", "--params", params, *argv, "--out", tmp_path / "run")
@@ -133,12 +147,15 @@ def test_train_rejects_bad_set_options(tmp_path: Path, capsys: pytest.CaptureFix
 
 # --- train: weights, data and the output folder ----------------------------------------------------
 
-def test_train_with_a_missing_weights_file_says_what_to_do(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                                           params: Path) -> None:
+
+def test_train_with_a_missing_weights_file_says_what_to_do(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], params: Path
+) -> None:
     missing = tmp_path / "weights" / "mobilenet_v2.h5"
 
-    code, out, err = run_cli(capsys, "train", "--params", params, "--set", f"model.weights={missing}",
-                             "--out", tmp_path / "run")
+    code, out, err = run_cli(
+        capsys, "train", "--params", params, "--set", f"model.weights={missing}", "--out", tmp_path / "run"
+    )
 
     line = assert_one_error(code, err, f"{missing}: ImageNet MobileNetV2 weights file not found")
     for advice in ("set env FER_WEIGHTS", "model.weights: imagenet (needs internet)", "model.weights: none"):
@@ -146,8 +163,9 @@ def test_train_with_a_missing_weights_file_says_what_to_do(tmp_path: Path, capsy
     assert not (tmp_path / "run").exists()  # a failed start leaves no half-made run that blocks the next try
 
 
-def test_train_with_default_weights_missing_names_the_env_path(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                                               params: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_train_with_default_weights_missing_names_the_env_path(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], params: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("FER_WEIGHTS", str(tmp_path / "elsewhere.h5"))
     runs = PROJECT_ROOT / "runs"
     before = set(runs.iterdir()) if runs.is_dir() else set()
@@ -155,13 +173,15 @@ def test_train_with_default_weights_missing_names_the_env_path(tmp_path: Path, c
     code, _, err = run_cli(capsys, "train", "--params", params, "--set", "model.weights=default")  # no --out
 
     assert_one_error(code, err, f"{tmp_path / 'elsewhere.h5'}: ImageNet MobileNetV2 weights file not found")
-    assert {path for path in (set(runs.iterdir()) if runs.is_dir() else set()) - before
-            if path.name.startswith("tiny-")} == set()  # no empty runs/tiny-<time> folder left behind
+    assert {
+        path for path in (set(runs.iterdir()) if runs.is_dir() else set()) - before if path.name.startswith("tiny-")
+    } == set()  # no empty runs/tiny-<time> folder left behind
 
 
 def test_train_fer2013_without_a_location(tmp_path: Path, capsys: pytest.CaptureFixture[str], params: Path) -> None:
-    code, _, err = run_cli(capsys, "train", "--params", params, "--set", "data.source=fer2013",
-                           "--out", tmp_path / "run")
+    code, _, err = run_cli(
+        capsys, "train", "--params", params, "--set", "data.source=fer2013", "--out", tmp_path / "run"
+    )
 
     line = assert_one_error(code, err, f"{params}: data.source is fer2013 but no location is given")
     assert "--data DIR" in line and "FER2013_DIR" in line
@@ -175,8 +195,9 @@ def test_train_with_missing_data_folder(tmp_path: Path, capsys: pytest.CaptureFi
     assert not (tmp_path / "run").exists()
 
 
-def test_train_refuses_an_out_folder_holding_other_files(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                                         params: Path) -> None:
+def test_train_refuses_an_out_folder_holding_other_files(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], params: Path
+) -> None:
     out = tmp_path / "mine"
     (out / "notes").mkdir(parents=True)
     (out / "thesis.txt").write_text("three years of work")
@@ -185,14 +206,16 @@ def test_train_refuses_an_out_folder_holding_other_files(tmp_path: Path, capsys:
 
     code, stdout, err = run_cli(capsys, "train", "--params", params, "--out", out)
 
-    assert_one_error(code, err, f"{out}: folder exists and is not a training run; choose a new output folder",
-                     exact=True)
+    assert_one_error(
+        code, err, f"{out}: folder exists and is not a training run; choose a new output folder", exact=True
+    )
     assert snapshot(out) == before and set(out.rglob("*")) == set(before) | {out / "notes"}
 
 
 @pytest.mark.parametrize("where", ["a file", "below a file"])
-def test_train_refuses_an_out_path_that_cannot_be_a_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                                           params: Path, where: str) -> None:
+def test_train_refuses_an_out_path_that_cannot_be_a_folder(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], params: Path, where: str
+) -> None:
     existing = tmp_path / "results.csv"
     existing.write_text("a,b\n")
     out = existing if where == "a file" else existing / "run"
@@ -209,8 +232,14 @@ def test_train_bad_key_as_a_subprocess(tmp_path: Path) -> None:
     path.write_text("train:\n  learnig_rate: 0.01\n")
     env = {key: value for key, value in os.environ.items() if key != "FER2013_DIR"}
 
-    result = subprocess.run([sys.executable, "-m", "fer_lib", "train", "--params", str(path)], cwd=PROJECT_ROOT,
-                            env=env, capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-m", "fer_lib", "train", "--params", str(path)],
+        cwd=PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
     assert result.returncode == 2 and result.stdout == ""
     assert result.stderr == f"error: {path}: unknown key 'train.learnig_rate'; did you mean 'train.learning_rate'?\n"
@@ -218,8 +247,10 @@ def test_train_bad_key_as_a_subprocess(tmp_path: Path) -> None:
 
 # --- report -----------------------------------------------------------------------------------------
 
-def test_report_rejects_an_unknown_key_before_creating_anything(tmp_path: Path,
-                                                                capsys: pytest.CaptureFixture[str]) -> None:
+
+def test_report_rejects_an_unknown_key_before_creating_anything(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     path = tmp_path / "p.yaml"
     path.write_text("name: x\nevaluate:\n  ttaa: flip\n")
 
@@ -229,20 +260,25 @@ def test_report_rejects_an_unknown_key_before_creating_anything(tmp_path: Path,
     assert out == "" and not (tmp_path / "reports").exists()
 
 
-@pytest.mark.parametrize(("argv", "message"), [
-    (["fer2013 without a location"], "{params}: data.source is fer2013 but no location is given"),
-    (["--data", "{tmp}/fer"], "{tmp}/fer: not found; expected a FER-2013 image folder or fer2013.csv"),
-    (["--model", "{tmp}/model.keras"], "{tmp}/model.keras: model file not found"),
-    (["--train-run", "{tmp}/run"], "{tmp}/run: not a finished training run"),
-])
-def test_report_checks_its_inputs_before_running_notebooks(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                                           params: Path, argv: list[str], message: str) -> None:
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["fer2013 without a location"], "{params}: data.source is fer2013 but no location is given"),
+        (["--data", "{tmp}/fer"], "{tmp}/fer: not found; expected a FER-2013 image folder or fer2013.csv"),
+        (["--model", "{tmp}/model.keras"], "{tmp}/model.keras: model file not found"),
+        (["--train-run", "{tmp}/run"], "{tmp}/run: not a finished training run"),
+    ],
+)
+def test_report_checks_its_inputs_before_running_notebooks(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], params: Path, argv: list[str], message: str
+) -> None:
     if argv == ["fer2013 without a location"]:
         params.write_text(TINY.replace("data:\n", "data:\n  source: fer2013\n"))
         argv = []
 
-    code, out, err = run_cli(capsys, "report", "--params", params, "--out", tmp_path / "reports",
-                             *[arg.format(tmp=tmp_path) for arg in argv])
+    code, out, err = run_cli(
+        capsys, "report", "--params", params, "--out", tmp_path / "reports", *[arg.format(tmp=tmp_path) for arg in argv]
+    )
 
     assert_one_error(code, err, message.format(params=params, tmp=tmp_path))
     assert out == "" and not (tmp_path / "reports").exists()
@@ -250,14 +286,17 @@ def test_report_checks_its_inputs_before_running_notebooks(tmp_path: Path, capsy
 
 # --- errors that are bugs, --debug, and one-line messages ------------------------------------------
 
+
 def fail_with(error: Exception):  # noqa: ANN201
     def handler(args: object) -> int:
         raise error
+
     return handler
 
 
-def test_an_unexpected_error_is_one_line_with_exit_code_1(capsys: pytest.CaptureFixture[str],
-                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_unexpected_error_is_one_line_with_exit_code_1(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(fer_lib.cli.data, "run_audit", fail_with(RuntimeError("\nboom\nmore detail")))
 
     code, _, err = run_cli(capsys, "data", "audit")
@@ -272,12 +311,13 @@ def test_debug_shows_the_traceback(capsys: pytest.CaptureFixture[str], monkeypat
     code, _, err = run_cli(capsys, "--debug", "data", "audit")
 
     assert code == 1
-    assert err.startswith("Traceback (most recent call last):") and 'raise error' in err
+    assert err.startswith("Traceback (most recent call last):") and "raise error" in err
     assert err.splitlines()[-1] == "error: unexpected RuntimeError: boom (rerun with --debug for details)"
 
 
-def test_a_user_error_message_is_always_one_line(capsys: pytest.CaptureFixture[str],
-                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_user_error_message_is_always_one_line(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(fer_lib.cli.data, "run_audit", fail_with(DataError("x.csv: bad\n  on two lines")))
 
     code, _, err = run_cli(capsys, "data", "audit")
@@ -285,10 +325,12 @@ def test_a_user_error_message_is_always_one_line(capsys: pytest.CaptureFixture[s
     assert (code, err) == (2, "error: x.csv: bad on two lines\n")
 
 
-def test_an_os_error_on_a_file_is_a_user_error(capsys: pytest.CaptureFixture[str],
-                                               monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(fer_lib.cli.data, "run_audit",
-                        fail_with(PermissionError(13, "Permission denied", "/data/fer2013.csv")))
+def test_an_os_error_on_a_file_is_a_user_error(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(
+        fer_lib.cli.data, "run_audit", fail_with(PermissionError(13, "Permission denied", "/data/fer2013.csv"))
+    )
 
     code, _, err = run_cli(capsys, "data", "audit")
 
@@ -306,15 +348,18 @@ def test_ctrl_c_is_one_line(capsys: pytest.CaptureFixture[str], monkeypatch: pyt
     assert code == 130 and len(err.splitlines()) == 1 and err.startswith("error: interrupted")
 
 
-def test_a_params_key_given_twice_is_an_error_naming_the_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_params_key_given_twice_is_an_error_naming_the_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     path = tmp_path / "twice.yaml"
     path.write_text("name: twice\ntrain:\n  epochs: 2\n  epochs: 20\n")
     code, _, err = run_cli(capsys, "train", "--params", path)
     assert_one_error(code, err, f"{path}:4: key 'epochs' appears twice", exact=True)
 
 
-@pytest.mark.parametrize("argv", [["evaluate", "--model", "m.keras", "--data", "d", "--split", "Test"],
-                                  ["no-such-command"], ["train"]])
+@pytest.mark.parametrize(
+    "argv", [["evaluate", "--model", "m.keras", "--data", "d", "--split", "Test"], ["no-such-command"], ["train"]]
+)
 def test_usage_errors_are_one_line(capsys: pytest.CaptureFixture[str], argv: list[str]) -> None:
     with pytest.raises(SystemExit) as exit_info:
         main(argv)

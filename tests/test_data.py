@@ -1,4 +1,5 @@
 """Tests of fer_lib.data: the image-folder and CSV loaders, their errors, the cache and the helpers."""
+
 from __future__ import annotations
 
 import logging
@@ -13,17 +14,22 @@ import pytest
 
 import fer_lib.data as data
 from fer_lib.audit import drop_cross_split_duplicates
-from fer_lib.data import (load_csv, load_dataset, load_fer2013, load_image_folder,
-                          stratified_subset)
+from fer_lib.data import load_csv, load_dataset, load_fer2013, load_image_folder, stratified_subset
 from fer_lib.dataset import FaceDataset
 from fer_lib.errors import DataError
 from fer_lib.labels import EMOTIONS, LABEL_INDEX
 from fer_lib.params import Params
 
-REAL_TRAINING = {"angry": 3995, "disgust": 436, "fear": 4097, "happy": 7215, "sad": 4830, "surprise": 3171,
-                 "neutral": 4965}
-REAL_PUBLIC_TEST = {"angry": 467, "disgust": 56, "fear": 496, "happy": 895, "sad": 653, "surprise": 415,
-                    "neutral": 607}
+REAL_TRAINING = {
+    "angry": 3995,
+    "disgust": 436,
+    "fear": 4097,
+    "happy": 7215,
+    "sad": 4830,
+    "surprise": 3171,
+    "neutral": 4965,
+}
+REAL_PUBLIC_TEST = {"angry": 467, "disgust": 56, "fear": 496, "happy": 895, "sad": 653, "surprise": 415, "neutral": 607}
 
 
 def random_face(seed: int) -> np.ndarray:
@@ -42,10 +48,15 @@ def write_image(path: Path, image: np.ndarray) -> Path:
 def folder(tmp_path: Path) -> Path:
     """A tiny Kaggle-layout folder of lossless PNG faces (ids end in the seed of their pixels)."""
     root = tmp_path / "fer"
-    layout = [("train/neutral/Training_11.png", 11), ("train/sad/Training_12.png", 12),
-              ("train/surprise/Training_13.png", 13), ("train/angry/Training_14.png", 14),
-              ("train/angry/Training_10.png", 10), ("test/happy/PublicTest_21.png", 21),
-              ("test/happy/PrivateTest_31.png", 31)]
+    layout = [
+        ("train/neutral/Training_11.png", 11),
+        ("train/sad/Training_12.png", 12),
+        ("train/surprise/Training_13.png", 13),
+        ("train/angry/Training_14.png", 14),
+        ("train/angry/Training_10.png", 10),
+        ("test/happy/PublicTest_21.png", 21),
+        ("test/happy/PrivateTest_31.png", 31),
+    ]
     for name, seed in layout:
         write_image(root / name, random_face(seed))
     return root
@@ -65,6 +76,7 @@ def pixel_text(face: np.ndarray) -> str:
 
 # --- image folder ---------------------------------------------------------------------------------
 
+
 def test_folder_labels_come_from_folder_names_not_sort_order(folder: Path) -> None:
     dataset = load_image_folder(folder)
     by_id = {face_id: index for index, face_id in enumerate(dataset.ids)}
@@ -78,8 +90,15 @@ def test_folder_labels_come_from_folder_names_not_sort_order(folder: Path) -> No
 
 def test_folder_split_from_prefix_and_deterministic_order(folder: Path) -> None:
     dataset = load_image_folder(folder)
-    assert dataset.ids.tolist() == ["Training_10", "Training_14", "Training_12", "Training_13", "Training_11",
-                                    "PublicTest_21", "PrivateTest_31"]
+    assert dataset.ids.tolist() == [
+        "Training_10",
+        "Training_14",
+        "Training_12",
+        "Training_13",
+        "Training_11",
+        "PublicTest_21",
+        "PrivateTest_31",
+    ]
     assert dataset.usage.tolist() == ["Training"] * 5 + ["PublicTest", "PrivateTest"]
     assert dataset.splits == ["Training", "PublicTest", "PrivateTest"]
     assert dataset.faces.dtype == np.uint8 and dataset.faces.shape == (7, 48, 48)
@@ -116,8 +135,11 @@ BAD_IMAGES = {
     "text": ("Training_1.jpg", lambda path: path.write_text("this is not a JPEG"), "not a readable image"),
     "truncated": ("Training_1.jpg", truncated_jpeg, "not a readable image"),
     "rgba": ("Training_1.png", lambda path: write_image(path, np.zeros((48, 48, 4), np.uint8)), "4-channel"),
-    "colour": ("Training_1.png", lambda path: write_image(path, np.dstack([random_face(1)] * 2 + [random_face(2)])),
-               "colour image"),
+    "colour": (
+        "Training_1.png",
+        lambda path: write_image(path, np.dstack([random_face(1)] * 2 + [random_face(2)])),
+        "colour image",
+    ),
     "16-bit": ("Training_1.png", lambda path: write_image(path, np.zeros((48, 48), np.uint16)), "uint16"),
     "1x1": ("Training_1.png", lambda path: write_image(path, np.zeros((1, 1), np.uint8)), "1x1 pixels"),
     "64x48": ("Training_1.png", lambda path: write_image(path, np.zeros((48, 64), np.uint8)), "64x48 pixels"),
@@ -175,12 +197,18 @@ def test_skip_mode_skips_and_warns_about_each_bad_input(folder: Path, caplog: py
 
 # --- CSV ------------------------------------------------------------------------------------------
 
+
 def test_csv_loads_labels_splits_and_row_ids(tmp_path: Path) -> None:
     faces = [random_face(seed) for seed in range(4)]
-    path = write_csv(tmp_path / "fer2013.csv", [("6", pixel_text(faces[0]), "PublicTest"),
-                                                 ("0", pixel_text(faces[1]), "Training"),
-                                                 ("3", pixel_text(faces[2]), "PrivateTest"),
-                                                 ("0", pixel_text(faces[3]), "Training")])
+    path = write_csv(
+        tmp_path / "fer2013.csv",
+        [
+            ("6", pixel_text(faces[0]), "PublicTest"),
+            ("0", pixel_text(faces[1]), "Training"),
+            ("3", pixel_text(faces[2]), "PrivateTest"),
+            ("0", pixel_text(faces[3]), "Training"),
+        ],
+    )
     dataset = load_csv(path)
     assert dataset.ids.tolist() == ["csv:1", "csv:3", "csv:0", "csv:2"]
     assert dataset.labels.tolist() == [0, 0, 6, 3]
@@ -219,8 +247,10 @@ def test_csv_missing_column_and_empty_file(tmp_path: Path) -> None:
 
 
 def test_csv_skip_mode_keeps_good_rows(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    path = write_csv(tmp_path / "fer2013.csv", [("0", GOOD_PIXELS, "Training"), ("9", GOOD_PIXELS, "Training"),
-                                                 ("2", GOOD_PIXELS, "PublicTest")])
+    path = write_csv(
+        tmp_path / "fer2013.csv",
+        [("0", GOOD_PIXELS, "Training"), ("9", GOOD_PIXELS, "Training"), ("2", GOOD_PIXELS, "PublicTest")],
+    )
     with caplog.at_level(logging.WARNING, logger="fer_lib.data"):
         dataset = load_csv(path, on_error="skip")
     assert dataset.ids.tolist() == ["csv:0", "csv:2"]
@@ -238,8 +268,10 @@ def test_csv_and_folder_give_identical_arrays(fer2013_dir: Path, tmp_path: Path)
                 shutil.copy(image, target / image.name)
     from_folder = load_image_folder(copy)
     assert len(from_folder) == 7 * 40
-    rows = [(str(label), pixel_text(face), usage)
-            for face, label, usage in zip(from_folder.faces, from_folder.labels, from_folder.usage)]
+    rows = [
+        (str(label), pixel_text(face), usage)
+        for face, label, usage in zip(from_folder.faces, from_folder.labels, from_folder.usage, strict=True)
+    ]
     from_csv = load_csv(write_csv(tmp_path / "fer2013.csv", rows))
     np.testing.assert_array_equal(from_csv.faces, from_folder.faces)
     np.testing.assert_array_equal(from_csv.labels, from_folder.labels)
@@ -247,6 +279,7 @@ def test_csv_and_folder_give_identical_arrays(fer2013_dir: Path, tmp_path: Path)
 
 
 # --- cache ----------------------------------------------------------------------------------------
+
 
 def assert_same(first: FaceDataset, second: FaceDataset) -> None:
     for name in ("faces", "labels", "usage", "ids"):
@@ -256,8 +289,10 @@ def assert_same(first: FaceDataset, second: FaceDataset) -> None:
 
 def forbid_loading(monkeypatch: pytest.MonkeyPatch) -> None:
     """Make any uncached load fail, to prove that a load came from the cache."""
+
     def fail(path: Path) -> None:
         raise AssertionError(f"{path} was loaded instead of read from the cache")
+
     monkeypatch.setattr(data, "_load_image_folder", fail)
     monkeypatch.setattr(data, "_load_csv", fail)
 
@@ -305,8 +340,9 @@ def test_corrupt_cache_is_rebuilt(folder: Path, tmp_path: Path, caplog: pytest.L
     assert np.load(cache_file, allow_pickle=False)["faces"].shape == (7, 48, 48)
 
 
-def test_cache_in_skip_mode_repeats_the_warnings(folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                 caplog: pytest.LogCaptureFixture) -> None:
+def test_cache_in_skip_mode_repeats_the_warnings(
+    folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     (folder / "train" / "angry" / "Training_1.jpg").write_bytes(b"")
     load_fer2013(folder, cache_dir=tmp_path / "cache", on_error="skip")
     forbid_loading(monkeypatch)
@@ -329,6 +365,7 @@ def test_load_fer2013_rejects_missing_and_non_csv_paths(tmp_path: Path) -> None:
 
 # --- load_dataset, subsets, duplicates -------------------------------------------------------------
 
+
 def test_load_dataset_is_synthetic_by_default_and_fer2013_with_override(folder: Path, tmp_path: Path) -> None:
     params = Params()
     params.data.synthetic_per_class = 6
@@ -340,8 +377,13 @@ def test_load_dataset_is_synthetic_by_default_and_fer2013_with_override(folder: 
 
 def test_stratified_subset_keeps_class_shares() -> None:
     labels = np.repeat(np.arange(7), [100, 10, 100, 200, 120, 80, 130])
-    dataset = FaceDataset(np.zeros((len(labels), 48, 48), np.uint8), labels, np.full(len(labels), "Training"),
-                          np.array([f"x:{n}" for n in range(len(labels))]), "test")
+    dataset = FaceDataset(
+        np.zeros((len(labels), 48, 48), np.uint8),
+        labels,
+        np.full(len(labels), "Training"),
+        np.array([f"x:{n}" for n in range(len(labels))]),
+        "test",
+    )
     subset = stratified_subset(dataset, 148, seed=0)
     assert len(subset) == 148
     assert list(subset.class_counts().values()) == [20, 2, 20, 40, 24, 16, 26]
@@ -355,13 +397,18 @@ def test_stratified_subset_keeps_class_shares() -> None:
 
 def test_drop_cross_split_duplicates_drops_leaked_held_out_faces() -> None:
     faces = np.stack([random_face(1), random_face(2), random_face(1), random_face(3), random_face(2)])
-    dataset = FaceDataset(faces, np.array([0, 1, 0, 2, 3]),
-                          np.array(["Training", "Training", "PublicTest", "PublicTest", "PrivateTest"]),
-                          np.array(["a", "b", "c", "d", "e"]), "test")
+    dataset = FaceDataset(
+        faces,
+        np.array([0, 1, 0, 2, 3]),
+        np.array(["Training", "Training", "PublicTest", "PublicTest", "PrivateTest"]),
+        np.array(["a", "b", "c", "d", "e"]),
+        "test",
+    )
     assert drop_cross_split_duplicates(dataset).ids.tolist() == ["a", "b", "d"]
 
 
 # --- real FER-2013 ----------------------------------------------------------------------------------
+
 
 @pytest.mark.realdata
 def test_real_fer2013_counts(fer2013_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> None:

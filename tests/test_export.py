@@ -1,4 +1,5 @@
 """TFLite export (float and int8), the TFLite runtime and the ``export`` command."""
+
 from __future__ import annotations
 
 import json
@@ -28,9 +29,12 @@ def exported(tiny_model_path: Path, tmp_path_factory: pytest.TempPathFactory) ->
     """The stand-in model exported as float and int8 TFLite files."""
     folder = tmp_path_factory.mktemp("tflite")
     model = load_model(tiny_model_path)
-    return {"float": export_tflite(model, folder / "tiny_float.tflite"),
-            "int8": export_tflite(model, folder / "tiny_int8.tflite", quantize="int8",
-                                  representative_faces=face_like(100, seed=1))}
+    return {
+        "float": export_tflite(model, folder / "tiny_float.tflite"),
+        "int8": export_tflite(
+            model, folder / "tiny_int8.tflite", quantize="int8", representative_faces=face_like(100, seed=1)
+        ),
+    }
 
 
 @pytest.mark.slow
@@ -44,25 +48,25 @@ def test_float_tflite_matches_keras(exported: dict[str, Path], tiny_model_path: 
 
 
 @pytest.mark.slow
-def test_int8_tflite_agrees_with_keras_and_is_smaller(exported: dict[str, Path],
-                                                      tiny_model_path: Path) -> None:
-    parity = tflite_parity(load_model(tiny_model_path), exported["int8"], face_like(64, seed=2),
-                           np.arange(64) % NUM_CLASSES)
+def test_int8_tflite_agrees_with_keras_and_is_smaller(exported: dict[str, Path], tiny_model_path: Path) -> None:
+    parity = tflite_parity(
+        load_model(tiny_model_path), exported["int8"], face_like(64, seed=2), np.arange(64) % NUM_CLASSES
+    )
     assert parity["top1_agreement"] >= 0.85 and parity["max_abs_probability_difference"] < 0.25
     assert exported["int8"].stat().st_size < exported["float"].stat().st_size
 
 
 @pytest.mark.slow
-def test_tflite_classifier_has_the_keras_classifier_interface(exported: dict[str, Path],
-                                                             tiny_model_path: Path) -> None:
+def test_tflite_classifier_has_the_keras_classifier_interface(exported: dict[str, Path], tiny_model_path: Path) -> None:
     classifier = TFLiteClassifier(exported["float"])
     faces = face_like(5, seed=3)
     for count in (1, 5, 0, 2):  # the interpreter is resized whenever the batch changes
         probabilities = classifier.predict_proba(faces[:count])
         assert probabilities.shape == (count, NUM_CLASSES) and probabilities.dtype == np.float64
         assert classifier.predict(faces[:count]).tolist() == probabilities.argmax(axis=1).tolist()
-    np.testing.assert_allclose(classifier.predict_proba(faces),
-                               KerasClassifier(load_model(tiny_model_path)).predict_proba(faces), atol=1e-5)
+    np.testing.assert_allclose(
+        classifier.predict_proba(faces), KerasClassifier(load_model(tiny_model_path)).predict_proba(faces), atol=1e-5
+    )
 
 
 def test_tflite_classifier_errors(tmp_path: Path) -> None:
@@ -87,4 +91,7 @@ def test_export_command_writes_both_files_and_parity(tmp_path: Path, tiny_model_
     assert {name: entry["faces"] for name, entry in report["files"].items()} == {"float": 21, "int8": 21}
     assert report["files"]["float"]["top1_agreement"] == 1.0
     assert sorted(path.name for path in (tmp_path / "out").iterdir()) == [
-        "parity.json", "tiny_float.tflite", "tiny_int8.tflite"]
+        "parity.json",
+        "tiny_float.tflite",
+        "tiny_int8.tflite",
+    ]

@@ -1,4 +1,5 @@
 """Face detection, cropping, batched classification, image reading and the ``predict`` command."""
+
 from __future__ import annotations
 
 import json
@@ -112,14 +113,18 @@ def test_tiny_image_has_no_face_and_does_not_crash() -> None:
     assert faces.analyse_image(one_pixel, faces.HaarDetector(), KerasClassifier(CountingModel())) == []
 
 
-@pytest.mark.parametrize(("name", "content", "problem"), [
-    ("empty.jpg", b"", "empty file"),
-    ("notes.jpg", b"just some text, not a JPEG\n", "not a readable image"),
-    ("truncated.jpg", None, "not a readable image"),
-    ("picture.xyz", b"\x00\x01\x02\x03" * 64, "not a readable image"),
-])
-def test_read_image_rejects_bad_files(tmp_path: Path, astronaut_bgr: np.ndarray, name: str,
-                                      content: bytes | None, problem: str) -> None:
+@pytest.mark.parametrize(
+    ("name", "content", "problem"),
+    [
+        ("empty.jpg", b"", "empty file"),
+        ("notes.jpg", b"just some text, not a JPEG\n", "not a readable image"),
+        ("truncated.jpg", None, "not a readable image"),
+        ("picture.xyz", b"\x00\x01\x02\x03" * 64, "not a readable image"),
+    ],
+)
+def test_read_image_rejects_bad_files(
+    tmp_path: Path, astronaut_bgr: np.ndarray, name: str, content: bytes | None, problem: str
+) -> None:
     path = tmp_path / name
     if content is None:
         encoded = cv2.imencode(".jpg", astronaut_bgr)[1].tobytes()
@@ -170,9 +175,9 @@ def test_unused_path_never_overwrites(tmp_path: Path) -> None:
     assert faces.unused_path(tmp_path / "b.jpg") == tmp_path / "b.jpg"
 
 
-def test_predict_command_reports_faces_and_skips_non_images(tmp_path: Path, tiny_model_path: Path,
-                                                            astronaut_bgr: np.ndarray,
-                                                            capsys: pytest.CaptureFixture[str]) -> None:
+def test_predict_command_reports_faces_and_skips_non_images(
+    tmp_path: Path, tiny_model_path: Path, astronaut_bgr: np.ndarray, capsys: pytest.CaptureFixture[str]
+) -> None:
     photos = tmp_path / "photos"
     (photos / "more").mkdir(parents=True)
     cv2.imwrite(str(photos / "astronaut.png"), astronaut_bgr)
@@ -192,26 +197,33 @@ def test_predict_command_reports_faces_and_skips_non_images(tmp_path: Path, tiny
     assert "notes.txt" in captured.err and "fake.jpg" in captured.err
     assert main(argv) == 0  # a second run adds copies beside the first ones
     assert sorted(path.name for path in out.iterdir()) == [
-        "astronaut_annotated-1.jpg", "astronaut_annotated.jpg", "dot_annotated-1.jpg", "dot_annotated.jpg"]
+        "astronaut_annotated-1.jpg",
+        "astronaut_annotated.jpg",
+        "dot_annotated-1.jpg",
+        "dot_annotated.jpg",
+    ]
 
 
-def test_predict_command_text_output(tmp_path: Path, tiny_model_path: Path, astronaut_bgr: np.ndarray,
-                                     capsys: pytest.CaptureFixture[str]) -> None:
+def test_predict_command_text_output(
+    tmp_path: Path, tiny_model_path: Path, astronaut_bgr: np.ndarray, capsys: pytest.CaptureFixture[str]
+) -> None:
     cv2.imwrite(str(tmp_path / "astronaut.jpg"), astronaut_bgr)
     assert main(["predict", str(tmp_path / "astronaut.jpg"), "--model", str(tiny_model_path)]) == 0
     assert "astronaut.jpg: 1 face (512x512)" in capsys.readouterr().out
 
 
-def test_predict_command_fails_when_no_image_can_be_read(tmp_path: Path, tiny_model_path: Path,
-                                                          capsys: pytest.CaptureFixture[str]) -> None:
+def test_predict_command_fails_when_no_image_can_be_read(
+    tmp_path: Path, tiny_model_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     (tmp_path / "notes.txt").write_text("not an image")
     assert main(["predict", str(tmp_path), str(tmp_path / "missing.png"), "--model", str(tiny_model_path)]) == 2
     errors = capsys.readouterr().err
     assert "missing.png: file not found" in errors and f"error: {tmp_path}: no image could be read" in errors
 
 
-def test_predict_command_without_the_shipped_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                   capsys: pytest.CaptureFixture[str]) -> None:
+def test_predict_command_without_the_shipped_model(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setattr(classifiers, "SHIPPED_MODEL", tmp_path / "fer_mobilenetv2.keras")
     assert main(["predict", str(tmp_path)]) == 2
     assert "fer_mobilenetv2.keras: the shipped model is missing" in capsys.readouterr().err
@@ -224,17 +236,30 @@ def test_sample_photos_are_analysed_and_tabulated(tmp_path: Path) -> None:
     assert [path.name for path in paths] == [f"{name}.png" for name in faces.SAMPLE_PHOTOS]
     (tmp_path / "inputs" / "notes.png").write_text("not a PNG")
     skipped: list[MediaError] = []
-    photos = list(faces.analyse_photos([*paths, tmp_path / "inputs" / "notes.png"], faces.HaarDetector(),
-                                       KerasClassifier(CountingModel()), on_error=skipped.append))
+    photos = list(
+        faces.analyse_photos(
+            [*paths, tmp_path / "inputs" / "notes.png"],
+            faces.HaarDetector(),
+            KerasClassifier(CountingModel()),
+            on_error=skipped.append,
+        )
+    )
     assert {photo.path.name: len(photo.faces) for photo in photos} == {
-        "astronaut.png": 1, "camera.png": 0, "chelsea.png": 0, "coffee.png": 0}
+        "astronaut.png": 1,
+        "camera.png": 0,
+        "chelsea.png": 0,
+        "coffee.png": 0,
+    }
     assert len(skipped) == 1 and str(skipped[0]).startswith(str(tmp_path / "inputs" / "notes.png"))
     table = faces.photos_table(photos)
     assert table["face"].tolist() == [1, 0, 0, 0] and table["label"].tolist() == ["happy", "", "", ""]
     assert str(table["x"].dtype) == "Int64" and list(table.columns[-NUM_CLASSES:]) == list(EMOTIONS)
     with pytest.raises(MediaError, match="notes.png"):
-        list(faces.analyse_photos([tmp_path / "inputs" / "notes.png"], faces.HaarDetector(),
-                                  KerasClassifier(CountingModel())))
+        list(
+            faces.analyse_photos(
+                [tmp_path / "inputs" / "notes.png"], faces.HaarDetector(), KerasClassifier(CountingModel())
+            )
+        )
 
 
 def test_photo_paths_from_params_are_relative_to_the_project(tmp_path: Path) -> None:
@@ -245,8 +270,10 @@ def test_photo_paths_from_params_are_relative_to_the_project(tmp_path: Path) -> 
     (tmp_path / "album" / "b.jpg").touch()
     (tmp_path / "album" / ".hidden.jpg").touch()
     params = FacesParams(images=[str(tmp_path / "album"), "docs/ARCHITECTURE.md"])
-    assert faces.photo_paths(params, tmp_path / "unused") == [tmp_path / "album" / "b.jpg",
-                                                             PROJECT_ROOT / "docs" / "ARCHITECTURE.md"]
+    assert faces.photo_paths(params, tmp_path / "unused") == [
+        tmp_path / "album" / "b.jpg",
+        PROJECT_ROOT / "docs" / "ARCHITECTURE.md",
+    ]
 
 
 def test_resolve_model_path(tmp_path: Path) -> None:

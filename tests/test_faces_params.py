@@ -1,4 +1,5 @@
 """The ``faces`` section of the params: detector choice, real photos and clips from ../shared when there."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -26,12 +27,15 @@ def test_default_keeps_the_built_in_photos_and_clip() -> None:
     assert faces.blazeface_models == ["full", "short"]
 
 
-@pytest.mark.parametrize(("text", "problem"), [
-    ("faces: {detector: viola}", "faces.detector"),
-    ("faces: {detect_every: 0}", "faces.detect_every must be at least 1"),
-    ("faces: {video_step: 0}", "faces.video_step must be at least 1"),
-    ("faces: {if_missing: skip}", "faces.if_missing"),
-])
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("faces: {detector: viola}", "faces.detector"),
+        ("faces: {detect_every: 0}", "faces.detect_every must be at least 1"),
+        ("faces: {video_step: 0}", "faces.video_step must be at least 1"),
+        ("faces: {if_missing: skip}", "faces.if_missing"),
+    ],
+)
 def test_bad_faces_values_are_params_errors(tmp_path: Path, text: str, problem: str) -> None:
     path = tmp_path / "bad.yaml"
     path.write_text(text)

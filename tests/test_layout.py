@@ -1,4 +1,5 @@
 """One definition of a finished training run, and one owner of the run and report folder layouts."""
+
 from __future__ import annotations
 
 import json
@@ -25,10 +26,13 @@ def fake_run(folder: Path, *, finished: bool = True, model: bool = True, history
     return layout
 
 
-@pytest.mark.parametrize(("kwargs", "finished"), [({}, True), ({"finished": False}, False),
-                                                  ({"model": False}, False), ({"history": False}, False)])
-def test_a_finished_run_has_a_finished_state_a_model_and_a_history(tmp_path: Path, kwargs: dict,
-                                                                    finished: bool) -> None:
+@pytest.mark.parametrize(
+    ("kwargs", "finished"),
+    [({}, True), ({"finished": False}, False), ({"model": False}, False), ({"history": False}, False)],
+)
+def test_a_finished_run_has_a_finished_state_a_model_and_a_history(
+    tmp_path: Path, kwargs: dict, finished: bool
+) -> None:
     layout = fake_run(tmp_path / "run", **kwargs)
     assert is_finished(layout.root) is finished
     if finished:

@@ -2,6 +2,7 @@
 
 Models here are 32 px MobileNetV2s with random weights (``weights: none``): seconds to build on CPU.
 """
+
 from __future__ import annotations
 
 import zipfile
@@ -13,8 +14,15 @@ import pytest
 
 from fer_lib.errors import ModelError
 from fer_lib.labels import EMOTIONS, LABEL_INDEX
-from fer_lib.model import (BACKBONE_NAME, build_model, load_model, parameter_counts, recalibrate_batchnorm,
-                           resolve_weights, set_backbone_trainable)
+from fer_lib.model import (
+    BACKBONE_NAME,
+    build_model,
+    load_model,
+    parameter_counts,
+    recalibrate_batchnorm,
+    resolve_weights,
+    set_backbone_trainable,
+)
 from fer_lib.params import ModelParams
 
 SMALL = {"input_size": 32, "weights": "none"}
@@ -33,17 +41,24 @@ def numpy_weights(variables: list) -> list[np.ndarray]:
 
 
 def batchnorm_layers(model: keras.Model) -> list[keras.layers.BatchNormalization]:
-    return [layer for layer in model.get_layer(BACKBONE_NAME).layers
-            if isinstance(layer, keras.layers.BatchNormalization)]
+    return [
+        layer for layer in model.get_layer(BACKBONE_NAME).layers if isinstance(layer, keras.layers.BatchNormalization)
+    ]
 
 
 def head_variables(model: keras.Model) -> set[int]:
-    return {id(variable) for layer in model.layers if layer.name.startswith(("dense_", "probabilities"))
-            for variable in layer.trainable_weights}
+    return {
+        id(variable)
+        for layer in model.layers
+        if layer.name.startswith(("dense_", "probabilities"))
+        for variable in layer.trainable_weights
+    }
 
 
-@pytest.mark.parametrize("overrides", [{}, {"input_size": 48, "scale": "unit", "head_units": [16, 8], "dropout": 0.2},
-                                       {"pooling": "flatten"}])
+@pytest.mark.parametrize(
+    "overrides",
+    [{}, {"input_size": 48, "scale": "unit", "head_units": [16, 8], "dropout": 0.2}, {"pooling": "flatten"}],
+)
 def test_input_and_output_contract(overrides: dict) -> None:
     model = small_model(**overrides)
 
@@ -87,7 +102,8 @@ def test_saved_model_reloads_with_safe_mode_and_predicts_identically(tmp_path: P
 def test_load_model_refuses_code_carrying_models(tmp_path: Path) -> None:
     inputs = keras.Input((48, 48, 1))
     outputs = keras.layers.Dense(7, activation="softmax")(
-        keras.layers.Flatten()(keras.layers.Lambda(lambda x: x / 255.0)(inputs)))
+        keras.layers.Flatten()(keras.layers.Lambda(lambda x: x / 255.0)(inputs))
+    )
     path = tmp_path / "lambda.keras"
     keras.Model(inputs, outputs).save(path)
 
@@ -110,9 +126,14 @@ def test_load_model_errors_name_the_file(tmp_path: Path, kind: str) -> None:
     elif kind == "wrong_shape":
         inputs = keras.Input((32, 32, 1))
         keras.Model(inputs, keras.layers.Dense(7)(keras.layers.Flatten()(inputs))).save(path)
-    expected = {"missing": "model file not found", "folder": "is a folder", "text": "not a Keras model",
-                "zip": "cannot load Keras model", "wrong_suffix": "not a Keras model",
-                "wrong_shape": "expected (None, 48, 48, 1) -> (None, 7)"}[kind]
+    expected = {
+        "missing": "model file not found",
+        "folder": "is a folder",
+        "text": "not a Keras model",
+        "zip": "cannot load Keras model",
+        "wrong_suffix": "not a Keras model",
+        "wrong_shape": "expected (None, 48, 48, 1) -> (None, 7)",
+    }[kind]
 
     with pytest.raises(ModelError) as raised:
         load_model(path)
@@ -157,7 +178,11 @@ def test_recalibrate_batchnorm_changes_only_moving_statistics(freeze: str) -> No
     recalibrate_batchnorm(model, faces(24), batch_size=8)
 
     after = numpy_weights(model.weights)
-    changed = {id(variable) for variable, old, new in zip(model.weights, before, after) if not np.array_equal(old, new)}
+    changed = {
+        id(variable)
+        for variable, old, new in zip(model.weights, before, after, strict=True)
+        if not np.array_equal(old, new)
+    }
     assert changed == statistics  # every moving mean/variance moved (frozen ones too), nothing else did
     assert [layer.momentum for layer in layers] == momenta
     assert [id(variable) for variable in model.trainable_weights] == trainable_before
@@ -197,6 +222,7 @@ def test_freeze_policies_decide_what_trains() -> None:
 
 
 # --- where the backbone starts from: model.weights -------------------------------------------------
+
 
 def backbone_weights(model: keras.Model) -> list[np.ndarray]:
     return [np.asarray(weight) for weight in model.get_layer(BACKBONE_NAME).get_weights()]
@@ -243,16 +269,19 @@ def test_default_weights_fall_back_to_keras_cache(no_shared_weights: Path) -> No
     assert resolve_weights("imagenet") == cached
 
 
-def test_default_weights_offline_and_nowhere_says_what_to_do(no_shared_weights: Path,
-                                                             capsys: pytest.CaptureFixture[str]) -> None:
+def test_default_weights_offline_and_nowhere_says_what_to_do(
+    no_shared_weights: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     from fer_lib import model as model_module
 
     with pytest.raises(ModelError) as raised:
         resolve_weights("default")
 
     message = str(raised.value)
-    assert message.startswith(f"{model_module.DEFAULT_WEIGHTS}: ImageNet MobileNetV2 weights file not found, "
-                              f"nor in Keras' cache ({no_shared_weights}")
+    assert message.startswith(
+        f"{model_module.DEFAULT_WEIGHTS}: ImageNet MobileNetV2 weights file not found, "
+        f"nor in Keras' cache ({no_shared_weights}"
+    )
     assert "downloading them failed" in message and "\n" not in message
     for advice in ("FER_WEIGHTS", "model.weights: shipped", "model.weights: none"):
         assert advice in message

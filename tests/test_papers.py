@@ -1,4 +1,5 @@
 """The papers' published figures, ours under each protocol, and a paper report end to end (tiny, synthetic)."""
+
 from __future__ import annotations
 
 import json
@@ -11,15 +12,29 @@ import pytest
 import yaml
 
 from fer_lib.evaluation import merged_accuracy
-from fer_lib.papers import (PAPERS, PROTOCOLS, claims_table, comparison_markdown, comparison_with_published,
-                            gap_decomposition, measured_figures, published_results)
+from fer_lib.papers import (
+    PAPERS,
+    PROTOCOLS,
+    claims_table,
+    comparison_markdown,
+    comparison_with_published,
+    gap_decomposition,
+    measured_figures,
+    published_results,
+)
 from fer_lib.params import PaperName, load_params
 from fer_lib.paths import PROJECT_ROOT
 
-SCORES = {"Training": {"n": 100, "accuracy": 0.50}, "PublicTest": {"n": 30, "accuracy": 0.40},
-          "PrivateTest": {"n": 10, "accuracy": 0.80}}
-RECALIBRATED = {"Training": {"n": 100, "accuracy": 0.70}, "PublicTest": {"n": 30, "accuracy": 0.55},
-                "PrivateTest": {"n": 10, "accuracy": 0.60}}
+SCORES = {
+    "Training": {"n": 100, "accuracy": 0.50},
+    "PublicTest": {"n": 30, "accuracy": 0.40},
+    "PrivateTest": {"n": 10, "accuracy": 0.80},
+}
+RECALIBRATED = {
+    "Training": {"n": 100, "accuracy": 0.70},
+    "PublicTest": {"n": 30, "accuracy": 0.55},
+    "PrivateTest": {"n": 10, "accuracy": 0.60},
+}
 
 
 def test_every_paper_and_claim_is_named_consistently() -> None:
@@ -52,8 +67,11 @@ def test_gap_parts_add_up_from_the_headline_to_the_honest_figure() -> None:
 
 
 def test_without_privatetest_or_history_the_missing_figures_are_nan() -> None:
-    figures = measured_figures(None, {key: SCORES[key] for key in ("Training", "PublicTest")},
-                               {key: RECALIBRATED[key] for key in ("Training", "PublicTest")})
+    figures = measured_figures(
+        None,
+        {key: SCORES[key] for key in ("Training", "PublicTest")},
+        {key: RECALIBRATED[key] for key in ("Training", "PublicTest")},
+    )
     assert figures["merged"] is None and figures["fit_training"] is None
     parts = gap_decomposition(figures)["points"]
     assert math.isnan(parts["merged test split (paper A)"]) and math.isnan(parts["fit-time measurement"])
@@ -61,8 +79,12 @@ def test_without_privatetest_or_history_the_missing_figures_are_nan() -> None:
 
 
 def test_claims_table_sets_paper_bs_claim_beside_ours_under_every_protocol() -> None:
-    record = {"paper": "paper_b", "input_size": 120, "tta": "none",
-              "figures": measured_figures(0.95, SCORES, RECALIBRATED)}
+    record = {
+        "paper": "paper_b",
+        "input_size": 120,
+        "tta": "none",
+        "figures": measured_figures(0.95, SCORES, RECALIBRATED),
+    }
 
     table = claims_table(record)
 
@@ -83,18 +105,30 @@ def test_comparison_with_published_adds_this_runs_figures_with_their_protocols()
         "PublicTest, inference mode, test-time augmentation flip (n=30)",
         "PrivateTest, inference mode, test-time augmentation flip (n=10)",
         "PublicTest + PrivateTest merged, inference mode, test-time augmentation flip (n=40)",
-        "Training, fit-time (training mode), last epoch"]
+        "Training, fit-time (training mode), last epoch",
+    ]
     assert len(table) == len(published_results()) + 5
 
 
 def test_comparison_markdown_gives_one_row_per_report_with_the_wall_time() -> None:
-    metrics = {"training": {"wall_seconds": 5400.0}, "evaluation": {"paper": {
-        "paper": "paper_b", "input_size": 120, "tta": "none", "figures": measured_figures(0.95, SCORES, RECALIBRATED)}}}
+    metrics = {
+        "training": {"wall_seconds": 5400.0},
+        "evaluation": {
+            "paper": {
+                "paper": "paper_b",
+                "input_size": 120,
+                "tta": "none",
+                "figures": measured_figures(0.95, SCORES, RECALIBRATED),
+            }
+        },
+    }
 
     markdown = comparison_markdown({"paper_b-120px": metrics})
 
     row = markdown.splitlines()[2]
-    assert row.startswith("| paper_b-120px (120 px) | 94.23% (Training, fit-time (training mode), last epoch) | 95.00% |")
+    assert row.startswith(
+        "| paper_b-120px (120 px) | 94.23% (Training, fit-time (training mode), last epoch) | 95.00% |"
+    )
     assert "95.00% / 50.00% / 70.00%" in row and "40.00% / 55.00%" in row and row.endswith("| 1.50 h |")
 
 
@@ -102,30 +136,47 @@ def test_comparison_markdown_gives_one_row_per_report_with_the_wall_time() -> No
 def test_a_paper_report_from_a_finished_run_has_history_curves_and_the_comparison(tmp_path: Path) -> None:
     """The CPU commands of the README at toy scale: train a paper recipe, then report on the run."""
     from fer_lib.data import load_dataset
-    from fer_lib.report import run_report
     from fer_lib.paths import NOTEBOOKS_DIR
+    from fer_lib.report import run_report
     from fer_lib.training import train
 
     params_path = tmp_path / "paper_b_tiny.yaml"
-    params_path.write_text(yaml.safe_dump({
-        "base": str(PROJECT_ROOT / "params" / "paper_b_cpu.yaml"), "name": "paper_b_tiny",
-        "data": {"source": "synthetic", "synthetic_per_class": 6},
-        "model": {"input_size": 32, "weights": "none"}, "train": {"epochs": 2, "batch_size": 16}}))
+    params_path.write_text(
+        yaml.safe_dump(
+            {
+                "base": str(PROJECT_ROOT / "params" / "paper_b_cpu.yaml"),
+                "name": "paper_b_tiny",
+                "data": {"source": "synthetic", "synthetic_per_class": 6},
+                "model": {"input_size": 32, "weights": "none"},
+                "train": {"epochs": 2, "batch_size": 16},
+            }
+        )
+    )
     params = load_params(params_path)
     assert (params.reproduces, params.model.head_units, params.train.select) == ("paper_b", [128, 64], "last")
     train(params, load_dataset(params), tmp_path / "run", verbose=0)
 
-    run_dir = run_report(params_path, reports_root=tmp_path / "reports", train_run=str(tmp_path / "run"),
-                         notebooks=[NOTEBOOKS_DIR / "02_fine_tuning.ipynb", NOTEBOOKS_DIR / "03_fer2013_evaluation.ipynb"])
+    run_dir = run_report(
+        params_path,
+        reports_root=tmp_path / "reports",
+        train_run=str(tmp_path / "run"),
+        notebooks=[NOTEBOOKS_DIR / "02_fine_tuning.ipynb", NOTEBOOKS_DIR / "03_fer2013_evaluation.ipynb"],
+    )
 
     history = pd.read_csv(run_dir / "training_history.csv")
     assert history["epoch"].tolist() == [1, 2]
     assert {"fit_accuracy", "train_accuracy", "val_accuracy", "fit_loss", "train_loss", "val_loss"} <= set(history)
     assert (run_dir / "figures" / "02_training_curves.png").is_file()
     metrics = json.loads((run_dir / "metrics.json").read_text())
-    assert metrics["training"]["wall_seconds"] == pytest.approx(history["seconds"].sum() + history["eval_seconds"].sum())
+    assert metrics["training"]["wall_seconds"] == pytest.approx(
+        history["seconds"].sum() + history["eval_seconds"].sum()
+    )
     paper = metrics["evaluation"]["paper"]
-    assert (paper["paper"], paper["input_size"], paper["recalibrated_on"]) == ("paper_b", 32, {"split": "Training", "n": 42})
+    assert (paper["paper"], paper["input_size"], paper["recalibrated_on"]) == (
+        "paper_b",
+        32,
+        {"split": "Training", "n": 42},
+    )
     figures = paper["figures"]
     assert figures["fit_training"] == pytest.approx(history["fit_accuracy"].iloc[-1])
     assert figures["publictest"] == pytest.approx(metrics["evaluation"]["splits"]["PublicTest"]["accuracy"])

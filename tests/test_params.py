@@ -1,4 +1,5 @@
 """The params schema: shipped presets, strict keys and types, overrides, ranges and data locations."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -47,30 +48,44 @@ def test_paper_b_builds_to_the_papers_parameter_count() -> None:
 def test_summary_command_prints_paper_bs_counts(capsys: pytest.CaptureFixture[str]) -> None:
     from fer_lib.cli import main
 
-    assert main(["summary", "--params", str(PROJECT_ROOT / "params" / "paper_b.yaml"), "--set", "model.weights=none"]) == 0
-    assert "paper_b: 2,430,663 parameters, 2,396,551 trainable, 34,112 non-trainable, input size 224 px" in capsys.readouterr().out
+    assert (
+        main(["summary", "--params", str(PROJECT_ROOT / "params" / "paper_b.yaml"), "--set", "model.weights=none"]) == 0
+    )
+    assert (
+        "paper_b: 2,430,663 parameters, 2,396,551 trainable, 34,112 non-trainable, input size 224 px"
+        in capsys.readouterr().out
+    )
 
 
 def test_empty_file_gives_the_defaults(tmp_path: Path) -> None:
     assert load_params(write(tmp_path / "empty.yaml", "")) == Params()
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("trian:\n  epochs: 1\n", "unknown key 'trian'; did you mean 'train'?"),
-    ("train:\n  learnig_rate: 0.1\n", "unknown key 'train.learnig_rate'; did you mean 'train.learning_rate'?"),
-    ("train:\n  augment:\n    flipp: true\n", "unknown key 'train.augment.flipp'; did you mean 'train.augment.flip'?"),
-    ("zzz: 1\n", "unknown key 'zzz'; valid keys: name, description, seed, reproduces, data, model, train, evaluate, faces"),
-    ("train:\n  epochs: ten\n", "'train.epochs' must be an integer, got 'ten'"),
-    ("train:\n  epochs: 2.5\n", "'train.epochs' must be an integer, got 2.5"),
-    ("train:\n  epochs: true\n", "'train.epochs' must be an integer, got True"),
-    ("train:\n  learning_rate: fast\n", "'train.learning_rate' must be a number, got 'fast'"),
-    ("train:\n  optimizer: adagrad\n", "'train.optimizer' must be one of adam, adamw, sgd; got 'adagrad'"),
-    ("model:\n  head_units: 128\n", "'model.head_units' must be a list, got 128"),
-    ("model:\n  head_units: [128, x]\n", "'model.head_units[1]' must be an integer, got 'x'"),
-    ("train:\n  augment:\n    flip: yes please\n", "'train.augment.flip' must be true or false, got 'yes please'"),
-    ("train: 5\n", "'train' must be a mapping, got 5"),
-    ("- a\n- b\n", "expected a mapping of parameters, got list"),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("trian:\n  epochs: 1\n", "unknown key 'trian'; did you mean 'train'?"),
+        ("train:\n  learnig_rate: 0.1\n", "unknown key 'train.learnig_rate'; did you mean 'train.learning_rate'?"),
+        (
+            "train:\n  augment:\n    flipp: true\n",
+            "unknown key 'train.augment.flipp'; did you mean 'train.augment.flip'?",
+        ),
+        (
+            "zzz: 1\n",
+            "unknown key 'zzz'; valid keys: name, description, seed, reproduces, data, model, train, evaluate, faces",
+        ),
+        ("train:\n  epochs: ten\n", "'train.epochs' must be an integer, got 'ten'"),
+        ("train:\n  epochs: 2.5\n", "'train.epochs' must be an integer, got 2.5"),
+        ("train:\n  epochs: true\n", "'train.epochs' must be an integer, got True"),
+        ("train:\n  learning_rate: fast\n", "'train.learning_rate' must be a number, got 'fast'"),
+        ("train:\n  optimizer: adagrad\n", "'train.optimizer' must be one of adam, adamw, sgd; got 'adagrad'"),
+        ("model:\n  head_units: 128\n", "'model.head_units' must be a list, got 128"),
+        ("model:\n  head_units: [128, x]\n", "'model.head_units[1]' must be an integer, got 'x'"),
+        ("train:\n  augment:\n    flip: yes please\n", "'train.augment.flip' must be true or false, got 'yes please'"),
+        ("train: 5\n", "'train' must be a mapping, got 5"),
+        ("- a\n- b\n", "expected a mapping of parameters, got list"),
+    ],
+)
 def test_bad_keys_and_types_name_the_file_and_key(tmp_path: Path, text: str, expected: str) -> None:
     path = write(tmp_path / "p.yaml", text)
 
@@ -110,13 +125,17 @@ def test_float_written_without_a_dot_is_a_number(tmp_path: Path) -> None:
 def test_overrides_set_nested_keys_and_are_validated(tmp_path: Path) -> None:
     path = write(tmp_path / "p.yaml", "train:\n  epochs: 3\n")
 
-    params = load_params(path, overrides={"train.epochs": 1, "model.head_units": [8], "train.augment.flip": True,
-                                          "seed": 7})
+    params = load_params(
+        path, overrides={"train.epochs": 1, "model.head_units": [8], "train.augment.flip": True, "seed": 7}
+    )
 
     assert (params.train.epochs, params.model.head_units, params.train.augment.flip, params.seed) == (1, [8], True, 7)
     assert load_params(path).train.epochs == 3  # the file itself is untouched
-    with pytest.raises(ParamsError, match=r"\(with overrides: train\.epoks\): unknown key 'train\.epoks'; "
-                                          r"did you mean 'train\.epochs'\?"):
+    with pytest.raises(
+        ParamsError,
+        match=r"\(with overrides: train\.epoks\): unknown key 'train\.epoks'; "
+        r"did you mean 'train\.epochs'\?",
+    ):
         load_params(path, overrides={"train.epoks": 1})
     with pytest.raises(ParamsError, match=r"'train\.epochs' must be an integer, got 'abc'"):
         load_params(path, overrides={"train.epochs": "abc"})
@@ -128,47 +147,64 @@ def test_override_below_a_value_that_is_not_a_section(tmp_path: Path) -> None:
     with pytest.raises(ParamsError) as raised:
         load_params(path, overrides={"train.epochs": 1})
 
-    assert str(raised.value) == f"{path} (with overrides: train.epochs): cannot set 'train.epochs': 'train' is 5, " \
-                                "not a section"
+    assert (
+        str(raised.value) == f"{path} (with overrides: train.epochs): cannot set 'train.epochs': 'train' is 5, "
+        "not a section"
+    )
 
 
-AVERAGE_EPOCHS_RANGE = ("train.average_epochs must be at least 1 and at most the epochs after any head-only "
-                        "warm-up (train.epochs - train.warmup_epochs) for select: average")
+AVERAGE_EPOCHS_RANGE = (
+    "train.average_epochs must be at least 1 and at most the epochs after any head-only "
+    "warm-up (train.epochs - train.warmup_epochs) for select: average"
+)
 
 
-@pytest.mark.parametrize(("override", "expected"), [
-    ({"train.epochs": 0}, "train.epochs must be at least 1"),
-    ({"train.batch_size": 0}, "train.batch_size must be at least 1"),
-    ({"train.learning_rate": 0}, "train.learning_rate must be positive"),
-    ({"train.learning_rate": float("nan")}, "train.learning_rate must be positive"),
-    ({"train.head_learning_rate": -1}, "train.head_learning_rate must be positive"),
-    ({"train.weight_decay": -0.1}, "train.weight_decay must not be negative"),
-    ({"train.label_smoothing": 1.0}, "train.label_smoothing must be in [0, 1)"),
-    ({"train.train_eval_subset": 0}, "train.train_eval_subset must be at least 1"),
-    ({"train.augment.shift_fraction": 1.5}, "train.augment.shift_fraction must be in [0, 1)"),
-    ({"train.augment.erasing_probability": 2}, "train.augment.erasing_probability must be in [0, 1]"),
-    ({"train.augment.rotation_degrees": -5}, "train.augment.rotation_degrees must not be negative"),
-    ({"train.augment.crop_size": 48}, "train.augment.crop_size must be 0 (off) or 24-47"),
-    ({"train.augment.mixup_alpha": -0.2}, "train.augment.mixup_alpha must not be negative"),
-    ({"model.input_size": 16}, "model.input_size must be at least 32"),
-    ({"model.dropout": 1.0}, "model.dropout must be in [0, 1)"),
-    ({"model.alpha": 0}, "model.alpha must be positive"),
-    ({"model.head_units": [64, 0]}, "model.head_units must all be at least 1"),
-    ({"model.bn_momentum": 1.0}, "model.bn_momentum must be in [0, 1)"),
-    ({"data.synthetic_per_class": 2}, "data.synthetic_per_class must be at least 3"),
-    ({"data.train_subset": 0}, "data.train_subset must be at least 1"),
-    ({"faces.smoothing": 1.0}, "faces.smoothing must be in [0, 1)"),
-    ({"faces.scale_factor": 1.0}, "faces.scale_factor must be greater than 1"),
-    ({"faces.margin": -0.1}, "faces.margin must not be negative"),
-    ({"faces.min_size": 0}, "faces.min_size must be at least 1"),
-    ({"evaluate.mistakes_shown": -1}, "evaluate.mistakes_shown must not be negative"),
-    ({"model.freeze": "staged", "train.epochs": 2, "train.warmup_epochs": 2},
-     "train.warmup_epochs must be smaller than train.epochs for freeze: staged"),
-    ({"train.select": "average", "train.epochs": 3, "train.average_epochs": 4}, AVERAGE_EPOCHS_RANGE),
-    ({"train.select": "average", "train.average_epochs": 0}, AVERAGE_EPOCHS_RANGE),
-    ({"train.select": "average", "model.freeze": "staged", "train.epochs": 3, "train.warmup_epochs": 1,
-      "train.average_epochs": 3}, AVERAGE_EPOCHS_RANGE),
-])
+@pytest.mark.parametrize(
+    ("override", "expected"),
+    [
+        ({"train.epochs": 0}, "train.epochs must be at least 1"),
+        ({"train.batch_size": 0}, "train.batch_size must be at least 1"),
+        ({"train.learning_rate": 0}, "train.learning_rate must be positive"),
+        ({"train.learning_rate": float("nan")}, "train.learning_rate must be positive"),
+        ({"train.head_learning_rate": -1}, "train.head_learning_rate must be positive"),
+        ({"train.weight_decay": -0.1}, "train.weight_decay must not be negative"),
+        ({"train.label_smoothing": 1.0}, "train.label_smoothing must be in [0, 1)"),
+        ({"train.train_eval_subset": 0}, "train.train_eval_subset must be at least 1"),
+        ({"train.augment.shift_fraction": 1.5}, "train.augment.shift_fraction must be in [0, 1)"),
+        ({"train.augment.erasing_probability": 2}, "train.augment.erasing_probability must be in [0, 1]"),
+        ({"train.augment.rotation_degrees": -5}, "train.augment.rotation_degrees must not be negative"),
+        ({"train.augment.crop_size": 48}, "train.augment.crop_size must be 0 (off) or 24-47"),
+        ({"train.augment.mixup_alpha": -0.2}, "train.augment.mixup_alpha must not be negative"),
+        ({"model.input_size": 16}, "model.input_size must be at least 32"),
+        ({"model.dropout": 1.0}, "model.dropout must be in [0, 1)"),
+        ({"model.alpha": 0}, "model.alpha must be positive"),
+        ({"model.head_units": [64, 0]}, "model.head_units must all be at least 1"),
+        ({"model.bn_momentum": 1.0}, "model.bn_momentum must be in [0, 1)"),
+        ({"data.synthetic_per_class": 2}, "data.synthetic_per_class must be at least 3"),
+        ({"data.train_subset": 0}, "data.train_subset must be at least 1"),
+        ({"faces.smoothing": 1.0}, "faces.smoothing must be in [0, 1)"),
+        ({"faces.scale_factor": 1.0}, "faces.scale_factor must be greater than 1"),
+        ({"faces.margin": -0.1}, "faces.margin must not be negative"),
+        ({"faces.min_size": 0}, "faces.min_size must be at least 1"),
+        ({"evaluate.mistakes_shown": -1}, "evaluate.mistakes_shown must not be negative"),
+        (
+            {"model.freeze": "staged", "train.epochs": 2, "train.warmup_epochs": 2},
+            "train.warmup_epochs must be smaller than train.epochs for freeze: staged",
+        ),
+        ({"train.select": "average", "train.epochs": 3, "train.average_epochs": 4}, AVERAGE_EPOCHS_RANGE),
+        ({"train.select": "average", "train.average_epochs": 0}, AVERAGE_EPOCHS_RANGE),
+        (
+            {
+                "train.select": "average",
+                "model.freeze": "staged",
+                "train.epochs": 3,
+                "train.warmup_epochs": 1,
+                "train.average_epochs": 3,
+            },
+            AVERAGE_EPOCHS_RANGE,
+        ),
+    ],
+)
 def test_values_out_of_range_are_rejected(tmp_path: Path, override: dict, expected: str) -> None:
     path = write(tmp_path / "p.yaml", "")
 
@@ -179,11 +215,21 @@ def test_values_out_of_range_are_rejected(tmp_path: Path, override: dict, expect
 
 
 def test_boundary_values_are_accepted(tmp_path: Path) -> None:
-    params = load_params(write(tmp_path / "p.yaml", ""), overrides={
-        "model.input_size": 32, "model.dropout": 0.0, "train.epochs": 1, "train.label_smoothing": 0.0,
-        "train.augment.erasing_probability": 1.0, "data.synthetic_per_class": 3, "model.bn_momentum": 0.0,
-        "faces.margin": 0.0, "model.freeze": "staged", "train.warmup_epochs": 0,
-    })
+    params = load_params(
+        write(tmp_path / "p.yaml", ""),
+        overrides={
+            "model.input_size": 32,
+            "model.dropout": 0.0,
+            "train.epochs": 1,
+            "train.label_smoothing": 0.0,
+            "train.augment.erasing_probability": 1.0,
+            "data.synthetic_per_class": 3,
+            "model.bn_momentum": 0.0,
+            "faces.margin": 0.0,
+            "model.freeze": "staged",
+            "train.warmup_epochs": 0,
+        },
+    )
 
     assert params.model.input_size == 32 and params.train.augment.erasing_probability == 1.0
 
@@ -208,20 +254,27 @@ def test_data_location(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 # --- inheritance: base ------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("paper", ["paper_a", "paper_b"])
 def test_cpu_paper_files_change_only_the_input_size(paper: str) -> None:
     recipe = load_params(PROJECT_ROOT / "params" / f"{paper}.yaml")
     cpu = load_params(PROJECT_ROOT / "params" / f"{paper}_cpu.yaml")
 
     assert cpu.model.input_size < recipe.model.input_size == 224
-    assert dataclasses.replace(cpu, name=recipe.name, description=recipe.description,
-                               model=dataclasses.replace(cpu.model, input_size=224)) == recipe
+    assert (
+        dataclasses.replace(
+            cpu, name=recipe.name, description=recipe.description, model=dataclasses.replace(cpu.model, input_size=224)
+        )
+        == recipe
+    )
 
 
 def test_base_merges_sections_key_by_key_relative_to_the_file(tmp_path: Path) -> None:
     (tmp_path / "recipes").mkdir()
-    write(tmp_path / "recipes" / "root.yaml",
-          "name: root\nmodel: {input_size: 64, head_units: [8, 4]}\ntrain: {epochs: 7, augment: {flip: true}}\n")
+    write(
+        tmp_path / "recipes" / "root.yaml",
+        "name: root\nmodel: {input_size: 64, head_units: [8, 4]}\ntrain: {epochs: 7, augment: {flip: true}}\n",
+    )
     write(tmp_path / "recipes" / "middle.yaml", "base: root.yaml\ntrain: {augment: {rotation_degrees: 5}}\n")
     child = write(tmp_path / "child.yaml", "base: recipes/middle.yaml\nname: child\nmodel: {head_units: [16]}\n")
 
@@ -231,22 +284,40 @@ def test_base_merges_sections_key_by_key_relative_to_the_file(tmp_path: Path) ->
     assert (params.train.epochs, params.train.augment.flip, params.train.augment.rotation_degrees) == (2, True, 5)
 
 
-@pytest.mark.parametrize(("files", "expected"), [
-    ({"child.yaml": "base: root.yaml\n", "root.yaml": "model: {input_sise: 64}\n"},
-     "{tmp}/root.yaml: unknown key 'model.input_sise'; did you mean 'model.input_size'?"),
-    ({"child.yaml": "base: root.yaml\nmodle: {}\n", "root.yaml": "{}\n"},
-     "{tmp}/child.yaml: unknown key 'modle'; did you mean 'model'?"),
-    ({"child.yaml": "base: missing.yaml\n"}, "{tmp}/child.yaml: base params file {tmp}/missing.yaml not found"),
-    ({"child.yaml": "base: [root.yaml]\n"}, "{tmp}/child.yaml: 'base' must be the name of a params file, got ['root.yaml']"),
-    ({"child.yaml": "base: root.yaml\n", "root.yaml": "base: child.yaml\n"},
-     "{tmp}/child.yaml: params files inherit from each other in a cycle: {tmp}/child.yaml -> {tmp}/root.yaml -> "
-     "{tmp}/child.yaml"),
-    ({"child.yaml": "base: child.yaml\n"},
-     "{tmp}/child.yaml: params files inherit from each other in a cycle: {tmp}/child.yaml -> {tmp}/child.yaml"),
-    ({"child.yaml": "base: root.yaml\ntrain: {warmup_epochs: 3}\nmodel: {freeze: staged}\n",
-      "root.yaml": "train: {epochs: 3}\n"},
-     "{tmp}/child.yaml: train.warmup_epochs must be smaller than train.epochs for freeze: staged"),
-])
+@pytest.mark.parametrize(
+    ("files", "expected"),
+    [
+        (
+            {"child.yaml": "base: root.yaml\n", "root.yaml": "model: {input_sise: 64}\n"},
+            "{tmp}/root.yaml: unknown key 'model.input_sise'; did you mean 'model.input_size'?",
+        ),
+        (
+            {"child.yaml": "base: root.yaml\nmodle: {}\n", "root.yaml": "{}\n"},
+            "{tmp}/child.yaml: unknown key 'modle'; did you mean 'model'?",
+        ),
+        ({"child.yaml": "base: missing.yaml\n"}, "{tmp}/child.yaml: base params file {tmp}/missing.yaml not found"),
+        (
+            {"child.yaml": "base: [root.yaml]\n"},
+            "{tmp}/child.yaml: 'base' must be the name of a params file, got ['root.yaml']",
+        ),
+        (
+            {"child.yaml": "base: root.yaml\n", "root.yaml": "base: child.yaml\n"},
+            "{tmp}/child.yaml: params files inherit from each other in a cycle: {tmp}/child.yaml -> {tmp}/root.yaml -> "
+            "{tmp}/child.yaml",
+        ),
+        (
+            {"child.yaml": "base: child.yaml\n"},
+            "{tmp}/child.yaml: params files inherit from each other in a cycle: {tmp}/child.yaml -> {tmp}/child.yaml",
+        ),
+        (
+            {
+                "child.yaml": "base: root.yaml\ntrain: {warmup_epochs: 3}\nmodel: {freeze: staged}\n",
+                "root.yaml": "train: {epochs: 3}\n",
+            },
+            "{tmp}/child.yaml: train.warmup_epochs must be smaller than train.epochs for freeze: staged",
+        ),
+    ],
+)
 def test_inheritance_errors_are_one_line_naming_the_files(tmp_path: Path, files: dict[str, str], expected: str) -> None:
     for name, text in files.items():
         write(tmp_path / name, text)

@@ -1,4 +1,5 @@
 """The labelled-photo check: labels from labels.csv or folder names, metrics, the mistakes sheet, predict's scores."""
+
 from __future__ import annotations
 
 import json
@@ -31,8 +32,11 @@ def test_labels_come_from_labels_csv_else_from_emotion_folders(tmp_path: Path) -
     photos = faces.find_photos([tmp_path / "set", tmp_path / "loose"])
     assert tmp_path / "set" / "labels.csv" not in photos and len(photos) == 4
     labels = photo_check.photo_labels(photos)
-    assert labels == {tmp_path / "set/happy/a.jpg": "surprise", tmp_path / "set/happy/b.jpg": "happy",
-                      tmp_path / "loose/sad/c.jpg": "sad"}
+    assert labels == {
+        tmp_path / "set/happy/a.jpg": "surprise",
+        tmp_path / "set/happy/b.jpg": "happy",
+        tmp_path / "loose/sad/c.jpg": "sad",
+    }
     (tmp_path / "set" / "labels.csv").write_text("file,label\nhappy/a.jpg,contempt\n")
     with pytest.raises(DataError, match=r"labels.csv: labels \['contempt'\] are not emotions"):
         photo_check.photo_labels(photos)
@@ -42,9 +46,13 @@ def test_labels_come_from_labels_csv_else_from_emotion_folders(tmp_path: Path) -
 
 
 def test_metrics_score_the_largest_face_and_count_misses() -> None:
-    found = {Path("a.jpg"): [face("happy", 30), face("sad", 80)],  # main face: the larger, sad
-             Path("b.jpg"): [face("happy")], Path("c.jpg"): [], Path("d.jpg"): [face("angry")],
-             Path("unlabelled.jpg"): [face("fear")]}
+    found = {
+        Path("a.jpg"): [face("happy", 30), face("sad", 80)],  # main face: the larger, sad
+        Path("b.jpg"): [face("happy")],
+        Path("c.jpg"): [],
+        Path("d.jpg"): [face("angry")],
+        Path("unlabelled.jpg"): [face("fear")],
+    }
     labels = {Path("a.jpg"): "sad", Path("b.jpg"): "happy", Path("c.jpg"): "happy", Path("d.jpg"): "sad"}
     table = photo_check.labelled_table(found, labels)
     assert table["predicted"].tolist() == ["sad", "happy", photo_check.MISSED, "angry"]
@@ -79,7 +87,8 @@ def test_mistakes_sheet_and_detector_comparison(tmp_path: Path) -> None:
     sheet = photo_check.mistakes_sheet(photos, table, columns=2, tile=100)
     assert sheet.shape == (2 * 122, 200, 3) and sheet.dtype == np.uint8
     comparison = photo_check.compare_detectors(
-        paths, {"blazeface": faces.make_detector(FacesParams()), "haar": faces.HaarDetector()}, Happy(), labels)
+        paths, {"blazeface": faces.make_detector(FacesParams()), "haar": faces.HaarDetector()}, Happy(), labels
+    )
     assert comparison.loc["blazeface", "exactly_one_face"] == 2 and comparison.loc["blazeface", "no_face"] == 1
     assert comparison.loc["blazeface", "accuracy"] == 0.5 and comparison.loc["blazeface", "accuracy_all"] == 1 / 3
     assert comparison.loc["haar", "surplus_boxes"] == 0 and comparison.loc["haar", "detect_ms"] > 0
@@ -95,8 +104,9 @@ def test_missing_photo_folders_fall_back_only_when_asked(tmp_path: Path) -> None
     assert [path.stem for path in faces.photo_paths(missing, tmp_path / "inputs")] == list(faces.SAMPLE_PHOTOS)
 
 
-def test_predict_scores_a_labelled_folder(tmp_path: Path, tiny_model_path: Path,
-                                          capsys: pytest.CaptureFixture[str]) -> None:
+def test_predict_scores_a_labelled_folder(
+    tmp_path: Path, tiny_model_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     (tmp_path / "happy").mkdir()
     cv2.imwrite(str(tmp_path / "happy" / "astronaut.jpg"), cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR))
     cv2.imwrite(str(tmp_path / "happy" / "coffee.jpg"), cv2.cvtColor(data.coffee(), cv2.COLOR_RGB2BGR))

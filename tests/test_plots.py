@@ -1,4 +1,5 @@
 """Each figure function returns a Figure with the expected panels and labels on tiny inputs."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -72,15 +73,28 @@ def test_pixel_statistics_has_histogram_and_a_mean_face_per_emotion(dataset: Fac
 
 
 def test_training_curves_label_modes_and_tolerate_missing_columns() -> None:
-    history = pd.DataFrame({"epoch": [1, 2], "fit_accuracy": [0.5, 0.9], "fit_loss": [1.2, 0.3],
-                            "train_accuracy": [0.4, 0.7], "val_accuracy": [0.3, 0.5], "val_loss": [1.5, 1.4]})
+    history = pd.DataFrame(
+        {
+            "epoch": [1, 2],
+            "fit_accuracy": [0.5, 0.9],
+            "fit_loss": [1.2, 0.3],
+            "train_accuracy": [0.4, 0.7],
+            "val_accuracy": [0.3, 0.5],
+            "val_loss": [1.5, 1.4],
+        }
+    )
 
     accuracy, loss = plots.plot_training_curves(history).axes
 
     assert [line.get_label() for line in accuracy.lines] == [
-        "Training, fit-time (training mode)", "Training, inference mode", "PublicTest, inference mode"]
+        "Training, fit-time (training mode)",
+        "Training, inference mode",
+        "PublicTest, inference mode",
+    ]
     assert [line.get_label() for line in loss.lines] == [
-        "Training, fit-time (training mode)", "PublicTest, inference mode"]
+        "Training, fit-time (training mode)",
+        "PublicTest, inference mode",
+    ]
     assert list(accuracy.lines[0].get_xdata()) == [1, 2] and accuracy.get_ylabel() == "accuracy"
     only_val = plots.plot_training_curves(pd.DataFrame({"val_accuracy": [0.2, 0.3, 0.4]}))
     assert list(only_val.axes[0].lines[0].get_xdata()) == [1, 2, 3] and not only_val.axes[1].lines
@@ -104,8 +118,7 @@ def test_confusion_matrix_rows_sum_to_one_when_normalised() -> None:
 
 
 def test_mistakes_titles_name_true_and_predicted(dataset: FaceDataset) -> None:
-    figure = plots.plot_mistakes(dataset.faces[:3], np.array([0, 1, 2]), np.array([6, 5, 4]),
-                                 np.array([0.9, 0.8, 0.7]))
+    figure = plots.plot_mistakes(dataset.faces[:3], np.array([0, 1, 2]), np.array([6, 5, 4]), np.array([0.9, 0.8, 0.7]))
 
     shown = [axes for axes in figure.axes if axes.images]
     assert len(shown) == 3
@@ -126,8 +139,9 @@ def test_face_probabilities_has_one_bar_per_emotion() -> None:
 
 
 def test_emotion_timeline_draws_a_line_per_emotion_with_gaps() -> None:
-    frames = pd.DataFrame({"time_s": [0.0, 0.5, 1.0], "happy": [0.9, np.nan, 0.8], "sad": [0.1, np.nan, 0.2],
-                           "face_count": [1, 0, 1]})
+    frames = pd.DataFrame(
+        {"time_s": [0.0, 0.5, 1.0], "happy": [0.9, np.nan, 0.8], "sad": [0.1, np.nan, 0.2], "face_count": [1, 0, 1]}
+    )
 
     axes = plots.plot_emotion_timeline(frames).axes[0]
 
@@ -149,8 +163,14 @@ def test_ablation_deltas_draw_one_bar_per_variant_and_metric() -> None:
 
 
 def test_accuracy_vs_cost_labels_every_variant_and_the_device() -> None:
-    table = pd.DataFrame({"variant": ["baseline", "input 48 px"], "ms_per_face": [1.5, 0.4],
-                          "publictest_accuracy": [0.66, 0.62], "inference_device": ["tensorflow on a CPU"] * 2})
+    table = pd.DataFrame(
+        {
+            "variant": ["baseline", "input 48 px"],
+            "ms_per_face": [1.5, 0.4],
+            "publictest_accuracy": [0.66, 0.62],
+            "inference_device": ["tensorflow on a CPU"] * 2,
+        }
+    )
 
     axes = plots.plot_accuracy_vs_cost(table).axes[0]
 

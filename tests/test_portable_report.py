@@ -4,6 +4,7 @@ The real study notebooks run on a tiny FER-2013-like image folder (synthetic fac
 files) outside the project, as ``report --data DIR`` would be given it; the report folder lies
 inside the project (in a temporary folder under the git-ignored ``runs/``), as committed reports do.
 """
+
 from __future__ import annotations
 
 import json
@@ -36,7 +37,7 @@ TINY_STUDY = {
 def write_image_folder(root: Path) -> Path:
     """Write synthetic faces as FER-2013's Kaggle folders ``root/{train,test}/<emotion>/<Usage>_<n>.png``."""
     dataset = make_synthetic_dataset(per_class=6, seed=1)
-    for number, (face, label, usage) in enumerate(zip(dataset.faces, dataset.labels, dataset.usage)):
+    for number, (face, label, usage) in enumerate(zip(dataset.faces, dataset.labels, dataset.usage, strict=True)):
         folder = root / ("train" if usage == "Training" else "test") / EMOTIONS[label]
         folder.mkdir(parents=True, exist_ok=True)
         cv2.imwrite(str(folder / f"{usage}_{number}.png"), face)
@@ -45,7 +46,8 @@ def write_image_folder(root: Path) -> Path:
 
 @pytest.mark.slow
 def test_report_inside_the_project_is_portable_and_its_training_reproduces(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     data = write_image_folder(tmp_path / "fer2013")
     (PROJECT_ROOT / "runs").mkdir(exist_ok=True)
     with tempfile.TemporaryDirectory(dir=PROJECT_ROOT / "runs", prefix="test-portable-") as inside:
@@ -61,8 +63,11 @@ def test_report_inside_the_project_is_portable_and_its_training_reproduces(
         assert manifest["report"]["params_path"] == f"{relative}/tiny.yaml"
         assert manifest["report"]["output_dir"] == f"{relative}/reports/fer2013-tiny"
         assert manifest["report"]["data_dir"] == "$FER2013_DIR"
-        injected = next(cell.source for cell in nbformat.read(run_dir / "01_data_exploration.ipynb", 4).cells
-                        if "injected-parameters" in cell.metadata.get("tags", []))
+        injected = next(
+            cell.source
+            for cell in nbformat.read(run_dir / "01_data_exploration.ipynb", 4).cells
+            if "injected-parameters" in cell.metadata.get("tags", [])
+        )
         assert f'params_path = "{relative}/tiny.yaml"' in injected and 'data_dir = "$FER2013_DIR"' in injected
         for path in run_dir.rglob("*"):
             if path.suffix in TEXT_SUFFIXES:

@@ -9,6 +9,7 @@ Reports made before these checks existed are listed in :data:`LEGACY` with the r
 are expected failures (``xfail(strict=True)``), so a legacy report re-made from a clean commit makes
 its case pass unexpectedly, which fails the suite until its entry is removed here.
 """
+
 from __future__ import annotations
 
 import json
@@ -28,7 +29,7 @@ PROVENANCE_FILES: tuple[str, ...] = ("manifest.json", "training_manifest.json")
 
 LEGACY: dict[str, str] = {
     "ablations/manifest.json": "made at 11bea30 from a tree with uncommitted changes, before this check; re-make it "
-                               "with `python -m fer_lib ablate` from a clean commit",
+    "with `python -m fer_lib ablate` from a clean commit",
 }
 """``<report>/<provenance file>`` -> why it cannot name a clean commit yet (expected to fail, strictly)."""
 
@@ -36,7 +37,8 @@ TEXT_SUFFIXES: tuple[str, ...] = (".html", ".ipynb", ".json", ".csv", ".md", ".y
 
 MACHINE_PATH = re.compile(
     r"(?<![\w.~$:/-])/(?:home|Users|root|tmp|work|mnt|var|opt|srv|data|private|scratch|usr)/[^\s\"'<>&]*"
-    r"|\b[A-Za-z]:\\\\[^\s\"'<>&]*")
+    r"|\b[A-Za-z]:\\\\[^\s\"'<>&]*"
+)
 """An absolute path on Linux, macOS or Windows (not a URL's path, which follows a host name)."""
 
 
@@ -78,10 +80,13 @@ def assert_clean_commit(path: Path) -> None:
     record = json.loads(path.read_text(encoding="utf-8")).get("git") or {}
     commit = str(record.get("commit"))
     assert re.fullmatch(r"[0-9a-f]{40}", commit), f"{where}: commit {commit!r} is not a commit hash"
-    assert record.get("dirty") is False, f"{where}: made from a tree with uncommitted changes (dirty: " \
-                                         f"{record.get('dirty')}); re-make it from a clean commit"
-    assert git("merge-base", "--is-ancestor", commit, "HEAD").returncode == 0, \
+    assert record.get("dirty") is False, (
+        f"{where}: made from a tree with uncommitted changes (dirty: "
+        f"{record.get('dirty')}); re-make it from a clean commit"
+    )
+    assert git("merge-base", "--is-ancestor", commit, "HEAD").returncode == 0, (
         f"{where}: commit {commit[:12]} is not in this branch's history"
+    )
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -106,10 +111,12 @@ def test_shipped_model_is_tied_to_its_committed_report() -> None:
     assert MODEL_PROVENANCE.is_file(), f"{where}: missing; write it with fer_lib.runs.write_model_provenance(REPORT)"
     record = json.loads(MODEL_PROVENANCE.read_text(encoding="utf-8"))
     assert record["model"] == SHIPPED_MODEL.name
-    assert record["sha256"] == file_sha256(SHIPPED_MODEL), \
+    assert record["sha256"] == file_sha256(SHIPPED_MODEL), (
         f"{SHIPPED_MODEL.name} changed since {where} was written: write_model_provenance(its report) again"
-    assert record["report"] in [f"reports/{report}" for report in committed_reports()], \
+    )
+    assert record["report"] in [f"reports/{report}" for report in committed_reports()], (
         f"{where}: report {record['report']} is not a committed report"
+    )
     training = json.loads((PROJECT_ROOT / record["report"] / "training_manifest.json").read_text(encoding="utf-8"))
     assert record["training_git"] == training["git"]
 

@@ -1,4 +1,5 @@
 """The report runner on tiny throwaway notebooks (the real notebooks are the integration test)."""
+
 from __future__ import annotations
 
 import json
@@ -44,11 +45,14 @@ from pathlib import Path
 
 def write_notebook(path: Path, *code: str) -> Path:
     """Write a notebook: a markdown title, a ``parameters`` cell, then one code cell per ``code``."""
-    notebook = nbformat.v4.new_notebook(metadata={"kernelspec": {"name": "python3", "language": "python",
-                                                                 "display_name": "Python 3"}})
-    notebook.cells = [nbformat.v4.new_markdown_cell(f"# {path.stem}"),
-                      nbformat.v4.new_code_cell(PARAMETERS_CELL, metadata={"tags": ["parameters"]}),
-                      *[nbformat.v4.new_code_cell(source) for source in code]]
+    notebook = nbformat.v4.new_notebook(
+        metadata={"kernelspec": {"name": "python3", "language": "python", "display_name": "Python 3"}}
+    )
+    notebook.cells = [
+        nbformat.v4.new_markdown_cell(f"# {path.stem}"),
+        nbformat.v4.new_code_cell(PARAMETERS_CELL, metadata={"tags": ["parameters"]}),
+        *[nbformat.v4.new_code_cell(source) for source in code],
+    ]
     nbformat.write(notebook, path)
     return path
 
@@ -65,8 +69,10 @@ def study(tmp_path: Path) -> dict[str, Path]:
 
 @pytest.mark.slow
 def test_report_runs_notebooks_in_order_into_new_folders(study: dict[str, Path]) -> None:
-    notebooks = [write_notebook(study["notebooks"] / "01_metrics.ipynb", WRITE_METRICS_AND_FIGURE),
-                 write_notebook(study["notebooks"] / "02_data.ipynb", WRITE_DATA_METRICS)]
+    notebooks = [
+        write_notebook(study["notebooks"] / "01_metrics.ipynb", WRITE_METRICS_AND_FIGURE),
+        write_notebook(study["notebooks"] / "02_data.ipynb", WRITE_DATA_METRICS),
+    ]
 
     first = run_report(study["params"], reports_root=study["reports"], notebooks=notebooks)
 
@@ -83,8 +89,15 @@ def test_report_runs_notebooks_in_order_into_new_folders(study: dict[str, Path])
     assert metrics["evaluation"]["splits"]["PublicTest"]["accuracy"] == 0.5
     assert metrics["data"] == {"dataset": "synthetic"}
     index = (first / "index.html").read_text()
-    for expected in ('href="01_metrics.html"', 'href="02_data.html"', 'src="figures/01_line.png"',
-                     "SYNTHETIC", "tiny", "PublicTest accuracy (inference mode, n=10)", "0.5000"):
+    for expected in (
+        'href="01_metrics.html"',
+        'href="02_data.html"',
+        'src="figures/01_line.png"',
+        "SYNTHETIC",
+        "tiny",
+        "PublicTest accuracy (inference mode, n=10)",
+        "0.5000",
+    ):
         assert expected in index
 
     snapshot = {path: path.read_bytes() for path in first.rglob("*") if path.is_file()}
@@ -96,8 +109,10 @@ def test_report_runs_notebooks_in_order_into_new_folders(study: dict[str, Path])
 
 @pytest.mark.slow
 def test_failing_notebook_stops_the_report_and_keeps_partial_output(study: dict[str, Path]) -> None:
-    notebooks = [write_notebook(study["notebooks"] / "01_fails.ipynb", "raise ValueError('boom')", "x = 1"),
-                 write_notebook(study["notebooks"] / "02_never.ipynb", "y = 2")]
+    notebooks = [
+        write_notebook(study["notebooks"] / "01_fails.ipynb", "raise ValueError('boom')", "x = 1"),
+        write_notebook(study["notebooks"] / "02_never.ipynb", "y = 2"),
+    ]
 
     with pytest.raises(NotebookFailedError) as raised:
         run_report(study["params"], reports_root=study["reports"], notebooks=notebooks)
@@ -156,21 +171,24 @@ def test_make_portable_rewrites_machine_paths_in_text_files_only(tmp_path: Path)
     from fer_lib.paths import PROJECT_ROOT
     from fer_lib.report import machine_paths, make_portable
 
-    (tmp_path / "page.html").write_text(f'<span>"{PROJECT_ROOT}/params/a.yaml"</span> {PROJECT_ROOT}2/x '
-                                        f'from /data/fer&quot; {PROJECT_ROOT}')
+    (tmp_path / "page.html").write_text(
+        f'<span>"{PROJECT_ROOT}/params/a.yaml"</span> {PROJECT_ROOT}2/x from /data/fer&quot; {PROJECT_ROOT}'
+    )
     (tmp_path / "figure.png").write_bytes(str(PROJECT_ROOT).encode())
 
     changed = make_portable(tmp_path, machine_paths("/data/fer"))
 
     assert changed == [tmp_path / "page.html"]
-    assert (tmp_path / "page.html").read_text() == \
-        f'<span>"params/a.yaml"</span> {PROJECT_ROOT}2/x from $FER2013_DIR&quot; .'
+    assert (
+        tmp_path / "page.html"
+    ).read_text() == f'<span>"params/a.yaml"</span> {PROJECT_ROOT}2/x from $FER2013_DIR&quot; .'
     assert (tmp_path / "figure.png").read_bytes() == str(PROJECT_ROOT).encode()
 
 
 @pytest.mark.slow
 def test_report_from_a_dirty_tree_warns_in_one_line_and_records_it(
-        study: dict[str, Path], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    study: dict[str, Path], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     from fer_lib import runs
 
     monkeypatch.setattr(runs, "git_dirty", lambda: True)

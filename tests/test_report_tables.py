@@ -1,4 +1,5 @@
 """The tables the notebooks and the CLI share: audit tables, notebook 3's evaluation helpers."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -10,7 +11,8 @@ import pytest
 from fer_lib.audit import audit_dataset, audit_tables, class_counts, duplicates_table, leakage_table, near_blank_table
 from fer_lib.cli.data import format_audit
 from fer_lib.dataset import FaceDataset
-from fer_lib.evaluation import evaluation_record, leakage_table as evaluation_leakage_table, model_to_evaluate, summary
+from fer_lib.evaluation import evaluation_record, model_to_evaluate, summary
+from fer_lib.evaluation import leakage_table as evaluation_leakage_table
 from fer_lib.paths import SHIPPED_MODEL
 from fer_lib.training import recorded_fit_accuracy
 
@@ -21,8 +23,13 @@ def dataset() -> FaceDataset:
     rng = np.random.default_rng(0)
     a, b, c = (rng.integers(0, 256, size=(48, 48), dtype=np.uint8) for _ in range(3))
     faces = np.stack([a, a, b, a, c, np.zeros((48, 48), np.uint8)])
-    return FaceDataset(faces, np.array([0, 0, 1, 2, 3, 4]), np.array(["Training"] * 3 + ["PublicTest"] * 2 + ["PrivateTest"]),
-                       np.array([f"f{index}" for index in range(6)]), "fixture")
+    return FaceDataset(
+        faces,
+        np.array([0, 0, 1, 2, 3, 4]),
+        np.array(["Training"] * 3 + ["PublicTest"] * 2 + ["PrivateTest"]),
+        np.array([f"f{index}" for index in range(6)]),
+        "fixture",
+    )
 
 
 def test_the_cli_prints_the_tables_notebook_1_shows(dataset: FaceDataset) -> None:
@@ -50,15 +57,21 @@ def test_model_to_evaluate_prefers_the_given_model_then_the_run_then_the_shipped
 
 
 def test_leakage_table_and_record() -> None:
-    results = {"PublicTest": {"n": 10, "accuracy": 0.5, "macro_f1": 0.4, "report": {}},
-               "PrivateTest": {"n": 10, "accuracy": 0.7, "macro_f1": 0.6}}
+    results = {
+        "PublicTest": {"n": 10, "accuracy": 0.5, "macro_f1": 0.4, "report": {}},
+        "PrivateTest": {"n": 10, "accuracy": 0.7, "macro_f1": 0.6},
+    }
     scores = summary(results)
     deduplicated = {"PublicTest": {"n": 8, "accuracy": 0.375, "macro_f1": 0.3}}
     table = evaluation_leakage_table(scores, deduplicated, "flip")
     assert table.index.name == "accuracy (inference mode, test-time augmentation flip)"
     assert table.loc["PublicTest"].tolist() == [0.5, 0.375, 2]
     record = evaluation_record("m.keras", tta="none", synthetic=True, scores=scores, deduplicated=deduplicated)
-    assert record["merged_held_out"] == {"splits": ["PublicTest", "PrivateTest"], "n": 20, "accuracy": pytest.approx(0.6)}
+    assert record["merged_held_out"] == {
+        "splits": ["PublicTest", "PrivateTest"],
+        "n": 20,
+        "accuracy": pytest.approx(0.6),
+    }
     assert "paper" not in record and record["dataset"] == "synthetic"
     assert isinstance(pd.DataFrame(record["splits"]), pd.DataFrame)
 

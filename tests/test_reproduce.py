@@ -1,4 +1,5 @@
 """Determinism and the reproduce command, on tiny synthetic runs (48 px faces, 1-2 epochs)."""
+
 from __future__ import annotations
 
 import json
@@ -21,8 +22,14 @@ TINY = {
     "seed": 11,
     "data": {"source": "synthetic", "synthetic_per_class": 9},
     "model": {"input_size": 48, "weights": "none", "head_units": [8], "dropout": 0.2},
-    "train": {"epochs": 2, "batch_size": 16, "optimizer": "adamw", "schedule": "cosine",
-              "augment": {"flip": True, "rotation_degrees": 10}, "train_eval_subset": None},
+    "train": {
+        "epochs": 2,
+        "batch_size": 16,
+        "optimizer": "adamw",
+        "schedule": "cosine",
+        "augment": {"flip": True, "rotation_degrees": 10},
+        "train_eval_subset": None,
+    },
 }
 
 THREADS = {"TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1"}
@@ -31,8 +38,14 @@ THREADS = {"TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1"}
 def train_in_subprocess(params: Path, out: Path) -> pd.DataFrame:
     """``python -m fer_lib train`` in a fresh process with fixed thread settings; return its history."""
     environment = {**os.environ, **THREADS, "PYTHONPATH": str(PROJECT_ROOT)}
-    subprocess.run([sys.executable, "-m", "fer_lib", "train", "--params", str(params), "--out", str(out)],
-                   check=True, capture_output=True, text=True, env=environment, timeout=600)
+    subprocess.run(
+        [sys.executable, "-m", "fer_lib", "train", "--params", str(params), "--out", str(out)],
+        check=True,
+        capture_output=True,
+        text=True,
+        env=environment,
+        timeout=600,
+    )
     return pd.read_csv(out / "history.csv")
 
 
@@ -70,7 +83,8 @@ def test_two_processes_with_the_same_thread_settings_give_bit_identical_historie
 
 @pytest.mark.slow
 def test_reproduce_of_the_first_epoch_on_the_same_machine_is_identical(
-        committed_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    committed_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     report = as_report(committed_run, tmp_path / "report")
 
     code = main(["reproduce", str(report), "--epochs", "1", "--out", str(tmp_path / "again")])
@@ -89,8 +103,9 @@ def test_reproduce_of_the_first_epoch_on_the_same_machine_is_identical(
 
 
 @pytest.mark.slow
-def test_reproduce_outside_tolerance_exits_3(committed_run: Path, tmp_path: Path,
-                                              capsys: pytest.CaptureFixture[str]) -> None:
+def test_reproduce_outside_tolerance_exits_3(
+    committed_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     report = as_report(committed_run, tmp_path / "report")
     history = pd.read_csv(report / "training_history.csv")
     history.loc[0, "val_accuracy"] += 0.2  # 20 points better than what the code gives
@@ -103,7 +118,8 @@ def test_reproduce_outside_tolerance_exits_3(committed_run: Path, tmp_path: Path
 
 
 def test_reproduce_refuses_a_report_without_history_and_an_existing_folder(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     (tmp_path / "report").mkdir()
     assert main(["reproduce", str(tmp_path / "report")]) == 2
     assert "no training_history.csv" in capsys.readouterr().err
@@ -113,9 +129,20 @@ def test_reproduce_refuses_a_report_without_history_and_an_existing_folder(
 
 def history(val: list[float], lr: float = 1e-3) -> pd.DataFrame:
     """A history table with the given PublicTest accuracies."""
-    return pd.DataFrame({"epoch": range(1, len(val) + 1), "fit_accuracy": 0.5, "fit_loss": 1.0,
-                         "train_accuracy": 0.5, "train_loss": 1.0, "val_accuracy": val, "val_loss": 1.0,
-                         "learning_rate": lr, "seconds": 1.0, "eval_seconds": 1.0})
+    return pd.DataFrame(
+        {
+            "epoch": range(1, len(val) + 1),
+            "fit_accuracy": 0.5,
+            "fit_loss": 1.0,
+            "train_accuracy": 0.5,
+            "train_loss": 1.0,
+            "val_accuracy": val,
+            "val_loss": 1.0,
+            "learning_rate": lr,
+            "seconds": 1.0,
+            "eval_seconds": 1.0,
+        }
+    )
 
 
 def test_compare_histories_verdicts() -> None:

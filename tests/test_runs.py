@@ -1,4 +1,5 @@
 """Run folders are never reused; manifests record params, versions, device and git commit."""
+
 from __future__ import annotations
 
 import json
@@ -31,7 +32,10 @@ def test_new_run_dir_never_reuses_a_folder(tmp_path: Path, monkeypatch: pytest.M
     third = runs.new_run_dir(tmp_path / "reports", "paper A/b")
 
     assert [path.name for path in (first, second, third)] == [
-        "paper-A-b-20240102-030405", "paper-A-b-20240102-030405-2", "paper-A-b-20240102-030405-3"]
+        "paper-A-b-20240102-030405",
+        "paper-A-b-20240102-030405-2",
+        "paper-A-b-20240102-030405-3",
+    ]
     assert (first / "result.txt").read_text() == "kept"
     assert not any(second.iterdir()) and not any(third.iterdir())
 
@@ -45,8 +49,15 @@ def test_manifest_records_params_versions_device_and_commit(tmp_path: Path) -> N
     assert path == tmp_path / "manifest.json"
     assert manifest["params"] == params.to_dict()
     assert manifest["packages"]["numpy"] == np.__version__
-    assert set(manifest["packages"]) >= {"keras", "tensorflow", "numpy", "opencv", "scikit-learn", "pandas",
-                                         "papermill"}
+    assert set(manifest["packages"]) >= {
+        "keras",
+        "tensorflow",
+        "numpy",
+        "opencv",
+        "scikit-learn",
+        "pandas",
+        "papermill",
+    }
     assert manifest["keras_backend"] in {"tensorflow", "jax", "torch", "numpy"}
     assert {"accelerators", "processor", "machine"} <= set(manifest["device"])
     assert manifest["python"].count(".") == 2
@@ -65,7 +76,8 @@ def test_git_commit_is_unknown_without_git(monkeypatch: pytest.MonkeyPatch, tmp_
 
 
 def test_records_name_paths_relative_to_the_project_and_data_outside_it_as_a_variable(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv(runs.DATA_VARIABLE, raising=False)
     assert runs.portable_path(PROJECT_ROOT / "params" / "classroom.yaml") == "params/classroom.yaml"
     assert runs.portable_path(PROJECT_ROOT) == "."
@@ -76,11 +88,24 @@ def test_records_name_paths_relative_to_the_project_and_data_outside_it_as_a_var
     assert runs.portable_path(tmp_path / "fer2013") == "$FER2013_DIR"
     monkeypatch.chdir(PROJECT_ROOT / "params")
 
-    command = runs.portable_command(["report", "--params", "classroom.yaml", "--data", str(tmp_path / "fer2013"),
-                                     "--train-run", str(PROJECT_ROOT / "runs" / "a b"), "--set", "train.epochs=2"])
+    command = runs.portable_command(
+        [
+            "report",
+            "--params",
+            "classroom.yaml",
+            "--data",
+            str(tmp_path / "fer2013"),
+            "--train-run",
+            str(PROJECT_ROOT / "runs" / "a b"),
+            "--set",
+            "train.epochs=2",
+        ]
+    )
 
-    assert command == ('python -m fer_lib report --params params/classroom.yaml --data "$FER2013_DIR" '
-                       "--train-run 'runs/a b' --set train.epochs=2")
+    assert command == (
+        'python -m fer_lib report --params params/classroom.yaml --data "$FER2013_DIR" '
+        "--train-run 'runs/a b' --set train.epochs=2"
+    )
 
 
 def test_manifest_records_the_command_line_and_thread_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -119,6 +144,10 @@ def test_model_provenance_ties_the_model_file_to_its_report(tmp_path: Path) -> N
 
     record = json.loads(runs.write_model_provenance(report, model=model).read_text())
 
-    assert record == {"model": "m.keras", "sha256": runs.file_sha256(model), "report": str(report),
-                      "training_git": {"commit": "c" * 40, "dirty": False}}
+    assert record == {
+        "model": "m.keras",
+        "sha256": runs.file_sha256(model),
+        "report": str(report),
+        "training_git": {"commit": "c" * 40, "dirty": False},
+    }
     assert (tmp_path / "m.json").is_file()

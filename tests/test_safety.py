@@ -4,6 +4,7 @@ The source checks parse every Python file of ``fer_lib/``, ``experiments/`` and 
 code cells of ``notebooks/`` (with their ``%`` magics removed), so a string or comment that merely
 mentions ``pickle`` is not a finding, and a call spread over several lines is still found.
 """
+
 from __future__ import annotations
 
 import ast
@@ -21,8 +22,17 @@ PYTHON_FOLDERS = ("fer_lib", "experiments", "benchmarks")
 UNSAFE_MODULES = {"pickle", "cPickle", "_pickle", "dill", "cloudpickle", "joblib", "shelve", "marshal"}
 """Modules whose loading runs code from the file."""
 
-UNSAFE_YAML = {"load", "load_all", "unsafe_load", "unsafe_load_all", "full_load", "full_load_all",
-               "Loader", "UnsafeLoader", "FullLoader"}
+UNSAFE_YAML = {
+    "load",
+    "load_all",
+    "unsafe_load",
+    "unsafe_load_all",
+    "full_load",
+    "full_load_all",
+    "Loader",
+    "UnsafeLoader",
+    "FullLoader",
+}
 """yaml attributes that build arbitrary Python objects (``yaml.safe_load`` is the one to use)."""
 
 
@@ -73,16 +83,22 @@ def findings(check) -> list[str]:  # noqa: ANN001 - check(tree) -> list of (line
 def test_the_scan_sees_the_project() -> None:
     assert "fer_lib/data.py" in SOURCES and "fer_lib/model.py" in SOURCES
     assert any(name.startswith("notebooks/") for name in SOURCES)
-    assert findings(lambda tree: [(call.lineno, "np.load") for call in calls(tree)
-                                  if dotted(call.func) == "np.load"])  # the cache reader is found
+    assert findings(
+        lambda tree: [(call.lineno, "np.load") for call in calls(tree) if dotted(call.func) == "np.load"]
+    )  # the cache reader is found
 
 
 def test_no_pickle_like_module_is_imported() -> None:
     def check(tree: ast.Module) -> list[tuple[int, str]]:
         found = []
         for node in ast.walk(tree):
-            names = [alias.name for alias in node.names] if isinstance(node, ast.Import) else \
-                [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            names = (
+                [alias.name for alias in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+                if isinstance(node, ast.ImportFrom)
+                else []
+            )
             found += [(node.lineno, f"imports {name}") for name in names if name.split(".")[0] in UNSAFE_MODULES]
         return found
 
@@ -105,8 +121,11 @@ def test_numpy_files_are_loaded_without_pickle() -> None:
 
 def test_yaml_is_only_safe_loaded() -> None:
     def check(tree: ast.Module) -> list[tuple[int, str]]:
-        return [(node.lineno, f"uses yaml.{node.attr}") for node in ast.walk(tree)
-                if isinstance(node, ast.Attribute) and dotted(node.value) == "yaml" and node.attr in UNSAFE_YAML]
+        return [
+            (node.lineno, f"uses yaml.{node.attr}")
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Attribute) and dotted(node.value) == "yaml" and node.attr in UNSAFE_YAML
+        ]
 
     assert findings(check) == []
     assert any("yaml.safe_load" in ast.unparse(tree) for tree in SOURCES.values())
@@ -117,8 +136,11 @@ def test_every_keras_load_model_call_uses_safe_mode() -> None:
         found = []
         for call in calls(tree):
             name = dotted(call.func)
-            if name.endswith("load_model") and name.startswith(("keras.", "tf.keras.", "tensorflow.keras.")) \
-                    and not is_constant(keyword(call, "safe_mode"), True):
+            if (
+                name.endswith("load_model")
+                and name.startswith(("keras.", "tf.keras.", "tensorflow.keras."))
+                and not is_constant(keyword(call, "safe_mode"), True)
+            ):
                 found.append((call.lineno, f"{name}() without safe_mode=True"))
             if keyword(call, "safe_mode") is not None and not is_constant(keyword(call, "safe_mode"), True):
                 found.append((call.lineno, "safe_mode is not True"))
@@ -127,24 +149,33 @@ def test_every_keras_load_model_call_uses_safe_mode() -> None:
         return found
 
     def imports_of_load_model(tree: ast.Module) -> list[tuple[int, str]]:
-        return [(node.lineno, f"from {node.module} import load_model") for node in ast.walk(tree)
-                if isinstance(node, ast.ImportFrom) and any(alias.name == "load_model" for alias in node.names)
-                and node.module != "fer_lib.model"]
+        return [
+            (node.lineno, f"from {node.module} import load_model")
+            for node in ast.walk(tree)
+            if isinstance(node, ast.ImportFrom)
+            and any(alias.name == "load_model" for alias in node.names)
+            and node.module != "fer_lib.model"
+        ]
 
     assert findings(check) == []
     assert findings(imports_of_load_model) == []  # a bare load_model(...) is always fer_lib's safe one
-    keras_calls = findings(lambda tree: [(call.lineno, "") for call in calls(tree)
-                                         if dotted(call.func) == "keras.models.load_model"])
+    keras_calls = findings(
+        lambda tree: [(call.lineno, "") for call in calls(tree) if dotted(call.func) == "keras.models.load_model"]
+    )
     assert any(name.startswith("fer_lib/model.py:") for name in keras_calls)
 
 
 def test_no_eval_exec_or_shell_commands() -> None:
     def check(tree: ast.Module) -> list[tuple[int, str]]:
-        found = [(call.lineno, f"{dotted(call.func)}()") for call in calls(tree)
-                 if dotted(call.func) in ("eval", "exec")]
+        found = [
+            (call.lineno, f"{dotted(call.func)}()") for call in calls(tree) if dotted(call.func) in ("eval", "exec")
+        ]
         found += [(call.lineno, "shell=True") for call in calls(tree) if is_constant(keyword(call, "shell"), True)]
-        found += [(call.lineno, "extractall without filter=") for call in calls(tree)
-                  if dotted(call.func).endswith("extractall") and keyword(call, "filter") is None]
+        found += [
+            (call.lineno, "extractall without filter=")
+            for call in calls(tree)
+            if dotted(call.func).endswith("extractall") and keyword(call, "filter") is None
+        ]
         return found
 
     assert findings(check) == []
@@ -152,15 +183,21 @@ def test_no_eval_exec_or_shell_commands() -> None:
 
 def test_the_checks_catch_what_they_look_for() -> None:
     """Guard against checks that cannot fail: each finds its target in a small bad snippet."""
-    bad = ast.parse("import pickle\nimport numpy as np\nimport yaml\nimport keras\n"
-                    "np.load('x.npy')\nnp.load('y.npy', allow_pickle=True)\nyaml.load(text, Loader=yaml.Loader)\n"
-                    "keras.models.load_model('m.keras')\nkeras.saving.load_model('m.keras', safe_mode=False)\n"
-                    "eval(text)\nsubprocess.run(text, shell=True)\n")
+    bad = ast.parse(
+        "import pickle\nimport numpy as np\nimport yaml\nimport keras\n"
+        "np.load('x.npy')\nnp.load('y.npy', allow_pickle=True)\nyaml.load(text, Loader=yaml.Loader)\n"
+        "keras.models.load_model('m.keras')\nkeras.saving.load_model('m.keras', safe_mode=False)\n"
+        "eval(text)\nsubprocess.run(text, shell=True)\n"
+    )
     global SOURCES
     saved, SOURCES = SOURCES, {"bad.py": bad}
     try:
-        for test in (test_no_pickle_like_module_is_imported, test_numpy_files_are_loaded_without_pickle,
-                     test_every_keras_load_model_call_uses_safe_mode, test_no_eval_exec_or_shell_commands):
+        for test in (
+            test_no_pickle_like_module_is_imported,
+            test_numpy_files_are_loaded_without_pickle,
+            test_every_keras_load_model_call_uses_safe_mode,
+            test_no_eval_exec_or_shell_commands,
+        ):
             with pytest.raises(AssertionError):
                 test()
         with pytest.raises(AssertionError):
@@ -170,6 +207,7 @@ def test_the_checks_catch_what_they_look_for() -> None:
 
 
 # --- the webcam records nothing unless asked -------------------------------------------------------
+
 
 class FakeDetector:
     """One fixed face box in every frame."""
@@ -208,8 +246,13 @@ def fake_camera(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict:
 
     monkeypatch.setattr(cv2, "VideoWriter", video_writer)
     monkeypatch.setattr(cv2, "imwrite", lambda *args, **kwargs: saved.append(f"imwrite{args[:1]}") or True)
-    for name, value in (("namedWindow", None), ("imshow", None), ("destroyWindow", None),
-                        ("waitKey", -1), ("getWindowProperty", 1.0)):
+    for name, value in (
+        ("namedWindow", None),
+        ("imshow", None),
+        ("destroyWindow", None),
+        ("waitKey", -1),
+        ("getWindowProperty", 1.0),
+    ):
         monkeypatch.setattr(cv2, name, lambda *args, value=value, **kwargs: value)
     return {"clip": clip, "work": work, "saved": saved, "classifier": Uniform(), "tmp": tmp_path}
 

@@ -1,4 +1,5 @@
 """The committed model, models/fer_mobilenetv2.keras: contract, a real photo, FER-2013 accuracy."""
+
 from __future__ import annotations
 
 import json

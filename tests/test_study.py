@@ -1,5 +1,6 @@
 """The whole study as a new user runs it: ``make study``'s command in a copy of the project with
 nothing beside it (no ../shared, no FER_WEIGHTS, an empty Keras cache, no network)."""
+
 from __future__ import annotations
 
 import json
@@ -14,8 +15,19 @@ import pytest
 from fer_lib.paths import PROJECT_ROOT
 from fer_lib.report import study_notebooks
 
-NOT_IN_A_CLONE = (".git", ".venv", "runs", "reports", "__pycache__", "*.egg-info", ".pytest_cache", ".cache",
-                  ".ipynb_checkpoints", ".device", ".whl")
+NOT_IN_A_CLONE = (
+    ".git",
+    ".venv",
+    "runs",
+    "reports",
+    "__pycache__",
+    "*.egg-info",
+    ".pytest_cache",
+    ".cache",
+    ".ipynb_checkpoints",
+    ".device",
+    ".whl",
+)
 """What a fresh clone lacks: git-ignored outputs (and the committed reports, which the study does not read)."""
 
 
@@ -28,11 +40,20 @@ def isolated_copy(parent: Path) -> Path:
 def offline_environment(project: Path, keras_home: Path) -> dict[str, str]:
     """The environment of a user with nothing but the clone: its own fer_lib first on the path,
     no FER_WEIGHTS, an empty Keras cache, and every download refused (proxy on the discard port)."""
-    environment = {key: value for key, value in os.environ.items()
-                   if key not in ("FER_WEIGHTS", "FER2013_DIR", "no_proxy", "NO_PROXY")}
+    environment = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in ("FER_WEIGHTS", "FER2013_DIR", "no_proxy", "NO_PROXY")
+    }
     proxy = "http://127.0.0.1:9"
-    environment.update(PYTHONPATH=str(project), KERAS_HOME=str(keras_home), http_proxy=proxy, https_proxy=proxy,
-                       HTTP_PROXY=proxy, HTTPS_PROXY=proxy)
+    environment.update(
+        PYTHONPATH=str(project),
+        KERAS_HOME=str(keras_home),
+        http_proxy=proxy,
+        https_proxy=proxy,
+        HTTP_PROXY=proxy,
+        HTTPS_PROXY=proxy,
+    )
     return environment
 
 
@@ -43,9 +64,14 @@ def test_the_default_study_runs_from_the_clone_alone(tmp_path: Path) -> None:
     keras_home.mkdir()
     assert not (project.parent / "shared").exists() and not any(keras_home.iterdir())
 
-    done = subprocess.run([sys.executable, "-m", "fer_lib", "report", "--params", "params/default.yaml"],
-                          cwd=project, env=offline_environment(project, keras_home), capture_output=True,
-                          text=True, timeout=1800)
+    done = subprocess.run(
+        [sys.executable, "-m", "fer_lib", "report", "--params", "params/default.yaml"],
+        cwd=project,
+        env=offline_environment(project, keras_home),
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
 
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     (run_dir,) = (project / "reports").glob("default-*")  # the copy's own fer_lib wrote it

@@ -1,6 +1,6 @@
 """Tests of fer_lib.synthetic: the generated SYNTHETIC default dataset."""
-from __future__ import annotations
 
+from __future__ import annotations
 
 import numpy as np
 import pytest
@@ -61,8 +61,9 @@ def test_expressions_are_learnable_but_not_trivial() -> None:
 
 
 @pytest.mark.parametrize("label", range(len(EMOTIONS)))
-def test_full_intensity_expression_is_drawn_differently_from_neutral(label: int,
-                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_full_intensity_expression_is_drawn_differently_from_neutral(
+    label: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """With the expression pinned to its full intensity, each emotion differs from neutral in the same pose."""
     monkeypatch.setattr(synthetic, "sample_expression", lambda index, rng: EXPRESSIONS[EMOTIONS[index]])
     face = synthetic.draw_face(label, np.random.default_rng(11)).astype(np.int16)

@@ -1,4 +1,5 @@
 """Training: honest histories, checkpoints, exact resume after SIGKILL, never overwriting runs."""
+
 from __future__ import annotations
 
 import json
@@ -25,9 +26,15 @@ TINY = {
     "seed": 7,
     "data": {"source": "synthetic", "synthetic_per_class": 9},
     "model": {"input_size": 32, "weights": "none", "head_units": [8], "dropout": 0.2},
-    "train": {"epochs": 3, "batch_size": 16, "optimizer": "adamw", "schedule": "cosine", "label_smoothing": 0.1,
-              "augment": {"flip": True, "rotation_degrees": 10, "shift_fraction": 0.1, "erasing_probability": 0.3},
-              "train_eval_subset": None},
+    "train": {
+        "epochs": 3,
+        "batch_size": 16,
+        "optimizer": "adamw",
+        "schedule": "cosine",
+        "label_smoothing": 0.1,
+        "augment": {"flip": True, "rotation_degrees": 10, "shift_fraction": 0.1, "erasing_probability": 0.3},
+        "train_eval_subset": None,
+    },
 }
 
 
@@ -59,12 +66,16 @@ def test_history_records_fit_time_and_inference_mode_metrics(tmp_path: Path) -> 
 
 @pytest.mark.slow
 def test_select_average_keeps_the_mean_of_the_last_epochs_with_recomputed_batchnorm(tmp_path: Path) -> None:
-    params = load_params(write_params(tmp_path / "p.yaml", TINY),
-                         overrides={"train.select": "average", "train.average_epochs": 2})
+    params = load_params(
+        write_params(tmp_path / "p.yaml", TINY), overrides={"train.select": "average", "train.average_epochs": 2}
+    )
     run = tmp_path / "run"
     result = train(params, load_dataset(params), run, verbose=0)
     assert result.averaged_epochs == load_run(run).averaged_epochs == [2, 3]
-    assert sorted(path.name for path in run.glob("epoch-*.weights.h5")) == ["epoch-002.weights.h5", "epoch-003.weights.h5"]
+    assert sorted(path.name for path in run.glob("epoch-*.weights.h5")) == [
+        "epoch-002.weights.h5",
+        "epoch-003.weights.h5",
+    ]
     averaged = json.loads((run / "state.json").read_text())["averaged"]
     assert averaged["epochs"] == [2, 3] and 0 <= averaged["val_accuracy"] <= 1 and 0 <= averaged["train_accuracy"] <= 1
     epochs = []
@@ -96,12 +107,18 @@ def test_sigkill_mid_epoch_then_resume_matches_uninterrupted_run(tmp_path: Path)
     params_path = write_params(tmp_path / "p.yaml", TINY)
     command = [sys.executable, "-m", "fer_lib", "train", "--params", str(params_path)]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    subprocess.run([*command, "--out", str(tmp_path / "straight")], check=True, cwd=PROJECT_ROOT, env=env,
-                   capture_output=True)
+    subprocess.run(
+        [*command, "--out", str(tmp_path / "straight")], check=True, cwd=PROJECT_ROOT, env=env, capture_output=True
+    )
 
     interrupted = tmp_path / "interrupted"
-    process = subprocess.Popen([*command, "--out", str(interrupted)], cwd=PROJECT_ROOT, env=env,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    process = subprocess.Popen(
+        [*command, "--out", str(interrupted)],
+        cwd=PROJECT_ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     state_path = interrupted / "state.json"
     deadline = time.monotonic() + 300
     while not (state_path.is_file() and json.loads(state_path.read_text())["epochs_done"] >= 1):
@@ -113,16 +130,19 @@ def test_sigkill_mid_epoch_then_resume_matches_uninterrupted_run(tmp_path: Path)
     state = json.loads(state_path.read_text())
     assert not state["finished"] and state["epochs_done"] < 3, "the kill came too late to test resuming"
 
-    resumed = subprocess.run([*command, "--out", str(interrupted)], cwd=PROJECT_ROOT, env=env,
-                             capture_output=True, text=True)
+    resumed = subprocess.run(
+        [*command, "--out", str(interrupted)], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True
+    )
     assert resumed.returncode == 0, resumed.stderr
     assert f"Resuming {interrupted} after epoch {state['epochs_done']}" in resumed.stdout
-    for straight_weight, resumed_weight in zip(weights_of(tmp_path / "straight" / "model.keras"),
-                                               weights_of(interrupted / "model.keras"), strict=True):
+    for straight_weight, resumed_weight in zip(
+        weights_of(tmp_path / "straight" / "model.keras"), weights_of(interrupted / "model.keras"), strict=True
+    ):
         np.testing.assert_array_equal(straight_weight, resumed_weight)
     timing = ["seconds", "eval_seconds"]
-    straight_history, resumed_history = (load_run(run).history.drop(columns=timing)
-                                         for run in (tmp_path / "straight", interrupted))
+    straight_history, resumed_history = (
+        load_run(run).history.drop(columns=timing) for run in (tmp_path / "straight", interrupted)
+    )
     assert straight_history.equals(resumed_history)
 
 
@@ -130,7 +150,9 @@ def test_sigkill_mid_epoch_then_resume_matches_uninterrupted_run(tmp_path: Path)
 def test_two_runs_of_the_same_params_give_the_same_metrics(tmp_path: Path) -> None:
     params = load_params(write_params(tmp_path / "p.yaml", TINY), overrides={"train.epochs": 2})
     dataset = load_dataset(params)
-    first, second = (train(params, dataset, tmp_path / name, verbose=0).history.drop(columns=["seconds", "eval_seconds"])
-                     for name in ("first", "second"))
+    first, second = (
+        train(params, dataset, tmp_path / name, verbose=0).history.drop(columns=["seconds", "eval_seconds"])
+        for name in ("first", "second")
+    )
     assert first.equals(second)
     assert (first["fit_loss"] > 0).all()

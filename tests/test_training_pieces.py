@@ -1,4 +1,5 @@
 """The pieces notebook 2 shows (recipe, layers, batches, schedule, the loop) are those train() runs."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -13,17 +14,38 @@ from fer_lib.data import load_dataset
 from fer_lib.model import load_model
 from fer_lib.params import load_params
 from fer_lib.paths import PROJECT_ROOT
-from fer_lib.training import (FaceBatches, augmentation_examples, last_epoch_table, layer_table, learning_rate_curve,
-                              make_loss, make_schedule, open_run, recipe_table, train, training_record)
+from fer_lib.training import (
+    FaceBatches,
+    augmentation_examples,
+    last_epoch_table,
+    layer_table,
+    learning_rate_curve,
+    make_loss,
+    make_schedule,
+    open_run,
+    recipe_table,
+    train,
+    training_record,
+)
 
 STAGED = {
     "name": "staged_tiny",
     "seed": 3,
     "data": {"source": "synthetic", "synthetic_per_class": 6},
     "model": {"input_size": 32, "weights": "none", "dropout": 0.2, "freeze": "staged"},
-    "train": {"epochs": 3, "warmup_epochs": 1, "batch_size": 16, "optimizer": "adamw", "learning_rate": 0.001,
-              "head_learning_rate": 0.004, "weight_decay": 0.0001, "schedule": "cosine", "label_smoothing": 0.1,
-              "augment": {"flip": True, "rotation_degrees": 10, "shift_fraction": 0.1}, "train_eval_subset": None},
+    "train": {
+        "epochs": 3,
+        "warmup_epochs": 1,
+        "batch_size": 16,
+        "optimizer": "adamw",
+        "learning_rate": 0.001,
+        "head_learning_rate": 0.004,
+        "weight_decay": 0.0001,
+        "schedule": "cosine",
+        "label_smoothing": 0.1,
+        "augment": {"flip": True, "rotation_degrees": 10, "shift_fraction": 0.1},
+        "train_eval_subset": None,
+    },
 }
 
 
@@ -96,12 +118,15 @@ def test_open_run_builds_the_staged_model_that_train_fits_and_records_the_schedu
 
     result = train(params, dataset, tmp_path / "trained", verbose=0)
     steps = len(run.batches)
-    expected = [0.004] + [float(make_schedule(params, backbone_trainable=True, steps_per_epoch=steps)(
-        (epoch - 1) * steps)) for epoch in (2, 3)]
+    expected = [0.004] + [
+        float(make_schedule(params, backbone_trainable=True, steps_per_epoch=steps)((epoch - 1) * steps))
+        for epoch in (2, 3)
+    ]
     np.testing.assert_allclose(result.history["learning_rate"], expected, rtol=1e-5, atol=1e-9)
     table = last_epoch_table(result.history)
     assert table.loc["gap: Training fit-time - inference mode (points)", "accuracy (%)"] == pytest.approx(
-        100 * (result.history["fit_accuracy"].iloc[-1] - result.history["train_accuracy"].iloc[-1]))
+        100 * (result.history["fit_accuracy"].iloc[-1] - result.history["train_accuracy"].iloc[-1])
+    )
     assert training_record(result)["final_epoch"]["epoch"] == 3
 
     finished = open_run(params, dataset, tmp_path / "trained", reuse_finished=True)
@@ -121,17 +146,21 @@ def test_notebook_2_runs_the_training_train_runs_and_does_not_retrain_a_finished
     timing = ["seconds", "eval_seconds"]
     notebook_history = pd.read_csv(report / "training" / "history.csv")
     pd.testing.assert_frame_equal(notebook_history.drop(columns=timing), reference.history.drop(columns=timing))
-    for ours, theirs in zip(load_model(report / "training" / "model.keras").get_weights(),
-                            reference.model.get_weights(), strict=True):
+    for ours, theirs in zip(
+        load_model(report / "training" / "model.keras").get_weights(), reference.model.get_weights(), strict=True
+    ):
         np.testing.assert_array_equal(ours, theirs)
     html = (report / "02_fine_tuning.html").read_text()
     assert "train.head_learning_rate" in html and "make_optimizer" in html
-    assert all((report / "figures" / f"02_{name}.png").is_file()
-               for name in ("augmentation", "learning_rate", "training_curves"))
+    assert all(
+        (report / "figures" / f"02_{name}.png").is_file()
+        for name in ("augmentation", "learning_rate", "training_curves")
+    )
 
     run_files = {path: path.stat().st_mtime_ns for path in (tmp_path / "cli").iterdir()}
-    again = run_report(params_path, reports_root=tmp_path / "reports", notebooks=notebook,
-                       train_run=str(tmp_path / "cli"))
+    again = run_report(
+        params_path, reports_root=tmp_path / "reports", notebooks=notebook, train_run=str(tmp_path / "cli")
+    )
     assert not (again / "training").exists()
     assert {path: path.stat().st_mtime_ns for path in (tmp_path / "cli").iterdir()} == run_files
     assert "loading it, not training again" in (again / "02_fine_tuning.html").read_text()

@@ -1,4 +1,5 @@
 """Video clips, the demo clip, per-frame smoothing and the webcam's error messages."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -7,7 +8,6 @@ import cv2
 import numpy as np
 import pandas as pd
 import pytest
-
 
 from fer_lib import video
 from fer_lib.classifiers import EmotionClassifier
@@ -71,8 +71,14 @@ def test_demo_clip_has_faces_and_faceless_frames(demo_clip: Path) -> None:
 
 
 def test_process_video_writes_one_csv_row_and_one_video_frame_per_frame(demo_clip: Path, tmp_path: Path) -> None:
-    frames = video.process_video(demo_clip, HaarDetector(min_size=30), ScriptedClassifier(),
-                                 out_video=tmp_path / "annotated.mp4", out_csv=tmp_path / "frames.csv", progress=False)
+    frames = video.process_video(
+        demo_clip,
+        HaarDetector(min_size=30),
+        ScriptedClassifier(),
+        out_video=tmp_path / "annotated.mp4",
+        out_csv=tmp_path / "frames.csv",
+        progress=False,
+    )
     table = pd.read_csv(tmp_path / "frames.csv", keep_default_na=False)
     assert list(table.columns) == list(video.FRAME_COLUMNS)
     assert len(table) == len(frames) == 20 and table["frame"].tolist() == list(range(20))
@@ -96,8 +102,11 @@ def test_resolve_videos_makes_a_demo_clip_unless_params_name_clips(tmp_path: Pat
     for name in ("b.mp4", "a.MOV", "notes.txt"):
         (tmp_path / "clips" / name).touch()
     named = FacesParams(videos=[str(tmp_path / "clips"), "README.md"])
-    assert video.resolve_videos(named, tmp_path) == [tmp_path / "clips" / "a.MOV", tmp_path / "clips" / "b.mp4",
-                                                     PROJECT_ROOT / "README.md"]
+    assert video.resolve_videos(named, tmp_path) == [
+        tmp_path / "clips" / "a.MOV",
+        tmp_path / "clips" / "b.mp4",
+        PROJECT_ROOT / "README.md",
+    ]
     missing = FacesParams(videos=[str(tmp_path / "absent")])
     with pytest.raises(MediaError, match="absent: faces.videos names a file or folder that does not exist"):
         video.resolve_videos(missing, tmp_path)
@@ -110,8 +119,9 @@ def test_resolve_videos_makes_a_demo_clip_unless_params_name_clips(tmp_path: Pat
 def test_smoothing_is_a_moving_average_that_restarts_when_the_face_is_lost() -> None:
     happy, sad = np.eye(NUM_CLASSES)[EMOTIONS.index("happy")], np.eye(NUM_CLASSES)[EMOTIONS.index("sad")]
     box, nothing = [[10, 10, 40, 40]], np.empty((0, 4))
-    analyser = video.FrameAnalyser(ScriptedDetector([box, box, nothing, box]),
-                                   ScriptedClassifier([happy, sad, sad]), smoothing=0.6)
+    analyser = video.FrameAnalyser(
+        ScriptedDetector([box, box, nothing, box]), ScriptedClassifier([happy, sad, sad]), smoothing=0.6
+    )
     frame = np.zeros((100, 100, 3), np.uint8)
     first, second, lost, back = (analyser.analyse(frame) for _ in range(4))
     np.testing.assert_allclose(first[0].probabilities, happy)
@@ -144,8 +154,10 @@ def test_missing_and_unreadable_videos_are_media_errors(tmp_path: Path) -> None:
         video.process_video(tmp_path / "notes.mp4", HaarDetector(), ScriptedClassifier())
 
 
-@pytest.mark.parametrize(("name", "fourcc", "problem"), [("empty.avi", "MJPG", "video has no frames"),
-                                                          ("empty.mp4", "mp4v", "cannot open as a video")])
+@pytest.mark.parametrize(
+    ("name", "fourcc", "problem"),
+    [("empty.avi", "MJPG", "video has no frames"), ("empty.mp4", "mp4v", "cannot open as a video")],
+)
 def test_zero_frame_video_is_a_media_error(tmp_path: Path, name: str, fourcc: str, problem: str) -> None:
     writer = cv2.VideoWriter(str(tmp_path / name), cv2.VideoWriter_fourcc(*fourcc), 10, (64, 48))
     writer.release()
@@ -159,15 +171,17 @@ def test_webcam_without_camera_is_a_media_error() -> None:
         video.run_webcam(99, HaarDetector(), ScriptedClassifier())
 
 
-@pytest.mark.skipif("NONE" not in cv2.getBuildInformation().split("GUI:")[1].splitlines()[0],
-                    reason="this OpenCV has a GUI")
+@pytest.mark.skipif(
+    "NONE" not in cv2.getBuildInformation().split("GUI:")[1].splitlines()[0], reason="this OpenCV has a GUI"
+)
 def test_webcam_without_gui_says_to_install_opencv_python(demo_clip: Path) -> None:
     with pytest.raises(MediaError, match="install opencv-python"):
         video.run_webcam(str(demo_clip), HaarDetector(), ScriptedClassifier())
 
 
-def test_video_command_prints_the_achieved_fps(demo_clip: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                               capsys: pytest.CaptureFixture[str]) -> None:
+def test_video_command_prints_the_achieved_fps(
+    demo_clip: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setattr("fer_lib.export.load_fast_classifier", lambda path, num_threads: ScriptedClassifier())
     argv = ["video", str(demo_clip), "--csv", str(tmp_path / "frames.csv"), "--detect-every", "2", "--no-progress"]
     assert main(argv) == 0
@@ -177,8 +191,9 @@ def test_video_command_prints_the_achieved_fps(demo_clip: Path, tmp_path: Path, 
         main(["video", str(demo_clip), "--smoothing", "1.5"])
 
 
-def test_webcam_command_without_camera_exits_with_a_one_line_error(tiny_model_path: Path,
-                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+def test_webcam_command_without_camera_exits_with_a_one_line_error(
+    tiny_model_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["webcam", "--camera", "99", "--model", str(tiny_model_path)]) == 2
     assert capsys.readouterr().err.splitlines()[-1].startswith("error: camera 99 could not be opened")
 
@@ -186,8 +201,11 @@ def test_webcam_command_without_camera_exits_with_a_one_line_error(tiny_model_pa
 def test_main_face_is_tracked_across_detections() -> None:
     happy, sad = np.eye(NUM_CLASSES)[EMOTIONS.index("happy")], np.eye(NUM_CLASSES)[EMOTIONS.index("sad")]
     face, moved, larger_stranger, elsewhere = [10, 10, 40, 40], [14, 12, 40, 40], [60, 50, 48, 48], [60, 10, 40, 40]
-    analyser = video.FrameAnalyser(ScriptedDetector([[face], [moved, larger_stranger], [elsewhere]]),
-                                   ScriptedClassifier([happy, sad, sad]), smoothing=0.5)
+    analyser = video.FrameAnalyser(
+        ScriptedDetector([[face], [moved, larger_stranger], [elsewhere]]),
+        ScriptedClassifier([happy, sad, sad]),
+        smoothing=0.5,
+    )
     frame = np.zeros((120, 120, 3), np.uint8)
     first, second, third = (analyser.analyse(frame) for _ in range(3))
     assert second[0].box == tuple(moved) and second[1].box == tuple(larger_stranger)
@@ -196,9 +214,17 @@ def test_main_face_is_tracked_across_detections() -> None:
 
 
 def test_csv_says_which_frames_were_detected_and_the_copy_can_be_small(demo_clip: Path, tmp_path: Path) -> None:
-    frames = video.process_video(demo_clip, HaarDetector(min_size=30), ScriptedClassifier(), detect_every=3,
-                                 out_video=tmp_path / "small.mp4", out_csv=tmp_path / "frames.csv", progress=False,
-                                 out_width=160, out_step=2)
+    frames = video.process_video(
+        demo_clip,
+        HaarDetector(min_size=30),
+        ScriptedClassifier(),
+        detect_every=3,
+        out_video=tmp_path / "small.mp4",
+        out_csv=tmp_path / "frames.csv",
+        progress=False,
+        out_width=160,
+        out_step=2,
+    )
     table = pd.read_csv(tmp_path / "frames.csv")
     assert table["detected"].tolist() == [index % 3 == 0 for index in range(20)]
     assert frames["detected"].tolist() == table["detected"].tolist()
@@ -209,14 +235,16 @@ def test_csv_says_which_frames_were_detected_and_the_copy_can_be_small(demo_clip
 
 
 def test_label_changes_are_the_frames_where_the_main_label_changes() -> None:
-    frames = pd.DataFrame({"n_faces": [0, 1, 1, 1, 0, 1, 1, 2],
-                           "label": ["", "happy", "happy", "sad", "", "sad", "happy", "happy"]})
+    frames = pd.DataFrame(
+        {"n_faces": [0, 1, 1, 1, 0, 1, 1, 2], "label": ["", "happy", "happy", "sad", "", "sad", "happy", "happy"]}
+    )
     assert video.label_changes(frames) == [1, 3, 6]
     assert video.label_changes(frames.assign(n_faces=0)) == []
 
 
-def test_video_command_fails_on_an_empty_clip_before_loading_a_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                                     capsys: pytest.CaptureFixture[str]) -> None:
+def test_video_command_fails_on_an_empty_clip_before_loading_a_model(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     def no_model(*args: object, **kwargs: object) -> None:
         raise AssertionError("the model must not be loaded")
 
@@ -227,8 +255,9 @@ def test_video_command_fails_on_an_empty_clip_before_loading_a_model(tmp_path: P
     assert "empty.avi: video has no frames that can be decoded" in capsys.readouterr().err
 
 
-def test_fast_classifier_passes_tflite_through_and_converts_keras_once(tmp_path: Path, tiny_model_path: Path,
-                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_fast_classifier_passes_tflite_through_and_converts_keras_once(
+    tmp_path: Path, tiny_model_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from fer_lib import export
 
     calls: list[Path] = []
@@ -249,8 +278,13 @@ def test_fast_classifier_passes_tflite_through_and_converts_keras_once(tmp_path:
 
 def test_change_strip_shows_the_frames_where_the_label_changes(demo_clip: Path) -> None:
     happy, sad = np.eye(NUM_CLASSES)[EMOTIONS.index("happy")], np.eye(NUM_CLASSES)[EMOTIONS.index("sad")]
-    frames = video.process_video(demo_clip, HaarDetector(min_size=30), ScriptedClassifier([happy] * 4 + [sad] * 16),
-                                 smoothing=0.0, progress=False)
+    frames = video.process_video(
+        demo_clip,
+        HaarDetector(min_size=30),
+        ScriptedClassifier([happy] * 4 + [sad] * 16),
+        smoothing=0.0,
+        progress=False,
+    )
     changes = video.label_changes(frames)
     assert changes[:2] == [0, 4]
     strip = video.change_strip(demo_clip, frames, columns=3, tile=100)

@@ -8,9 +8,11 @@ needs no model sets ``uses_keras=False`` in its defaults and skips them.
 Errors a user can cause are :class:`fer_lib.errors.FerError`, and operating-system errors on a
 named file (permission denied, not a directory, ...): printed as one line ``error: <message>``
 on stderr with exit code 2. Anything else is a bug: one line and exit code 1, with the
-traceback only under ``--debug``. ``reproduce`` exits with 3 when its re-run is outside tolerance. OpenCV's, FFmpeg's and TensorFlow's own C++ log lines (e.g.
-"can't open camera by index") are silenced unless ``--debug`` is given, so an error stays one line.
+traceback only under ``--debug``. ``reproduce`` exits with 3 when its re-run is outside tolerance.
+OpenCV's, FFmpeg's and TensorFlow's own C++ log lines (e.g. "can't open camera by index") are
+silenced unless ``--debug`` is given, so an error stays one line.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -24,8 +26,19 @@ from typing import NoReturn
 from fer_lib.console import native_stderr_muted
 from fer_lib.errors import FerError
 
-COMMAND_MODULES: tuple[str, ...] = ("data", "summary", "train", "evaluate", "predict", "video", "webcam", "export",
-                                    "report", "ablate", "reproduce")
+COMMAND_MODULES: tuple[str, ...] = (
+    "data",
+    "summary",
+    "train",
+    "evaluate",
+    "predict",
+    "video",
+    "webcam",
+    "export",
+    "report",
+    "ablate",
+    "reproduce",
+)
 """Sub-modules of :mod:`fer_lib.cli`, one per command, in ``--help`` order."""
 
 
@@ -109,6 +122,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 def unexpected(error: Exception) -> int:
     """Print one line for an error that is a bug, not the user's doing; return exit code 1."""
     lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-    print(f"error: unexpected {type(error).__name__}: {lines[0] if lines else ''} (rerun with --debug for details)",
-          file=sys.stderr)
+    print(
+        f"error: unexpected {type(error).__name__}: {lines[0] if lines else ''} (rerun with --debug for details)",
+        file=sys.stderr,
+    )
     return 1

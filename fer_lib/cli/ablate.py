@@ -1,4 +1,5 @@
 """``python -m fer_lib ablate``: train one variant per factor of a recipe and report them side by side."""
+
 from __future__ import annotations
 
 import argparse
@@ -9,25 +10,42 @@ from fer_lib.cli.common import parse_overrides, positive_int, print_report_locat
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``ablate`` command."""
     parser = subparsers.add_parser(
-        "ablate", help="ablation study: one factor changed at a time from a recipe, in a new report",
+        "ablate",
+        help="ablation study: one factor changed at a time from a recipe, in a new report",
         description="Train every variant of --variants (one factor changed from the base recipe at a time) "
-                    "into its own folder under --runs, score each on PublicTest in inference mode (accuracy, "
-                    "macro-F1, without and with flip test-time augmentation) with its training seconds per "
-                    "epoch and inference cost, and write a new report REPORTS_ROOT/ablations-<time>/ "
-                    "(notebooks/06_ablations.ipynb) with index.html. Re-running resumes an interrupted "
-                    "ablation; finished variants are not retrained. Existing reports are never overwritten.")
+        "into its own folder under --runs, score each on PublicTest in inference mode (accuracy, "
+        "macro-F1, without and with flip test-time augmentation) with its training seconds per "
+        "epoch and inference cost, and write a new report REPORTS_ROOT/ablations-<time>/ "
+        "(notebooks/06_ablations.ipynb) with index.html. Re-running resumes an interrupted "
+        "ablation; finished variants are not retrained. Existing reports are never overwritten.",
+    )
     parser.add_argument("--variants", required=True, metavar="V", help="variants YAML file, e.g. params/ablations.yaml")
-    parser.add_argument("--params", metavar="P", default=None,
-                        help="base recipe, replacing the variants file's base (e.g. params/best.yaml)")
-    parser.add_argument("--data", metavar="DIR", default=None,
-                        help="FER-2013 folder or fer2013.csv (default: params data.dir or env FER2013_DIR)")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a parameter of every variant, e.g. --set train.epochs=3 (repeatable; "
-                             "wins over the variants' own overrides)")
-    parser.add_argument("--runs", metavar="DIR", default=None,
-                        help="folder of the variants' training runs (default: runs/ablations/)")
-    parser.add_argument("--out", metavar="REPORTS_ROOT", default=None,
-                        help="folder that receives the report folder (default: reports/)")
+    parser.add_argument(
+        "--params",
+        metavar="P",
+        default=None,
+        help="base recipe, replacing the variants file's base (e.g. params/best.yaml)",
+    )
+    parser.add_argument(
+        "--data",
+        metavar="DIR",
+        default=None,
+        help="FER-2013 folder or fer2013.csv (default: params data.dir or env FER2013_DIR)",
+    )
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a parameter of every variant, e.g. --set train.epochs=3 (repeatable; "
+        "wins over the variants' own overrides)",
+    )
+    parser.add_argument(
+        "--runs", metavar="DIR", default=None, help="folder of the variants' training runs (default: runs/ablations/)"
+    )
+    parser.add_argument(
+        "--out", metavar="REPORTS_ROOT", default=None, help="folder that receives the report folder (default: reports/)"
+    )
     parser.add_argument("--workers", type=positive_int, default=1, help="host threads preparing training batches")
     parser.set_defaults(handler=handle)
 
@@ -38,6 +56,14 @@ def handle(args: argparse.Namespace) -> int:
     from fer_lib.report import run_ablation_report
 
     overrides = parse_overrides(args.set)
-    return print_report_location(lambda: run_ablation_report(
-        args.variants, args.params, reports_root=args.out or REPORTS_DIR, data_dir=args.data, overrides=overrides,
-        runs_dir=args.runs, workers=args.workers))
+    return print_report_location(
+        lambda: run_ablation_report(
+            args.variants,
+            args.params,
+            reports_root=args.out or REPORTS_DIR,
+            data_dir=args.data,
+            overrides=overrides,
+            runs_dir=args.runs,
+            workers=args.workers,
+        )
+    )

@@ -2,6 +2,7 @@
 
 The command modules (``fer_lib/cli/<command>.py``) import from here, never from each other.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -23,22 +24,37 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
 
 def add_detector_arguments(parser: argparse.ArgumentParser) -> None:
     """Add ``--detector blazeface|haar|yunet`` and ``--detector-model``."""
-    parser.add_argument("--detector", choices=["blazeface", "haar", "yunet"], default=FacesParams().detector,
-                        help="face detector: MediaPipe BlazeFace (default), OpenCV Haar cascade (the papers') "
-                             "or YuNet (needs --detector-model)")
+    parser.add_argument(
+        "--detector",
+        choices=["blazeface", "haar", "yunet"],
+        default=FacesParams().detector,
+        help="face detector: MediaPipe BlazeFace (default), OpenCV Haar cascade (the papers') "
+        "or YuNet (needs --detector-model)",
+    )
     parser.add_argument("--detector-model", help="YuNet .onnx file for --detector yunet")
 
 
 def add_stream_arguments(parser: argparse.ArgumentParser, detect_every: int, detect_width: int | None) -> None:
     """Add ``--smoothing``, ``--detect-every`` and ``--detect-width`` for frame streams (video, webcam)."""
-    parser.add_argument("--smoothing", type=smoothing_weight, default=FacesParams().smoothing,
-                        help="weight of the previous frame in the moving average of probabilities, in [0, 1) "
-                             "(default: %(default)s; 0 = none)")
-    parser.add_argument("--detect-every", type=positive_int, default=detect_every,
-                        help="detect faces every N frames and reuse the boxes in between (default: %(default)s)")
-    parser.add_argument("--detect-width", type=positive_int, default=detect_width,
-                        help="detect on frames shrunk to this width in pixels, faster (default: %(default)s; "
-                             "None = full size)")
+    parser.add_argument(
+        "--smoothing",
+        type=smoothing_weight,
+        default=FacesParams().smoothing,
+        help="weight of the previous frame in the moving average of probabilities, in [0, 1) "
+        "(default: %(default)s; 0 = none)",
+    )
+    parser.add_argument(
+        "--detect-every",
+        type=positive_int,
+        default=detect_every,
+        help="detect faces every N frames and reuse the boxes in between (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--detect-width",
+        type=positive_int,
+        default=detect_width,
+        help="detect on frames shrunk to this width in pixels, faster (default: %(default)s; None = full size)",
+    )
 
 
 def smoothing_weight(text: str) -> float:

@@ -1,4 +1,5 @@
 """``python -m fer_lib evaluate``: inference-mode metrics of a saved model, per split."""
+
 from __future__ import annotations
 
 import argparse
@@ -11,18 +12,31 @@ from fer_lib.params import TTA_MODES
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``evaluate`` command."""
     parser = subparsers.add_parser(
-        "evaluate", help="score a saved model on each split of FER-2013",
+        "evaluate",
+        help="score a saved model on each split of FER-2013",
         description="Accuracy, macro-F1, per-class precision/recall/F1 and the confusion matrix, "
-                    "per split present in --data, in inference mode.")
+        "per split present in --data, in inference mode.",
+    )
     parser.add_argument("--model", required=True, help=".keras model file")
     parser.add_argument("--data", required=True, help="FER-2013 image folder or fer2013.csv")
-    parser.add_argument("--split", action="append", choices=["Training", "PublicTest", "PrivateTest"],
-                        help="only this split (repeatable; default: every split present)")
-    parser.add_argument("--tta", choices=TTA_MODES, default="none",
-                        help="test-time augmentation: flip averages each face and its mirror (2x the cost), "
-                             "tencrop five 44 px crops and their mirrors (10x)")
-    parser.add_argument("--exclude-cross-split-duplicates", action="store_true",
-                        help="drop held-out faces whose pixels also occur in Training")
+    parser.add_argument(
+        "--split",
+        action="append",
+        choices=["Training", "PublicTest", "PrivateTest"],
+        help="only this split (repeatable; default: every split present)",
+    )
+    parser.add_argument(
+        "--tta",
+        choices=TTA_MODES,
+        default="none",
+        help="test-time augmentation: flip averages each face and its mirror (2x the cost), "
+        "tencrop five 44 px crops and their mirrors (10x)",
+    )
+    parser.add_argument(
+        "--exclude-cross-split-duplicates",
+        action="store_true",
+        help="drop held-out faces whose pixels also occur in Training",
+    )
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     parser.set_defaults(handler=run)
 

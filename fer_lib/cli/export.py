@@ -1,4 +1,5 @@
 """``python -m fer_lib export``: float and int8 TFLite files of a Keras classifier, with a parity check."""
+
 from __future__ import annotations
 
 import argparse
@@ -15,11 +16,13 @@ CALIBRATION_SEED: int = 0
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``export`` command."""
     parser = subparsers.add_parser(
-        "export", help="write float and int8 TFLite files of a model and check they agree with it",
+        "export",
+        help="write float and int8 TFLite files of a model and check they agree with it",
         description="Writes <model>_float.tflite, <model>_int8.tflite (int8 calibrated on Training faces) "
-                    "and parity.json (top-1 agreement, accuracies, probability differences on --split) "
-                    "into --out. Without --data the embedded SYNTHETIC faces are used, so accuracies "
-                    "mean nothing; pass FER-2013 for real figures. Existing files are never overwritten.")
+        "and parity.json (top-1 agreement, accuracies, probability differences on --split) "
+        "into --out. Without --data the embedded SYNTHETIC faces are used, so accuracies "
+        "mean nothing; pass FER-2013 for real figures. Existing files are never overwritten.",
+    )
     parser.add_argument("--model", help=".keras model (default: models/fer_mobilenetv2.keras)")
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder")
     parser.add_argument("--data", help="FER-2013 image folder or fer2013.csv (default: synthetic faces)")
@@ -35,7 +38,6 @@ def run(args: argparse.Namespace) -> int:
     from fer_lib.model import load_model
     from fer_lib.params import DataParams
     from fer_lib.paths import SHIPPED_MODEL
-
     from fer_lib.runs import data_label, portable_path
 
     model_path = Path(args.model) if args.model else SHIPPED_MODEL
@@ -52,15 +54,26 @@ def run(args: argparse.Namespace) -> int:
     training = dataset.split("Training")
     calibration = stratified_subset(training, CALIBRATION_FACES, CALIBRATION_SEED) if len(training) else evaluated
     out_dir = Path(args.out)
-    report = {"model": portable_path(model_path), "faces_source": data_label(args.data) if args.data else dataset.source,
-              "split": args.split,
-              "calibration_split": "Training" if len(training) else args.split, "files": {}}
+    report = {
+        "model": portable_path(model_path),
+        "faces_source": data_label(args.data) if args.data else dataset.source,
+        "split": args.split,
+        "calibration_split": "Training" if len(training) else args.split,
+        "files": {},
+    }
     for quantize in ("none", "int8"):
         name = "float" if quantize == "none" else quantize
-        path = export_tflite(model, unused_path(out_dir / f"{model_path.stem}_{name}.tflite"),
-                             quantize=quantize, representative_faces=calibration.faces)
-        report["files"][name] = {"path": path.name, "bytes": path.stat().st_size,  # beside parity.json
-                                 **tflite_parity(model, path, evaluated.faces, evaluated.labels)}
+        path = export_tflite(
+            model,
+            unused_path(out_dir / f"{model_path.stem}_{name}.tflite"),
+            quantize=quantize,
+            representative_faces=calibration.faces,
+        )
+        report["files"][name] = {
+            "path": path.name,
+            "bytes": path.stat().st_size,  # beside parity.json
+            **tflite_parity(model, path, evaluated.faces, evaluated.labels),
+        }
     parity_path = unused_path(out_dir / "parity.json")
     parity_path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     print(json.dumps(report, indent=2))

@@ -1,4 +1,5 @@
 """``python -m fer_lib predict``: the emotion of every face in photos (files or folders)."""
+
 from __future__ import annotations
 
 import argparse
@@ -15,18 +16,23 @@ from fer_lib.labels import EMOTIONS
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``predict`` command."""
     parser = subparsers.add_parser(
-        "predict", help="find faces in photos and classify their emotion",
+        "predict",
+        help="find faces in photos and classify their emotion",
         description="For each image (folders are searched recursively): every face's box (x, y, w, h in "
-                    "pixels), its 7 emotion probabilities and label. Files that are not images are "
-                    "reported on stderr and skipped. Photos with a label (a labels.csv with columns file, "
-                    "label beside them, or a folder named after an emotion) are scored at the end: "
-                    "detection rate, accuracy and macro-F1 of the largest face, and a confusion matrix.")
+        "pixels), its 7 emotion probabilities and label. Files that are not images are "
+        "reported on stderr and skipped. Photos with a label (a labels.csv with columns file, "
+        "label beside them, or a folder named after an emotion) are scored at the end: "
+        "detection rate, accuracy and macro-F1 of the largest face, and a confusion matrix.",
+    )
     parser.add_argument("paths", nargs="+", metavar="PATH", help="image files or folders")
     add_model_arguments(parser)
     add_detector_arguments(parser)
     parser.add_argument("--json", action="store_true", help="print one JSON document instead of text")
-    parser.add_argument("--annotate", metavar="OUTDIR",
-                        help="write copies with boxes and labels here (existing files are never overwritten)")
+    parser.add_argument(
+        "--annotate",
+        metavar="OUTDIR",
+        help="write copies with boxes and labels here (existing files are never overwritten)",
+    )
     parser.add_argument("--largest", action="store_true", help="only the largest face of each image")
     parser.set_defaults(handler=run)
 
@@ -52,8 +58,9 @@ def run(args: argparse.Namespace) -> int:
     paths = find_photos(args.paths)
     labels = photo_labels(paths)
     found: dict[Path, list[Any]] = {}
-    for photo in analyse_photos(paths, make_detector(params), classifier, margin=params.margin,
-                                largest_only=args.largest, on_error=skip):
+    for photo in analyse_photos(
+        paths, make_detector(params), classifier, margin=params.margin, largest_only=args.largest, on_error=skip
+    ):
         if photo.path in labels:
             found[photo.path] = photo.faces
         record = photo.to_dict()
@@ -66,12 +73,23 @@ def run(args: argparse.Namespace) -> int:
         if not args.json:
             print(format_record(record))
     if not records:
-        raise MediaError(f"{args.paths[0]}: no image could be read from {', '.join(args.paths)} "
-                         f"({len(skipped)} file(s) skipped)")
+        raise MediaError(
+            f"{args.paths[0]}: no image could be read from {', '.join(args.paths)} ({len(skipped)} file(s) skipped)"
+        )
     scores = labelled_summary(found, labels) if found else None
     if args.json:
-        print(json.dumps({"model": str(args.model or "shipped"), "detector": args.detector, "images": records,
-                          "skipped": skipped, **({"labelled": scores} if scores else {})}, indent=2))
+        print(
+            json.dumps(
+                {
+                    "model": str(args.model or "shipped"),
+                    "detector": args.detector,
+                    "images": records,
+                    "skipped": skipped,
+                    **({"labelled": scores} if scores else {}),
+                },
+                indent=2,
+            )
+        )
     elif scores:
         print(format_scores(scores))
     return 0
@@ -88,12 +106,14 @@ def labelled_summary(found: dict[Path, list[Any]], labels: dict[Path, str]) -> d
 
 def format_scores(scores: dict[str, Any]) -> str:
     """Return the text block that scores the labelled photos."""
-    lines = [f"labelled photos: {scores['photos']}, a face found in {scores['detected']} "
-             f"({scores['detection_rate']:.1%}); main face vs label: accuracy {scores['accuracy']:.1%}, "
-             f"macro-F1 {scores['macro_f1']:.3f} (counting missed faces as wrong: {scores['accuracy_all']:.1%}, "
-             f"{scores['macro_f1_all']:.3f})",
-             "confusion matrix (rows true, columns predicted): " + " ".join(name[:4] for name in EMOTIONS)]
-    for name, row in zip(EMOTIONS, scores["confusion"]):
+    lines = [
+        f"labelled photos: {scores['photos']}, a face found in {scores['detected']} "
+        f"({scores['detection_rate']:.1%}); main face vs label: accuracy {scores['accuracy']:.1%}, "
+        f"macro-F1 {scores['macro_f1']:.3f} (counting missed faces as wrong: {scores['accuracy_all']:.1%}, "
+        f"{scores['macro_f1_all']:.3f})",
+        "confusion matrix (rows true, columns predicted): " + " ".join(name[:4] for name in EMOTIONS),
+    ]
+    for name, row in zip(EMOTIONS, scores["confusion"], strict=True):
         if any(row):
             lines.append(f"  {name:>8} " + " ".join(f"{count:4d}" for count in row))
     return "\n".join(lines)
@@ -106,8 +126,10 @@ def format_record(record: dict[str, Any]) -> str:
     for number, face in enumerate(record["faces"], start=1):
         box = face["box"]
         probabilities = " ".join(f"{name} {face['probabilities'][name]:.2f}" for name in EMOTIONS)
-        lines.append(f"  face {number} at x={box['x']} y={box['y']} w={box['w']} h={box['h']}: "
-                     f"{face['label']} ({face['score']:.2f})  [{probabilities}]")
+        lines.append(
+            f"  face {number} at x={box['x']} y={box['y']} w={box['w']} h={box['h']}: "
+            f"{face['label']} ({face['score']:.2f})  [{probabilities}]"
+        )
     if "annotated" in record:
         lines.append(f"  annotated copy: {record['annotated']}")
     return "\n".join(lines)

@@ -1,4 +1,5 @@
 """``python -m fer_lib summary``: the model a params file builds, layer by layer, with its parameter counts."""
+
 from __future__ import annotations
 
 import argparse
@@ -9,14 +10,21 @@ from fer_lib.cli.common import parse_overrides
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``summary`` command."""
     parser = subparsers.add_parser(
-        "summary", help="print the model a params file builds and its parameter counts",
+        "summary",
+        help="print the model a params file builds and its parameter counts",
         description="Builds the model of --params (untrained head; backbone weights as model.weights says, "
-                    "found as the README's Backbone weights section says; --set model.weights=none needs none) and prints Keras' "
-                    "summary and the total / trainable / non-trainable parameter counts as built (a frozen or "
-                    "staged backbone starts frozen; paper B: 2,430,663 / 2,396,551 / 34,112).")
+        "found as the README's Backbone weights section says; --set model.weights=none needs none) and prints Keras' "
+        "summary and the total / trainable / non-trainable parameter counts as built (a frozen or "
+        "staged backbone starts frozen; paper B: 2,430,663 / 2,396,551 / 34,112).",
+    )
     parser.add_argument("--params", required=True, help="params YAML file, e.g. params/paper_b.yaml")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a parameter, e.g. --set model.input_size=96 (repeatable)")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a parameter, e.g. --set model.input_size=96 (repeatable)",
+    )
     parser.set_defaults(handler=run)
 
 
@@ -29,7 +37,9 @@ def run(args: argparse.Namespace) -> int:
     model = build_model(params.model, seed=params.seed)
     model.summary()
     counts = parameter_counts(model)
-    print(f"{params.name}: {counts['total']:,} parameters, {counts['trainable']:,} trainable, "
-          f"{counts['non_trainable']:,} non-trainable, "
-          f"input size {params.model.input_size} px")
+    print(
+        f"{params.name}: {counts['total']:,} parameters, {counts['trainable']:,} trainable, "
+        f"{counts['non_trainable']:,} non-trainable, "
+        f"input size {params.model.input_size} px"
+    )
     return 0

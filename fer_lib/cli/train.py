@@ -1,4 +1,5 @@
 """``python -m fer_lib train``: fine-tune per a params file; resumes an interrupted run."""
+
 from __future__ import annotations
 
 import argparse
@@ -12,14 +13,23 @@ from fer_lib.errors import RunExistsError
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``train`` command."""
     parser = subparsers.add_parser(
-        "train", help="fine-tune MobileNetV2 per a params file",
+        "train",
+        help="fine-tune MobileNetV2 per a params file",
         description="Train on the Training split, scoring PublicTest in inference mode each epoch. "
-                    "Re-running with the same --out resumes an interrupted run; a finished run is never overwritten.")
+        "Re-running with the same --out resumes an interrupted run; a finished run is never overwritten.",
+    )
     parser.add_argument("--params", required=True, help="params YAML file, e.g. params/classroom.yaml")
-    parser.add_argument("--data", help="FER-2013 image folder or fer2013.csv (default: params data.dir or env FER2013_DIR)")
+    parser.add_argument(
+        "--data", help="FER-2013 image folder or fer2013.csv (default: params data.dir or env FER2013_DIR)"
+    )
     parser.add_argument("--out", help="run folder (default: runs/<params name>-<timestamp>)")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a parameter, e.g. --set train.epochs=2 (repeatable)")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a parameter, e.g. --set train.epochs=2 (repeatable)",
+    )
     parser.add_argument("--workers", type=int, default=1, help="host threads preparing batches")
     parser.set_defaults(handler=run)
 
@@ -48,11 +58,16 @@ def run(args: argparse.Namespace) -> int:
     result = train(params, dataset, run_dir, verbose=1 if sys.stdout.isatty() else 2, workers=args.workers)
     last = result.history.iloc[-1]
     print(f"model: {result.model_path}")
-    print(f"final epoch {int(last['epoch'])}: fit-time (training mode) accuracy {last['fit_accuracy']:.4f}; "
-          f"inference mode: Training {last['train_accuracy']:.4f}, PublicTest {last.get('val_accuracy', float('nan')):.4f}")
+    print(
+        f"final epoch {int(last['epoch'])}: fit-time (training mode) accuracy {last['fit_accuracy']:.4f}; "
+        f"inference mode: Training {last['train_accuracy']:.4f}, "
+        f"PublicTest {last.get('val_accuracy', float('nan')):.4f}"
+    )
     if result.averaged_epochs:
-        print(f"the model holds the mean of epochs {result.averaged_epochs[0]}-{result.averaged_epochs[-1]}'s weights "
-              "(train.select: average)")
+        print(
+            f"the model holds the mean of epochs {result.averaged_epochs[0]}-{result.averaged_epochs[-1]}'s weights "
+            "(train.select: average)"
+        )
     elif result.kept_epoch != int(last["epoch"]):
         print(f"the model holds epoch {result.kept_epoch}'s weights (train.select: best_val)")
     return 0

@@ -1,4 +1,5 @@
 """``python -m fer_lib video``: the emotion of the main face in every frame of a clip."""
+
 from __future__ import annotations
 
 import argparse
@@ -14,10 +15,12 @@ talking head), which keeps 60+ FPS with a slower classifier on a busy 2-core CPU
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``video`` command."""
     parser = subparsers.add_parser(
-        "video", help="classify the main face of every frame of a video file",
+        "video",
+        help="classify the main face of every frame of a video file",
         description="Per frame: whether the detector ran on it, number of faces, the main face's box and its "
-                    "smoothed emotion probabilities. The classifier runs on TFLite (a .keras model is "
-                    "converted once and cached). Prints the achieved frames per second at the end.")
+        "smoothed emotion probabilities. The classifier runs on TFLite (a .keras model is "
+        "converted once and cached). Prints the achieved frames per second at the end.",
+    )
     parser.add_argument("input", metavar="IN", help="video file (mp4, avi, mov, ...)")
     parser.add_argument("--out", help="write an annotated copy here (.mp4; never overwrites)")
     parser.add_argument("--csv", help="write the per-frame table here (never overwrites)")
@@ -36,16 +39,27 @@ def run(args: argparse.Namespace) -> int:
 
     probe_video(args.input)  # a missing, unreadable or empty clip fails before the model loads
     params = faces_params_from_args(args)
-    frames = process_video(args.input, make_detector(params, detect_width=args.detect_width),
-                           load_fast_classifier(args.model, num_threads=args.threads), out_video=args.out,
-                           out_csv=args.csv, smoothing=args.smoothing, detect_every=args.detect_every,
-                           margin=params.margin, progress=not args.no_progress)
+    frames = process_video(
+        args.input,
+        make_detector(params, detect_width=args.detect_width),
+        load_fast_classifier(args.model, num_threads=args.threads),
+        out_video=args.out,
+        out_csv=args.csv,
+        smoothing=args.smoothing,
+        detect_every=args.detect_every,
+        margin=params.margin,
+        progress=not args.no_progress,
+    )
     summary = video_summary(frames)
-    print(f"{args.input}: {summary['frames']} frames, {summary['frames_with_face']} with a face; "
-          f"most frequent emotion: {summary['dominant_emotion'] or 'none (no face found)'}")
+    print(
+        f"{args.input}: {summary['frames']} frames, {summary['frames_with_face']} with a face; "
+        f"most frequent emotion: {summary['dominant_emotion'] or 'none (no face found)'}"
+    )
     for key, what in (("out_video", "annotated video"), ("out_csv", "per-frame CSV")):
         if frames.attrs[key] is not None:
             print(f"{what}: {frames.attrs[key]}")
-    print(f"achieved {summary['achieved_fps']:.1f} FPS "
-          f"(clip recorded at {summary['source_fps']:.1f} FPS; processed in {frames.attrs['seconds']:.2f} s)")
+    print(
+        f"achieved {summary['achieved_fps']:.1f} FPS "
+        f"(clip recorded at {summary['source_fps']:.1f} FPS; processed in {frames.attrs['seconds']:.2f} s)"
+    )
     return 0

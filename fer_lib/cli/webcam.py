@@ -1,4 +1,5 @@
 """``python -m fer_lib webcam``: live emotions from a camera in a window (needs non-headless OpenCV)."""
+
 from __future__ import annotations
 
 import argparse
@@ -9,9 +10,11 @@ from fer_lib.cli.common import add_detector_arguments, add_model_arguments, add_
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``webcam`` command."""
     parser = subparsers.add_parser(
-        "webcam", help="live window: faces, emotions and FPS from a camera",
+        "webcam",
+        help="live window: faces, emotions and FPS from a camera",
         description="Shows each face's box and emotion and the achieved FPS; q or Esc quits. "
-                    "Nothing is saved unless --record is given.")
+        "Nothing is saved unless --record is given.",
+    )
     parser.add_argument("--camera", type=int, default=0, help="camera index (default: 0)")
     add_model_arguments(parser)
     add_detector_arguments(parser)
@@ -27,9 +30,17 @@ def run(args: argparse.Namespace) -> int:
     from fer_lib.video import run_webcam
 
     params = faces_params_from_args(args)
-    summary = run_webcam(args.camera, make_detector(params, detect_width=args.detect_width),
-                         load_classifier(args.model, num_threads=args.threads), margin=params.margin,
-                         smoothing=args.smoothing, detect_every=args.detect_every, record=args.record)
-    print(f"camera {args.camera}: {summary['frames']} frames at {summary['achieved_fps']:.1f} FPS"
-          + (f"; recorded to {summary['record']}" if summary["record"] else ""))
+    summary = run_webcam(
+        args.camera,
+        make_detector(params, detect_width=args.detect_width),
+        load_classifier(args.model, num_threads=args.threads),
+        margin=params.margin,
+        smoothing=args.smoothing,
+        detect_every=args.detect_every,
+        record=args.record,
+    )
+    print(
+        f"camera {args.camera}: {summary['frames']} frames at {summary['achieved_fps']:.1f} FPS"
+        + (f"; recorded to {summary['record']}" if summary["record"] else "")
+    )
     return 0
