@@ -20,8 +20,13 @@ $(VENV)/.installed: requirements-lock.txt pyproject.toml
 study: $(VENV)/.installed
 	@$(PY) -m fer_lib report --params $(PARAMS)
 
-# The linter and formatter (ruff, settings in pyproject.toml) first, then the tests.
-test: lint
+# Ray, the optional `scale` extra (`batch`, `ablate --ray`): `make study` does not need it, the tests do.
+$(VENV)/.scale-installed: $(VENV)/.installed requirements-scale-lock.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-lock.txt -r requirements-scale-lock.txt
+	touch $@
+
+# The linter and formatter (ruff, settings in pyproject.toml) first, then the tests (Ray's included).
+test: lint $(VENV)/.scale-installed
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed

@@ -43,7 +43,7 @@ import yaml
 from fer_lib.classifiers import KerasClassifier
 from fer_lib.data import load_dataset
 from fer_lib.dataset import FaceDataset
-from fer_lib.errors import DataError, ParamsError
+from fer_lib.errors import ClusterError, DataError, ParamsError
 from fer_lib.evaluation import evaluate_splits
 from fer_lib.labels import FACE_SIZE
 from fer_lib.model import parameter_counts
@@ -299,6 +299,8 @@ def run_ablation(
     verbose: int | str = 2,
     workers: int = 1,
     timing_repeats: int = 5,
+    on_ray: bool = False,
+    ray_address: str | None = None,
 ) -> pd.DataFrame:
     """Train every distinct variant (resuming or reusing finished runs) and score each one.
 
@@ -306,32 +308,143 @@ def run_ablation(
         ablation: the variants (see :func:`load_variants`).
         data_dir: FER-2013 folder or csv (the CLI's ``--data``); None: as each variant's params say.
         runs_dir: the folder holding one run folder per variant (see :func:`variant_run_dir`).
-        verbose: Keras progress output while training.
+        verbose: Keras progress output while training (on Ray: in the workers' logs).
         workers: host threads preparing training batches.
         timing_repeats: timed inference batches per variant; their median gives ``ms_per_face``.
+        on_ray: train and score each variant as one Ray task (:func:`fer_lib.cluster.run_tasks`), all
+            at once; a variant that fails is reported and left out of the table, the others finish.
+        ray_address: with ``on_ray``, the Ray cluster to join (``HOST:6379``); None: a local Ray.
+            On a cluster every machine needs the data and ``runs_dir`` at the same paths.
 
     Returns:
         One row per distinct variant, baseline first, in the file's order; columns :data:`COLUMNS`.
+        ``table.attrs["failed"]`` maps each variant that failed on Ray to its one-line reason.
 
     Raises:
         DataError: if a variant's dataset has no PublicTest faces (before that variant trains).
+        ClusterError: on Ray, if Ray is missing, the cluster cannot be joined, or the baseline failed
+            (after the other variants finished: a re-run reuses them).
     """
-    inference_info = device_info()
-    inference_device = describe_device(inference_info.pop("keras_backend"), inference_info)
-    rows = []
-    for variant in ablation.distinct():
-        run_dir = variant_run_dir(runs_dir, variant, data_dir=data_dir)
-        dataset = load_dataset(variant.params, data_override=data_dir)
-        if len(dataset.split("PublicTest")) == 0:
-            raise DataError(f"{dataset.source}: no PublicTest faces; an ablation scores every variant on PublicTest")
-        if is_finished(run_dir):
-            print(f"{variant.name}: finished earlier in {run_dir}; not retrained", flush=True)
-            result = load_run(run_dir)
-        else:
-            print(f"{variant.name}: training in {run_dir}", flush=True)
-            result = train(variant.params, dataset, run_dir, verbose=verbose, workers=workers)
-        rows.append(score_variant(variant, result, dataset, inference_device, timing_repeats=timing_repeats))
-    return pd.DataFrame(rows, columns=list(COLUMNS))
+    if on_ray:
+        return run_ablation_on_ray(
+            ablation,
+            data_dir=data_dir,
+            runs_dir=runs_dir,
+            verbose=verbose,
+            workers=workers,
+            timing_repeats=timing_repeats,
+            address=ray_address,
+        )
+    inference_device = this_device()
+    rows = [
+        train_and_score(
+            variant,
+            data_dir=data_dir,
+            runs_dir=runs_dir,
+            verbose=verbose,
+            workers=workers,
+            timing_repeats=timing_repeats,
+            inference_device=inference_device,
+        )
+        for variant in ablation.distinct()
+    ]
+    table = pd.DataFrame(rows, columns=list(COLUMNS))
+    table.attrs["failed"] = {}
+    return table
+
+
+def this_device() -> str:
+    """The Keras backend and device of this process, as the table's device columns name them."""
+    info = device_info()
+    return describe_device(info.pop("keras_backend"), info)
+
+
+def train_and_score(
+    variant: Variant,
+    *,
+    data_dir: str | None,
+    runs_dir: str | os.PathLike[str],
+    verbose: int | str,
+    workers: int,
+    timing_repeats: int,
+    inference_device: str | None = None,
+) -> dict[str, Any]:
+    """Train one variant into its run folder (resumed, or reused when finished) and score it.
+
+    Args:
+        inference_device: what :func:`this_device` says where the variant is scored; None: asks it here.
+
+    Returns:
+        The variant's row of the table (keys :data:`COLUMNS`).
+
+    Raises:
+        DataError: if the variant's dataset has no PublicTest faces (before it trains).
+    """
+    run_dir = variant_run_dir(runs_dir, variant, data_dir=data_dir)
+    dataset = load_dataset(variant.params, data_override=data_dir)
+    if len(dataset.split("PublicTest")) == 0:
+        raise DataError(f"{dataset.source}: no PublicTest faces; an ablation scores every variant on PublicTest")
+    if is_finished(run_dir):
+        print(f"{variant.name}: finished earlier in {run_dir}; not retrained", flush=True)
+        result = load_run(run_dir)
+    else:
+        print(f"{variant.name}: training in {run_dir}", flush=True)
+        result = train(variant.params, dataset, run_dir, verbose=verbose, workers=workers)
+    device = inference_device or this_device()
+    return score_variant(variant, result, dataset, device, timing_repeats=timing_repeats)
+
+
+def train_and_score_task(variant: Variant, options: dict[str, Any]) -> dict[str, Any]:
+    """The Ray task of :func:`run_ablation_on_ray`: :func:`train_and_score` with ``options`` as its keywords."""
+    return train_and_score(variant, **options)
+
+
+def run_ablation_on_ray(
+    ablation: Ablation,
+    *,
+    data_dir: str | None,
+    runs_dir: str | os.PathLike[str],
+    verbose: int | str,
+    workers: int,
+    timing_repeats: int,
+    address: str | None,
+) -> pd.DataFrame:
+    """:func:`run_ablation` with one Ray task per distinct variant (see its arguments and result).
+
+    Each task reserves one CPU; ``ms_per_face`` is measured on the task's machine while other
+    variants may be training there, so compare it across variants with care.
+    """
+    from fer_lib.cluster import TaskFailure, ray_session, run_tasks
+
+    variants = ablation.distinct()
+    options = {
+        "data_dir": data_dir,
+        "runs_dir": str(Path(runs_dir).expanduser().resolve()),
+        "verbose": verbose,
+        "workers": workers,
+        "timing_repeats": timing_repeats,
+    }
+    rows: dict[str, dict[str, Any]] = {}
+    failed: dict[str, str] = {}
+    with ray_session(address, what="ablate --ray"):
+        print(f"training {len(variants)} variants as Ray tasks", flush=True)
+        for index, result in run_tasks(train_and_score_task, variants, options):
+            name = variants[index].name
+            if isinstance(result, TaskFailure):
+                failed[name] = result.message
+                print(f"{name}: failed: {result.message}", flush=True)
+            else:
+                rows[name] = result
+                print(f"{name}: finished in {result['run_dir']}", flush=True)
+    baseline = ablation.baseline.name
+    if baseline in failed:
+        raise ClusterError(
+            f"{ablation.source}: the baseline '{baseline}' failed on Ray ({failed[baseline]}); "
+            f"{len(rows)} other variant(s) finished and are reused when the ablation is run again"
+        )
+    table = pd.DataFrame([rows[variant.name] for variant in variants if variant.name in rows], columns=list(COLUMNS))
+    table.attrs["failed"] = failed
+    return table
 
 
 def publictest_column(metric: str, tta: str) -> str:
@@ -448,7 +561,8 @@ def save_table(table: pd.DataFrame, ablation: Ablation, output_dir: str | os.Pat
 
     The JSON (merged into a report's ``metrics.json`` under ``ablation``) holds the base file, the
     variants source and description, the common overrides, the column descriptions, one record
-    per row, and the variants not trained because they equal another.
+    per row, the variants not trained because they equal another, and those that failed on Ray
+    (``table.attrs["failed"]``: variant -> reason).
     """
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
@@ -468,6 +582,7 @@ def save_table(table: pd.DataFrame, ablation: Ablation, output_dir: str | os.Pat
             "columns": COLUMNS,
             "variants": table.to_dict(orient="records"),
             "not_trained": {variant.name: variant.same_as for variant in ablation.variants if variant.same_as},
+            "failed": table.attrs.get("failed", {}),
         },
     )
     return csv_path, json_path

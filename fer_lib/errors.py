@@ -30,3 +30,7 @@ class MediaError(FerError):
 
 class RunExistsError(FerError):
     """An output folder already holds a finished run (runs are never overwritten)."""
+
+
+class ClusterError(FerError):
+    """Ray is not installed, a Ray cluster cannot be joined, or work on it failed."""

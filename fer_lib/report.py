@@ -19,7 +19,8 @@ The study's notebooks (:data:`STUDY_NOTEBOOKS`) all receive the same papermill p
 ``params_path``, ``output_dir``, ``data_dir``, ``model_path`` and ``train_run``. The ablation
 notebook (:data:`ABLATION_NOTEBOOK`) is run on its own by :func:`run_ablation_report`, into a
 folder ``reports/ablations-<YYYYmmdd-HHMMSS>/`` of the same layout, with ``params_path``,
-``variants_path``, ``output_dir``, ``data_dir``, ``runs_dir``, ``overrides`` and ``workers``.
+``variants_path``, ``output_dir``, ``data_dir``, ``runs_dir``, ``overrides``, ``workers``, ``ray``
+and ``ray_address``.
 
 Reports are portable: the notebooks run with the project root as working folder and receive
 paths relative to it (:func:`fer_lib.runs.portable_path`); a FER-2013 location outside the
@@ -177,6 +178,8 @@ def run_ablation_report(
     overrides: dict[str, Any] | None = None,
     runs_dir: str | Path | None = None,
     workers: int = 1,
+    on_ray: bool = False,
+    ray_address: str | None = None,
     kernel_name: str = "python3",
 ) -> Path:
     """Run the ablation notebook into a new report folder ``<reports_root>/ablations-<time>/``; return it.
@@ -190,16 +193,23 @@ def run_ablation_report(
         runs_dir: the folder of the variants' training runs (default
             :data:`fer_lib.ablation.DEFAULT_RUNS_DIR`); finished runs there are reused.
         workers: host threads preparing training batches.
+        on_ray: train and score each variant as one Ray task (see :func:`fer_lib.ablation.run_ablation`).
+        ray_address: with ``on_ray``, the Ray cluster to join; None: a local Ray.
         kernel_name: the Jupyter kernel that executes the notebook.
 
     Raises:
         ParamsError: for an invalid variants or params file or override (before any folder is created).
+        ClusterError: with ``on_ray``, if Ray is not installed (idem).
         DataError, ModelError: if the dataset or, for a variant still to train, the ImageNet weights
             file is missing (idem).
         FerError, NotebookFailedError: as :func:`run_report`.
     """
     from fer_lib.ablation import DEFAULT_RUNS_DIR, load_variants, pending_variants
+    from fer_lib.cluster import import_ray
     from fer_lib.model import resolve_weights
+
+    if on_ray:
+        import_ray("ablate --ray")
 
     variants_path = Path(variants_path).expanduser().resolve()
     base = Path(params_path).expanduser().resolve() if params_path else None
@@ -218,6 +228,8 @@ def run_ablation_report(
         "runs_dir": portable_path(runs_dir),
         "overrides": ablation.overrides,
         "workers": workers,
+        "ray": on_ray,
+        "ray_address": ray_address,
     }
     return execute_report(
         ablation.baseline.params,

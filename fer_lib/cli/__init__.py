@@ -34,6 +34,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "predict",
     "video",
     "webcam",
+    "batch",
     "export",
     "report",
     "ablate",

@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import json
+import sys
+from pathlib import Path
 
 from fer_lib.cli.common import parse_overrides, positive_int, print_report_location
+from fer_lib.errors import ParamsError
+from fer_lib.paths import ReportLayout
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -47,6 +52,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--out", metavar="REPORTS_ROOT", default=None, help="folder that receives the report folder (default: reports/)"
     )
     parser.add_argument("--workers", type=positive_int, default=1, help="host threads preparing training batches")
+    parser.add_argument(
+        "--ray",
+        action="store_true",
+        help="train and score each variant as one Ray task, all at once (a local Ray, or --address); a variant "
+        "that fails is reported and the others finish. Needs Ray: pip install -e '.[scale]'",
+    )
+    parser.add_argument(
+        "--address", metavar="ADDR", help="with --ray: join the Ray cluster at ADDR (HOST:6379) instead of a local Ray"
+    )
     parser.set_defaults(handler=handle)
 
 
@@ -55,15 +69,33 @@ def handle(args: argparse.Namespace) -> int:
     from fer_lib.paths import REPORTS_DIR
     from fer_lib.report import run_ablation_report
 
+    if args.address and not args.ray:
+        raise ParamsError("--address: joins a Ray cluster for --ray; add --ray")
     overrides = parse_overrides(args.set)
-    return print_report_location(
-        lambda: run_ablation_report(
-            args.variants,
-            args.params,
-            reports_root=args.out or REPORTS_DIR,
-            data_dir=args.data,
-            overrides=overrides,
-            runs_dir=args.runs,
-            workers=args.workers,
+    reports: list[Path] = []
+
+    def make_report() -> Path:
+        reports.append(
+            run_ablation_report(
+                args.variants,
+                args.params,
+                reports_root=args.out or REPORTS_DIR,
+                data_dir=args.data,
+                overrides=overrides,
+                runs_dir=args.runs,
+                workers=args.workers,
+                on_ray=args.ray,
+                ray_address=args.address,
+            )
         )
-    )
+        return reports[0]
+
+    code = print_report_location(make_report)
+    failed = json.loads(ReportLayout(reports[0]).metrics_file("ablation").read_text(encoding="utf-8"))["failed"]
+    if failed:
+        print(
+            f"error: {len(failed)} variant(s) failed on Ray: " + "; ".join(f"{k}: {v}" for k, v in failed.items()),
+            file=sys.stderr,
+        )
+        return 2
+    return code

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import argparse
 
-from fer_lib.cli.common import add_detector_arguments, add_model_arguments, add_stream_arguments, faces_params_from_args
-
-VIDEO_DETECT_EVERY: int = 2
-"""Default detection interval of the command: BlazeFace on every 2nd frame, boxes reused on the
-frame between (benchmarks/bench_video.py: mean IoU about 0.99 with per-frame detection on a
-talking head), which keeps 60+ FPS with a slower classifier on a busy 2-core CPU."""
+from fer_lib.cli.common import (
+    VIDEO_DETECT_EVERY,
+    add_detector_arguments,
+    add_model_arguments,
+    add_stream_arguments,
+    faces_params_from_args,
+)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
