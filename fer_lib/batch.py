@@ -38,7 +38,7 @@ import numpy as np
 import pandas as pd
 
 from fer_lib.classifiers import EmotionClassifier
-from fer_lib.cluster import TaskFailure, ray_session, run_tasks
+from fer_lib.cluster import TaskFailure, import_ray, ray_session, run_tasks
 from fer_lib.errors import MediaError, RunExistsError
 from fer_lib.export import load_fast_classifier
 from fer_lib.faces import FaceDetector, analyse_photos, find_files, make_detector, photos_table
@@ -300,6 +300,7 @@ def run_batch(
         raise MediaError(f"{in_dir}: no clip or photo in this folder (file endings taken: {endings})")
     make_detector(settings.faces_params(), detect_width=settings.detect_width)  # bad settings fail here, once
     load_fast_classifier(settings.model, num_threads=settings.threads)  # ... and a .keras model is converted once
+    import_ray("batch")  # before anything is written
     out_dir.mkdir(parents=True, exist_ok=True)
     check_settings(out_dir, settings)
     report = on_file or (lambda row: None)

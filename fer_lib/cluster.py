@@ -15,6 +15,7 @@ retried and comes back as a one-line :class:`TaskFailure`, so one bad item never
 from __future__ import annotations
 
 import logging
+import socket
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -25,6 +26,9 @@ from fer_lib.errors import ClusterError, FerError
 
 TASK_RETRIES: int = 3
 """Times Ray re-runs a task whose worker process died (killed, out of memory, node lost)."""
+
+CONNECT_TIMEOUT_S: float = 5.0
+"""Seconds to wait for a cluster's address to accept a connection before giving up."""
 
 INSTALL_HINT: str = "pip install -e '.[scale]' (exact versions: pip install -r requirements-scale-lock.txt)"
 """How to install Ray, as error messages say it."""
@@ -74,6 +78,8 @@ def ray_session(address: str | None, *, workers: int | None = None, what: str) -
     if ray.is_initialized():
         yield ray
         return
+    if address is not None:
+        check_reachable(address, what=what)
     options: dict[str, Any] = {"address": "local", "num_cpus": workers} if address is None else {"address": address}
     try:
         ray.init(**options, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
@@ -85,6 +91,27 @@ def ray_session(address: str | None, *, workers: int | None = None, what: str) -
         yield ray
     finally:
         ray.shutdown()
+
+
+def check_reachable(address: str, *, what: str, timeout_s: float = CONNECT_TIMEOUT_S) -> None:
+    """Check that something listens at a ``HOST:PORT`` address (``ray://HOST:PORT`` too) before Ray
+    tries it (Ray itself retries an address where no cluster runs for minutes). ``auto`` passes.
+
+    Raises:
+        ClusterError: if the address has no port, or no connection opens within ``timeout_s`` seconds.
+    """
+    if address == "auto":
+        return
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        raise ClusterError(f"{what}: --address {address}: expected HOST:PORT, e.g. 10.0.0.1:6379 (ray start --head)")
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout_s).close()
+    except OSError as error:
+        raise ClusterError(
+            f"{what}: no Ray cluster answers at {address} ({error.strerror or error}); start one there with "
+            "`ray start --head`, or leave out --address for a local Ray"
+        ) from None
 
 
 def run_tasks(

@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from fer_lib.cli.common import parse_overrides, positive_int, print_report_location
+from fer_lib.cli.common import parse_overrides, positive_int, print_report_location, ray_address
 from fer_lib.errors import ParamsError
 from fer_lib.paths import ReportLayout
 
@@ -59,7 +59,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "that fails is reported and the others finish. Needs Ray: pip install -e '.[scale]'",
     )
     parser.add_argument(
-        "--address", metavar="ADDR", help="with --ray: join the Ray cluster at ADDR (HOST:6379) instead of a local Ray"
+        "--address",
+        type=ray_address,
+        metavar="ADDR",
+        help="with --ray: join the Ray cluster at ADDR (HOST:6379) instead of a local Ray",
     )
     parser.set_defaults(handler=handle)
 

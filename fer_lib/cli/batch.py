@@ -13,6 +13,7 @@ from fer_lib.cli.common import (
     add_model_arguments,
     add_stream_arguments,
     positive_int,
+    ray_address,
 )
 
 
@@ -31,7 +32,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("input", metavar="IN_DIR", help="folder of clips and photos (searched recursively)")
     parser.add_argument("--out", required=True, metavar="OUT_DIR", help="output folder (outside IN_DIR)")
     parser.add_argument(
-        "--address", metavar="ADDR", help="join the Ray cluster at ADDR (HOST:6379) instead of starting a local Ray"
+        "--address",
+        type=ray_address,
+        metavar="ADDR",
+        help="join the Ray cluster at ADDR (HOST:6379) instead of starting a local Ray",
     )
     parser.add_argument(
         "--workers", type=positive_int, help="files analysed at a time (default: one per CPU of the local Ray/cluster)"

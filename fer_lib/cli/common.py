@@ -78,6 +78,14 @@ def positive_int(text: str) -> int:
     return value
 
 
+def ray_address(text: str) -> str:
+    """Parse ``--address``: a Ray cluster's ``HOST:PORT`` (``ray://HOST:PORT`` for Ray Client), or ``auto``."""
+    host, _, port = text.removeprefix("ray://").rpartition(":")
+    if text != "auto" and (not host or not port.isdigit()):
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT of a Ray cluster's head, e.g. 10.0.0.1:6379; got {text}")
+    return text
+
+
 def faces_params_from_args(args: argparse.Namespace) -> FacesParams:
     """Return the default :class:`FacesParams` with the detector chosen on the command line."""
     return FacesParams(detector=args.detector, detector_model=args.detector_model)
