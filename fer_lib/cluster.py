@@ -15,6 +15,7 @@ retried and comes back as a one-line :class:`TaskFailure`, so one bad item never
 from __future__ import annotations
 
 import logging
+import os
 import socket
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -22,6 +23,7 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
+from fer_lib.console import native_stderr_muted
 from fer_lib.errors import ClusterError, FerError
 
 TASK_RETRIES: int = 3
@@ -29,6 +31,12 @@ TASK_RETRIES: int = 3
 
 CONNECT_TIMEOUT_S: float = 5.0
 """Seconds to wait for a cluster's address to accept a connection before giving up."""
+
+AUTH_HINT: str = (
+    "a cluster started by `ray start --head` checks a token by default: join with env RAY_AUTH_MODE=token and "
+    "the head's ~/.ray/auth_token on this machine (or env RAY_AUTH_TOKEN)"
+)
+"""What a failed join says when ``RAY_AUTH_MODE`` is not set (Ray 2.5x clusters require a token by default)."""
 
 INSTALL_HINT: str = "pip install -e '.[scale]' (exact versions: pip install -r requirements-scale-lock.txt)"
 """How to install Ray, as error messages say it."""
@@ -82,11 +90,13 @@ def ray_session(address: str | None, *, workers: int | None = None, what: str) -
         check_reachable(address, what=what)
     options: dict[str, Any] = {"address": "local", "num_cpus": workers} if address is None else {"address": address}
     try:
-        ray.init(**options, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
+        with native_stderr_muted():  # a failed join repeats C++ warnings for seconds; the error below says it once
+            ray.init(**options, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
     except (ConnectionError, RuntimeError, ValueError) as error:
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         where = "a local Ray" if address is None else f"the Ray cluster at {address}"
-        raise ClusterError(f"{what}: cannot start or join {where} ({first})") from None
+        hint = "" if address is None or os.environ.get("RAY_AUTH_MODE") else f"; {AUTH_HINT}"
+        raise ClusterError(f"{what}: cannot start or join {where} ({first}){hint}") from None
     try:
         yield ray
     finally:
