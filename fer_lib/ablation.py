@@ -22,7 +22,9 @@ variant is scored without test-time augmentation and with each kind (flip, ten-c
 digits>`` (the digits hash the variant's params and the data location): an interrupted ablation
 resumes where it stopped, a finished variant is never retrained, and ablations with other
 settings never share a folder. It returns one row per variant (columns: :data:`COLUMNS`), scored
-on Training and PublicTest only; PrivateTest is never looked at.
+on Training and PublicTest only; PrivateTest is never looked at. With ``on_ray`` each variant is
+one Ray task (:mod:`fer_lib.cluster`, the optional ``scale`` extra) in the same run folder; a variant
+that fails is reported and the others finish.
 """
 
 from __future__ import annotations
@@ -427,7 +429,7 @@ def run_ablation_on_ray(
     rows: dict[str, dict[str, Any]] = {}
     failed: dict[str, str] = {}
     with ray_session(address, what="ablate --ray"):
-        print(f"training {len(variants)} variants as Ray tasks", flush=True)
+        print(f"{len(variants)} variants as Ray tasks (each trains or reuses its run, then is scored)", flush=True)
         for index, result in run_tasks(train_and_score_task, variants, options):
             name = variants[index].name
             if isinstance(result, TaskFailure):
