@@ -419,8 +419,8 @@ def run_ablation_on_ray(
     from fer_lib.cluster import TaskFailure, ray_session, run_tasks
 
     variants = ablation.distinct()
-    options = {
-        "data_dir": data_dir,
+    options = {  # absolute paths, environment variables expanded here: workers may run elsewhere
+        "data_dir": str(Path(os.path.expandvars(data_dir)).expanduser().resolve()) if data_dir else None,
         "runs_dir": str(Path(runs_dir).expanduser().resolve()),
         "verbose": verbose,
         "workers": workers,

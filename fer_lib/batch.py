@@ -47,7 +47,7 @@ from fer_lib.params import FacesParams
 from fer_lib.paths import SHIPPED_MODEL
 from fer_lib.plots import FIGURE_DPI, plot_batch_summary
 from fer_lib.runs import file_sha256
-from fer_lib.video import VIDEO_SUFFIXES, process_video, video_summary
+from fer_lib.video import VIDEO_SUFFIXES, process_video
 
 PHOTO_SUFFIXES: frozenset[str] = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"})
 """File endings taken as photos (clips: :data:`fer_lib.video.VIDEO_SUFFIXES`); other files are ignored."""
@@ -171,9 +171,8 @@ def analyse_input(path: str, settings: BatchSettings) -> FileResult:
             margin=settings.margin,
             progress=False,
         )
-        numbers = video_summary(frames)
         labels = frames.loc[frames["n_faces"] > 0, "label"]
-        return FileResult(frames, file_summary(int(numbers["frames"]), labels, float(frames.attrs["seconds"])))
+        return FileResult(frames, file_summary(len(frames), labels, float(frames.attrs["seconds"])))
     start = time.perf_counter()
     [photo] = analyse_photos([path], detector, classifier, margin=settings.margin)
     seconds = time.perf_counter() - start
