@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -58,8 +59,11 @@ def import_ray(what: str) -> ModuleType:
     Raises:
         ClusterError: if Ray is not installed, saying how to install it.
     """
+    logging.getLogger("ray.widgets.util").setLevel(logging.WARNING)  # no "install ipywidgets" in notebooks
     try:
-        import ray
+        with warnings.catch_warnings():  # nor tqdm's IProgress warning, which importing Ray triggers there
+            warnings.simplefilter("ignore")
+            import ray
     except ImportError:
         raise ClusterError(f"{what} needs Ray, an optional extra: {INSTALL_HINT}") from None
     return ray
