@@ -26,8 +26,34 @@ THREADS = {"TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1"}
 """The thread settings under which two processes must train bit-identically."""
 
 
+AVERAGED = {**TINY_RUN, "train": {**TINY_RUN["train"], "epochs": 3, "select": "average", "average_epochs": 2}}
+"""The tiny recipe for 3 epochs keeping the mean of the last two: long enough to be killed mid-run,
+and it writes every kind of checkpoint (per-epoch weights, the averaged model)."""
+
+
 def weights_of(model_path: Path) -> list[np.ndarray]:
     return [np.asarray(w) for w in load_model(model_path).get_weights()]
+
+
+def train_command(params_path: Path, out: Path) -> list[str]:
+    """``python -m fer_lib train`` as a user types it."""
+    return [sys.executable, "-m", "fer_lib", "train", "--params", str(params_path), "--out", str(out)]
+
+
+@pytest.fixture(scope="module")
+def straight_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """:data:`AVERAGED` trained straight through by the train command in a fresh process with
+    :data:`THREADS` (its params file ``p.yaml`` beside it); tests only read it."""
+    folder = tmp_path_factory.mktemp("straight")
+    params_path = write_params(folder / "p.yaml", AVERAGED)
+    subprocess.run(
+        train_command(params_path, folder / "run"),
+        check=True,
+        cwd=PROJECT_ROOT,
+        env={**os.environ, **THREADS},
+        capture_output=True,
+    )
+    return folder / "run"
 
 
 @pytest.mark.slow
@@ -49,14 +75,10 @@ def test_history_records_fit_time_and_inference_mode_metrics(tiny_run: TrainResu
 
 
 @pytest.mark.slow
-def test_select_average_keeps_the_mean_of_the_last_epochs_with_recomputed_batchnorm(tmp_path: Path) -> None:
-    params = load_params(
-        write_params(tmp_path / "p.yaml", TINY_RUN),
-        overrides={"train.epochs": 3, "train.select": "average", "train.average_epochs": 2},
-    )
-    run = tmp_path / "run"
-    result = train(params, load_dataset(params), run, verbose=0)
-    assert result.averaged_epochs == load_run(run).averaged_epochs == [2, 3]
+def test_select_average_keeps_the_mean_of_the_last_epochs_with_recomputed_batchnorm(straight_run: Path) -> None:
+    run = straight_run
+    result = load_run(run)
+    assert result.averaged_epochs == [2, 3]
     assert sorted(path.name for path in run.glob("epoch-*.weights.h5")) == [
         "epoch-002.weights.h5",
         "epoch-003.weights.h5",
@@ -88,20 +110,17 @@ def test_refuses_folder_that_is_not_a_run(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_sigkill_mid_epoch_then_resume_matches_uninterrupted_run(tmp_path: Path) -> None:
-    """Three processes with the same thread settings: one trains straight through, one is killed in
-    epoch 2 and a third resumes it; the resumed run ends bit-identical to the straight one (so two
-    processes with the same thread settings train bit-identically, and resuming changes nothing)."""
-    params_path = write_params(tmp_path / "p.yaml", {**TINY_RUN, "train": {**TINY_RUN["train"], "epochs": 3}})
-    command = [sys.executable, "-m", "fer_lib", "train", "--params", str(params_path)]
+def test_sigkill_mid_epoch_then_resume_matches_uninterrupted_run(straight_run: Path, tmp_path: Path) -> None:
+    """Three processes with the same thread settings: one trained straight through (``straight_run``),
+    one is killed in epoch 2 and a third resumes it; the resumed run ends bit-identical to the straight
+    one (so two processes with the same thread settings train bit-identically, and resuming changes
+    nothing, the averaged epochs included)."""
+    params_path = straight_run.parent / "p.yaml"
     env = {**os.environ, **THREADS, "PYTHONUNBUFFERED": "1"}
-    subprocess.run(
-        [*command, "--out", str(tmp_path / "straight")], check=True, cwd=PROJECT_ROOT, env=env, capture_output=True
-    )
 
     interrupted = tmp_path / "interrupted"
     process = subprocess.Popen(
-        [*command, "--out", str(interrupted)],
+        train_command(params_path, interrupted),
         cwd=PROJECT_ROOT,
         env=env,
         stdout=subprocess.PIPE,
@@ -119,21 +138,21 @@ def test_sigkill_mid_epoch_then_resume_matches_uninterrupted_run(tmp_path: Path)
     assert not state["finished"] and state["epochs_done"] < 3, "the kill came too late to test resuming"
 
     resumed = subprocess.run(
-        [*command, "--out", str(interrupted)], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True
+        train_command(params_path, interrupted), cwd=PROJECT_ROOT, env=env, capture_output=True, text=True
     )
     assert resumed.returncode == 0, resumed.stderr
     assert f"Resuming {interrupted} after epoch {state['epochs_done']}" in resumed.stdout
     for straight_weight, resumed_weight in zip(
-        weights_of(tmp_path / "straight" / "model.keras"), weights_of(interrupted / "model.keras"), strict=True
+        weights_of(straight_run / "model.keras"), weights_of(interrupted / "model.keras"), strict=True
     ):
         np.testing.assert_array_equal(straight_weight, resumed_weight)
     timing = ["seconds", "eval_seconds"]
     straight_history, resumed_history = (
-        load_run(run).history.drop(columns=timing) for run in (tmp_path / "straight", interrupted)
+        load_run(run).history.drop(columns=timing) for run in (straight_run, interrupted)
     )
     assert straight_history["epoch"].tolist() == [1, 2, 3]
     assert straight_history.equals(resumed_history)
-    manifest = json.loads((tmp_path / "straight" / "manifest.json").read_text())
+    manifest = json.loads((straight_run / "manifest.json").read_text())
     assert manifest["threads"]["env"]["TF_NUM_INTRAOP_THREADS"] == "1"
     assert manifest["threads"]["tf_op_determinism"] is True
     assert manifest["command"].startswith("python -m fer_lib train --params ")
