@@ -1,4 +1,6 @@
-"""Shared pytest fixtures: the real FER-2013 data from ../shared, extracted once per machine."""
+"""Shared test helpers: the real FER-2013 data from ../shared (extracted once per machine), a tiny
+stand-in classifier, and the face/image/dataset factories the test files import
+(``from conftest import random_faces, write_image``)."""
 
 from __future__ import annotations
 
@@ -7,15 +9,90 @@ import os
 import tarfile
 from pathlib import Path
 
+import cv2
 import keras
+import numpy as np
 import pytest
+import yaml
 
+from fer_lib.data import load_dataset
+from fer_lib.dataset import FaceDataset
 from fer_lib.labels import FACE_SIZE, NUM_CLASSES
+from fer_lib.params import load_params
 from fer_lib.paths import PROJECT_ROOT
+from fer_lib.training import TrainResult, train
 
 SHARED = PROJECT_ROOT.parent / "shared"
 TARBALL = SHARED / "data" / "fer2013-train-publictest.tar.xz"
 EXTRACT_ROOT = Path(os.environ.get("FER_TEST_CACHE", Path.home() / ".cache" / "fer-study-tests"))
+
+TINY_RUN = {
+    "name": "tiny",
+    "seed": 7,
+    "data": {"source": "synthetic", "synthetic_per_class": 6},
+    "model": {"input_size": 32, "alpha": 0.35, "weights": "none", "head_units": [8], "dropout": 0.2},
+    "train": {
+        "epochs": 2,
+        "batch_size": 16,
+        "optimizer": "adamw",
+        "schedule": "cosine",
+        "label_smoothing": 0.1,
+        "augment": {"flip": True, "rotation_degrees": 10, "shift_fraction": 0.1, "erasing_probability": 0.3},
+        "train_eval_subset": None,
+    },
+}
+"""The tiny training recipe the training tests share: 42 synthetic Training faces (3 batches), a
+MobileNetV2 of width 0.35 from scratch at 32 px, every part of the loop on (AdamW, cosine schedule,
+label smoothing, augmentation, PublicTest scored each epoch), 2 epochs: a few seconds."""
+
+
+# --- factories ---------------------------------------------------------------------------------------
+
+
+def random_faces(count: int, seed: int = 0) -> np.ndarray:
+    """(count, 48, 48) uint8 faces of uniform random pixels; the same seed gives the same faces."""
+    return np.random.default_rng(seed).integers(0, 256, (count, FACE_SIZE, FACE_SIZE), dtype=np.uint8)
+
+
+def random_face(seed: int = 0) -> np.ndarray:
+    """One (48, 48) uint8 face of uniform random pixels (``random_faces(1, seed)[0]``)."""
+    return random_faces(1, seed)[0]
+
+
+def smooth_faces(count: int, seed: int) -> np.ndarray:
+    """(count, 48, 48) uint8 blurred random faces (Gaussian sigma 2 px): a cheap stand-in for real faces,
+    smooth like them, so quantized models and resizing behave as they do on faces."""
+    return np.stack([cv2.GaussianBlur(face, (0, 0), 2.0) for face in random_faces(count, seed)])
+
+
+def write_image(path: Path, image: np.ndarray) -> Path:
+    """Write ``image`` with OpenCV (format from the file ending), creating folders; return the path."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    assert cv2.imwrite(str(path), image)
+    return path
+
+
+def pixel_text(face: np.ndarray) -> str:
+    """A face as fer2013.csv's space-separated pixel string."""
+    return " ".join(map(str, face.ravel()))
+
+
+def write_params(path: Path, raw: dict) -> Path:
+    """Write the params mapping ``raw`` as YAML to ``path``; return the path."""
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+def face_dataset(
+    faces: np.ndarray, labels: list[int], usage: list[str], *, ids: list[str] | None = None, source: str = "test"
+) -> FaceDataset:
+    """A :class:`FaceDataset` of ``faces`` (N, 48, 48) with the given labels and usages; ids ``f0, f1, ...``
+    unless given."""
+    ids = [f"f{index}" for index in range(len(faces))] if ids is None else ids
+    return FaceDataset(np.asarray(faces, np.uint8), np.array(labels, np.int64), np.array(usage), np.array(ids), source)
+
+
+# --- fixtures ----------------------------------------------------------------------------------------
 
 
 @pytest.fixture(scope="session")
@@ -64,3 +141,15 @@ def tiny_model_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("model") / "tiny.keras"
     build_tiny_model().save(path)
     return path
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> TrainResult:
+    """:data:`TINY_RUN` trained once per session with :func:`fer_lib.training.train` in this process.
+
+    Its folder (``.run_dir``, beside its params file ``tiny.yaml``) is finished; tests only read it
+    (a test that changes a run copies it first).
+    """
+    folder = tmp_path_factory.mktemp("tiny-run")
+    params = load_params(write_params(folder / "tiny.yaml", TINY_RUN))
+    return train(params, load_dataset(params), folder / "run", verbose=0)

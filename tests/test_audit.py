@@ -6,20 +6,15 @@ import argparse
 import json
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
+from conftest import face_dataset, random_face, write_image
 
 from fer_lib.audit import audit_dataset, cross_split_duplicate_mask, distribution_table
 from fer_lib.cli import data as cli_data
 from fer_lib.data import load_fer2013
 from fer_lib.dataset import FaceDataset
 from fer_lib.errors import DataError
-
-
-def face(seed: int) -> np.ndarray:
-    """Return a random uint8 (48, 48) face."""
-    return np.random.default_rng(seed).integers(0, 256, size=(48, 48), dtype=np.uint8)
 
 
 def near_blank_face() -> np.ndarray:
@@ -39,21 +34,21 @@ def dataset() -> FaceDataset:
     PrivateTest: d (in PublicTest, not in Training); e.
     """
     rows = [
-        (face(1), 0, "Training", "t1"),
-        (face(1), 0, "Training", "t2"),
-        (face(2), 1, "Training", "t3"),
-        (face(3), 3, "Training", "t4"),
+        (random_face(1), 0, "Training", "t1"),
+        (random_face(1), 0, "Training", "t2"),
+        (random_face(2), 1, "Training", "t3"),
+        (random_face(3), 3, "Training", "t4"),
         (np.zeros((48, 48), np.uint8), 6, "Training", "t5"),
-        (face(2), 1, "PublicTest", "p1"),
-        (face(3), 4, "PublicTest", "p2"),
-        (face(4), 2, "PublicTest", "p3"),
-        (face(4), 5, "PublicTest", "p4"),
+        (random_face(2), 1, "PublicTest", "p1"),
+        (random_face(3), 4, "PublicTest", "p2"),
+        (random_face(4), 2, "PublicTest", "p3"),
+        (random_face(4), 5, "PublicTest", "p4"),
         (near_blank_face(), 6, "PublicTest", "p5"),
-        (face(4), 2, "PrivateTest", "q1"),
-        (face(5), 3, "PrivateTest", "q2"),
+        (random_face(4), 2, "PrivateTest", "q1"),
+        (random_face(5), 3, "PrivateTest", "q2"),
     ]
     faces, labels, usage, ids = zip(*rows, strict=True)
-    return FaceDataset(np.stack(faces), np.array(labels, dtype=np.int64), np.array(usage), np.array(ids), "test")
+    return face_dataset(np.stack(faces), list(labels), list(usage), ids=list(ids))
 
 
 def test_cross_split_duplicate_mask_marks_held_out_faces_found_in_training(dataset: FaceDataset) -> None:
@@ -147,8 +142,7 @@ def folder(tmp_path: Path) -> Path:
         ("train/sad/Training_2.png", 2),
         ("test/happy/PublicTest_3.png", 1),
     ):
-        (tmp_path / "fer" / name).parent.mkdir(parents=True, exist_ok=True)
-        cv2.imwrite(str(tmp_path / "fer" / name), face(seed))
+        write_image(tmp_path / "fer" / name, random_face(seed))
     return tmp_path / "fer"
 
 

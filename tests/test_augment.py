@@ -5,6 +5,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 import pytest
+from conftest import random_faces
 
 from fer_lib.augment import TENCROP_SIZE, augment_batch, mixup, tta_views
 from fer_lib.classifiers import KerasClassifier
@@ -13,13 +14,8 @@ from fer_lib.params import TTA_MODES, AugmentParams
 FULL = AugmentParams(flip=True, rotation_degrees=10, shift_fraction=0.1, zoom_fraction=0.1, erasing_probability=0.5)
 
 
-def faces(count: int, seed: int = 0) -> np.ndarray:
-    """(count, 48, 48) uint8 random faces."""
-    return np.random.default_rng(seed).integers(0, 256, (count, 48, 48), dtype=np.uint8)
-
-
 def test_augmentation_depends_only_on_the_generator_seed() -> None:
-    batch = faces(8)
+    batch = random_faces(8)
     first = augment_batch(batch, FULL, np.random.default_rng(5))
     again = augment_batch(batch, FULL, np.random.default_rng(5))
     other = augment_batch(batch, FULL, np.random.default_rng(6))
@@ -30,14 +26,14 @@ def test_augmentation_depends_only_on_the_generator_seed() -> None:
 
 
 def test_no_augmentation_returns_an_unchanged_float_copy() -> None:
-    batch = faces(4)
+    batch = random_faces(4)
     out = augment_batch(batch, AugmentParams(), np.random.default_rng(0))
     np.testing.assert_array_equal(out, batch.astype(np.float32))
     assert out.dtype == np.float32
 
 
 def test_flip_alone_mirrors_about_half_the_faces() -> None:
-    batch = faces(200)
+    batch = random_faces(200)
     out = augment_batch(batch, AugmentParams(flip=True), np.random.default_rng(0))
     mirrored = np.array([np.array_equal(o, f[:, ::-1]) for o, f in zip(out, batch, strict=True)])
     unchanged = np.array([np.array_equal(o, f) for o, f in zip(out, batch, strict=True)])
@@ -82,7 +78,7 @@ def test_mixup_blends_faces_targets_and_weights_with_one_weight_per_face() -> No
 
 @pytest.mark.parametrize(("tta", "count"), [("none", 1), ("flip", 2), ("tencrop", 10)])
 def test_each_test_time_augmentation_yields_its_views(tta: str, count: int) -> None:
-    views = list(tta_views(faces(3), tta))
+    views = list(tta_views(random_faces(3), tta))
     assert len(views) == count
     assert all(view.shape == (3, 48, 48) and view.dtype == np.float32 for view in views)
     if tta != "none":
@@ -113,7 +109,7 @@ def test_predict_proba_averages_the_model_over_the_views(tta: str) -> None:
             keras.layers.Dense(7, activation="softmax"),
         ]
     )
-    batch = faces(5)
+    batch = random_faces(5)
     expected = np.mean([model.predict(view[..., None], verbose=0) for view in tta_views(batch, tta)], axis=0)
     probabilities = KerasClassifier(model).predict_proba(batch, batch_size=2, tta=tta)
     assert probabilities.shape == (5, 7)

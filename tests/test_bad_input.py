@@ -2,10 +2,10 @@
 
 Each case asserts what the user sees: a non-zero exit code, exactly one line ``error: <path>: <problem>``
 on stderr and no traceback; or, where skipping is the documented behaviour (``predict`` skips files
-that are not images), a ``warning: skipped <path>: <problem>`` line. ``data audit`` runs as a real
-subprocess (it imports no Keras, so it is quick); the Keras commands run in-process through
-:func:`fer_lib.cli.main`, with one real subprocess each (marked slow) to check the whole stderr,
-including what OpenCV, FFmpeg or TensorFlow might print below Python.
+that are not images), a ``warning: skipped <path>: <problem>`` line. Every case runs in-process
+through :func:`fer_lib.cli.main`; one real subprocess per command checks the whole stderr, including
+what OpenCV, FFmpeg or TensorFlow might print below Python (those of the Keras commands marked slow;
+``data audit`` imports no Keras, so its subprocess is quick).
 """
 
 from __future__ import annotations
@@ -20,22 +20,12 @@ import cv2
 import keras
 import numpy as np
 import pytest
+from conftest import pixel_text, random_face, write_image
 
 from fer_lib.cli import main
 from fer_lib.paths import PROJECT_ROOT
 
 # --- helpers ----------------------------------------------------------------------------------------
-
-
-def face(seed: int = 0) -> np.ndarray:
-    """A random uint8 (48, 48) face."""
-    return np.random.default_rng(seed).integers(0, 256, (48, 48), dtype=np.uint8)
-
-
-def write_image(path: Path, image: np.ndarray) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    assert cv2.imwrite(str(path), image)
-    return path
 
 
 def truncated_jpeg(path: Path, image: np.ndarray) -> Path:
@@ -44,10 +34,6 @@ def truncated_jpeg(path: Path, image: np.ndarray) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(data[: len(data) // 2])
     return path
-
-
-def pixels(image: np.ndarray) -> str:
-    return " ".join(map(str, image.ravel()))
 
 
 def cli_env(tmp_path: Path, **extra: str) -> dict[str, str]:
@@ -98,8 +84,8 @@ def private_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 def good_folder(root: Path) -> Path:
     """A Kaggle-layout folder with two good faces."""
-    write_image(root / "train" / "angry" / "Training_1.png", face(1))
-    write_image(root / "test" / "happy" / "PublicTest_2.png", face(2))
+    write_image(root / "train" / "angry" / "Training_1.png", random_face(1))
+    write_image(root / "test" / "happy" / "PublicTest_2.png", random_face(2))
     return root
 
 
@@ -112,17 +98,17 @@ BAD_FILES = {
     ),
     "truncated jpeg": (
         "Training_9.jpg",
-        lambda path: truncated_jpeg(path, face(9)),
+        lambda path: truncated_jpeg(path, random_face(9)),
         "not a readable image (corrupt, truncated or not an image file)",
     ),
     "rgba png": (
         "Training_9.png",
-        lambda path: write_image(path, np.dstack([face(9)] * 3 + [np.full((48, 48), 255, np.uint8)])),
+        lambda path: write_image(path, np.dstack([random_face(9)] * 3 + [np.full((48, 48), 255, np.uint8)])),
         "4-channel image; expected 1-channel grey",
     ),
     "16-bit png": (
         "Training_9.png",
-        lambda path: write_image(path, face(9).astype(np.uint16) * 257),
+        lambda path: write_image(path, random_face(9).astype(np.uint16) * 257),
         "uint16 pixels; expected 8-bit grey",
     ),
     "1x1 image": (
@@ -137,114 +123,140 @@ BAD_FILES = {
     ),
     "colour image": (
         "Training_9.png",
-        lambda path: write_image(path, np.dstack([face(9), face(10), face(11)])),
+        lambda path: write_image(path, np.dstack([random_face(9), random_face(10), random_face(11)])),
         "colour image (its 3 channels differ); expected grey",
     ),
     "no usage prefix": (
         "IMG_9.png",
-        lambda path: write_image(path, face(9)),
+        lambda path: write_image(path, random_face(9)),
         "file name does not start with a FER-2013 usage",
     ),
 }
 
 
 @pytest.mark.parametrize("case", BAD_FILES, ids=list(BAD_FILES))
-def test_data_audit_names_the_bad_image(tmp_path: Path, case: str) -> None:
+def test_data_audit_names_the_bad_image(tmp_path: Path, capsys: pytest.CaptureFixture[str], case: str) -> None:
     name, make, problem = BAD_FILES[case]
     root = good_folder(tmp_path / "fer")
     bad = root / "train" / "sad" / name
     bad.parent.mkdir(parents=True, exist_ok=True)
     make(bad)
 
-    result = run_subprocess(tmp_path, "data", "audit", "--data", root)
+    code, out, err = run_in_process(capsys, "data", "audit", "--data", root)
 
-    line = assert_one_error(result.returncode, result.stderr, f"{bad}: {problem}")
-    assert result.stdout == "" and "more bad inputs" not in line
+    line = assert_one_error(code, err, f"{bad}: {problem}")
+    assert out == "" and "more bad inputs" not in line
     assert not list((tmp_path / "cache").glob("*.npz"))  # a failed load caches nothing
 
 
-def test_data_audit_counts_further_bad_images(tmp_path: Path) -> None:
+def test_data_audit_counts_further_bad_images(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     root = good_folder(tmp_path / "fer")
     for index in range(3):
         (root / "train" / "sad" / f"Training_{index}.jpg").parent.mkdir(parents=True, exist_ok=True)
         (root / "train" / "sad" / f"Training_{index}.jpg").write_bytes(b"")
 
-    result = run_subprocess(tmp_path, "data", "audit", "--data", root)
+    code, _, err = run_in_process(capsys, "data", "audit", "--data", root)
 
     assert_one_error(
-        result.returncode,
-        result.stderr,
+        code,
+        err,
         f"{root / 'train' / 'sad' / 'Training_0.jpg'}: empty file",
         "(and 2 more bad inputs",
     )
 
 
 @pytest.mark.parametrize("only_unknown", [False, True], ids=["beside good folders", "alone"])
-def test_data_audit_names_an_unknown_class_folder(tmp_path: Path, only_unknown: bool) -> None:
+def test_data_audit_names_an_unknown_class_folder(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], only_unknown: bool
+) -> None:
     root = tmp_path / "fer" if only_unknown else good_folder(tmp_path / "fer")
-    write_image(root / "train" / "angri" / "Training_5.png", face(5))
+    write_image(root / "train" / "angri" / "Training_5.png", random_face(5))
 
-    result = run_subprocess(tmp_path, "data", "audit", "--data", root)
+    code, _, err = run_in_process(capsys, "data", "audit", "--data", root)
 
     assert_one_error(
-        result.returncode,
-        result.stderr,
+        code,
+        err,
         f"{root / 'train' / 'angri'}: unknown class folder 'angri'",
         "valid class folders: angry, disgust",
     )
 
 
-def test_data_audit_of_a_folder_without_images(tmp_path: Path) -> None:
+def test_data_audit_of_a_folder_without_images(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     root = tmp_path / "fer"
     (root / "train" / "angry").mkdir(parents=True)
     (root / "train" / "angry" / "README.txt").write_text("faces go here")
 
-    result = run_subprocess(tmp_path, "data", "audit", "--data", root)
+    code, _, err = run_in_process(capsys, "data", "audit", "--data", root)
 
-    assert_one_error(result.returncode, result.stderr, f"{root}: no images found", "train/angry/Training_10118481.jpg")
+    assert_one_error(code, err, f"{root}: no images found", "train/angry/Training_10118481.jpg")
 
 
-def test_data_audit_of_a_missing_folder(tmp_path: Path) -> None:
-    result = run_subprocess(tmp_path, "data", "audit", "--data", tmp_path / "nowhere")
+def test_data_audit_of_a_missing_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run_in_process(capsys, "data", "audit", "--data", tmp_path / "nowhere")
 
     assert_one_error(
-        result.returncode,
-        result.stderr,
+        code,
+        err,
         f"{tmp_path / 'nowhere'}: not found",
         "expected a FER-2013 image folder or fer2013.csv",
     )
 
 
-def test_data_audit_without_data_or_env(tmp_path: Path) -> None:
-    result = run_subprocess(tmp_path, "data", "audit")
+def test_data_audit_without_data_or_env(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run_in_process(capsys, "data", "audit")
 
-    assert_one_error(result.returncode, result.stderr, "no dataset given: pass --data DIR", "FER2013_DIR")
-
-
-def test_data_audit_takes_fer2013_dir_from_the_env(tmp_path: Path) -> None:
-    result = run_subprocess(tmp_path, "data", "audit", FER2013_DIR=str(tmp_path / "env-dir"))
-
-    assert_one_error(result.returncode, result.stderr, f"{tmp_path / 'env-dir'}: not found")
+    assert_one_error(code, err, "no dataset given: pass --data DIR", "FER2013_DIR")
 
 
-def test_data_audit_of_a_good_folder_succeeds(tmp_path: Path) -> None:
+def test_data_audit_takes_fer2013_dir_from_the_env(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FER2013_DIR", str(tmp_path / "env-dir"))
+
+    code, _, err = run_in_process(capsys, "data", "audit")
+
+    assert_one_error(code, err, f"{tmp_path / 'env-dir'}: not found")
+
+
+def test_data_audit_of_a_good_folder_succeeds(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """The control case: the same helpers with nothing wrong exit 0 with the audit on stdout."""
-    result = run_subprocess(tmp_path, "data", "audit", "--data", good_folder(tmp_path / "fer"), "--json")
+    code, out, err = run_in_process(capsys, "data", "audit", "--data", good_folder(tmp_path / "fer"), "--json")
 
-    assert result.returncode == 0 and result.stderr == ""
-    assert '"faces": 2' in result.stdout
+    assert code == 0 and err == ""
+    assert '"faces": 2' in out
 
 
-def test_data_audit_debug_shows_the_traceback(tmp_path: Path) -> None:
-    result = run_subprocess(tmp_path, "--debug", "data", "audit", "--data", tmp_path / "nowhere")
+def test_data_audit_debug_shows_the_traceback(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run_in_process(capsys, "--debug", "data", "audit", "--data", tmp_path / "nowhere")
 
-    assert result.returncode == 2
-    assert result.stderr.startswith("Traceback (most recent call last):")
-    assert "fer_lib.errors.DataError" in result.stderr
+    assert code == 2
+    assert err.startswith("Traceback (most recent call last):")
+    assert "fer_lib.errors.DataError" in err
     assert (
-        result.stderr.splitlines()[-1] == f"error: {tmp_path / 'nowhere'}: not found; expected a FER-2013 "
+        err.splitlines()[-1] == f"error: {tmp_path / 'nowhere'}: not found; expected a FER-2013 "
         "image folder or fer2013.csv"
     )
+
+
+def test_data_audit_subprocess_prints_one_line(tmp_path: Path) -> None:
+    """As a user runs it: what OpenCV's decoders print below Python about bad images never reaches the user."""
+    root = good_folder(tmp_path / "fer")
+    bad = root / "train" / "sad"
+    truncated_jpeg(bad / "Training_0.jpg", random_face(9))
+    write_image(bad / "Training_1.png", np.dstack([random_face(9)] * 3 + [np.full((48, 48), 255, np.uint8)]))
+    write_image(bad / "Training_2.png", random_face(9).astype(np.uint16) * 257)
+    (bad / "Training_3.jpg").write_text("not an image\n")
+
+    result = run_subprocess(tmp_path, "data", "audit", "--data", root)
+
+    assert_one_error(
+        result.returncode,
+        result.stderr,
+        f"{bad / 'Training_0.jpg'}: not a readable image (corrupt, truncated or not an image file)",
+        "(and 3 more bad inputs",
+    )
+    assert result.stdout == ""
 
 
 # --- data audit: fer2013.csv ------------------------------------------------------------------------
@@ -255,35 +267,35 @@ def write_csv(path: Path, header: str, *rows: str) -> Path:
     return path
 
 
-GOOD_ROW = f"0,{pixels(face(1))},Training"
+GOOD_ROW = f"0,{pixel_text(random_face(1))},Training"
 
 BAD_CSVS = {
     "2303 pixels": (
-        ("emotion,pixels,Usage", GOOD_ROW, f"1,{' '.join(pixels(face(2)).split()[:2303])},Training"),
+        ("emotion,pixels,Usage", GOOD_ROW, f"1,{' '.join(pixel_text(random_face(2)).split()[:2303])},Training"),
         ":3: 2303 pixel values; expected 2304 (48x48)",
     ),
     "missing column": (
-        ("emotion,pixels", f"0,{pixels(face(1))}"),
+        ("emotion,pixels", f"0,{pixel_text(random_face(1))}"),
         ":1: missing column Usage; expected the header emotion,pixels,Usage (found emotion,pixels)",
     ),
     "non-numeric label": (
-        ("emotion,pixels,Usage", GOOD_ROW, f"happy,{pixels(face(2))},Training"),
+        ("emotion,pixels,Usage", GOOD_ROW, f"happy,{pixel_text(random_face(2))},Training"),
         ":3: non-numeric emotion label 'happy'; expected 0-6",
     ),
     "label out of range": (
-        ("emotion,pixels,Usage", GOOD_ROW, f"7,{pixels(face(2))},Training"),
+        ("emotion,pixels,Usage", GOOD_ROW, f"7,{pixel_text(random_face(2))},Training"),
         ":3: unknown emotion label 7; expected 0-6",
     ),
     "pixel out of range": (
-        ("emotion,pixels,Usage", GOOD_ROW, f"1,256 {pixels(face(2)).split(' ', 1)[1]},Training"),
+        ("emotion,pixels,Usage", GOOD_ROW, f"1,256 {pixel_text(random_face(2)).split(' ', 1)[1]},Training"),
         ":3: pixel value 256 out of range 0-255 (value 1)",
     ),
     "non-numeric pixel": (
-        ("emotion,pixels,Usage", GOOD_ROW, f"1,12 x3 {pixels(face(2)).split(' ', 2)[2]},Training"),
+        ("emotion,pixels,Usage", GOOD_ROW, f"1,12 x3 {pixel_text(random_face(2)).split(' ', 2)[2]},Training"),
         ":3: non-numeric pixel value 'x3' (value 2)",
     ),
     "unknown usage": (
-        ("emotion,pixels,Usage", GOOD_ROW, f"1,{pixels(face(2))},Validation"),
+        ("emotion,pixels,Usage", GOOD_ROW, f"1,{pixel_text(random_face(2))},Validation"),
         ":3: unknown Usage 'Validation'; expected Training, PublicTest, PrivateTest",
     ),
     "header only": (("emotion,pixels,Usage",), ": no faces found (only a header)"),
@@ -291,13 +303,13 @@ BAD_CSVS = {
 
 
 @pytest.mark.parametrize("case", BAD_CSVS, ids=list(BAD_CSVS))
-def test_data_audit_names_the_bad_csv_line(tmp_path: Path, case: str) -> None:
+def test_data_audit_names_the_bad_csv_line(tmp_path: Path, capsys: pytest.CaptureFixture[str], case: str) -> None:
     lines, problem = BAD_CSVS[case]
     csv = write_csv(tmp_path / "fer2013.csv", *lines)
 
-    result = run_subprocess(tmp_path, "data", "audit", "--data", csv)
+    code, _, err = run_in_process(capsys, "data", "audit", "--data", csv)
 
-    assert_one_error(result.returncode, result.stderr, f"{csv}{problem}")
+    assert_one_error(code, err, f"{csv}{problem}")
 
 
 @pytest.mark.parametrize(
@@ -312,21 +324,25 @@ def test_data_audit_names_the_bad_csv_line(tmp_path: Path, case: str) -> None:
     ],
     ids=["empty", "binary", "unclosed quote"],
 )
-def test_data_audit_of_an_empty_binary_or_broken_csv(tmp_path: Path, content: bytes, problem: str) -> None:
+def test_data_audit_of_an_empty_binary_or_broken_csv(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], content: bytes, problem: str
+) -> None:
     csv = tmp_path / "fer2013.csv"
     csv.write_bytes(content)
 
-    result = run_subprocess(tmp_path, "data", "audit", "--data", csv)
+    code, _, err = run_in_process(capsys, "data", "audit", "--data", csv)
 
-    assert_one_error(result.returncode, result.stderr, f"{csv}: {problem}")
+    assert_one_error(code, err, f"{csv}: {problem}")
 
 
-def test_data_audit_of_a_file_that_is_neither_folder_nor_csv(tmp_path: Path) -> None:
-    image = write_image(tmp_path / "face.png", face(1))
+def test_data_audit_of_a_file_that_is_neither_folder_nor_csv(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    image = write_image(tmp_path / "face.png", random_face(1))
 
-    result = run_subprocess(tmp_path, "data", "audit", "--data", image)
+    code, _, err = run_in_process(capsys, "data", "audit", "--data", image)
 
-    assert_one_error(result.returncode, result.stderr, f"{image}: not a folder or a .csv file")
+    assert_one_error(code, err, f"{image}: not a folder or a .csv file")
 
 
 # --- evaluate ---------------------------------------------------------------------------------------
@@ -337,8 +353,8 @@ def two_splits(tmp_path: Path) -> Path:
     """A folder with Training and PublicTest faces only (no PrivateTest)."""
     root = tmp_path / "fer"
     for index, emotion in enumerate(["angry", "happy", "sad"]):
-        write_image(root / "train" / emotion / f"Training_{index}.png", face(index))
-        write_image(root / "test" / emotion / f"PublicTest_{index}.png", face(10 + index))
+        write_image(root / "train" / emotion / f"Training_{index}.png", random_face(index))
+        write_image(root / "test" / emotion / f"PublicTest_{index}.png", random_face(10 + index))
     return root
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from conftest import face_dataset, pixel_text, random_face, write_image
 
 import fer_lib.data as data
 from fer_lib.audit import drop_cross_split_duplicates
@@ -30,18 +31,6 @@ REAL_TRAINING = {
     "neutral": 4965,
 }
 REAL_PUBLIC_TEST = {"angry": 467, "disgust": 56, "fear": 496, "happy": 895, "sad": 653, "surprise": 415, "neutral": 607}
-
-
-def random_face(seed: int) -> np.ndarray:
-    """Return a random uint8 (48, 48) face."""
-    return np.random.default_rng(seed).integers(0, 256, size=(48, 48), dtype=np.uint8)
-
-
-def write_image(path: Path, image: np.ndarray) -> Path:
-    """Write ``image`` with OpenCV (format from the file ending), creating folders; return the path."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    assert cv2.imwrite(str(path), image)
-    return path
 
 
 @pytest.fixture()
@@ -67,11 +56,6 @@ def write_csv(path: Path, rows: list[tuple[str, str, str]]) -> Path:
     lines = ["emotion,pixels,Usage"] + [",".join(row) for row in rows]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
-
-
-def pixel_text(face: np.ndarray) -> str:
-    """Return a face as fer2013.csv's space-separated pixel string."""
-    return " ".join(map(str, face.ravel()))
 
 
 # --- image folder ---------------------------------------------------------------------------------
@@ -397,13 +381,8 @@ def test_stratified_subset_keeps_class_shares() -> None:
 
 def test_drop_cross_split_duplicates_drops_leaked_held_out_faces() -> None:
     faces = np.stack([random_face(1), random_face(2), random_face(1), random_face(3), random_face(2)])
-    dataset = FaceDataset(
-        faces,
-        np.array([0, 1, 0, 2, 3]),
-        np.array(["Training", "Training", "PublicTest", "PublicTest", "PrivateTest"]),
-        np.array(["a", "b", "c", "d", "e"]),
-        "test",
-    )
+    usage = ["Training", "Training", "PublicTest", "PublicTest", "PrivateTest"]
+    dataset = face_dataset(faces, [0, 1, 0, 2, 3], usage, ids=["a", "b", "c", "d", "e"])
     assert drop_cross_split_duplicates(dataset).ids.tolist() == ["a", "b", "d"]
 
 

@@ -5,23 +5,16 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
+from conftest import smooth_faces, write_image
 
 from fer_lib.classifiers import KerasClassifier, TFLiteClassifier
 from fer_lib.cli import main
 from fer_lib.errors import ModelError
 from fer_lib.export import export_tflite, tflite_parity
-from fer_lib.labels import EMOTIONS, FACE_SIZE, NUM_CLASSES
+from fer_lib.labels import EMOTIONS, NUM_CLASSES
 from fer_lib.model import load_model
-
-
-def face_like(count: int, seed: int) -> np.ndarray:
-    """Return (count, 48, 48) uint8 smooth random images (blurred noise), a cheap stand-in for faces."""
-    rng = np.random.default_rng(seed)
-    noise = rng.integers(0, 256, (count, FACE_SIZE, FACE_SIZE), dtype=np.uint8)
-    return np.stack([cv2.GaussianBlur(image, (0, 0), 2.0) for image in noise])
 
 
 @pytest.fixture(scope="module")
@@ -32,14 +25,14 @@ def exported(tiny_model_path: Path, tmp_path_factory: pytest.TempPathFactory) ->
     return {
         "float": export_tflite(model, folder / "tiny_float.tflite"),
         "int8": export_tflite(
-            model, folder / "tiny_int8.tflite", quantize="int8", representative_faces=face_like(100, seed=1)
+            model, folder / "tiny_int8.tflite", quantize="int8", representative_faces=smooth_faces(100, seed=1)
         ),
     }
 
 
 @pytest.mark.slow
 def test_float_tflite_matches_keras(exported: dict[str, Path], tiny_model_path: Path) -> None:
-    faces = face_like(64, seed=2)
+    faces = smooth_faces(64, seed=2)
     labels = np.arange(64) % NUM_CLASSES
     parity = tflite_parity(load_model(tiny_model_path), exported["float"], faces, labels)
     assert parity["faces"] == 64 and parity["top1_agreement"] == 1.0
@@ -50,7 +43,7 @@ def test_float_tflite_matches_keras(exported: dict[str, Path], tiny_model_path: 
 @pytest.mark.slow
 def test_int8_tflite_agrees_with_keras_and_is_smaller(exported: dict[str, Path], tiny_model_path: Path) -> None:
     parity = tflite_parity(
-        load_model(tiny_model_path), exported["int8"], face_like(64, seed=2), np.arange(64) % NUM_CLASSES
+        load_model(tiny_model_path), exported["int8"], smooth_faces(64, seed=2), np.arange(64) % NUM_CLASSES
     )
     assert parity["top1_agreement"] >= 0.85 and parity["max_abs_probability_difference"] < 0.25
     assert exported["int8"].stat().st_size < exported["float"].stat().st_size
@@ -59,7 +52,7 @@ def test_int8_tflite_agrees_with_keras_and_is_smaller(exported: dict[str, Path],
 @pytest.mark.slow
 def test_tflite_classifier_has_the_keras_classifier_interface(exported: dict[str, Path], tiny_model_path: Path) -> None:
     classifier = TFLiteClassifier(exported["float"])
-    faces = face_like(5, seed=3)
+    faces = smooth_faces(5, seed=3)
     for count in (1, 5, 0, 2):  # the interpreter is resized whenever the batch changes
         probabilities = classifier.predict_proba(faces[:count])
         assert probabilities.shape == (count, NUM_CLASSES) and probabilities.dtype == np.float64
@@ -82,9 +75,8 @@ def test_export_command_writes_both_files_and_parity(tmp_path: Path, tiny_model_
     data = tmp_path / "fer2013"
     for folder, usage, count in (("train", "Training", 4), ("test", "PublicTest", 3)):
         for label, emotion in enumerate(EMOTIONS):
-            (data / folder / emotion).mkdir(parents=True)
-            for index, face in enumerate(face_like(count, seed=10 * label + count)):
-                cv2.imwrite(str(data / folder / emotion / f"{usage}_{label}{index}.png"), face)
+            for index, face in enumerate(smooth_faces(count, seed=10 * label + count)):
+                write_image(data / folder / emotion / f"{usage}_{label}{index}.png", face)
     assert main(["export", "--model", str(tiny_model_path), "--out", str(tmp_path / "out"), "--data", str(data)]) == 0
     report = json.loads((tmp_path / "out" / "parity.json").read_text())
     assert report["split"] == "PublicTest" and report["calibration_split"] == "Training"

@@ -11,6 +11,7 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
+from conftest import random_faces
 
 from fer_lib.errors import ModelError
 from fer_lib.labels import EMOTIONS, LABEL_INDEX
@@ -30,10 +31,6 @@ SMALL = {"input_size": 32, "weights": "none"}
 
 def small_model(**overrides: object) -> keras.Model:
     return build_model(ModelParams(**{**SMALL, **overrides}), seed=0)
-
-
-def faces(count: int, seed: int = 0) -> np.ndarray:
-    return np.random.default_rng(seed).integers(0, 256, (count, 48, 48), dtype=np.uint8)
 
 
 def numpy_weights(variables: list) -> list[np.ndarray]:
@@ -64,7 +61,7 @@ def test_input_and_output_contract(overrides: dict) -> None:
 
     assert model.input_shape == (None, 48, 48, 1)
     assert model.output_shape == (None, 7)
-    probabilities = keras.ops.convert_to_numpy(model(faces(3).astype(np.float32)[..., None], training=False))
+    probabilities = keras.ops.convert_to_numpy(model(random_faces(3).astype(np.float32)[..., None], training=False))
     assert probabilities.shape == (3, 7)
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
 
@@ -79,7 +76,7 @@ def test_canonical_label_order_survives_save_and_load(tmp_path: Path) -> None:
     path = tmp_path / "m.keras"
     model.save(path)
 
-    probabilities = load_model(path).predict(faces(2).astype(np.float32)[..., None], verbose=0)
+    probabilities = load_model(path).predict(random_faces(2).astype(np.float32)[..., None], verbose=0)
 
     assert [EMOTIONS[i] for i in np.argsort(-probabilities[0])][:3] == ["happy", "neutral", "surprise"]
     assert int(probabilities.argmax(axis=1)[1]) == LABEL_INDEX["happy"]
@@ -89,7 +86,7 @@ def test_canonical_label_order_survives_save_and_load(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_saved_model_reloads_with_safe_mode_and_predicts_identically(tmp_path: Path) -> None:
     model = small_model(head_units=[8], dropout=0.3)
-    x = faces(5).astype(np.float32)[..., None]
+    x = random_faces(5).astype(np.float32)[..., None]
     expected = model.predict(x, verbose=0)
     path = tmp_path / "m.keras"
     model.save(path)
@@ -175,7 +172,7 @@ def test_recalibrate_batchnorm_changes_only_moving_statistics(freeze: str) -> No
     trainable_before = [id(variable) for variable in model.trainable_weights]
     before = numpy_weights(model.weights)
 
-    recalibrate_batchnorm(model, faces(24), batch_size=8)
+    recalibrate_batchnorm(model, random_faces(24), batch_size=8)
 
     after = numpy_weights(model.weights)
     changed = {
@@ -193,7 +190,7 @@ def test_recalibrated_statistics_are_the_average_of_batch_statistics() -> None:
     backbone = model.get_layer(BACKBONE_NAME)
     preprocess = keras.Model(model.input, model.get_layer("scale").output)
     conv1 = keras.Model(backbone.input, backbone.get_layer("Conv1").output)  # what bn_Conv1 normalises
-    batch = faces(16)
+    batch = random_faces(16)
     conv_out = keras.ops.convert_to_numpy(conv1(preprocess(batch.astype(np.float32)[..., None])))
 
     recalibrate_batchnorm(model, batch, batch_size=8)

@@ -134,7 +134,8 @@ def test_comparison_markdown_gives_one_row_per_report_with_the_wall_time() -> No
 
 @pytest.mark.slow
 def test_a_paper_report_from_a_finished_run_has_history_curves_and_the_comparison(tmp_path: Path) -> None:
-    """The CPU commands of the README at toy scale: train a paper recipe, then report on the run."""
+    """The CPU commands of the README at toy scale: train a paper recipe, then report on the run (which
+    notebook 2 loads, without training again)."""
     from fer_lib.data import load_dataset
     from fer_lib.paths import NOTEBOOKS_DIR
     from fer_lib.report import run_report
@@ -147,14 +148,15 @@ def test_a_paper_report_from_a_finished_run_has_history_curves_and_the_compariso
                 "base": str(PROJECT_ROOT / "params" / "paper_b_cpu.yaml"),
                 "name": "paper_b_tiny",
                 "data": {"source": "synthetic", "synthetic_per_class": 6},
-                "model": {"input_size": 32, "weights": "none"},
+                "model": {"input_size": 32, "alpha": 0.35, "weights": "none"},
                 "train": {"epochs": 2, "batch_size": 16},
             }
         )
     )
     params = load_params(params_path)
     assert (params.reproduces, params.model.head_units, params.train.select) == ("paper_b", [128, 64], "last")
-    train(params, load_dataset(params), tmp_path / "run", verbose=0)
+    trained = train(params, load_dataset(params), tmp_path / "run", verbose=0)
+    run_files = {path: path.stat().st_mtime_ns for path in trained.run_dir.iterdir()}
 
     run_dir = run_report(
         params_path,
@@ -163,7 +165,11 @@ def test_a_paper_report_from_a_finished_run_has_history_curves_and_the_compariso
         notebooks=[NOTEBOOKS_DIR / "02_fine_tuning.ipynb", NOTEBOOKS_DIR / "03_fer2013_evaluation.ipynb"],
     )
 
+    assert not (run_dir / "training").exists()  # notebook 2 loaded the finished run, did not train again
+    assert {path: path.stat().st_mtime_ns for path in trained.run_dir.iterdir()} == run_files
+    assert "loading it, not training again" in (run_dir / "02_fine_tuning.html").read_text()
     history = pd.read_csv(run_dir / "training_history.csv")
+    pd.testing.assert_frame_equal(history, trained.history)
     assert history["epoch"].tolist() == [1, 2]
     assert {"fit_accuracy", "train_accuracy", "val_accuracy", "fit_loss", "train_loss", "val_loss"} <= set(history)
     assert (run_dir / "figures" / "02_training_curves.png").is_file()

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import face_dataset, random_faces
 from matplotlib.figure import Figure
 
 from fer_lib import plots
@@ -17,11 +18,10 @@ from fer_lib.labels import EMOTIONS, NUM_CLASSES
 @pytest.fixture
 def dataset() -> FaceDataset:
     """28 random faces: 3 per class in Training, 1 per class in PublicTest (SYNTHETIC)."""
-    rng = np.random.default_rng(0)
-    labels = np.tile(np.arange(NUM_CLASSES), 4)
-    usage = np.array(["Training"] * 21 + ["PublicTest"] * 7)
-    ids = np.array([f"synthetic:{index}" for index in range(28)])
-    return FaceDataset(rng.integers(0, 256, (28, 48, 48), dtype=np.uint8), labels, usage, ids, "synthetic")
+    labels = np.tile(np.arange(NUM_CLASSES), 4).tolist()
+    usage = ["Training"] * 21 + ["PublicTest"] * 7
+    ids = [f"synthetic:{index}" for index in range(28)]
+    return face_dataset(random_faces(28), labels, usage, ids=ids, source="synthetic")
 
 
 def tick_texts(ticks: list) -> list[str]:

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import face_dataset, random_faces
 
 from fer_lib.audit import audit_dataset, audit_tables, class_counts, duplicates_table, leakage_table, near_blank_table
 from fer_lib.cli.data import format_audit
@@ -20,16 +21,10 @@ from fer_lib.training import recorded_fit_accuracy
 @pytest.fixture()
 def dataset() -> FaceDataset:
     """Training a, a (duplicate), b; PublicTest a (leaked, labelled otherwise), c; PrivateTest blank."""
-    rng = np.random.default_rng(0)
-    a, b, c = (rng.integers(0, 256, size=(48, 48), dtype=np.uint8) for _ in range(3))
+    a, b, c = random_faces(3)
     faces = np.stack([a, a, b, a, c, np.zeros((48, 48), np.uint8)])
-    return FaceDataset(
-        faces,
-        np.array([0, 0, 1, 2, 3, 4]),
-        np.array(["Training"] * 3 + ["PublicTest"] * 2 + ["PrivateTest"]),
-        np.array([f"f{index}" for index in range(6)]),
-        "fixture",
-    )
+    usage = ["Training"] * 3 + ["PublicTest"] * 2 + ["PrivateTest"]
+    return face_dataset(faces, [0, 0, 1, 2, 3, 4], usage, source="fixture")
 
 
 def test_the_cli_prints_the_tables_notebook_1_shows(dataset: FaceDataset) -> None:

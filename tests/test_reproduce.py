@@ -1,52 +1,18 @@
-"""Determinism and the reproduce command, on tiny synthetic runs (48 px faces, 1-2 epochs)."""
+"""The reproduce command on the session's tiny synthetic run (32 px, 2 epochs): a second training in the
+same process is bit-identical; determinism across processes is asserted by test_training's SIGKILL test."""
 
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
-import yaml
 
 from fer_lib.cli import main
-from fer_lib.paths import PROJECT_ROOT
 from fer_lib.reproduce import METRIC_COLUMNS, compare_histories
-
-TINY = {
-    "name": "tiny",
-    "seed": 11,
-    "data": {"source": "synthetic", "synthetic_per_class": 9},
-    "model": {"input_size": 48, "weights": "none", "head_units": [8], "dropout": 0.2},
-    "train": {
-        "epochs": 2,
-        "batch_size": 16,
-        "optimizer": "adamw",
-        "schedule": "cosine",
-        "augment": {"flip": True, "rotation_degrees": 10},
-        "train_eval_subset": None,
-    },
-}
-
-THREADS = {"TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1"}
-
-
-def train_in_subprocess(params: Path, out: Path) -> pd.DataFrame:
-    """``python -m fer_lib train`` in a fresh process with fixed thread settings; return its history."""
-    environment = {**os.environ, **THREADS, "PYTHONPATH": str(PROJECT_ROOT)}
-    subprocess.run(
-        [sys.executable, "-m", "fer_lib", "train", "--params", str(params), "--out", str(out)],
-        check=True,
-        capture_output=True,
-        text=True,
-        env=environment,
-        timeout=600,
-    )
-    return pd.read_csv(out / "history.csv")
+from fer_lib.training import TrainResult
 
 
 def as_report(run_dir: Path, report_dir: Path) -> Path:
@@ -57,28 +23,10 @@ def as_report(run_dir: Path, report_dir: Path) -> Path:
     return report_dir
 
 
-@pytest.fixture(scope="module")
-def committed_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A finished 2-epoch run of :data:`TINY`, trained in this process."""
-    folder = tmp_path_factory.mktemp("committed")
-    params = folder / "tiny.yaml"
-    params.write_text(yaml.safe_dump(TINY))
-    assert main(["train", "--params", str(params), "--out", str(folder / "run")]) == 0
-    return folder / "run"
-
-
-@pytest.mark.slow
-def test_two_processes_with_the_same_thread_settings_give_bit_identical_histories(tmp_path: Path) -> None:
-    params = tmp_path / "tiny.yaml"
-    params.write_text(yaml.safe_dump({**TINY, "train": {**TINY["train"], "epochs": 1}}))
-
-    first, second = (train_in_subprocess(params, tmp_path / name) for name in ("first", "second"))
-
-    assert first[list(METRIC_COLUMNS)].equals(second[list(METRIC_COLUMNS)])
-    manifest = json.loads((tmp_path / "first" / "manifest.json").read_text())
-    assert manifest["threads"]["env"]["TF_NUM_INTRAOP_THREADS"] == "1"
-    assert manifest["threads"]["tf_op_determinism"] is True
-    assert manifest["command"].startswith("python -m fer_lib train --params ")
+@pytest.fixture
+def committed_run(tiny_run: TrainResult) -> Path:
+    """The session's finished 2-epoch tiny run, trained in this process, as a report's training run."""
+    return tiny_run.run_dir
 
 
 @pytest.mark.slow

@@ -1,4 +1,5 @@
-"""Training: honest histories, checkpoints, exact resume after SIGKILL, never overwriting runs."""
+"""Training: honest histories, checkpoints, exact resume after SIGKILL, determinism across processes,
+never overwriting runs."""
 
 from __future__ import annotations
 
@@ -12,66 +13,72 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
+from conftest import TINY_RUN, write_params
 
 from fer_lib.data import load_dataset
 from fer_lib.errors import RunExistsError
 from fer_lib.model import load_model
 from fer_lib.params import load_params
 from fer_lib.paths import PROJECT_ROOT
-from fer_lib.training import HISTORY_COLUMNS, load_run, train
+from fer_lib.training import HISTORY_COLUMNS, TrainResult, load_run, train
 
-TINY = {
-    "name": "tiny",
-    "seed": 7,
-    "data": {"source": "synthetic", "synthetic_per_class": 9},
-    "model": {"input_size": 32, "weights": "none", "head_units": [8], "dropout": 0.2},
-    "train": {
-        "epochs": 3,
-        "batch_size": 16,
-        "optimizer": "adamw",
-        "schedule": "cosine",
-        "label_smoothing": 0.1,
-        "augment": {"flip": True, "rotation_degrees": 10, "shift_fraction": 0.1, "erasing_probability": 0.3},
-        "train_eval_subset": None,
-    },
-}
+THREADS = {"TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1"}
+"""The thread settings under which two processes must train bit-identically."""
 
 
-def write_params(path: Path, raw: dict) -> Path:
-    path.write_text(yaml.safe_dump(raw))
-    return path
+AVERAGED = {**TINY_RUN, "train": {**TINY_RUN["train"], "epochs": 3, "select": "average", "average_epochs": 2}}
+"""The tiny recipe for 3 epochs keeping the mean of the last two: long enough to be killed mid-run,
+and it writes every kind of checkpoint (per-epoch weights, the averaged model)."""
 
 
 def weights_of(model_path: Path) -> list[np.ndarray]:
     return [np.asarray(w) for w in load_model(model_path).get_weights()]
 
 
-@pytest.mark.slow
-def test_history_records_fit_time_and_inference_mode_metrics(tmp_path: Path) -> None:
-    params = load_params(write_params(tmp_path / "p.yaml", TINY), overrides={"train.epochs": 2})
-    result = train(params, load_dataset(params), tmp_path / "run", verbose=0)
-    assert list(result.history.columns) == list(HISTORY_COLUMNS)
-    assert result.history["epoch"].tolist() == [1, 2]
-    for column in ("fit_accuracy", "train_accuracy", "val_accuracy"):
-        assert result.history[column].between(0, 1).all()
-    assert json.loads((tmp_path / "run" / "state.json").read_text())["finished"] is True
-    assert (tmp_path / "run" / "manifest.json").is_file()
-    reloaded = load_run(tmp_path / "run")
-    assert reloaded.history.equals(result.history)
-    assert result.kept_epoch == reloaded.kept_epoch == 2  # train.select: last
-    with pytest.raises(RunExistsError, match="finished"):
-        train(params, load_dataset(params), tmp_path / "run", verbose=0)
+def train_command(params_path: Path, out: Path) -> list[str]:
+    """``python -m fer_lib train`` as a user types it."""
+    return [sys.executable, "-m", "fer_lib", "train", "--params", str(params_path), "--out", str(out)]
 
 
-@pytest.mark.slow
-def test_select_average_keeps_the_mean_of_the_last_epochs_with_recomputed_batchnorm(tmp_path: Path) -> None:
-    params = load_params(
-        write_params(tmp_path / "p.yaml", TINY), overrides={"train.select": "average", "train.average_epochs": 2}
+@pytest.fixture(scope="module")
+def straight_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """:data:`AVERAGED` trained straight through by the train command in a fresh process with
+    :data:`THREADS` (its params file ``p.yaml`` beside it); tests only read it."""
+    folder = tmp_path_factory.mktemp("straight")
+    params_path = write_params(folder / "p.yaml", AVERAGED)
+    subprocess.run(
+        train_command(params_path, folder / "run"),
+        check=True,
+        cwd=PROJECT_ROOT,
+        env={**os.environ, **THREADS},
+        capture_output=True,
     )
-    run = tmp_path / "run"
-    result = train(params, load_dataset(params), run, verbose=0)
-    assert result.averaged_epochs == load_run(run).averaged_epochs == [2, 3]
+    return folder / "run"
+
+
+@pytest.mark.slow
+def test_history_records_fit_time_and_inference_mode_metrics(tiny_run: TrainResult) -> None:
+    run = tiny_run.run_dir
+    assert list(tiny_run.history.columns) == list(HISTORY_COLUMNS)
+    assert tiny_run.history["epoch"].tolist() == [1, 2]
+    for column in ("fit_accuracy", "train_accuracy", "val_accuracy"):
+        assert tiny_run.history[column].between(0, 1).all()
+    assert (tiny_run.history["fit_loss"] > 0).all()
+    assert json.loads((run / "state.json").read_text())["finished"] is True
+    assert (run / "manifest.json").is_file()
+    reloaded = load_run(run)
+    assert reloaded.history.equals(tiny_run.history)
+    assert tiny_run.kept_epoch == reloaded.kept_epoch == 2  # train.select: last
+    params = load_params(run.parent / "tiny.yaml")
+    with pytest.raises(RunExistsError, match="finished"):
+        train(params, load_dataset(params), run, verbose=0)
+
+
+@pytest.mark.slow
+def test_select_average_keeps_the_mean_of_the_last_epochs_with_recomputed_batchnorm(straight_run: Path) -> None:
+    run = straight_run
+    result = load_run(run)
+    assert result.averaged_epochs == [2, 3]
     assert sorted(path.name for path in run.glob("epoch-*.weights.h5")) == [
         "epoch-002.weights.h5",
         "epoch-003.weights.h5",
@@ -94,7 +101,7 @@ def test_select_average_keeps_the_mean_of_the_last_epochs_with_recomputed_batchn
 
 
 def test_refuses_folder_that_is_not_a_run(tmp_path: Path) -> None:
-    params = load_params(write_params(tmp_path / "p.yaml", TINY))
+    params = load_params(write_params(tmp_path / "p.yaml", TINY_RUN))
     (tmp_path / "run").mkdir()
     (tmp_path / "run" / "notes.txt").write_text("precious")
     with pytest.raises(RunExistsError, match="not a training run"):
@@ -103,17 +110,17 @@ def test_refuses_folder_that_is_not_a_run(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_sigkill_mid_epoch_then_resume_matches_uninterrupted_run(tmp_path: Path) -> None:
-    params_path = write_params(tmp_path / "p.yaml", TINY)
-    command = [sys.executable, "-m", "fer_lib", "train", "--params", str(params_path)]
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    subprocess.run(
-        [*command, "--out", str(tmp_path / "straight")], check=True, cwd=PROJECT_ROOT, env=env, capture_output=True
-    )
+def test_sigkill_mid_epoch_then_resume_matches_uninterrupted_run(straight_run: Path, tmp_path: Path) -> None:
+    """Three processes with the same thread settings: one trained straight through (``straight_run``),
+    one is killed in epoch 2 and a third resumes it; the resumed run ends bit-identical to the straight
+    one (so two processes with the same thread settings train bit-identically, and resuming changes
+    nothing, the averaged epochs included)."""
+    params_path = straight_run.parent / "p.yaml"
+    env = {**os.environ, **THREADS, "PYTHONUNBUFFERED": "1"}
 
     interrupted = tmp_path / "interrupted"
     process = subprocess.Popen(
-        [*command, "--out", str(interrupted)],
+        train_command(params_path, interrupted),
         cwd=PROJECT_ROOT,
         env=env,
         stdout=subprocess.PIPE,
@@ -131,28 +138,21 @@ def test_sigkill_mid_epoch_then_resume_matches_uninterrupted_run(tmp_path: Path)
     assert not state["finished"] and state["epochs_done"] < 3, "the kill came too late to test resuming"
 
     resumed = subprocess.run(
-        [*command, "--out", str(interrupted)], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True
+        train_command(params_path, interrupted), cwd=PROJECT_ROOT, env=env, capture_output=True, text=True
     )
     assert resumed.returncode == 0, resumed.stderr
     assert f"Resuming {interrupted} after epoch {state['epochs_done']}" in resumed.stdout
     for straight_weight, resumed_weight in zip(
-        weights_of(tmp_path / "straight" / "model.keras"), weights_of(interrupted / "model.keras"), strict=True
+        weights_of(straight_run / "model.keras"), weights_of(interrupted / "model.keras"), strict=True
     ):
         np.testing.assert_array_equal(straight_weight, resumed_weight)
     timing = ["seconds", "eval_seconds"]
     straight_history, resumed_history = (
-        load_run(run).history.drop(columns=timing) for run in (tmp_path / "straight", interrupted)
+        load_run(run).history.drop(columns=timing) for run in (straight_run, interrupted)
     )
+    assert straight_history["epoch"].tolist() == [1, 2, 3]
     assert straight_history.equals(resumed_history)
-
-
-@pytest.mark.slow
-def test_two_runs_of_the_same_params_give_the_same_metrics(tmp_path: Path) -> None:
-    params = load_params(write_params(tmp_path / "p.yaml", TINY), overrides={"train.epochs": 2})
-    dataset = load_dataset(params)
-    first, second = (
-        train(params, dataset, tmp_path / name, verbose=0).history.drop(columns=["seconds", "eval_seconds"])
-        for name in ("first", "second")
-    )
-    assert first.equals(second)
-    assert (first["fit_loss"] > 0).all()
+    manifest = json.loads((straight_run / "manifest.json").read_text())
+    assert manifest["threads"]["env"]["TF_NUM_INTRAOP_THREADS"] == "1"
+    assert manifest["threads"]["tf_op_determinism"] is True
+    assert manifest["command"].startswith("python -m fer_lib train --params ")

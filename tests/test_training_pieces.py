@@ -1,4 +1,8 @@
-"""The pieces notebook 2 shows (recipe, layers, batches, schedule, the loop) are those train() runs."""
+"""The pieces notebook 2 shows (recipe, layers, batches, schedule, the loop) are those train() runs.
+
+That notebook 2 itself trains what ``train`` trains (same history, same weights) is asserted by
+test_portable_report (its report's staged training reproduced bit-identically); that it loads a finished
+run instead of training again, by test_papers."""
 
 from __future__ import annotations
 
@@ -6,13 +10,11 @@ from pathlib import Path
 
 import keras
 import numpy as np
-import pandas as pd
 import pytest
-import yaml
+from conftest import write_params
 
 from fer_lib.data import load_dataset
-from fer_lib.model import load_model
-from fer_lib.params import load_params
+from fer_lib.params import Params, load_params
 from fer_lib.paths import PROJECT_ROOT
 from fer_lib.training import (
     FaceBatches,
@@ -32,7 +34,7 @@ STAGED = {
     "name": "staged_tiny",
     "seed": 3,
     "data": {"source": "synthetic", "synthetic_per_class": 6},
-    "model": {"input_size": 32, "weights": "none", "dropout": 0.2, "freeze": "staged"},
+    "model": {"input_size": 32, "alpha": 0.35, "weights": "none", "dropout": 0.2, "freeze": "staged"},
     "train": {
         "epochs": 3,
         "warmup_epochs": 1,
@@ -49,14 +51,13 @@ STAGED = {
 }
 
 
-def staged_params(tmp_path: Path, **overrides: object):  # noqa: ANN201 - Params
-    path = tmp_path / "staged.yaml"
-    path.write_text(yaml.safe_dump(STAGED))
-    return path, load_params(path, overrides=overrides or None)
+def staged_params(tmp_path: Path, **overrides: object) -> Params:
+    """:data:`STAGED` (with ``overrides``), loaded from a params file in ``tmp_path``."""
+    return load_params(write_params(tmp_path / "staged.yaml", STAGED), overrides=overrides or None)
 
 
 def test_recipe_table_names_every_setting_of_a_staged_recipe(tmp_path: Path) -> None:
-    _, params = staged_params(tmp_path)
+    params = staged_params(tmp_path)
     table = recipe_table(params)
     assert table.loc["train.head_learning_rate", "value"] == "0.004"
     assert table.loc["train.schedule", "value"] == "cosine"
@@ -66,7 +67,7 @@ def test_recipe_table_names_every_setting_of_a_staged_recipe(tmp_path: Path) -> 
 
 
 def test_learning_rate_curve_is_the_schedule_of_each_stage(tmp_path: Path) -> None:
-    _, params = staged_params(tmp_path)
+    params = staged_params(tmp_path)
     curve = learning_rate_curve(params, steps_per_epoch=4)
     head, whole = (curve[curve["stage"] == stage] for stage in curve["stage"].unique())
     assert len(head) == 4 and (head["learning_rate"] == 0.004).all()
@@ -78,7 +79,7 @@ def test_learning_rate_curve_is_the_schedule_of_each_stage(tmp_path: Path) -> No
 
 
 def test_augmentation_examples_are_the_first_batch_as_stored_and_as_fitted(tmp_path: Path) -> None:
-    _, params = staged_params(tmp_path)
+    params = staged_params(tmp_path)
     training = load_dataset(params).split("Training")
     batches = FaceBatches(training.faces, training.labels, 16, params, np.ones(len(training), np.float32), False)
     batches.set_epoch(2)
@@ -92,7 +93,7 @@ def test_augmentation_examples_are_the_first_batch_as_stored_and_as_fitted(tmp_p
 
 
 def test_mixup_batches_carry_blended_one_hot_targets_even_without_label_smoothing(tmp_path: Path) -> None:
-    _, params = staged_params(tmp_path, **{"train.label_smoothing": 0.0, "train.augment.mixup_alpha": 0.2})
+    params = staged_params(tmp_path, **{"train.label_smoothing": 0.0, "train.augment.mixup_alpha": 0.2})
     assert isinstance(make_loss(params), keras.losses.CategoricalCrossentropy)
     assert recipe_table(params).loc["train.augment", "value"].endswith("mixup alpha=0.2")
     training = load_dataset(params).split("Training")
@@ -107,7 +108,7 @@ def test_mixup_batches_carry_blended_one_hot_targets_even_without_label_smoothin
 
 @pytest.mark.slow
 def test_open_run_builds_the_staged_model_that_train_fits_and_records_the_schedule(tmp_path: Path) -> None:
-    _, params = staged_params(tmp_path)
+    params = staged_params(tmp_path)
     dataset = load_dataset(params)
     run = open_run(params, dataset, tmp_path / "opened")
     layers = layer_table(run.model)
@@ -131,37 +132,3 @@ def test_open_run_builds_the_staged_model_that_train_fits_and_records_the_schedu
 
     finished = open_run(params, dataset, tmp_path / "trained", reuse_finished=True)
     assert list(finished.epochs_to_do()) == [] and finished.finish().history.equals(result.history)
-
-
-@pytest.mark.slow
-def test_notebook_2_runs_the_training_train_runs_and_does_not_retrain_a_finished_run(tmp_path: Path) -> None:
-    """Notebook 2's visible loop gives the same history and weights as ``train`` (the CLI's training)."""
-    from fer_lib.report import NOTEBOOKS_DIR, run_report
-
-    params_path, params = staged_params(tmp_path)
-    notebook = [NOTEBOOKS_DIR / "02_fine_tuning.ipynb"]
-    report = run_report(params_path, reports_root=tmp_path / "reports", notebooks=notebook)
-    reference = train(params, load_dataset(params), tmp_path / "cli", verbose=0)
-
-    timing = ["seconds", "eval_seconds"]
-    notebook_history = pd.read_csv(report / "training" / "history.csv")
-    pd.testing.assert_frame_equal(notebook_history.drop(columns=timing), reference.history.drop(columns=timing))
-    for ours, theirs in zip(
-        load_model(report / "training" / "model.keras").get_weights(), reference.model.get_weights(), strict=True
-    ):
-        np.testing.assert_array_equal(ours, theirs)
-    html = (report / "02_fine_tuning.html").read_text()
-    assert "train.head_learning_rate" in html and "make_optimizer" in html
-    assert all(
-        (report / "figures" / f"02_{name}.png").is_file()
-        for name in ("augmentation", "learning_rate", "training_curves")
-    )
-
-    run_files = {path: path.stat().st_mtime_ns for path in (tmp_path / "cli").iterdir()}
-    again = run_report(
-        params_path, reports_root=tmp_path / "reports", notebooks=notebook, train_run=str(tmp_path / "cli")
-    )
-    assert not (again / "training").exists()
-    assert {path: path.stat().st_mtime_ns for path in (tmp_path / "cli").iterdir()} == run_files
-    assert "loading it, not training again" in (again / "02_fine_tuning.html").read_text()
-    pd.testing.assert_frame_equal(pd.read_csv(again / "training_history.csv"), reference.history)
