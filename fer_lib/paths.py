@@ -133,6 +133,21 @@ class ReportLayout:
         return self.root / "inputs"
 
 
+HISTORY_COLUMNS: tuple[str, ...] = (
+    "epoch",
+    "fit_accuracy",
+    "fit_loss",
+    "train_accuracy",
+    "train_loss",
+    "val_accuracy",
+    "val_loss",
+    "learning_rate",
+    "seconds",
+    "eval_seconds",
+)
+"""Per-epoch history: fit_* = fit-time (training mode); train_*/val_* = inference mode."""
+
+
 @dataclass(frozen=True)
 class RunLayout:
     """The files of one training run folder (written by :func:`fer_lib.training.train`, which
@@ -168,7 +183,7 @@ class RunLayout:
 
     @property
     def history(self) -> Path:
-        """One row per epoch (:data:`fer_lib.training.HISTORY_COLUMNS`)."""
+        """One row per epoch (:data:`HISTORY_COLUMNS`)."""
         return self.root / "history.csv"
 
     @property

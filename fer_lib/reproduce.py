@@ -31,7 +31,7 @@ import pandas as pd
 
 from fer_lib.errors import FerError, ParamsError
 from fer_lib.params import Params, load_params, params_from_dict, resolve_data_dir
-from fer_lib.paths import PROJECT_ROOT, ReportLayout
+from fer_lib.paths import HISTORY_COLUMNS, PROJECT_ROOT, ReportLayout
 
 EPOCH_TOLERANCE_PP: float = 6.0
 """Largest accepted per-epoch difference in PublicTest accuracy, in percentage points (see module doc)."""
@@ -46,14 +46,8 @@ COMPARED: tuple[tuple[str, str], ...] = (
 )
 """History columns set side by side (accuracy, inference mode unless fit-time) -> their label."""
 
-METRIC_COLUMNS: tuple[str, ...] = (
-    "fit_accuracy",
-    "fit_loss",
-    "train_accuracy",
-    "train_loss",
-    "val_accuracy",
-    "val_loss",
-    "learning_rate",
+METRIC_COLUMNS: tuple[str, ...] = tuple(
+    column for column in HISTORY_COLUMNS if column not in ("epoch", "seconds", "eval_seconds")
 )
 """The history columns that must be equal for two runs to be bit-identical (timings excluded)."""
 

@@ -7,7 +7,7 @@ A training run lives in one folder (:class:`fer_lib.paths.RunLayout` names its f
     run_dir/checkpoint.keras   model + optimizer after the last completed epoch
     run_dir/state.json         last completed epoch, best PublicTest accuracy and its epoch, finished flag
                                (with select: average, also the averaged epochs and their model's scores)
-    run_dir/history.csv        one row per epoch (columns: HISTORY_COLUMNS)
+    run_dir/history.csv        one row per epoch (columns: fer_lib.paths.HISTORY_COLUMNS)
     run_dir/best.weights.h5    weights of the best PublicTest epoch so far (select: best_val)
     run_dir/epoch-NNN.weights.h5  weights of each epoch that select: average will average
     run_dir/model.keras        the final float32 model without optimizer state (inference)
@@ -64,21 +64,7 @@ from fer_lib.model import (
     set_backbone_trainable,
 )
 from fer_lib.params import Params, load_params, params_from_dict
-from fer_lib.paths import ReportLayout, RunLayout
-
-HISTORY_COLUMNS: tuple[str, ...] = (
-    "epoch",
-    "fit_accuracy",
-    "fit_loss",
-    "train_accuracy",
-    "train_loss",
-    "val_accuracy",
-    "val_loss",
-    "learning_rate",
-    "seconds",
-    "eval_seconds",
-)
-"""Per-epoch history: fit_* = fit-time (training mode); train_*/val_* = inference mode."""
+from fer_lib.paths import HISTORY_COLUMNS, ReportLayout, RunLayout
 
 
 @dataclass
