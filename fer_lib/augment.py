@@ -87,9 +87,14 @@ def mixup(
 
 
 def _random_crop(face: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
-    """A random ``size`` x ``size`` square of one (H, W) face, resized back to (H, W) (bilinear)."""
+    """A random ``size`` x ``size`` square of one (H, W) face, resized back to (H, W) (:func:`_crop_resized`)."""
     height, width = face.shape
-    top, left = rng.integers(0, height - size + 1), rng.integers(0, width - size + 1)
+    return _crop_resized(face, rng.integers(0, height - size + 1), rng.integers(0, width - size + 1), size)
+
+
+def _crop_resized(face: np.ndarray, top: int, left: int, size: int) -> np.ndarray:
+    """The ``size`` x ``size`` square at (top, left) of one (H, W) face, resized back to (H, W) (bilinear)."""
+    height, width = face.shape
     return cv2.resize(face[top : top + size, left : left + size], (width, height), interpolation=cv2.INTER_LINEAR)
 
 
@@ -144,7 +149,6 @@ def tta_views(faces: np.ndarray, tta: TestTimeAugmentation) -> Iterator[np.ndarr
 
 def _resized_crop(faces: np.ndarray, top: int, left: int) -> np.ndarray:
     """(N, 48, 48) float32: the ``TENCROP_SIZE`` square at (top, left) of each face, resized back to 48x48."""
-    crops = faces[:, top : top + TENCROP_SIZE, left : left + TENCROP_SIZE]
-    return np.array(
-        [cv2.resize(crop, (FACE_SIZE, FACE_SIZE), interpolation=cv2.INTER_LINEAR) for crop in crops], dtype=np.float32
-    ).reshape(-1, FACE_SIZE, FACE_SIZE)
+    return np.array([_crop_resized(face, top, left, TENCROP_SIZE) for face in faces], dtype=np.float32).reshape(
+        -1, FACE_SIZE, FACE_SIZE
+    )
