@@ -46,7 +46,7 @@ from fer_lib.labels import EMOTIONS
 from fer_lib.params import FacesParams
 from fer_lib.paths import SHIPPED_MODEL
 from fer_lib.plots import FIGURE_DPI, plot_batch_summary
-from fer_lib.runs import file_sha256
+from fer_lib.runs import file_sha256, write_atomically
 from fer_lib.video import VIDEO_SUFFIXES, process_video
 
 PHOTO_SUFFIXES: frozenset[str] = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"})
@@ -193,14 +193,6 @@ def file_summary(frames: int, labels: pd.Series, seconds: float) -> dict[str, An
         "achieved_fps": frames / seconds if seconds > 0 else float("nan"),
         "seconds": seconds,
     }
-
-
-def write_atomically(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file renamed into place (never half a file)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
-    partial.write_text(text, encoding="utf-8")
-    os.replace(partial, path)
 
 
 def result_paths(out_dir: Path, relative: Path) -> tuple[Path, Path]:

@@ -65,6 +65,7 @@ from fer_lib.model import (
 )
 from fer_lib.params import Params, load_params, params_from_dict
 from fer_lib.paths import HISTORY_COLUMNS, ReportLayout, RunLayout
+from fer_lib.runs import write_atomically
 
 
 @dataclass
@@ -421,7 +422,7 @@ def _start_run_dir(run_dir: Path, params: Params, state: dict) -> None:
     warning = dirty_tree_warning("this training run")
     if warning:
         print(warning, file=sys.stderr, flush=True)
-    _atomic_write(RunLayout(run_dir).state, json.dumps(state, indent=2))
+    write_atomically(RunLayout(run_dir).state, json.dumps(state, indent=2))
 
 
 def _seed_everything(seed: int) -> None:
@@ -601,7 +602,7 @@ def _save_epoch(
     history = pd.read_csv(history_path) if history_path.is_file() else pd.DataFrame(columns=HISTORY_COLUMNS)
     history = history[history["epoch"] < row["epoch"]]
     history = pd.concat([history, pd.DataFrame([row]).reindex(columns=HISTORY_COLUMNS)], ignore_index=True)
-    _atomic_write(history_path, history.to_csv(index=False))
+    write_atomically(history_path, history.to_csv(index=False))
     val_accuracy = row.get("val_accuracy")
     if (
         params.train.select == "best_val"
@@ -619,7 +620,7 @@ def _save_epoch(
             "cooldown_counter": plateau.cooldown_counter,
         }
     state["epochs_done"] = row["epoch"]
-    _atomic_write(RunLayout(run_dir).state, json.dumps(state, indent=2))
+    write_atomically(RunLayout(run_dir).state, json.dumps(state, indent=2))
 
 
 def _finish(
@@ -650,7 +651,7 @@ def _finish(
     model_path = RunLayout(run_dir).model
     _atomic_save_model(final, model_path)
     state["finished"] = True
-    _atomic_write(RunLayout(run_dir).state, json.dumps(state, indent=2))
+    write_atomically(RunLayout(run_dir).state, json.dumps(state, indent=2))
     history = pd.read_csv(RunLayout(run_dir).history)
     return TrainResult(final, history, model_path, run_dir, _kept_epoch(state, history), epochs)
 
@@ -664,13 +665,6 @@ def _atomic_save_model(model: keras.Model, path: Path) -> None:
     """Save ``model`` to ``path`` via a temporary file, so a kill never leaves a half-written file."""
     temporary = path.with_name(f".{path.stem}.tmp.keras")
     model.save(temporary)
-    os.replace(temporary, path)
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` atomically."""
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(text)
     os.replace(temporary, path)
 
 
