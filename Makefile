@@ -25,9 +25,11 @@ $(VENV)/.scale-installed: $(VENV)/.installed requirements-scale-lock.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-lock.txt -r requirements-scale-lock.txt
 	touch $@
 
-# The linter and formatter (ruff, settings in pyproject.toml) first, then the tests (Ray's included).
+# The linter and formatter (ruff, settings in pyproject.toml) first, then the tests (Ray's included), in
+# two pytest-xdist workers that each take whole test files (TEST_WORKERS=0 runs them in this process).
+TEST_WORKERS ?= 2
 test: lint $(VENV)/.scale-installed
-	$(PY) -m pytest -q $(PYTEST_ARGS)
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .

@@ -2,8 +2,14 @@
 stand-in classifier, and the face/image/dataset factories the test files import
 (``from conftest import random_faces, write_image``)."""
 
+# ruff: noqa: E402 - TensorFlow is first imported with its start-up log lines muted (below)
 from __future__ import annotations
 
+from fer_lib.cli import quiet_native_logs
+
+quiet_native_logs()  # else every pytest-xdist worker prints TensorFlow's start-up lines on the terminal
+
+import fcntl
 import hashlib
 import os
 import tarfile
@@ -109,11 +115,13 @@ def fer2013_dir() -> Path:
     digest = hashlib.sha256(f"{TARBALL.stat().st_size}:{TARBALL.stat().st_mtime_ns}".encode()).hexdigest()[:12]
     target = EXTRACT_ROOT / digest
     done = target / ".extracted"
-    if not done.exists():
-        target.mkdir(parents=True, exist_ok=True)
-        with tarfile.open(TARBALL, "r:xz") as archive:
-            archive.extractall(target, filter="data")
-        done.touch()
+    target.mkdir(parents=True, exist_ok=True)
+    with open(target / ".lock", "w") as lock:  # pytest-xdist workers: one extracts, the others wait
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not done.exists():
+            with tarfile.open(TARBALL, "r:xz") as archive:
+                archive.extractall(target, filter="data")
+            done.touch()
     return target / "fer2013"
 
 
