@@ -531,16 +531,44 @@ def accuracy_deltas(table: pd.DataFrame) -> pd.DataFrame:
     return deltas[[label for column, label in DELTA_COLUMNS.items() if column.startswith("publictest_accuracy")]]
 
 
-def compare_to_baseline(table: pd.DataFrame) -> pd.DataFrame:
+def seed_repeats(ablation: Ablation) -> list[str]:
+    """The variants that change only ``seed``: the baseline trained again, so their difference from
+    the baseline is run-to-run noise (data order, initialisation of the head, augmentation draws)."""
+    return [variant.name for variant in ablation.distinct()[1:] if set(variant.overrides) == {"seed"}]
+
+
+def seed_noise(table: pd.DataFrame, ablation: Ablation) -> pd.Series | None:
+    """How far the baseline's seed repeats (:func:`seed_repeats`) land from it: the largest absolute
+    difference per metric, in percentage points, indexed by the :data:`DELTA_COLUMNS` labels.
+
+    A variant whose difference from the baseline is no larger than this is not distinguished from
+    training the baseline again. None when the ablation has no seed repeat.
+    """
+    repeats = [name for name in seed_repeats(ablation) if name in set(table["variant"])]
+    if not repeats:
+        return None
+    return deltas_vs_baseline(table).loc[repeats].abs().max().rename("seed noise (pp)")
+
+
+def compare_to_baseline(table: pd.DataFrame, *, noise: pd.Series | None = None) -> pd.DataFrame:
     """The table for reading: accuracies in %, deltas vs the baseline in percentage points, costs;
-    sorted by PublicTest accuracy (no test-time augmentation), best first."""
+    sorted by PublicTest accuracy (no test-time augmentation), best first.
+
+    With ``noise`` (:func:`seed_noise`), a column ``|Δ| > seed noise`` says whether each variant's
+    PublicTest accuracy (no TTA) differs from the baseline's by more than the seed repeats do.
+    """
     deltas = deltas_vs_baseline(table)
     shown = table.set_index("variant")
+    accuracy_delta = deltas[DELTA_COLUMNS["publictest_accuracy"]]
+    beyond_noise = {}
+    if noise is not None:
+        beyond_noise["|Δ| > seed noise"] = accuracy_delta.abs() > noise[DELTA_COLUMNS["publictest_accuracy"]]
     readable = pd.DataFrame(
         {
             "overrides": shown["overrides"],
             "PublicTest acc. %": 100 * shown["publictest_accuracy"],
-            "Δ pp": deltas[DELTA_COLUMNS["publictest_accuracy"]],
+            "Δ pp": accuracy_delta,
+            **beyond_noise,
             "PublicTest acc. % (flip TTA)": 100 * shown["publictest_accuracy_tta_flip"],
             "Δ pp (flip TTA)": deltas[DELTA_COLUMNS["publictest_accuracy_tta_flip"]],
             "PublicTest acc. % (ten-crop TTA)": 100 * shown["publictest_accuracy_tta_tencrop"],

@@ -310,13 +310,16 @@ def plot_batch_summary(summary: pd.DataFrame) -> Figure:
     return figure
 
 
-def plot_ablation_deltas(deltas: pd.DataFrame) -> Figure:
+def plot_ablation_deltas(deltas: pd.DataFrame, *, noise: float | None = None) -> Figure:
     """Horizontal bars: how much each variant changes a metric compared with the baseline.
 
     Args:
         deltas: one row per variant (index: variant names, baseline left out), one column per
             bar colour (e.g. PublicTest accuracy without and with test-time augmentation), values
             in percentage points (positive: better than the baseline).
+        noise: the seed-to-seed noise in percentage points (:func:`fer_lib.ablation.seed_noise`),
+            drawn as a grey band from -noise to +noise: bars inside it are not told apart from
+            training the baseline again.
     """
     long = deltas.rename_axis("variant").reset_index().melt(id_vars="variant", var_name="metric", value_name="delta")
     figure = Figure(figsize=(9, 1.5 + 0.3 * max(len(deltas), 1) * max(len(deltas.columns), 1)), layout="constrained")
@@ -326,6 +329,9 @@ def plot_ablation_deltas(deltas: pd.DataFrame) -> Figure:
         for bars in axes.containers:
             axes.bar_label(bars, fmt="%+.1f", fontsize=7, padding=2)
     axes.axvline(0, color="black", linewidth=0.8)
+    if noise is not None:
+        axes.axvspan(-noise, noise, color="grey", alpha=0.2, zorder=0, label=f"seed-to-seed noise (±{noise:.1f} pp)")
+        axes.legend()
     axes.set(
         xlabel="difference from the baseline (percentage points)",
         ylabel="",

@@ -17,6 +17,8 @@ from fer_lib.ablation import (
     load_variants,
     pending_variants,
     run_ablation,
+    seed_noise,
+    seed_repeats,
     variant_run_dir,
 )
 from fer_lib.cli import main
@@ -267,3 +269,47 @@ def test_shrinking_the_gpu_variants_for_a_cpu_makes_the_input_size_variants_the_
         overrides={"model.input_size": 48, "data.train_subset": 3000, "train.epochs": 4},
     )
     assert {variant.name for variant in on_a_cpu.variants if variant.same_as} == {"input 48 px", "input 224 px"}
+
+
+# --- seed-to-seed noise ----------------------------------------------------------------------------
+
+SEEDS = """base: tiny.yaml
+variants:
+  baseline: {}
+  another seed:
+    seed: 6
+  a third seed:
+    seed: 7
+  seed and scaling:
+    seed: 8
+    model.scale: unit
+"""
+
+
+def scored(names: list[str], accuracies: list[float]) -> pd.DataFrame:
+    """A table with :data:`COLUMNS` as :func:`run_ablation` returns it: every PublicTest metric of a variant
+    is its entry of ``accuracies``, the other columns are zeros."""
+    table = pd.DataFrame(0.0, index=range(len(names)), columns=list(COLUMNS))
+    table["variant"], table["overrides"] = names, "x"
+    for column in COLUMNS:
+        if column.startswith("publictest_") and column != "publictest_n":
+            table[column] = accuracies
+    return table
+
+
+def test_seed_noise_is_the_largest_distance_of_a_seed_repeat_from_the_baseline(tmp_path: Path) -> None:
+    ablation = load_variants(write_study(tmp_path, SEEDS))
+    table = scored(["baseline", "another seed", "a third seed", "seed and scaling"], [0.55, 0.597, 0.53, 0.70])
+
+    noise = seed_noise(table, ablation)
+    readable = compare_to_baseline(table, noise=noise)
+
+    assert seed_repeats(ablation) == ["another seed", "a third seed"]  # a variant changing more is not one
+    assert noise["PublicTest accuracy, no TTA"] == pytest.approx(4.7)
+    assert readable["|Δ| > seed noise"].to_dict() == {
+        "seed and scaling": True,
+        "another seed": False,
+        "baseline": False,
+        "a third seed": False,
+    }
+    assert seed_noise(table.iloc[[0, 3]], ablation) is None  # no seed repeat in the table

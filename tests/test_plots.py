@@ -162,6 +162,16 @@ def test_ablation_deltas_draw_one_bar_per_variant_and_metric() -> None:
     assert [text.get_text() for text in axes.get_legend().get_texts()] == ["no TTA", "flip TTA"]
 
 
+def test_ablation_deltas_shade_the_seed_noise_band() -> None:
+    deltas = pd.DataFrame({"no TTA": [-4.0, 6.0]}, index=["another seed", "no augmentation"])
+
+    axes = plots.plot_ablation_deltas(deltas, noise=4.0).axes[0]
+
+    (band,) = [patch for patch in axes.patches if patch.get_label().startswith("seed-to-seed")]
+    assert band.get_x() == pytest.approx(-4.0) and band.get_width() == pytest.approx(8.0)
+    assert [text.get_text() for text in axes.get_legend().get_texts()] == ["no TTA", "seed-to-seed noise (±4.0 pp)"]
+
+
 def test_accuracy_vs_cost_labels_every_variant_and_the_device() -> None:
     table = pd.DataFrame(
         {
