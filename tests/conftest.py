@@ -52,6 +52,17 @@ MobileNetV2 of width 0.35 from scratch at 32 px, every part of the loop on (Adam
 label smoothing, augmentation, PublicTest scored each epoch), 2 epochs: a few seconds."""
 
 
+TINY_ABLATION = {
+    "name": "tiny-ablation",
+    "seed": 5,
+    "data": {"source": "synthetic", "synthetic_per_class": 6},
+    "model": {"input_size": 32, "alpha": 0.35, "weights": "none", "bn_momentum": 0.9},
+    "train": {"epochs": 1, "batch_size": 16, "train_eval_subset": None},
+}
+"""The base recipe of the tiny ablations (tests/test_ablation.py, and on Ray tests/test_scale.py): one
+epoch of 42 synthetic faces at 32 px, width 0.35, from scratch."""
+
+
 # --- factories ---------------------------------------------------------------------------------------
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
+from conftest import TINY_ABLATION
 
 from fer_lib.ablation import (
     COLUMNS,
@@ -25,14 +26,6 @@ from fer_lib.cli import main
 from fer_lib.errors import ParamsError
 from fer_lib.paths import PROJECT_ROOT
 
-TINY = {
-    "name": "tiny-ablation",
-    "seed": 5,
-    "data": {"source": "synthetic", "synthetic_per_class": 6},
-    "model": {"input_size": 32, "alpha": 0.35, "weights": "none", "bn_momentum": 0.9},
-    "train": {"epochs": 1, "batch_size": 16, "train_eval_subset": None},
-}
-
 VARIANTS = """base: tiny.yaml
 variants:
   baseline: {}
@@ -49,7 +42,7 @@ COMMON = {"train.epochs": 1}
 def write_study(folder: Path, variants: str = VARIANTS) -> Path:
     """Write ``tiny.yaml`` and ``variants.yaml`` into ``folder``; return the variants file."""
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "tiny.yaml").write_text(yaml.safe_dump(TINY))
+    (folder / "tiny.yaml").write_text(yaml.safe_dump(TINY_ABLATION))
     path = folder / "variants.yaml"
     path.write_text(variants)
     return path

@@ -22,6 +22,7 @@ import pandas as pd
 import psutil
 import pytest
 import yaml
+from conftest import TINY_ABLATION
 
 from fer_lib import video
 from fer_lib.ablation import make_ablation, pending_variants, run_ablation, variant_run_dir
@@ -35,15 +36,6 @@ from fer_lib.paths import PROJECT_ROOT
 from fer_lib.training import is_finished
 
 ray = pytest.importorskip("ray") if not os.environ.get("CI") else __import__("ray")
-
-TINY = {
-    "name": "tiny-ray-ablation",
-    "seed": 5,
-    "data": {"source": "synthetic", "synthetic_per_class": 6},
-    "model": {"input_size": 32, "alpha": 0.35, "weights": "none", "bn_momentum": 0.9},
-    "train": {"epochs": 1, "batch_size": 16, "train_eval_subset": None},
-}
-"""A recipe that trains in seconds on generated faces."""
 
 
 @pytest.fixture(scope="module")
@@ -247,7 +239,7 @@ def test_without_ray_batch_and_ablate_ray_say_how_to_install(
     write_sample_photos(tmp_path / "in")
     variants = tmp_path / "study" / "variants.yaml"
     variants.parent.mkdir()
-    (variants.parent / "tiny.yaml").write_text(yaml.safe_dump(TINY))
+    (variants.parent / "tiny.yaml").write_text(yaml.safe_dump(TINY_ABLATION))
     variants.write_text("base: tiny.yaml\nvariants:\n  baseline: {}\n")
     hint = "an optional extra: pip install -e '.[scale]' (exact versions: pip install -r requirements-scale-lock.txt)"
 
@@ -280,7 +272,7 @@ def test_fer_lib_imports_ray_only_when_batch_or_ablate_ray_run() -> None:
 def test_an_ablation_on_ray_trains_each_variant_in_its_folder_and_reports_a_failed_one(
     local_ray: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(TINY))
+    (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(TINY_ABLATION))
     good = {"baseline": {}, "scaling x/255": {"model.scale": "unit"}}
     broken = {**good, "missing weights": {"model.weights": str(tmp_path / "no-such-weights.h5")}}
     ablation = make_ablation(tmp_path / "tiny.yaml", broken)
