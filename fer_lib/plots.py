@@ -331,7 +331,9 @@ def plot_ablation_deltas(deltas: pd.DataFrame, *, noise: float | None = None) ->
     axes.axvline(0, color="black", linewidth=0.8)
     if noise is not None:
         axes.axvspan(-noise, noise, color="grey", alpha=0.2, zorder=0, label=f"seed-to-seed noise (±{noise:.1f} pp)")
-        axes.legend()
+    if axes.get_legend_handles_labels()[0]:
+        axes.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), ncols=2)  # below the axes, never over bars
+    axes.margins(x=0.12)  # room for the bar labels
     axes.set(
         xlabel="difference from the baseline (percentage points)",
         ylabel="",
