@@ -172,3 +172,26 @@ def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> TrainResult:
     folder = tmp_path_factory.mktemp("tiny-run")
     params = load_params(write_params(folder / "tiny.yaml", TINY_RUN))
     return train(params, load_dataset(params), folder / "run", verbose=0)
+
+
+# --- scheduling --------------------------------------------------------------------------------------
+
+HEAVIEST_FIRST: tuple[str, ...] = (
+    "test_shipped_model.py",
+    "test_training.py",
+    "test_portable_report.py",
+    "test_study.py",
+    "test_reproduce.py",
+    "test_scale.py",
+    "test_ablation.py",
+    "test_papers.py",
+)
+"""The test files that take longest, heaviest first (60-150 s each on 2 cores; ``make test
+PYTEST_ARGS=--durations=0`` measures them). pytest-xdist hands whole files to its workers in
+collection order, so these go out first and the quick files even out the two workers' ends."""
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run :data:`HEAVIEST_FIRST`'s files first, in that order; the others keep pytest's order after them."""
+    rank = {name: position for position, name in enumerate(HEAVIEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
