@@ -181,6 +181,7 @@ def run_ablation_report(
     on_ray: bool = False,
     ray_address: str | None = None,
     kernel_name: str = "python3",
+    name: str | None = None,
 ) -> Path:
     """Run the ablation notebook into a new report folder ``<reports_root>/ablations-<time>/``; return it.
 
@@ -196,12 +197,14 @@ def run_ablation_report(
         on_ray: train and score each variant as one Ray task (see :func:`fer_lib.ablation.run_ablation`).
         ray_address: with ``on_ray``, the Ray cluster to join; None: a local Ray.
         kernel_name: the Jupyter kernel that executes the notebook.
+        name: the report folder's exact name (e.g. ``ablations``); default ``ablations-<time>``.
 
     Raises:
         ParamsError: for an invalid variants or params file or override (before any folder is created).
         ClusterError: with ``on_ray``, if Ray is not installed (idem).
         DataError, ModelError: if the dataset or, for a variant still to train, the ImageNet weights
             file is missing (idem).
+        RunExistsError: if ``name`` is given and that folder exists.
         FerError, NotebookFailedError: as :func:`run_report`.
     """
     from fer_lib.ablation import DEFAULT_RUNS_DIR, load_variants, pending_variants
@@ -236,10 +239,11 @@ def run_ablation_report(
         ablation.base_path.resolve(),
         notebooks,
         reports_root,
-        "ablations",
+        name or "ablations",
         parameters,
         data_dir,
         kernel_name,
+        exact_name=name is not None,
     )
 
 

@@ -150,12 +150,14 @@ def test_cli_writes_a_report_with_index_and_figures(
             str(runs_dir),
             "--out",
             str(tmp_path / "reports"),
+            "--name",
+            "ablations-tiny",
         ]
     )
 
     assert code == 0, capsys.readouterr().err
     [report] = (tmp_path / "reports").iterdir()
-    assert report.name.startswith("ablations-")
+    assert report.name == "ablations-tiny"
     assert snapshot(runs_dir) == before  # the variants trained by the fixture were reused
     index = (report / "index.html").read_text()
     assert "baseline: PublicTest accuracy (inference mode, n=14)" in index and "SYNTHETIC" in index
@@ -170,6 +172,19 @@ def test_cli_writes_a_report_with_index_and_figures(
     manifest = json.loads((report / "manifest.json").read_text())
     assert manifest["report"]["notebooks"] == ["06_ablations.ipynb"]
     assert (report / "06_ablations.html").is_file()
+
+
+def test_cli_refuses_a_report_name_that_exists(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    existing = tmp_path / "reports" / "ablations"
+    (existing / "figures").mkdir(parents=True)
+    variants = write_study(tmp_path / "study")
+
+    code = main(["ablate", "--variants", str(variants), "--out", str(tmp_path / "reports"), "--name", "ablations"])
+
+    err = capsys.readouterr().err
+    assert code == 2 and err.splitlines()[-1] == f"error: {existing}: exists; choose another name", err
+    assert [path.name for path in existing.iterdir()] == ["figures"]  # the earlier report is untouched
+    assert not (tmp_path / "study" / "runs").exists()
 
 
 # --- the variants file -----------------------------------------------------------------------------

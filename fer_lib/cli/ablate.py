@@ -20,7 +20,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Train every variant of --variants (one factor changed from the base recipe at a time) "
         "into its own folder under --runs, score each on PublicTest in inference mode (accuracy, "
         "macro-F1, without and with flip test-time augmentation) with its training seconds per "
-        "epoch and inference cost, and write a new report REPORTS_ROOT/ablations-<time>/ "
+        "epoch and inference cost, and write a new report REPORTS_ROOT/ablations-<time>/ (or --name) "
         "(notebooks/06_ablations.ipynb) with index.html. Re-running resumes an interrupted "
         "ablation; finished variants are not retrained. Existing reports are never overwritten.",
     )
@@ -50,6 +50,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--out", metavar="REPORTS_ROOT", default=None, help="folder that receives the report folder (default: reports/)"
+    )
+    parser.add_argument(
+        "--name",
+        metavar="NAME",
+        default=None,
+        help="the report folder's exact name, e.g. ablations (default: ablations-<time>); "
+        "an existing folder is refused",
     )
     parser.add_argument("--workers", type=positive_int, default=1, help="host threads preparing training batches")
     parser.add_argument(
@@ -89,6 +96,7 @@ def handle(args: argparse.Namespace) -> int:
                 workers=args.workers,
                 on_ray=args.ray,
                 ray_address=args.address,
+                name=args.name,
             )
         )
         return reports[0]
