@@ -4,10 +4,6 @@ A report's provenance is its ``manifest.json`` (the commit the report was made a
 report made from a training run, ``training_manifest.json`` (the commit the model was trained at).
 The shipped model is tied to its report by ``models/fer_mobilenetv2.json`` (SHA-256 of the model
 file and the report folder; written by :func:`fer_lib.runs.write_model_provenance`).
-
-Reports made before these checks existed are listed in :data:`LEGACY` with the reason: their cases
-are expected failures (``xfail(strict=True)``), so a legacy report re-made from a clean commit makes
-its case pass unexpectedly, which fails the suite until its entry is removed here.
 """
 
 from __future__ import annotations
@@ -26,12 +22,6 @@ REPORTS = PROJECT_ROOT / "reports"
 
 PROVENANCE_FILES: tuple[str, ...] = ("manifest.json", "training_manifest.json")
 """The files of a report that record a commit: the report's own and its training run's."""
-
-LEGACY: dict[str, str] = {
-    "ablations/manifest.json": "made at 11bea30 from a tree with uncommitted changes, before this check; re-make it "
-    "with `python -m fer_lib ablate` from a clean commit",
-}
-"""``<report>/<provenance file>`` -> why it cannot name a clean commit yet (expected to fail, strictly)."""
 
 TEXT_SUFFIXES: tuple[str, ...] = (".html", ".ipynb", ".json", ".csv", ".md", ".yaml", ".txt")
 
@@ -61,15 +51,12 @@ def committed_reports() -> list[str]:
     return sorted({Path(path).parts[1] for path in tracked("reports") if len(Path(path).parts) > 2})
 
 
-def provenance_cases() -> list:
+def provenance_cases() -> list[str]:
     """One case per committed report and provenance file it holds (``manifest.json`` at least)."""
     cases = []
     for report in committed_reports():
         names = [name for name in PROVENANCE_FILES if (REPORTS / report / name).is_file()] or ["manifest.json"]
-        for name in names:
-            key = f"{report}/{name}"
-            marks = [pytest.mark.xfail(strict=True, reason=f"legacy: {LEGACY[key]}")] if key in LEGACY else []
-            cases.append(pytest.param(key, marks=marks, id=key))
+        cases += [f"{report}/{name}" for name in names]
     return cases
 
 
@@ -101,11 +88,6 @@ def test_committed_report_names_a_clean_commit_of_this_history(case: str) -> Non
     assert_clean_commit(REPORTS / case)
 
 
-def test_legacy_list_names_only_committed_reports() -> None:
-    reports = committed_reports()
-    assert [key for key in LEGACY if key.split("/")[0] not in reports] == [], "remove entries of deleted reports"
-
-
 def test_shipped_model_is_tied_to_its_committed_report() -> None:
     where = MODEL_PROVENANCE.relative_to(PROJECT_ROOT)
     assert MODEL_PROVENANCE.is_file(), f"{where}: missing; write it with fer_lib.runs.write_model_provenance(REPORT)"
@@ -121,11 +103,8 @@ def test_shipped_model_is_tied_to_its_committed_report() -> None:
     assert record["training_git"] == training["git"]
 
 
-def test_shipped_model_was_trained_from_a_clean_commit(request: pytest.FixtureRequest) -> None:
+def test_shipped_model_was_trained_from_a_clean_commit() -> None:
     report = json.loads(MODEL_PROVENANCE.read_text(encoding="utf-8"))["report"]
-    key = f"{Path(report).name}/training_manifest.json"
-    if key in LEGACY:
-        request.applymarker(pytest.mark.xfail(strict=True, reason=f"the shipped model is legacy: {LEGACY[key]}"))
     assert_clean_commit(PROJECT_ROOT / report / "training_manifest.json")
 
 
