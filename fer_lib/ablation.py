@@ -544,7 +544,8 @@ def seed_noise(table: pd.DataFrame, ablation: Ablation) -> pd.Series | None:
     A variant whose difference from the baseline is no larger than this is not distinguished from
     training the baseline again. None when the ablation has no seed repeat.
     """
-    repeats = [name for name in seed_repeats(ablation) if name in set(table["variant"])]
+    scored = set(table["variant"])
+    repeats = [name for name in seed_repeats(ablation) if name in scored]
     if not repeats:
         return None
     return deltas_vs_baseline(table).loc[repeats].abs().max().rename("seed noise (pp)")

@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-import yaml
-from conftest import TINY_ABLATION
+from conftest import TINY_ABLATION, write_params
 
 from fer_lib.ablation import (
     COLUMNS,
@@ -42,7 +41,7 @@ COMMON = {"train.epochs": 1}
 def write_study(folder: Path, variants: str = VARIANTS) -> Path:
     """Write ``tiny.yaml`` and ``variants.yaml`` into ``folder``; return the variants file."""
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "tiny.yaml").write_text(yaml.safe_dump(TINY_ABLATION))
+    write_params(folder / "tiny.yaml", TINY_ABLATION)
     path = folder / "variants.yaml"
     path.write_text(variants)
     return path
@@ -179,12 +178,26 @@ def test_cli_refuses_a_report_name_that_exists(tmp_path: Path, capsys: pytest.Ca
     (existing / "figures").mkdir(parents=True)
     variants = write_study(tmp_path / "study")
 
-    code = main(["ablate", "--variants", str(variants), "--out", str(tmp_path / "reports"), "--name", "ablations"])
+    runs = tmp_path / "runs"
+
+    code = main(
+        [
+            "ablate",
+            "--variants",
+            str(variants),
+            "--runs",
+            str(runs),
+            "--out",
+            str(tmp_path / "reports"),
+            "--name",
+            "ablations",
+        ]
+    )
 
     err = capsys.readouterr().err
     assert code == 2 and err.splitlines()[-1] == f"error: {existing}: exists; choose another name", err
     assert [path.name for path in existing.iterdir()] == ["figures"]  # the earlier report is untouched
-    assert not (tmp_path / "study" / "runs").exists()
+    assert not runs.exists()  # refused before any variant trained
 
 
 # --- the variants file -----------------------------------------------------------------------------

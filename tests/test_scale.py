@@ -21,8 +21,7 @@ from pathlib import Path
 import pandas as pd
 import psutil
 import pytest
-import yaml
-from conftest import TINY_ABLATION
+from conftest import TINY_ABLATION, write_params
 
 from fer_lib import video
 from fer_lib.ablation import make_ablation, pending_variants, run_ablation, variant_run_dir
@@ -239,7 +238,7 @@ def test_without_ray_batch_and_ablate_ray_say_how_to_install(
     write_sample_photos(tmp_path / "in")
     variants = tmp_path / "study" / "variants.yaml"
     variants.parent.mkdir()
-    (variants.parent / "tiny.yaml").write_text(yaml.safe_dump(TINY_ABLATION))
+    write_params(variants.parent / "tiny.yaml", TINY_ABLATION)
     variants.write_text("base: tiny.yaml\nvariants:\n  baseline: {}\n")
     hint = "an optional extra: pip install -e '.[scale]' (exact versions: pip install -r requirements-scale-lock.txt)"
 
@@ -272,7 +271,7 @@ def test_fer_lib_imports_ray_only_when_batch_or_ablate_ray_run() -> None:
 def test_an_ablation_on_ray_trains_each_variant_in_its_folder_and_reports_a_failed_one(
     local_ray: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(TINY_ABLATION))
+    write_params(tmp_path / "tiny.yaml", TINY_ABLATION)
     good = {"baseline": {}, "scaling x/255": {"model.scale": "unit"}}
     broken = {**good, "missing weights": {"model.weights": str(tmp_path / "no-such-weights.h5")}}
     ablation = make_ablation(tmp_path / "tiny.yaml", broken)
