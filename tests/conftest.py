@@ -13,6 +13,7 @@ import fcntl
 import hashlib
 import os
 import tarfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
@@ -31,6 +32,16 @@ from fer_lib.training import TrainResult, train
 SHARED = PROJECT_ROOT.parent / "shared"
 TARBALL = SHARED / "data" / "fer2013-train-publictest.tar.xz"
 EXTRACT_ROOT = Path(os.environ.get("FER_TEST_CACHE", Path.home() / ".cache" / "fer-study-tests"))
+
+TENSORFLOW = keras.config.backend() == "tensorflow"
+if TENSORFLOW:
+    import tensorflow as tf
+
+    # Keras' train and predict steps run eagerly in this process: tracing MobileNetV2's train step (about
+    # 10 s, every optimizer variable traced) costs more than the few steps of the tests' tiny runs. The
+    # traced path is what runs in every subprocess test (the study, the CLI, the SIGKILL resume, notebook
+    # kernels) and where a test asks for it with the ``graph_mode`` fixture.
+    tf.config.run_functions_eagerly(True)
 
 TINY_RUN = {
     "name": "tiny",
@@ -110,6 +121,17 @@ def face_dataset(
 
 
 # --- fixtures ----------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def graph_mode() -> Iterator[None]:
+    """Keras' steps traced into TensorFlow graphs for this test, as outside the tests: for many batches
+    (graph kernels are faster per batch) and for bit-identity with a subprocess, whose steps are traced."""
+    if TENSORFLOW:
+        tf.config.run_functions_eagerly(False)
+    yield
+    if TENSORFLOW:
+        tf.config.run_functions_eagerly(True)
 
 
 @pytest.fixture(scope="session")

@@ -56,6 +56,7 @@ def write_image_folder(root: Path) -> Path:
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("graph_mode")  # reproduce trains here as the notebook kernel did, traced
 def test_report_inside_the_project_is_portable_and_its_training_reproduces(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
