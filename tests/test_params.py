@@ -261,6 +261,7 @@ def test_cpu_paper_files_change_only_the_input_size(paper: str) -> None:
     cpu = load_params(PROJECT_ROOT / "params" / f"{paper}_cpu.yaml")
 
     assert cpu.model.input_size < recipe.model.input_size == 224
+    assert cpu.faces.model == recipe.faces.model == "run"  # the photo and clip checks use the paper's model
     assert (
         dataclasses.replace(
             cpu, name=recipe.name, description=recipe.description, model=dataclasses.replace(cpu.model, input_size=224)
