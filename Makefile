@@ -29,7 +29,7 @@ $(VENV)/.scale-installed: $(VENV)/.installed requirements-scale-lock.txt
 # two pytest-xdist workers that each take whole test files (TEST_WORKERS=0 runs them in this process).
 TEST_WORKERS ?= 2
 test: lint $(VENV)/.scale-installed
-	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .

@@ -39,9 +39,19 @@ if TENSORFLOW:
 
     # Keras' train and predict steps run eagerly in this process: tracing MobileNetV2's train step (about
     # 10 s, every optimizer variable traced) costs more than the few steps of the tests' tiny runs. The
-    # traced path is what runs in every subprocess test (the study, the CLI, the SIGKILL resume, notebook
-    # kernels) and where a test asks for it with the ``graph_mode`` fixture.
+    # traced path is what runs in the other subprocesses (the study, the CLI, notebook kernels) and
+    # where a test asks for it with the ``graph_mode`` fixture.
     tf.config.run_functions_eagerly(True)
+
+EAGER_SUBPROCESS = {
+    "PYTHONPATH": os.pathsep.join(
+        filter(None, [str(Path(__file__).parent / "eager_site"), os.environ.get("PYTHONPATH")])
+    )
+}
+"""Environment for subprocesses whose Keras steps should run eagerly too (``tests/eager_site``): the
+training subprocesses of test_training.py and the Ray workers of test_scale.py, which train the tiny
+recipe in half the time. Traced training is matched bit for bit across processes by
+test_portable_report.py (a notebook kernel and the test process)."""
 
 TINY_RUN = {
     "name": "tiny",
@@ -200,17 +210,21 @@ def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> TrainResult:
 
 HEAVIEST_FIRST: tuple[str, ...] = (
     "test_shipped_model.py",
-    "test_training.py",
     "test_portable_report.py",
     "test_study.py",
-    "test_reproduce.py",
     "test_scale.py",
+    "test_training.py",
     "test_ablation.py",
     "test_papers.py",
+    "test_bad_input.py",
+    "test_training_pieces.py",
+    "test_reproduce.py",
+    "test_model.py",
 )
-"""The test files that take longest, heaviest first (60-150 s each on 2 cores; ``make test
+"""The test files that take longest, heaviest first (10-130 s each on 2 idle cores; ``make test
 PYTEST_ARGS=--durations=0`` measures them). pytest-xdist hands whole files to its workers in
-collection order, so these go out first and the quick files even out the two workers' ends."""
+collection order (``--no-loadscope-reorder``: else it orders files by their number of tests), so
+these go out first and the quick files even out the two workers' ends."""
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

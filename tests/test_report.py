@@ -167,9 +167,16 @@ def test_cli_report_rejects_invalid_params(study: dict[str, Path], capsys: pytes
     assert not study["reports"].exists()
 
 
-def test_make_portable_rewrites_machine_paths_in_text_files_only(tmp_path: Path) -> None:
+def test_make_portable_rewrites_machine_paths_in_text_files_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from fer_lib.paths import PROJECT_ROOT
     from fer_lib.report import machine_paths, make_portable
+
+    # temporary and home folders elsewhere, so that the project's sibling below lies under none of the
+    # rewritten folders even in a clone under /tmp or ~
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "temporary"))
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
 
     (tmp_path / "page.html").write_text(
         f'<span>"{PROJECT_ROOT}/params/a.yaml"</span> {PROJECT_ROOT}2/x from /data/fer&quot; {PROJECT_ROOT}'

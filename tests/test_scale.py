@@ -21,7 +21,7 @@ from pathlib import Path
 import pandas as pd
 import psutil
 import pytest
-from conftest import TINY_ABLATION, write_params
+from conftest import EAGER_SUBPROCESS, TINY_ABLATION, write_params
 
 from fer_lib import video
 from fer_lib.ablation import make_ablation, pending_variants, run_ablation, variant_run_dir
@@ -39,8 +39,17 @@ ray = pytest.importorskip("ray") if not os.environ.get("CI") else __import__("ra
 
 @pytest.fixture(scope="module")
 def local_ray() -> Iterator[None]:
-    """A local Ray with 2 CPUs for the module (2 workers); its workers inherit this process's environment."""
-    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
+    """A local Ray with 2 CPUs for the module (2 workers); its workers inherit this process's environment,
+    with Keras' steps run eagerly as in this process (:data:`conftest.EAGER_SUBPROCESS`; Ray's own
+    processes start without it, since importing TensorFlow in each can time out the node's start)."""
+    ray.init(
+        address="local",
+        num_cpus=2,
+        include_dashboard=False,
+        log_to_driver=False,
+        logging_level=logging.ERROR,
+        runtime_env={"env_vars": EAGER_SUBPROCESS},
+    )
     yield
     ray.shutdown()
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import TINY_RUN, write_params
+from conftest import EAGER_SUBPROCESS, TINY_RUN, write_params
 
 from fer_lib.data import load_dataset
 from fer_lib.errors import RunExistsError
@@ -50,7 +50,7 @@ def straight_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
         train_command(params_path, folder / "run"),
         check=True,
         cwd=PROJECT_ROOT,
-        env={**os.environ, **THREADS},
+        env={**os.environ, **THREADS, **EAGER_SUBPROCESS},
         capture_output=True,
     )
     return folder / "run"
@@ -116,7 +116,7 @@ def test_sigkill_mid_epoch_then_resume_matches_uninterrupted_run(straight_run: P
     one (so two processes with the same thread settings train bit-identically, and resuming changes
     nothing, the averaged epochs included)."""
     params_path = straight_run.parent / "p.yaml"
-    env = {**os.environ, **THREADS, "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, **THREADS, **EAGER_SUBPROCESS, "PYTHONUNBUFFERED": "1"}
 
     interrupted = tmp_path / "interrupted"
     process = subprocess.Popen(
