@@ -141,7 +141,7 @@ def plot_training_curves(history: pd.DataFrame, *, title: str | None = None) -> 
         title: a title over both panels, e.g. naming the recipe and its input size.
     """
     epochs = history["epoch"] if "epoch" in history else pd.Series(np.arange(1, len(history) + 1))
-    figure = Figure(figsize=(11, 4), layout="constrained")
+    figure = Figure(figsize=(11, 5), layout="constrained")
     accuracy_axes, loss_axes = figure.subplots(1, 2)
     for ax, metric in ((accuracy_axes, "accuracy"), (loss_axes, "loss")):
         for prefix, label, style in TRAINING_CURVES:
@@ -150,8 +150,8 @@ def plot_training_curves(history: pd.DataFrame, *, title: str | None = None) -> 
                 ax.plot(epochs, history[column], style, marker="o", label=label)
         ax.set(xlabel="epoch", ylabel=metric, title=f"{metric.capitalize()} per epoch")
         ax.xaxis.get_major_locator().set_params(integer=True)
-        if ax.lines:
-            ax.legend()
+        if ax.lines:  # below the axes: over them it hides the last epochs' points
+            ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), frameon=False)
     if title:
         figure.suptitle(title)
     return figure

@@ -84,7 +84,8 @@ def test_training_curves_label_modes_and_tolerate_missing_columns() -> None:
         }
     )
 
-    accuracy, loss = plots.plot_training_curves(history).axes
+    figure = plots.plot_training_curves(history)
+    accuracy, loss = figure.axes
 
     assert [line.get_label() for line in accuracy.lines] == [
         "Training, fit-time (training mode)",
@@ -96,6 +97,9 @@ def test_training_curves_label_modes_and_tolerate_missing_columns() -> None:
         "PublicTest, inference mode",
     ]
     assert list(accuracy.lines[0].get_xdata()) == [1, 2] and accuracy.get_ylabel() == "accuracy"
+    figure.draw_without_rendering()
+    for axes in (accuracy, loss):  # each legend lies below its panel, under the x label, never over the curves
+        assert axes.get_legend().get_window_extent().y1 < axes.xaxis.label.get_window_extent().y0
     only_val = plots.plot_training_curves(pd.DataFrame({"val_accuracy": [0.2, 0.3, 0.4]}))
     assert list(only_val.axes[0].lines[0].get_xdata()) == [1, 2, 3] and not only_val.axes[1].lines
 
