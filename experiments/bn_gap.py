@@ -24,13 +24,14 @@ import argparse
 import json
 from pathlib import Path
 
-from fer_lib.ablation import make_ablation, run_ablation
+from fer_lib.ablation import run_ablation
 from fer_lib.data import load_fer2013
 from fer_lib.evaluation import evaluate_splits
 from fer_lib.model import load_model, recalibrate_batchnorm
 from fer_lib.paths import PROJECT_ROOT
 from fer_lib.runs import data_label, portable_path, write_manifest
 from fer_lib.training import training_data
+from fer_lib.variants import make_ablation
 
 VARIANTS: dict[str, dict[str, object]] = {
     "paper_b (x/255, BN momentum 0.999, Adam 1e-3)": {},

@@ -207,9 +207,10 @@ def run_ablation_report(
         RunExistsError: if ``name`` is given and that folder exists.
         FerError, NotebookFailedError: as :func:`run_report`.
     """
-    from fer_lib.ablation import DEFAULT_RUNS_DIR, load_variants, pending_variants
+    from fer_lib.ablation import DEFAULT_RUNS_DIR, pending_variants
     from fer_lib.cluster import import_ray
     from fer_lib.model import resolve_weights
+    from fer_lib.variants import load_variants
 
     if on_ray:
         import_ray("ablate --ray")

@@ -11,10 +11,8 @@ from conftest import TINY_ABLATION, write_params
 
 from fer_lib.ablation import (
     COLUMNS,
-    Ablation,
     compare_to_baseline,
     deltas_vs_baseline,
-    load_variants,
     pending_variants,
     run_ablation,
     seed_noise,
@@ -24,6 +22,7 @@ from fer_lib.ablation import (
 from fer_lib.cli import main
 from fer_lib.errors import ParamsError
 from fer_lib.paths import PROJECT_ROOT
+from fer_lib.variants import Ablation, load_variants
 
 VARIANTS = """base: tiny.yaml
 variants:

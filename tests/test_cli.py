@@ -2,8 +2,9 @@
 
 A user error is exit code 2 and exactly one stderr line ``error: <path>: <problem>`` (the key, and the
 nearest valid key for typos), with no traceback unless ``--debug``; nothing is created or changed on
-disk by a command that fails before it starts. Commands run in-process through
-:func:`fer_lib.cli.main`; one ``train`` case runs as a real subprocess.
+disk by a command that fails before it starts, and a bad params or variants file fails before Keras is
+imported. Commands run in-process through :func:`fer_lib.cli.main`; one ``train`` case runs as a real
+subprocess.
 """
 
 from __future__ import annotations
@@ -243,6 +244,33 @@ def test_train_bad_key_as_a_subprocess(tmp_path: Path) -> None:
 
     assert result.returncode == 2 and result.stdout == ""
     assert result.stderr == f"error: {path}: unknown key 'train.learnig_rate'; did you mean 'train.learning_rate'?\n"
+
+
+@pytest.mark.parametrize(
+    ("command", "option", "text", "error"),
+    [
+        ("train", "--params", "train:\n  learnig_rate: 0.01\n", "unknown key 'train.learnig_rate'"),
+        ("ablate", "--variants", "base: missing.yaml\nvariants: {baseline: {}}\n", "params file not found"),
+    ],
+)
+def test_a_bad_params_or_variants_file_fails_before_keras_is_imported(
+    tmp_path: Path, command: str, option: str, text: str, error: str
+) -> None:
+    """The check a command runs before the Keras import: a typo costs a second, not TensorFlow's start."""
+    path = tmp_path / "file.yaml"
+    path.write_text(text)
+    probe = "import sys\nfrom fer_lib.cli import main\ncode = main(sys.argv[1:])\nprint(code, 'keras' in sys.modules)"
+
+    result = subprocess.run(
+        [sys.executable, "-c", probe, command, option, str(path)],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+    assert result.stdout == "2 False\n", result.stderr
+    assert error in result.stderr and len(result.stderr.splitlines()) == 1
 
 
 # --- report -----------------------------------------------------------------------------------------

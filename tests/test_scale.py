@@ -24,7 +24,7 @@ import pytest
 from conftest import EAGER_SUBPROCESS, TINY_ABLATION, write_params
 
 from fer_lib import video
-from fer_lib.ablation import make_ablation, pending_variants, run_ablation, variant_run_dir
+from fer_lib.ablation import pending_variants, run_ablation, variant_run_dir
 from fer_lib.batch import SETTINGS_FILE, BatchSettings, check_settings, run_batch, worker_tools
 from fer_lib.cli import main
 from fer_lib.cluster import check_reachable
@@ -33,6 +33,7 @@ from fer_lib.faces import write_sample_photos
 from fer_lib.labels import EMOTIONS
 from fer_lib.paths import PROJECT_ROOT
 from fer_lib.training import is_finished
+from fer_lib.variants import make_ablation
 
 ray = pytest.importorskip("ray") if not os.environ.get("CI") else __import__("ray")
 

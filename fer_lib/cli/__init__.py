@@ -3,7 +3,10 @@
 Each command lives in its own module of this package and exposes ``register(subparsers)``,
 which adds an ``argparse`` sub-parser whose ``handler(args) -> int`` does the work. Heavy
 imports (Keras, TensorFlow) happen after parsing, so ``--help`` stays instant; a command that
-needs no model sets ``uses_keras=False`` in its defaults and skips them.
+needs no model sets ``uses_keras=False`` in its defaults and skips them. A command may also set
+``check(args)``: it checks what a user can get wrong without Keras (a params or variants file, an
+output folder) and runs before the Keras import, so a typo fails in a second, not after TensorFlow's
+3-8 s start.
 
 Errors a user can cause are :class:`fer_lib.errors.FerError`, and operating-system errors on a
 named file (permission denied, not a directory, ...): printed as one line ``error: <message>``
@@ -64,21 +67,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def quiet_native_logs(uses_keras: bool = True) -> None:
-    """Keep OpenCV's, FFmpeg's and TensorFlow's C++ log lines off stderr (the user's own settings win).
-
-    TensorFlow's start-up lines (absl's "All log messages before absl::InitializeLog() is called
-    ..." and the oneDNN notice) ignore ``TF_CPP_MIN_LOG_LEVEL`` on some CPUs, so for a command
-    that ``uses_keras`` Keras (which imports TensorFlow) is imported here with the process's
-    stderr pointed at /dev/null, unless the user asked for those logs with ``TF_CPP_MIN_LOG_LEVEL=0``.
-    """
+def quiet_native_logs() -> None:
+    """Keep OpenCV's and FFmpeg's C++ log lines off stderr (the user's own settings win)."""
     os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
     os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET: no "moov atom not found"
     if "cv2" in sys.modules:  # already imported (e.g. main() called in-process): the env var came too late
         import cv2
 
         cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
-    if uses_keras and "keras" not in sys.modules:
+
+
+def import_keras_quietly() -> None:
+    """Import Keras (and TensorFlow) with the process's stderr pointed at /dev/null.
+
+    TensorFlow's start-up lines (absl's "All log messages before absl::InitializeLog() is called
+    ..." and the oneDNN notice) ignore ``TF_CPP_MIN_LOG_LEVEL`` on some CPUs; they show only if the
+    user asks for them with ``TF_CPP_MIN_LOG_LEVEL=0``.
+    """
+    if "keras" not in sys.modules:
         with native_stderr_muted():
             import keras  # noqa: F401 - imported for its side effect, with TensorFlow's start-up lines muted
 
@@ -96,8 +102,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     set_command(sys.argv[1:] if argv is None else argv)  # manifests record the command line
     if not args.debug:
-        quiet_native_logs(uses_keras=getattr(args, "uses_keras", True))
+        quiet_native_logs()
     try:
+        if check := getattr(args, "check", None):
+            check(args)
+        if not args.debug and getattr(args, "uses_keras", True):
+            import_keras_quietly()
         return int(args.handler(args) or 0)
     except FerError as error:
         if args.debug:

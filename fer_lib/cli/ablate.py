@@ -71,7 +71,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="ADDR",
         help="with --ray: join the Ray cluster at ADDR (HOST:6379) instead of a local Ray",
     )
-    parser.set_defaults(handler=handle)
+    parser.set_defaults(handler=handle, check=check)
+
+
+def check(args: argparse.Namespace) -> None:
+    """Check the options, the variants file and the params of every variant before Keras is imported."""
+    from fer_lib.variants import load_variants
+
+    if args.address and not args.ray:
+        raise ParamsError("--address: joins a Ray cluster for --ray; add --ray")
+    load_variants(args.variants, overrides=parse_overrides(args.set), base=args.params)
 
 
 def handle(args: argparse.Namespace) -> int:
@@ -79,8 +88,6 @@ def handle(args: argparse.Namespace) -> int:
     from fer_lib.paths import REPORTS_DIR
     from fer_lib.report import run_ablation_report
 
-    if args.address and not args.ray:
-        raise ParamsError("--address: joins a Ray cluster for --ray; add --ray")
     overrides = parse_overrides(args.set)
     reports: list[Path] = []
 

@@ -31,28 +31,35 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="override a parameter, e.g. --set train.epochs=2 (repeatable)",
     )
     parser.add_argument("--workers", type=int, default=1, help="host threads preparing batches")
-    parser.set_defaults(handler=run)
+    parser.set_defaults(handler=run, check=check)
+
+
+def check(args: argparse.Namespace) -> None:
+    """Check the params file, its overrides, the data location and the output folder before Keras is
+    imported; keep the params as ``args.loaded_params``."""
+    from fer_lib.params import load_params, resolve_data_dir
+
+    args.loaded_params = load_params(args.params, overrides=parse_overrides(args.set))
+    resolve_data_dir(args.loaded_params, override=args.data, origin=args.params)
+    if args.out and Path(args.out).exists() and not Path(args.out).is_dir():
+        raise RunExistsError(f"{args.out}: exists and is not a folder; choose a new output folder")
 
 
 def run(args: argparse.Namespace) -> int:
-    """Load params and data, train, and print where the model went.
+    """Load the data, train, and print where the model went.
 
-    Everything a user can get wrong (params, data location, weights file, output folder) is
-    checked before a run folder is created, so a failed start leaves nothing behind.
+    Everything a user can get wrong (params, data location, output folder: :func:`check`; the
+    weights file) is checked before a run folder is created, so a failed start leaves nothing behind.
     """
     from fer_lib.data import load_dataset
     from fer_lib.model import resolve_weights
-    from fer_lib.params import load_params, resolve_data_dir
     from fer_lib.paths import PROJECT_ROOT, RunLayout
     from fer_lib.runs import new_run_dir
     from fer_lib.training import train
 
-    params = load_params(args.params, overrides=parse_overrides(args.set))
-    resolve_data_dir(params, override=args.data, origin=args.params)
+    params = args.loaded_params
     if not (args.out and RunLayout(args.out).state.is_file()):  # a resumed run starts from its checkpoint
         resolve_weights(params.model.weights, alpha=params.model.alpha)
-    if args.out and Path(args.out).exists() and not Path(args.out).is_dir():
-        raise RunExistsError(f"{args.out}: exists and is not a folder; choose a new output folder")
     dataset = load_dataset(params, data_override=args.data)
     run_dir = Path(args.out) if args.out else new_run_dir(PROJECT_ROOT / "runs", params.name)
     result = train(params, dataset, run_dir, verbose=1 if sys.stdout.isatty() else 2, workers=args.workers)
