@@ -26,7 +26,8 @@ $(VENV)/.scale-installed: $(VENV)/.installed requirements-scale-lock.txt
 	touch $@
 
 # The linter and formatter (ruff, settings in pyproject.toml) first, then the tests (Ray's included), in
-# two pytest-xdist workers that each take whole test files (TEST_WORKERS=0 runs them in this process).
+# two pytest-xdist workers that each take whole test files (tests/conftest.py joins two that share a
+# fixture; TEST_WORKERS=0 runs them in this process).
 TEST_WORKERS ?= 2
 test: lint $(VENV)/.scale-installed
 	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)

@@ -2,12 +2,7 @@
 stand-in classifier, and the face/image/dataset factories the test files import
 (``from conftest import random_faces, write_image``)."""
 
-# ruff: noqa: E402 - TensorFlow is first imported with its start-up log lines muted (below)
 from __future__ import annotations
-
-from fer_lib.cli import quiet_native_logs
-
-quiet_native_logs()  # else every pytest-xdist worker prints TensorFlow's start-up lines on the terminal
 
 import fcntl
 import hashlib
@@ -15,33 +10,54 @@ import os
 import tarfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cv2
-import keras
 import numpy as np
 import pytest
 import yaml
 
-from fer_lib.data import load_dataset
+from fer_lib.cli import import_keras_quietly, quiet_native_logs
 from fer_lib.dataset import FaceDataset
 from fer_lib.labels import FACE_SIZE, NUM_CLASSES
 from fer_lib.params import load_params
 from fer_lib.paths import PROJECT_ROOT
-from fer_lib.training import TrainResult, train
+
+if TYPE_CHECKING:
+    import keras
+
+    from fer_lib.training import TrainResult
 
 SHARED = PROJECT_ROOT.parent / "shared"
 TARBALL = SHARED / "data" / "fer2013-train-publictest.tar.xz"
 EXTRACT_ROOT = Path(os.environ.get("FER_TEST_CACHE", Path.home() / ".cache" / "fer-study-tests"))
 
-TENSORFLOW = keras.config.backend() == "tensorflow"
-if TENSORFLOW:
-    import tensorflow as tf
 
-    # Keras' train and predict steps run eagerly in this process: tracing MobileNetV2's train step (about
-    # 10 s, every optimizer variable traced) costs more than the few steps of the tests' tiny runs. The
-    # traced path is what runs in the other subprocesses (the study, the CLI, notebook kernels) and
-    # where a test asks for it with the ``graph_mode`` fixture.
-    tf.config.run_functions_eagerly(True)
+def pytest_configure(config: pytest.Config) -> None:
+    """Set up every process that runs tests: OpenCV's and TensorFlow's log lines muted, Keras' steps eager.
+
+    Keras' train and predict steps run eagerly: tracing MobileNetV2's train step (about 10 s, every
+    optimizer variable traced) costs more than the few steps of the tests' tiny runs. The traced path
+    is what runs in the other subprocesses (the study, the CLI, notebook kernels) and where a test
+    asks for it with the ``graph_mode`` fixture. pytest-xdist's controller runs no test, so it skips
+    TensorFlow's import (4-5 s of CPU while its two workers start on 2 cores).
+    """
+    if config.getoption("numprocesses", None) and not hasattr(config, "workerinput"):
+        return
+    quiet_native_logs()
+    import_keras_quietly()  # else every worker prints TensorFlow's start-up lines on the terminal
+    eager_keras_steps(True)
+
+
+def eager_keras_steps(eager: bool) -> None:
+    """Run Keras' train/predict steps eagerly (True) or traced into graphs (False); TensorFlow backend only."""
+    import keras
+
+    if keras.config.backend() == "tensorflow":
+        import tensorflow as tf
+
+        tf.config.run_functions_eagerly(eager)
+
 
 EAGER_SUBPROCESS = {
     "PYTHONPATH": os.pathsep.join(
@@ -137,11 +153,9 @@ def face_dataset(
 def graph_mode() -> Iterator[None]:
     """Keras' steps traced into TensorFlow graphs for this test, as outside the tests: for many batches
     (graph kernels are faster per batch) and for bit-identity with a subprocess, whose steps are traced."""
-    if TENSORFLOW:
-        tf.config.run_functions_eagerly(False)
+    eager_keras_steps(False)
     yield
-    if TENSORFLOW:
-        tf.config.run_functions_eagerly(True)
+    eager_keras_steps(True)
 
 
 @pytest.fixture(scope="session")
@@ -174,6 +188,8 @@ def build_tiny_model(seed: int = 0) -> keras.Model:
     Centred inputs, a tanh convolution and a wide head give different faces different, fairly
     confident predictions, so TFLite parity checks are not trivially met.
     """
+    import keras
+
     inputs = keras.Input((FACE_SIZE, FACE_SIZE, 1))
     x = keras.layers.Rescaling(1 / 127.5, offset=-1.0)(inputs)
     x = keras.layers.Conv2D(
@@ -201,6 +217,9 @@ def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> TrainResult:
     Its folder (``.run_dir``, beside its params file ``tiny.yaml``) is finished; tests only read it
     (a test that changes a run copies it first).
     """
+    from fer_lib.data import load_dataset
+    from fer_lib.training import train
+
     folder = tmp_path_factory.mktemp("tiny-run")
     params = load_params(write_params(folder / "tiny.yaml", TINY_RUN))
     return train(params, load_dataset(params), folder / "run", verbose=0)
@@ -226,8 +245,30 @@ PYTEST_ARGS=--durations=0`` measures them). pytest-xdist hands whole files to it
 collection order (``--no-loadscope-reorder``: else it orders files by their number of tests), so
 these go out first and the quick files even out the two workers' ends."""
 
+SAME_WORKER: dict[str, str] = {"tests/test_reproduce.py": "tests/test_training.py"}
+"""Test files that go to the worker of another file, to share its session fixture (``tiny_run``,
+about 11 s of training) instead of building it again in the other worker."""
+
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Run :data:`HEAVIEST_FIRST`'s files first, in that order; the others keep pytest's order after them."""
     rank = {name: position for position, name in enumerate(HEAVIEST_FIRST)}
     items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | None:
+    """With ``--dist loadfile``: pytest-xdist's file-by-file scheduling, :data:`SAME_WORKER`'s files joined.
+
+    (``--dist loadgroup`` with ``xdist_group`` marks would say the same, but it silently stopped
+    grouping with pytest 9.2: pytest-dev/pytest-xdist#1386.)
+    """
+    if config.getoption("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class JoinedFileScheduling(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            scope = super()._split_scope(nodeid)
+            return SAME_WORKER.get(scope, scope)
+
+    return JoinedFileScheduling(config, log)
