@@ -34,9 +34,9 @@ from fer_lib.labels import FACE_SIZE
 from fer_lib.model import parameter_counts
 from fer_lib.params import TTA_MODES, resolve_data_dir
 from fer_lib.paths import PROJECT_ROOT, RunLayout
-from fer_lib.runs import describe_device, device_info, safe_name, write_metrics
-from fer_lib.training import TrainResult, is_finished, load_run, train, train_eval_data, training_data
-from fer_lib.variants import Ablation, Variant, describe_overrides
+from fer_lib.runs import describe_device, device_info, is_finished, safe_name, write_metrics
+from fer_lib.training import TrainResult, load_run, train, train_eval_data, training_data
+from fer_lib.variants import Ablation, Variant, describe_overrides, publictest_column
 
 DEFAULT_RUNS_DIR: Path = PROJECT_ROOT / "runs" / "ablations"
 """Where variant runs go unless told otherwise."""
@@ -269,12 +269,6 @@ def run_ablation_on_ray(
     table = pd.DataFrame([rows[variant.name] for variant in variants if variant.name in rows], columns=list(COLUMNS))
     table.attrs["failed"] = failed
     return table
-
-
-def publictest_column(metric: str, tta: str) -> str:
-    """The table column of PublicTest ``metric`` (``"accuracy"`` or ``"macro_f1"``) under test-time
-    augmentation ``tta``: ``publictest_accuracy``, ``publictest_accuracy_tta_flip``, ..."""
-    return f"publictest_{metric}" if tta == "none" else f"publictest_{metric}_tta_{tta}"
 
 
 def score_variant(

@@ -19,7 +19,7 @@ from fer_lib.audit import drop_cross_split_duplicates
 from fer_lib.classifiers import BATCH_SIZE, KerasClassifier
 from fer_lib.dataset import FaceDataset
 from fer_lib.labels import EMOTIONS, NUM_CLASSES
-from fer_lib.params import TestTimeAugmentation
+from fer_lib.params import TestTimeAugmentation, mode_label
 from fer_lib.paths import SHIPPED_MODEL, ReportLayout, RunLayout
 
 
@@ -100,11 +100,6 @@ def evaluate_recalibrated(
     model = load_model(model_path)
     recalibrate_batchnorm(model, recalibration_faces)
     return evaluate_splits(model, dataset, tta=tta, splits=splits)
-
-
-def mode_label(tta: TestTimeAugmentation) -> str:
-    """How a figure was measured, for table headers and titles: ``"inference mode"`` plus any TTA."""
-    return "inference mode" if tta == "none" else f"inference mode, test-time augmentation {tta}"
 
 
 def without_arrays(results: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:

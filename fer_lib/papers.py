@@ -19,8 +19,8 @@ from typing import Any
 import pandas as pd
 
 from fer_lib.dataset import FaceDataset
-from fer_lib.evaluation import MERGED_SPLITS, merged_accuracy, mode_label
-from fer_lib.params import Params, TestTimeAugmentation
+from fer_lib.evaluation import MERGED_SPLITS, merged_accuracy
+from fer_lib.params import Params, TestTimeAugmentation, mode_label
 
 
 @dataclass(frozen=True)

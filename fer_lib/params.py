@@ -38,6 +38,12 @@ PaperName = Literal["paper_a", "paper_b"]
 TTA_MODES: tuple[str, ...] = typing.get_args(TestTimeAugmentation)
 """The test-time augmentation modes, for command-line choices and ablation columns."""
 
+
+def mode_label(tta: TestTimeAugmentation) -> str:
+    """How a figure was measured, for table headers and titles: ``"inference mode"`` plus any TTA."""
+    return "inference mode" if tta == "none" else f"inference mode, test-time augmentation {tta}"
+
+
 _FLOAT_TEXT = re.compile(r"[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?")
 """A number such as ``1e-3``, which YAML 1.1 (PyYAML) reads as a string because it lacks a dot."""
 

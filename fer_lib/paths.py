@@ -151,7 +151,7 @@ HISTORY_COLUMNS: tuple[str, ...] = (
 @dataclass(frozen=True)
 class RunLayout:
     """The files of one training run folder (written by :func:`fer_lib.training.train`, which
-    describes what each holds; :func:`fer_lib.training.is_finished` says when the run is done).
+    describes what each holds; :func:`fer_lib.runs.is_finished` says when the run is done).
 
     Attributes:
         root: the run folder.
@@ -188,7 +188,7 @@ class RunLayout:
 
     @property
     def state(self) -> Path:
-        """Epochs done, best epoch, ``finished``: what resuming and :func:`fer_lib.training.is_finished` read."""
+        """Epochs done, best epoch, ``finished``: what resuming and :func:`fer_lib.runs.is_finished` read."""
         return self.root / "state.json"
 
     @property

@@ -56,8 +56,7 @@ from nbconvert import HTMLExporter
 
 from fer_lib.console import native_stderr_muted
 from fer_lib.errors import DataError, FerError, ModelError
-from fer_lib.evaluation import mode_label
-from fer_lib.params import TTA_MODES, Params, load_params, resolve_data_dir
+from fer_lib.params import TTA_MODES, Params, load_params, mode_label, resolve_data_dir
 from fer_lib.paths import NOTEBOOKS_DIR, PROJECT_ROOT, REPORTS_DIR, ReportLayout, RunLayout
 from fer_lib.plots import TRAINING_CURVES
 from fer_lib.runs import (
@@ -67,9 +66,10 @@ from fer_lib.runs import (
     new_run_dir,
     portable_command,
     portable_path,
+    require_finished,
     write_manifest,
 )
-from fer_lib.training import require_finished
+from fer_lib.variants import publictest_column
 
 STUDY_NOTEBOOKS: tuple[str, ...] = (
     "01_data_exploration.ipynb",
@@ -150,10 +150,14 @@ def run_report(
             are kept in the report folder.
     """
     params_path = Path(params_path).expanduser().resolve()
-    params = load_params(params_path)
-    notebooks = study_notebooks() if notebooks is None else [Path(notebook).resolve() for notebook in notebooks]
-    _check_inputs(notebooks, kernel_name)
-    _check_sources(params, params_path, data_dir, model_path, train_run)
+    params, notebooks = check_report(
+        params_path,
+        data_dir=data_dir,
+        model_path=model_path,
+        train_run=train_run,
+        notebooks=notebooks,
+        kernel_name=kernel_name,
+    )
     parameters = {"data_dir": data_dir, "model_path": _portable(model_path), "train_run": _portable(train_run)}
     return execute_report(
         params,
@@ -167,6 +171,30 @@ def run_report(
         exact_name=name is not None,
         training_run=Path(train_run).expanduser() if train_run else None,
     )
+
+
+def check_report(
+    params_path: str | Path,
+    *,
+    data_dir: str | None = None,
+    model_path: str | None = None,
+    train_run: str | None = None,
+    notebooks: list[Path] | None = None,
+    kernel_name: str = "python3",
+) -> tuple[Params, list[Path]]:
+    """Check everything :func:`run_report` needs before anything runs (no Keras import, milliseconds).
+
+    Returns:
+        The loaded params and the notebooks to run (absolute paths).
+
+    Raises:
+        The errors :func:`run_report` lists, except ``RunExistsError`` and ``NotebookFailedError``.
+    """
+    params = load_params(params_path)
+    notebooks = study_notebooks() if notebooks is None else [Path(notebook).resolve() for notebook in notebooks]
+    _check_inputs(notebooks, kernel_name)
+    _check_sources(params, Path(params_path), data_dir, model_path, train_run)
+    return params, notebooks
 
 
 def run_ablation_report(
@@ -580,8 +608,6 @@ def headline_numbers(metrics: dict[str, Any]) -> list[tuple[str, str]]:
             rows.append(
                 (f"{label} accuracy, last epoch ({final.get('epoch', '?')})", f"{final[f'{prefix}_accuracy']:.4f}")
             )
-    from fer_lib.ablation import publictest_column
-
     for variant in metrics.get("ablation", {}).get("variants", []):
         rows.append(
             (

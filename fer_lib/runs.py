@@ -29,9 +29,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from fer_lib.errors import FerError, RunExistsError
+from fer_lib.errors import DataError, FerError, RunExistsError
 from fer_lib.params import Params
-from fer_lib.paths import PROJECT_ROOT, SHIPPED_MODEL, ReportLayout
+from fer_lib.paths import PROJECT_ROOT, SHIPPED_MODEL, ReportLayout, RunLayout
 
 PACKAGE_DISTRIBUTIONS: dict[str, tuple[str, ...]] = {
     "keras": ("keras",),
@@ -351,3 +351,31 @@ def write_atomically(path: Path, text: str) -> None:
     partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
     partial.write_text(text, encoding="utf-8")
     os.replace(partial, path)
+
+
+def is_finished(run_dir: str | os.PathLike[str]) -> bool:
+    """True if ``run_dir`` holds a finished training run: its ``state.json`` says finished and its
+    ``model.keras`` and ``history.csv`` exist (``train`` refuses it; :func:`fer_lib.training.load_run` loads it).
+
+    The one definition of a finished run: reports, ablations and ``load_run`` all ask here.
+    """
+    layout = RunLayout(run_dir)
+    return (
+        layout.state.is_file()
+        and bool(json.loads(layout.state.read_text()).get("finished"))
+        and layout.model.is_file()
+        and layout.history.is_file()
+    )
+
+
+def require_finished(run_dir: str | os.PathLike[str]) -> RunLayout:
+    """Return the layout of the finished run in ``run_dir``.
+
+    Raises:
+        DataError: ``"<run_dir>: not a finished training run ..."`` unless :func:`is_finished`.
+    """
+    if not is_finished(run_dir):
+        raise DataError(
+            f"{run_dir}: not a finished training run (state.json marked finished, model.keras and history.csv expected)"
+        )
+    return RunLayout(run_dir)

@@ -65,7 +65,7 @@ from fer_lib.model import (
 )
 from fer_lib.params import Params, load_params, params_from_dict
 from fer_lib.paths import HISTORY_COLUMNS, ReportLayout, RunLayout
-from fer_lib.runs import write_atomically
+from fer_lib.runs import is_finished, require_finished, write_atomically
 
 
 @dataclass
@@ -332,34 +332,6 @@ def averaged_epochs(params: Params) -> list[int]:
     if params.train.select != "average":
         return []
     return list(range(params.train.epochs - params.train.average_epochs + 1, params.train.epochs + 1))
-
-
-def is_finished(run_dir: str | os.PathLike[str]) -> bool:
-    """True if ``run_dir`` holds a finished training run: its ``state.json`` says finished and its
-    ``model.keras`` and ``history.csv`` exist (``train`` refuses it; :func:`load_run` loads it).
-
-    The one definition of a finished run: reports, ablations and ``load_run`` all ask here.
-    """
-    layout = RunLayout(run_dir)
-    return (
-        layout.state.is_file()
-        and bool(json.loads(layout.state.read_text()).get("finished"))
-        and layout.model.is_file()
-        and layout.history.is_file()
-    )
-
-
-def require_finished(run_dir: str | os.PathLike[str]) -> RunLayout:
-    """Return the layout of the finished run in ``run_dir``.
-
-    Raises:
-        DataError: ``"<run_dir>: not a finished training run ..."`` unless :func:`is_finished`.
-    """
-    if not is_finished(run_dir):
-        raise DataError(
-            f"{run_dir}: not a finished training run (state.json marked finished, model.keras and history.csv expected)"
-        )
-    return RunLayout(run_dir)
 
 
 def training_data(params: Params, dataset: FaceDataset) -> FaceDataset:

@@ -188,3 +188,9 @@ def describe_overrides(overrides: dict[str, Any]) -> str:
         ", ".join(f"{key}={value if isinstance(value, str) else json.dumps(value)}" for key, value in overrides.items())
         or "none"
     )
+
+
+def publictest_column(metric: str, tta: str) -> str:
+    """The table column of PublicTest ``metric`` (``"accuracy"`` or ``"macro_f1"``) under test-time
+    augmentation ``tta``: ``publictest_accuracy``, ``publictest_accuracy_tta_flip``, ..."""
+    return f"publictest_{metric}" if tta == "none" else f"publictest_{metric}_tta_{tta}"

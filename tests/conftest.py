@@ -256,6 +256,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
 
 
+@pytest.hookimpl(optionalhook=True)  # `-p no:xdist` runs the tests in one process
 def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | None:
     """With ``--dist loadfile``: pytest-xdist's file-by-file scheduling, :data:`SAME_WORKER`'s files joined.
 

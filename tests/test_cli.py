@@ -251,6 +251,7 @@ def test_train_bad_key_as_a_subprocess(tmp_path: Path) -> None:
     [
         ("train", "--params", "train:\n  learnig_rate: 0.01\n", "unknown key 'train.learnig_rate'"),
         ("ablate", "--variants", "base: missing.yaml\nvariants: {baseline: {}}\n", "params file not found"),
+        ("report", "--params", "name: x\nevaluate:\n  ttaa: flip\n", "unknown key 'evaluate.ttaa'"),
     ],
 )
 def test_a_bad_params_or_variants_file_fails_before_keras_is_imported(

@@ -32,7 +32,7 @@ from fer_lib.errors import ClusterError, RunExistsError
 from fer_lib.faces import write_sample_photos
 from fer_lib.labels import EMOTIONS
 from fer_lib.paths import PROJECT_ROOT
-from fer_lib.training import is_finished
+from fer_lib.runs import is_finished
 from fer_lib.variants import make_ablation
 
 ray = pytest.importorskip("ray") if not os.environ.get("CI") else __import__("ray")

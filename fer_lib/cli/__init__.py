@@ -5,8 +5,8 @@ which adds an ``argparse`` sub-parser whose ``handler(args) -> int`` does the wo
 imports (Keras, TensorFlow) happen after parsing, so ``--help`` stays instant; a command that
 needs no model sets ``uses_keras=False`` in its defaults and skips them. A command may also set
 ``check(args)``: it checks what a user can get wrong without Keras (a params or variants file, an
-output folder) and runs before the Keras import, so a typo fails in a second, not after TensorFlow's
-3-8 s start.
+output folder, a report's inputs) and runs before the Keras import, so a typo fails at once,
+not after TensorFlow's 3-8 s start.
 
 Errors a user can cause are :class:`fer_lib.errors.FerError`, and operating-system errors on a
 named file (permission denied, not a directory, ...): printed as one line ``error: <message>``

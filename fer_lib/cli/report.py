@@ -42,7 +42,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="the report folder's exact name, e.g. fer2013-cpu_best (default: <params name>-<time>); "
         "an existing folder is refused",
     )
-    parser.set_defaults(handler=handle)
+    parser.set_defaults(handler=handle, check=check)
+
+
+def check(args: argparse.Namespace) -> None:
+    """Check the params file, the data location, the model and the training run before Keras is imported."""
+    from fer_lib.report import check_report
+
+    check_report(args.params, data_dir=args.data, model_path=args.model, train_run=args.train_run)
 
 
 def handle(args: argparse.Namespace) -> int:
