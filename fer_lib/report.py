@@ -182,7 +182,7 @@ def check_report(
     notebooks: list[Path] | None = None,
     kernel_name: str = "python3",
 ) -> tuple[Params, list[Path]]:
-    """Check everything :func:`run_report` needs before anything runs (no Keras import, milliseconds).
+    """Check everything :func:`run_report` needs before anything runs; imports no Keras.
 
     Returns:
         The loaded params and the notebooks to run (absolute paths).
