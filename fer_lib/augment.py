@@ -29,12 +29,20 @@ def is_identity(augment: AugmentParams) -> bool:
         or augment.zoom_fraction
         or augment.erasing_probability
         or augment.crop_size
+        or augment.gamma
+        or augment.contrast
+        or augment.lowres_probability
+        or augment.jpeg_probability
+        or augment.noise_std
     )
 
 
 def augment_batch(faces: np.ndarray, augment: AugmentParams, rng: np.random.Generator) -> np.ndarray:
-    """Return an augmented copy of a batch of faces: mirror, random crop, rotate/zoom/shift, erase, in
-    that order, each if ``augment`` asks (mixup mixes labels too: :func:`mixup`, applied per batch).
+    """Return an augmented copy of a batch of faces: mirror, random crop, rotate/zoom/shift, gamma and
+    contrast, loss of resolution or blur, noise, JPEG re-compression, erase, in that order, each if
+    ``augment`` asks (mixup and CutMix mix labels too: :func:`mixup`, :func:`cutmix`, applied per batch).
+    The later steps mimic what a real face pipeline hands the model: a camera's exposure, a distant or
+    blurred face, sensor noise, a compressed frame, an occluded face.
 
     Args:
         faces: (B, 48, 48) uint8 or float grey faces.
@@ -54,6 +62,17 @@ def augment_batch(faces: np.ndarray, augment: AugmentParams, rng: np.random.Gene
         out = np.stack([_random_crop(face, augment.crop_size, rng) for face in out])
     if augment.rotation_degrees or augment.shift_fraction or augment.zoom_fraction:
         out = np.stack([_random_affine(face, augment, rng) for face in out])
+    if augment.gamma or augment.contrast:
+        out = _photometric(out, augment.gamma, augment.contrast, rng)
+    if augment.lowres_probability:
+        for index in np.flatnonzero(rng.random(len(out)) < augment.lowres_probability):
+            out[index] = _degrade(out[index], rng)
+    if augment.noise_std:
+        sigma = rng.uniform(0, augment.noise_std, size=(len(out), 1, 1)).astype(np.float32)
+        out = np.clip(out + sigma * rng.standard_normal(out.shape, dtype=np.float32), 0, 255)
+    if augment.jpeg_probability:
+        for index in np.flatnonzero(rng.random(len(out)) < augment.jpeg_probability):
+            out[index] = _jpeg(out[index], int(rng.integers(15, 76)))
     if augment.erasing_probability:
         for index in np.flatnonzero(rng.random(len(out)) < augment.erasing_probability):
             _random_erase(out[index], rng)  # out[index] is a view: erased in place
@@ -84,6 +103,70 @@ def mixup(
     mixed_targets = lam[:, None] * targets + (1 - lam[:, None]) * targets[partner]
     mixed_weights = lam * weights + (1 - lam) * weights[partner]
     return mixed_faces.astype(np.float32), mixed_targets.astype(np.float32), mixed_weights.astype(np.float32)
+
+
+def cutmix(
+    faces: np.ndarray, targets: np.ndarray, weights: np.ndarray, alpha: float, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Paste a random rectangle of another face of the batch into each face (CutMix, Yun et al. 2019).
+
+    Face i gets the box of face j (j a random permutation of the batch) covering about ``1 - lam_i`` of
+    its area, ``lam_i ~ Beta(alpha, alpha)``; its target and loss weight are mixed by the share of the
+    area actually kept (the box is clipped to the face).
+
+    Args:
+        faces: (B, 48, 48) float32 faces, 0-255.
+        targets: (B, 7) float32 one-hot (or smoothed) targets.
+        weights: (B,) per-face loss weights.
+        alpha: the Beta distribution's parameter (> 0).
+        rng: source of randomness.
+
+    Returns:
+        Mixed faces (B, 48, 48), targets (B, 7) and weights (B,), float32.
+    """
+    height, width = faces.shape[1:]
+    partner = rng.permutation(len(faces))
+    mixed = faces.astype(np.float32, copy=True)
+    kept = np.ones(len(faces), dtype=np.float32)
+    for index, lam in enumerate(rng.beta(alpha, alpha, size=len(faces))):
+        box_h, box_w = int(round(height * np.sqrt(1 - lam))), int(round(width * np.sqrt(1 - lam)))
+        centre_y, centre_x = rng.integers(0, height), rng.integers(0, width)
+        top, bottom = max(0, centre_y - box_h // 2), min(height, centre_y + box_h - box_h // 2)
+        left, right = max(0, centre_x - box_w // 2), min(width, centre_x + box_w - box_w // 2)
+        mixed[index, top:bottom, left:right] = faces[partner[index], top:bottom, left:right]
+        kept[index] = 1 - (bottom - top) * (right - left) / (height * width)
+    mixed_targets = kept[:, None] * targets + (1 - kept[:, None]) * targets[partner]
+    mixed_weights = kept * weights + (1 - kept) * weights[partner]
+    return mixed, mixed_targets.astype(np.float32), mixed_weights.astype(np.float32)
+
+
+def _photometric(faces: np.ndarray, gamma: float, contrast: float, rng: np.random.Generator) -> np.ndarray:
+    """(B, H, W) faces 0-255 with a random gamma power exp(U(-gamma, gamma)) and contrast factor
+    1 + U(-contrast, contrast) about each face's mean, one draw per face; clipped to 0-255."""
+    count = len(faces)
+    power = np.exp(rng.uniform(-gamma, gamma, size=(count, 1, 1))).astype(np.float32)
+    factor = (1 + rng.uniform(-contrast, contrast, size=(count, 1, 1))).astype(np.float32)
+    out = 255.0 * (faces / 255.0) ** power
+    mean = out.mean(axis=(1, 2), keepdims=True)
+    return np.clip(mean + factor * (out - mean), 0, 255).astype(np.float32)
+
+
+def _degrade(face: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """One (H, W) face shrunk to a random 12-32 px side and scaled back, or blurred (sigma 0.5-1.5 px)."""
+    height, width = face.shape
+    if rng.random() < 0.5:
+        side = int(rng.integers(12, 33))
+        small = cv2.resize(face, (side, side), interpolation=cv2.INTER_AREA)
+        return cv2.resize(small, (width, height), interpolation=cv2.INTER_LINEAR)
+    return cv2.GaussianBlur(face, (0, 0), sigmaX=float(rng.uniform(0.5, 1.5)), borderType=cv2.BORDER_REFLECT_101)
+
+
+def _jpeg(face: np.ndarray, quality: int) -> np.ndarray:
+    """One (H, W) float face 0-255 encoded as a JPEG of ``quality`` (0-100) and decoded again, float32."""
+    encoded = cv2.imencode(".jpg", np.clip(face, 0, 255).round().astype(np.uint8), [cv2.IMWRITE_JPEG_QUALITY, quality])[
+        1
+    ]
+    return cv2.imdecode(encoded, cv2.IMREAD_GRAYSCALE).astype(np.float32)
 
 
 def _random_crop(face: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:

@@ -109,6 +109,24 @@ class AugmentParams:
     mixup_alpha: float = 0.0
     """Mixup: each face is blended with another face of its batch, weight lambda ~ Beta(alpha, alpha) (and
     their one-hot targets alike); 0: off. 0.2 is the usual value for classification."""
+    cutmix_alpha: float = 0.0
+    """CutMix: a random rectangle of each face is pasted from another face of its batch, covering a share
+    1 - lambda of the area with lambda ~ Beta(alpha, alpha), and the one-hot targets are mixed by the area
+    actually pasted; 0: off. 1.0 is the usual value."""
+    gamma: float = 0.0
+    """Gamma change: grey levels (0-1) raised to exp(U(-gamma, gamma)), the same power for the whole face;
+    0: off. 0.4 spans powers 0.67-1.49 (a dark or a washed-out camera)."""
+    contrast: float = 0.0
+    """Contrast change about the face's mean grey level by a factor 1 + U(-contrast, contrast); 0: off."""
+    lowres_probability: float = 0.0
+    """Loss of resolution and blur: with this probability a face is either shrunk to a random side of
+    12-32 px and scaled back to 48 (area down, bilinear up: a distant face) or blurred (Gaussian, sigma
+    0.5-1.5 px: an out-of-focus face), at even odds; 0: off."""
+    jpeg_probability: float = 0.0
+    """With this probability a face is re-compressed as a JPEG of random quality 15-75 (OpenCV); 0: off."""
+    noise_std: float = 0.0
+    """Gaussian pixel noise whose standard deviation is drawn per face from U(0, noise_std), in grey levels
+    (0-255); 0: off. 8 is a noisy webcam."""
 
 
 @dataclass
@@ -503,6 +521,16 @@ def _check_ranges(params: Params, origin: str | Path) -> None:
         (0.0 <= augment.erasing_probability <= 1.0, "train.augment.erasing_probability must be in [0, 1]"),
         (augment.crop_size == 0 or 24 <= augment.crop_size < 48, "train.augment.crop_size must be 0 (off) or 24-47"),
         (augment.mixup_alpha >= 0, "train.augment.mixup_alpha must not be negative"),
+        (augment.cutmix_alpha >= 0, "train.augment.cutmix_alpha must not be negative"),
+        (
+            not (augment.mixup_alpha and augment.cutmix_alpha),
+            "train.augment: mixup_alpha and cutmix_alpha exclude each other",
+        ),
+        (0.0 <= augment.gamma <= 2.0, "train.augment.gamma must be in [0, 2]"),
+        (0.0 <= augment.contrast < 1.0, "train.augment.contrast must be in [0, 1)"),
+        (0.0 <= augment.lowres_probability <= 1.0, "train.augment.lowres_probability must be in [0, 1]"),
+        (0.0 <= augment.jpeg_probability <= 1.0, "train.augment.jpeg_probability must be in [0, 1]"),
+        (0.0 <= augment.noise_std <= 64.0, "train.augment.noise_std must be in [0, 64] grey levels"),
         (params.data.train_subset is None or params.data.train_subset >= 1, "data.train_subset must be at least 1"),
         (0.0 <= params.train.label_smoothing < 1.0, "train.label_smoothing must be in [0, 1)"),
         (0.0 <= params.faces.smoothing < 1.0, "faces.smoothing must be in [0, 1)"),

@@ -48,7 +48,7 @@ import yaml
 from sklearn.metrics import accuracy_score, log_loss
 from sklearn.utils.class_weight import compute_class_weight
 
-from fer_lib.augment import augment_batch, mixup
+from fer_lib.augment import augment_batch, cutmix, mixup
 from fer_lib.classifiers import KerasClassifier
 from fer_lib.data import stratified_subset
 from fer_lib.dataset import FaceDataset
@@ -125,6 +125,8 @@ class FaceBatches(keras.utils.PyDataset):
             y = np.eye(NUM_CLASSES, dtype=np.float32)[y]
         if augment.mixup_alpha:
             x, y, weights = mixup(x, y, weights, augment.mixup_alpha, rng)
+        if augment.cutmix_alpha:
+            x, y, weights = cutmix(x, y, weights, augment.cutmix_alpha, rng)
         return x[..., None], y, weights
 
 
@@ -463,8 +465,9 @@ def make_optimizer(params: Params, *, backbone_trainable: bool, steps_per_epoch:
 
 
 def uses_soft_targets(params: Params) -> bool:
-    """True when the targets are (B, 7) vectors rather than labels: label smoothing or mixup is on."""
-    return params.train.label_smoothing > 0 or params.train.augment.mixup_alpha > 0
+    """True when the targets are (B, 7) vectors rather than labels: label smoothing, mixup or CutMix is on."""
+    augment = params.train.augment
+    return params.train.label_smoothing > 0 or augment.mixup_alpha > 0 or augment.cutmix_alpha > 0
 
 
 def make_loss(params: Params) -> keras.losses.Loss:
@@ -690,6 +693,12 @@ def recipe_table(params: Params) -> pd.DataFrame:
             (f"erase p={augment.erasing_probability:g}", augment.erasing_probability),
             (f"random {augment.crop_size} px crops", augment.crop_size),
             (f"mixup alpha={augment.mixup_alpha:g}", augment.mixup_alpha),
+            (f"cutmix alpha={augment.cutmix_alpha:g}", augment.cutmix_alpha),
+            (f"gamma +-{augment.gamma:g} (log)", augment.gamma),
+            (f"contrast +-{augment.contrast:.0%}", augment.contrast),
+            (f"low resolution or blur p={augment.lowres_probability:g}", augment.lowres_probability),
+            (f"noise sigma <={augment.noise_std:g}", augment.noise_std),
+            (f"JPEG p={augment.jpeg_probability:g}", augment.jpeg_probability),
         )
         if on
     ]

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from conftest import random_faces
 
-from fer_lib.augment import TENCROP_SIZE, augment_batch, mixup, tta_views
+from fer_lib.augment import TENCROP_SIZE, augment_batch, cutmix, mixup, tta_views
 from fer_lib.classifiers import KerasClassifier
 from fer_lib.params import TTA_MODES, AugmentParams
 
@@ -115,3 +115,61 @@ def test_predict_proba_averages_the_model_over_the_views(tta: str) -> None:
     assert probabilities.shape == (5, 7)
     np.testing.assert_allclose(probabilities, expected, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-12)
+
+
+REAL_PIPELINE = {
+    "gamma": AugmentParams(gamma=0.4),
+    "contrast": AugmentParams(contrast=0.3),
+    "lowres": AugmentParams(lowres_probability=1.0),
+    "jpeg": AugmentParams(jpeg_probability=1.0),
+    "noise": AugmentParams(noise_std=8),
+}
+
+
+@pytest.mark.parametrize("name", REAL_PIPELINE)
+def test_real_pipeline_factors_change_every_face_within_grey_levels_and_repeat_with_the_seed(name: str) -> None:
+    augment = REAL_PIPELINE[name]
+    batch = random_faces(16)
+    out = augment_batch(batch, augment, np.random.default_rng(3))
+    np.testing.assert_array_equal(out, augment_batch(batch, augment, np.random.default_rng(3)))
+    assert out.shape == (16, 48, 48) and out.dtype == np.float32
+    assert out.min() >= 0 and out.max() <= 255
+    assert all(not np.array_equal(o, f) for o, f in zip(out, batch.astype(np.float32), strict=True))
+
+
+def test_gamma_keeps_black_and_white_and_moves_the_mid_greys_both_ways() -> None:
+    ramp = np.repeat(np.linspace(0, 255, 48, dtype=np.float32)[None, None], 48, axis=1).repeat(200, axis=0)
+    out = augment_batch(ramp, AugmentParams(gamma=0.4), np.random.default_rng(0))
+    np.testing.assert_allclose(out[:, :, 0], 0, atol=1e-3)
+    np.testing.assert_allclose(out[:, :, -1], 255, atol=1e-2)
+    middle = out[:, 0, 24] - ramp[:, 0, 24]
+    assert middle.min() < -10 and middle.max() > 10  # darker and brighter faces
+
+
+def test_lowres_removes_fine_detail() -> None:
+    checker = (np.indices((48, 48)).sum(axis=0) % 2 * 255).astype(np.uint8)  # 1 px checkerboard
+    out = augment_batch(
+        np.repeat(checker[None], 20, axis=0), AugmentParams(lowres_probability=1.0), np.random.default_rng(0)
+    )
+    assert (out.std(axis=(1, 2)) < 0.5 * checker.std()).all()
+
+
+def test_jpeg_recompression_leaves_8x8_block_artefacts_close_to_the_face() -> None:
+    batch = random_faces(10)
+    out = augment_batch(batch, AugmentParams(jpeg_probability=1.0), np.random.default_rng(0))
+    assert np.allclose(out, out.round())  # decoded 8-bit pixels
+    assert 2 < np.abs(out - batch).mean() < 60
+
+
+def test_cutmix_pastes_one_box_of_the_partner_and_mixes_targets_by_its_area() -> None:
+    faces = np.stack([np.zeros((48, 48)), np.full((48, 48), 255.0)]).astype(np.float32)
+    targets = np.eye(7, dtype=np.float32)[[0, 3]]
+    for seed in range(10):
+        mixed, mixed_targets, weights = cutmix(faces, targets, np.ones(2, np.float32), 1.0, np.random.default_rng(seed))
+        for index in range(2):
+            partner = 1 - index if not np.array_equal(mixed[index], faces[index]) else index
+            pasted = np.mean(mixed[index] != faces[index])
+            if partner != index:
+                np.testing.assert_allclose(mixed_targets[index, [0, 3][partner]], pasted, atol=1e-6)
+            np.testing.assert_allclose(mixed_targets[index].sum(), 1.0, atol=1e-6)
+        np.testing.assert_array_equal(weights, 1.0)
