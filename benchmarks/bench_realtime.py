@@ -2,7 +2,8 @@
 
 Measures, in one run so that the ratios compare like with like:
 
-1. classifier latency at batch 1 (median and 90th percentile, ms): Keras, TFLite float32, TFLite int8;
+1. classifier latency at batch 1 (median and 90th percentile, ms): Keras, TFLite float32, TFLite int8
+   (int8 weights, float activations: the exported mobile file) and TFLite int8 full (int8 activations too);
 2. the Haar detector alone on 640x480 frames (the baseline), on frames shrunk for detection, the
    BlazeFace detector (the default), and cropping;
 3. end-to-end frames per second (detection + crop + classification) on 640x480 frames showing one
@@ -156,7 +157,10 @@ def main() -> None:
                 export_tflite(model, Path(folder) / "float.tflite"), num_threads=args.threads
             ),
             "TFLite int8": TFLiteClassifier(
-                export_tflite(model, Path(folder) / "int8.tflite", quantize="int8", representative_faces=calibration),
+                export_tflite(model, Path(folder) / "int8.tflite", quantize="dynamic"), num_threads=args.threads
+            ),
+            "TFLite int8 full": TFLiteClassifier(
+                export_tflite(model, Path(folder) / "full.tflite", quantize="int8", representative_faces=calibration),
                 num_threads=args.threads,
             ),
         }
@@ -166,8 +170,8 @@ def main() -> None:
             args.repeats,
         )
         for name, durations in latency.items():
-            print(f"   {name:<15} {summary(durations)}")
-        fastest = min(("TFLite float32", "TFLite int8"), key=lambda name: np.median(latency[name]))
+            print(f"   {name:<16} {summary(durations)}")
+        fastest = min(("TFLite float32", "TFLite int8", "TFLite int8 full"), key=lambda name: np.median(latency[name]))
 
         print("\n2. Detection and cropping alone:")
         stages = interleaved_ms(

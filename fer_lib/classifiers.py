@@ -90,10 +90,17 @@ class KerasClassifier(EmotionClassifier):
 
     Args:
         model: the Keras model, e.g. :func:`fer_lib.model.build_model` or :func:`fer_lib.model.load_model`.
+        source: what the model is (its file), named when its outputs are not probabilities.
+
+    Raises:
+        ModelError: if the model does not end in a softmax and its outputs on a probe batch are not
+            probabilities (:func:`check_probabilities`).
     """
 
-    def __init__(self, model: keras.Model) -> None:
+    def __init__(self, model: keras.Model, *, source: str | os.PathLike[str] = "model") -> None:
         self.model = model
+        if not ends_in_softmax(model):
+            check_probabilities(source, self._run(probe_faces()))
 
     def _run(self, inputs: np.ndarray) -> np.ndarray:
         return np.asarray(self.model.predict_on_batch(inputs), dtype=np.float32)
@@ -125,6 +132,7 @@ class TFLiteClassifier(EmotionClassifier):
                 f"{self._output['shape'].tolist()}; expected [N, 48, 48, 1] -> [N, 7]"
             )
         self._batch = int(self._input["shape"][0])
+        check_probabilities(self.path, self._run(probe_faces()))
 
     def _run(self, inputs: np.ndarray) -> np.ndarray:
         if len(inputs) != self._batch:
@@ -158,7 +166,43 @@ def load_classifier(path: str | os.PathLike[str] | None = None, *, num_threads: 
         return TFLiteClassifier(path, num_threads=num_threads)
     from fer_lib.model import load_model  # Keras loads only when a Keras model is asked for
 
-    return KerasClassifier(load_model(path))
+    return KerasClassifier(load_model(path), source=path)
+
+
+def ends_in_softmax(model: keras.Model) -> bool:
+    """True when the model's last layer is a softmax: a Softmax layer, or a layer with softmax activation."""
+    import keras  # the model is a Keras model: Keras is imported already
+
+    last = model.layers[-1]
+    return isinstance(last, keras.layers.Softmax) or getattr(last, "activation", None) is keras.activations.softmax
+
+
+def check_probabilities(path: str | os.PathLike[str], outputs: np.ndarray, *, tolerance: float = 0.03) -> None:
+    """Refuse a model whose outputs on a probe batch are not probability distributions.
+
+    Args:
+        path: the model file, named in the error.
+        outputs: (K, 7) the model's outputs for a probe batch (:func:`probe_faces`).
+        tolerance: how far a row's sum may be from 1: float32 softmax sums drift by about 1e-7, an int8
+            softmax's by up to 7/512 (each probability is rounded to a multiple of 1/256).
+
+    Raises:
+        ModelError: if an output is not finite, lies outside [0, 1], or a row does not sum to 1.
+    """
+    outputs = np.asarray(outputs, dtype=np.float64)
+    sums = outputs.sum(axis=-1)
+    if not np.isfinite(outputs).all() or outputs.min() < 0 or outputs.max() > 1 or np.abs(sums - 1).max() > tolerance:
+        raise ModelError(
+            f"{path}: the model's outputs are not probabilities (on a probe batch they range "
+            f"{outputs.min():.4g} to {outputs.max():.4g}, rows summing to {sums.min():.4g} to {sums.max():.4g}); "
+            "an emotion classifier must end in a softmax over the 7 emotions"
+        )
+
+
+def probe_faces() -> np.ndarray:
+    """(2, 48, 48, 1) float32 probe batch: a mid-grey face and a fixed random one, 0-255."""
+    noise = np.random.default_rng(0).uniform(0, 255, size=(FACE_SIZE, FACE_SIZE, 1))
+    return np.stack([np.full((FACE_SIZE, FACE_SIZE, 1), 128.0), noise]).astype(np.float32)
 
 
 def load_litert(path: Path, *, num_threads: int = 1) -> Interpreter:

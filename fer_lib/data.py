@@ -39,7 +39,8 @@ import numpy as np
 import pandas as pd
 
 from fer_lib.dataset import FaceDataset
-from fer_lib.errors import DataError
+from fer_lib.errors import DataError, MediaError
+from fer_lib.image_header import read_header
 from fer_lib.labels import EMOTIONS, FACE_SIZE, LABEL_INDEX, NUM_CLASSES, SPLITS
 from fer_lib.params import Params, resolve_data_dir
 from fer_lib.paths import default_cache_dir
@@ -92,6 +93,12 @@ def decode_face(data: bytes) -> np.ndarray:
     """
     if not data:
         raise ValueError("empty file (0 bytes)")
+    try:
+        header = read_header(data)  # before decoding: a small file may hold a huge image
+    except MediaError:
+        raise ValueError("not a readable image (corrupt, truncated or not an image file)") from None
+    if (header.width, header.height) != (FACE_SIZE, FACE_SIZE):
+        raise ValueError(f"{header.width}x{header.height} pixels; expected {FACE_SIZE}x{FACE_SIZE}")
     image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
     if image is None:
         raise ValueError("not a readable image (corrupt, truncated or not an image file)")
@@ -252,7 +259,7 @@ def _report_problems(problems: list[str], on_error: OnError, source: str) -> Non
     if not problems:
         return
     if on_error == "raise":
-        more = f" (and {len(problems) - 1} more bad inputs; on_error='skip' skips them)" if len(problems) > 1 else ""
+        more = f" (and {len(problems) - 1} more bad inputs; fix or remove them)" if len(problems) > 1 else ""
         raise DataError(problems[0] + more)
     for problem in problems:
         logger.warning("skipped %s", problem)
@@ -306,7 +313,31 @@ def _scan_image_folder(root: Path) -> tuple[pd.DataFrame, list[str]]:
     problems += [
         f"{path}: file name does not start with a FER-2013 usage ({_USAGE_PREFIXES})" for path in files.path[no_prefix]
     ]
-    return files[~no_prefix], problems
+    files = files[~no_prefix]
+    _warn_misplaced(root, files)
+    return files, problems
+
+
+SPLIT_FOLDERS: dict[str, tuple[str, ...]] = {"train": ("Training",), "test": ("PublicTest", "PrivateTest")}
+"""The Kaggle copy's split folders and the usages their file names should carry."""
+
+
+def _warn_misplaced(root: Path, files: pd.DataFrame) -> None:
+    """Log one warning per split folder holding files whose name says another split (e.g. ``train/x/PublicTest_1.jpg``):
+    a file's split comes from its name, so they are counted in the split they name."""
+    folders = pd.Series([path.parent.parent for path in files.path], index=files.index)
+    for folder, group in files.groupby(folders, sort=True):
+        expected = SPLIT_FOLDERS.get(folder.name.lower()) if folder != root else None
+        misplaced = group[~group.usage.isin(expected)] if expected else group.iloc[:0]
+        for usage, count in misplaced.usage.value_counts().sort_index().items():
+            logger.warning(
+                "%s: %d file(s) named %s_* lie in this %s folder; each counts as %s, the split its name gives",
+                folder,
+                count,
+                usage,
+                folder.name,
+                usage,
+            )
 
 
 def _read_face(path: Path) -> np.ndarray | str:

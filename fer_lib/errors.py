@@ -7,6 +7,11 @@ it as one line and exits non-zero; only ``--debug`` shows a traceback.
 
 from __future__ import annotations
 
+import errno
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
 
 class FerError(Exception):
     """Base class for user-facing errors; ``str(error)`` is a complete one-line message."""
@@ -34,3 +39,28 @@ class RunExistsError(FerError):
 
 class ClusterError(FerError):
     """Ray is not installed, a Ray cluster cannot be joined, or work on it failed."""
+
+
+class StorageError(FerError):
+    """An output cannot be written: the device is full or over quota (the message names the folder)."""
+
+
+@contextmanager
+def partial_file(path: Path) -> Iterator[Path]:
+    """Guard the writing of ``path``: if the block fails, the half-written ``path`` is deleted and the
+    error goes on; a full device (ENOSPC) or quota (EDQUOT) becomes a :class:`StorageError` naming the
+    folder. Earlier files are untouched, so an interrupted run still resumes from its last checkpoint.
+
+    Yields:
+        ``path``, for the block to write.
+    """
+    try:
+        yield path
+    except BaseException as error:
+        path.unlink(missing_ok=True)
+        if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise StorageError(
+                f"{path.parent}: no space left on the device writing {path.name} ({error.strerror}); "
+                "free some space and run the command again (what was finished is kept)"
+            ) from None
+        raise

@@ -26,16 +26,21 @@ from fer_lib.paths import SHIPPED_MODEL, ReportLayout, RunLayout
 def split_metrics(labels: np.ndarray, probabilities: np.ndarray) -> dict[str, Any]:
     """Metrics of one split: n, accuracy, macro-F1, log loss, per-class report and confusion matrix.
 
+    Macro-F1 averages over the classes that occur among ``labels`` (named in ``macro_f1_classes``): a
+    class the faces lack has no F1 to average (on FER-2013's splits all 7 occur).
+
     Args:
         labels: (N,) true canonical labels.
         probabilities: (N, 7) predicted probabilities.
     """
     predicted = probabilities.argmax(axis=1)
     classes = list(range(NUM_CLASSES))
+    present = sorted({int(label) for label in labels})
     return {
         "n": int(len(labels)),
         "accuracy": float(accuracy_score(labels, predicted)),
-        "macro_f1": float(f1_score(labels, predicted, labels=classes, average="macro", zero_division=0)),
+        "macro_f1": float(f1_score(labels, predicted, labels=present, average="macro", zero_division=0)),
+        "macro_f1_classes": [EMOTIONS[label] for label in present],
         "log_loss": float(log_loss(labels, probabilities, labels=classes)),
         "report": classification_report(
             labels, predicted, labels=classes, target_names=list(EMOTIONS), output_dict=True, zero_division=0

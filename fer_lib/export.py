@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import typing
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -29,12 +30,19 @@ CALIBRATION_FACES: int = 500
 """Faces used at most to calibrate int8 activation ranges."""
 
 
+Quantization = Literal["none", "int8", "dynamic", "int16x8"]
+"""How :func:`export_tflite` stores the model: float32; int8 weights and activations (calibrated); int8
+weights with float activations (dynamic range, no calibration, as the ``fer`` package ships); or int8
+weights with int16 activations (calibrated)."""
+
+
 def export_tflite(
     model: keras.Model,
     path: str | os.PathLike[str],
     *,
-    quantize: Literal["none", "int8"] = "none",
+    quantize: Quantization = "none",
     representative_faces: np.ndarray | None = None,
+    calibration_faces: int = CALIBRATION_FACES,
 ) -> Path:
     """Convert a Keras classifier to a ``.tflite`` file.
 
@@ -42,9 +50,12 @@ def export_tflite(
         model: input (N, 48, 48, 1) float grey 0-255, output (N, 7) probabilities.
         path: the ``.tflite`` file to write (overwritten if it exists).
         quantize: ``none`` keeps float32 weights; ``int8`` quantizes weights and activations to int8
-            (about 3.5x smaller) with float32 input and output kept.
-        representative_faces: uint8 (N, 48, 48) faces to calibrate int8 activation ranges (the first
-            :data:`CALIBRATION_FACES` are used); required for ``int8``. Use training faces, not test faces.
+            (about 3.5x smaller); ``dynamic`` quantizes the weights alone to int8 (as small; activations
+            stay float32, quantized on the fly inside each layer); ``int16x8`` keeps int8 weights with int16
+            activations. Every kind keeps float32 input and output, so callers do not change.
+        representative_faces: uint8 (N, 48, 48) faces to calibrate activation ranges, required for
+            ``int8`` and ``int16x8``. Use training faces, not test faces.
+        calibration_faces: how many of ``representative_faces`` calibrate (the first ones).
 
     Returns:
         The path written.
@@ -54,23 +65,25 @@ def export_tflite(
     path = Path(path)
     if path.suffix != ".tflite":
         raise ModelError(f"{path}: TFLite files must end in .tflite")
-    options = {}
-    if quantize == "int8":
+    if quantize not in typing.get_args(Quantization):
+        raise ValueError(f"quantize must be one of {typing.get_args(Quantization)}, got {quantize!r}")
+    options: dict = {"optimizations": [tf.lite.Optimize.DEFAULT]} if quantize != "none" else {}
+    if quantize in ("int8", "int16x8"):
         if representative_faces is None or len(representative_faces) == 0:
-            raise ValueError("int8 quantization needs representative_faces to calibrate activation ranges")
-        calibration = np.asarray(representative_faces[:CALIBRATION_FACES], dtype=np.float32)[..., None]
+            raise ValueError(f"{quantize} quantization needs representative_faces to calibrate activation ranges")
+        calibration = np.asarray(representative_faces[:calibration_faces], dtype=np.float32)[..., None]
 
         def representative_dataset() -> Iterator[list[np.ndarray]]:
             for face in calibration:
                 yield [face[None]]
 
-        options = {
-            "optimizations": [tf.lite.Optimize.DEFAULT],
-            "representative_dataset": representative_dataset,
-            "target_spec": {"supported_ops": [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]},
-        }
-    elif quantize != "none":
-        raise ValueError(f"quantize must be 'none' or 'int8', got {quantize!r}")
+        ops = tf.lite.OpsSet
+        supported = (
+            ops.TFLITE_BUILTINS_INT8
+            if quantize == "int8"
+            else ops.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8
+        )
+        options |= {"representative_dataset": representative_dataset, "target_spec": {"supported_ops": [supported]}}
     path.parent.mkdir(parents=True, exist_ok=True)
     model.export(str(path), format="litert", verbose=False, **options)
     return path

@@ -24,6 +24,7 @@ import pandas as pd
 
 from fer_lib.classifiers import EmotionClassifier, load_litert
 from fer_lib.errors import MediaError, ModelError
+from fer_lib.image_header import read_header
 from fer_lib.labels import EMOTIONS, FACE_SIZE
 from fer_lib.params import FacesParams
 from fer_lib.paths import DETECTOR_MODELS, PROJECT_ROOT, SHIPPED_MODEL, ReportLayout, RunLayout
@@ -32,8 +33,8 @@ HAAR_CASCADE: Path = Path(cv2.data.haarcascades) / "haarcascade_frontalface_defa
 """OpenCV's frontal-face Haar cascade (Viola-Jones), the detector both reference papers use."""
 
 MAX_MEGAPIXELS: float = 50.0
-"""Largest image :func:`read_image` accepts; bigger ones are refused rather than silently resized,
-so that reported boxes are always in the pixels of the file the user gave."""
+"""Most pixels :func:`read_image_reduced` decodes: a larger JPEG is decoded at 1/2, 1/4 or 1/8 of its side
+(boxes are then scaled back to the file's pixels), a larger file of another format is refused unread."""
 
 EMOTION_COLOURS: dict[str, tuple[int, int, int]] = {
     "angry": (40, 40, 220),
@@ -561,32 +562,44 @@ class PhotoResult:
 
     Attributes:
         path: the photo file.
-        image: the photo as read, BGR (H, W, 3) uint8.
-        faces: its classified faces (empty if none was found).
+        image: the photo as read, BGR (H, W, 3) uint8, at 1/``reduction`` of the file's side.
+        faces: its classified faces (empty if none was found), boxes in the pixels of ``image``.
+        reduction: file pixels per pixel of ``image`` (1, or 2/4/8 for a very large JPEG, see
+            :func:`read_image_reduced`).
     """
 
     path: Path
     image: np.ndarray
     faces: list[FaceResult]
+    reduction: int = 1
 
     def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-ready dict: path, width, height and the faces (see :meth:`FaceResult.to_dict`)."""
+        """Return a JSON-ready dict: path, width, height and the faces (see :meth:`FaceResult.to_dict`), in the
+        file's pixels (to within ``reduction`` pixels), and the ``reduction`` it was decoded at."""
+        faces = [face.to_dict() for face in self.faces]
+        for face in faces:
+            face["box"] = {key: value * self.reduction for key, value in face["box"].items()}
         return {
             "path": str(self.path),
-            "width": int(self.image.shape[1]),
-            "height": int(self.image.shape[0]),
-            "faces": [face.to_dict() for face in self.faces],
+            "width": int(self.image.shape[1]) * self.reduction,
+            "height": int(self.image.shape[0]) * self.reduction,
+            "reduction": self.reduction,
+            "faces": faces,
         }
 
 
 def find_files(paths: Iterable[str | os.PathLike[str]]) -> Iterator[Path]:
-    """Yield the given files, and every non-hidden file under the given folders (recursive, sorted)."""
+    """Yield the given files, and every non-hidden file under the given folders (recursive, sorted).
+
+    A dangling symbolic link under a folder is yielded too, so that reading it says what is wrong
+    rather than the file silently missing from the results."""
     for path in map(Path, paths):
         if path.is_dir():
             yield from (
                 found
                 for found in sorted(path.rglob("*"))
-                if found.is_file() and not any(part.startswith(".") for part in found.relative_to(path).parts)
+                if (found.is_file() or (found.is_symlink() and not found.exists()))
+                and not any(part.startswith(".") for part in found.relative_to(path).parts)
             )
         else:
             yield path
@@ -613,20 +626,19 @@ def analyse_photos(
     """
     for path in map(Path, paths):
         try:
-            image = read_image(path)
+            image, reduction = read_image_reduced(path)
         except MediaError as error:
             if on_error is None:
                 raise
             on_error(error)
             continue
-        yield PhotoResult(
-            path, image, analyse_image(image, detector, classifier, margin=margin, largest_only=largest_only)
-        )
+        faces = analyse_image(image, detector, classifier, margin=margin, largest_only=largest_only)
+        yield PhotoResult(path, image, faces, reduction)
 
 
 def photos_table(photos: Iterable[PhotoResult]) -> pd.DataFrame:
-    """One row per face (``photo``, ``face`` number, box, ``label``, ``score``, one column per emotion);
-    a photo without faces gets one row with ``face`` 0 and an empty label."""
+    """One row per face (``photo``, ``face`` number, box in the file's pixels, ``label``, ``score``, one column
+    per emotion); a photo without faces gets one row with ``face`` 0 and an empty label."""
     rows = []
     for photo in photos:
         for number, face in enumerate(photo.faces, start=1):
@@ -634,7 +646,7 @@ def photos_table(photos: Iterable[PhotoResult]) -> pd.DataFrame:
                 {
                     "photo": photo.path.name,
                     "face": number,
-                    **dict(zip("xywh", face.box, strict=True)),
+                    **dict(zip("xywh", (value * photo.reduction for value in face.box), strict=True)),
                     "label": face.label,
                     "score": face.score,
                     **{name: float(p) for name, p in zip(EMOTIONS, face.probabilities, strict=True)},
@@ -751,39 +763,77 @@ def contact_sheet(images: list[np.ndarray], captions: list[str], *, columns: int
 
 
 def read_image(path: str | os.PathLike[str]) -> np.ndarray:
-    """Read a photo as an 8-bit BGR array (H, W, 3).
+    """Read a photo as an 8-bit BGR array (H, W, 3), decoded within bounded memory (:func:`read_image_reduced`)."""
+    return read_image_reduced(path)[0]
 
-    Grey, 16-bit and RGBA/grey+alpha files are converted to 8-bit BGR (the alpha channel is
-    dropped) and EXIF orientation is applied, all by ``cv2.IMREAD_COLOR``. Images over
-    :data:`MAX_MEGAPIXELS` are refused, not downscaled, so boxes always refer to the file's pixels.
+
+def read_image_reduced(path: str | os.PathLike[str]) -> tuple[np.ndarray, int]:
+    """Read a photo as an 8-bit BGR array, at a reduced size when it is too large to decode whole.
+
+    The header (size, bands, bit depth, frames) is read first, with Pillow, and nothing is decoded
+    whose pixels exceed :data:`MAX_MEGAPIXELS` or whose decoded buffer exceeds :data:`MAX_DECODED_MB`.
+    A larger JPEG is decoded at 1/2, 1/4 or 1/8 of its side by libjpeg's DCT scaling (OpenCV's
+    ``IMREAD_REDUCED_COLOR_*``), which never holds the full-size pixels: faces need few pixels, and a
+    200-megapixel phone photo decodes at 1/2 or 1/4. Other formats cannot be decoded at reduced
+    size and are refused over the limit. Grey, 16-bit and RGBA files become 8-bit BGR (alpha dropped),
+    EXIF orientation is applied; a multi-frame file gives its first frame.
+
+    Returns:
+        The image (H, W, 3) uint8 and the reduction: file pixels per image pixel along each side (1, 2,
+        4 or 8); boxes found in the image times the reduction are in the file's pixels.
 
     Raises:
-        MediaError: naming the file, if it is missing, empty, not an image, truncated, in a format
-            OpenCV cannot decode, or too large.
+        MediaError: naming the file, if it is missing, not a regular file, empty, not an image,
+            truncated, in a format neither Pillow nor OpenCV reads, or too large even reduced.
     """
     path = Path(path)
-    if not path.is_file():
+    if path.is_symlink() and not path.exists():
+        raise MediaError(f"{path}: a symbolic link to {os.readlink(path)}, which does not exist")
+    if not path.exists():
         raise MediaError(f"{path}: file not found")
+    if not path.is_file():
+        raise MediaError(f"{path}: not a regular file (a folder, pipe or device), not an image")
+    if path.stat().st_size == 0:
+        raise MediaError(f"{path}: empty file (0 bytes), not an image")
+    header = read_header(path)
+    reduction = 1
+    while header.megapixels / reduction**2 > MAX_MEGAPIXELS or header.decoded_mb / reduction**2 > MAX_DECODED_MB:
+        if header.format != "JPEG" or reduction == 8:
+            why = (
+                "even at 1/8 of its side"
+                if header.format == "JPEG"
+                else f"and a {header.format} file cannot be decoded"
+            )
+            raise MediaError(
+                f"{path}: image is {header.width}x{header.height} ({header.megapixels:.0f} megapixels), over the "
+                f"{MAX_MEGAPIXELS:.0f}-megapixel limit ({header.decoded_mb:.0f} MB decoded, at most "
+                f"{MAX_DECODED_MB:.0f}) {why} at reduced size; downscale it first (faces need far fewer pixels)"
+            )
+        reduction *= 2
     try:
         data = np.fromfile(path, dtype=np.uint8)
     except OSError as error:
         raise MediaError(f"{path}: cannot be read ({error.strerror or error})") from None
-    if data.size == 0:
-        raise MediaError(f"{path}: empty file (0 bytes), not an image")
     try:
-        image = cv2.imdecode(data, cv2.IMREAD_COLOR)
+        image = cv2.imdecode(data, _REDUCED_COLOR[reduction])
     except cv2.error:
         image = None
     if image is None:
         raise MediaError(f"{path}: not a readable image (not an image, truncated, or a format OpenCV cannot decode)")
-    height, width = image.shape[:2]
-    megapixels = height * width / 1e6
-    if megapixels > MAX_MEGAPIXELS:
-        raise MediaError(
-            f"{path}: image is {width}x{height} ({megapixels:.0f} megapixels), over the "
-            f"{MAX_MEGAPIXELS:.0f}-megapixel limit; downscale it first (faces need far fewer pixels)"
-        )
-    return image
+    return image, reduction
+
+
+MAX_DECODED_MB: float = 300.0
+"""Largest decoded buffer (width x height x bands x bytes per sample, from the header) :func:`read_image_reduced`
+lets OpenCV allocate: a 50-megapixel 16-bit RGB image."""
+
+_REDUCED_COLOR: dict[int, int] = {
+    1: cv2.IMREAD_COLOR,
+    2: cv2.IMREAD_REDUCED_COLOR_2,
+    4: cv2.IMREAD_REDUCED_COLOR_4,
+    8: cv2.IMREAD_REDUCED_COLOR_8,
+}
+"""OpenCV's decode flag for each reduction of the side."""
 
 
 def annotate(image_bgr: np.ndarray, results: list[FaceResult]) -> np.ndarray:

@@ -273,10 +273,14 @@ def load_model(path: str | os.PathLike[str], *, compile: bool = False) -> keras.
     try:
         model = keras.models.load_model(path, compile=compile, safe_mode=True)
     except Exception as error:  # noqa: BLE001 - Keras raises many types for bad archives
-        raise ModelError(
-            f"{path}: cannot load Keras model ({type(error).__name__}: "
-            f"{str(error).splitlines()[0][:200] if str(error) else ''})"
-        ) from None
+        message = " ".join(str(error).split())
+        if "safe_mode" in message or "arbitrary code" in message:
+            raise ModelError(
+                f"{path}: refused: the model holds Python code (e.g. a Lambda layer) that would run when it is "
+                "loaded, and this project loads models in Keras' safe mode only; rebuild it without such layers"
+            ) from None
+        reason = message if len(message) <= 300 else message[:300].rpartition(" ")[0] + " ..."
+        raise ModelError(f"{path}: cannot load Keras model ({type(error).__name__}: {reason})") from None
     if tuple(model.input_shape[1:]) != (FACE_SIZE, FACE_SIZE, 1) or model.output_shape[-1] != NUM_CLASSES:
         raise ModelError(
             f"{path}: model takes {model.input_shape} and returns {model.output_shape}; "

@@ -333,22 +333,41 @@ def read_yaml_mapping(
 
     Raises:
         ParamsError: naming the file, if it is missing, not UTF-8, not valid YAML (with line and
-            column), repeats a key (with its line) or does not hold a mapping.
+            column), empty (nothing but comments: an explicit ``{}`` stands for all defaults), uses
+            anchors or aliases (with its line: they are refused unexpanded, so an alias bomb costs
+            nothing), repeats a key (with its line) or does not hold a mapping.
     """
-    if not path.is_file():
+    if not path.exists():
         raise ParamsError(f"{path}: {kind} not found")
+    if not path.is_file():
+        raise ParamsError(f"{path}: not a regular file (a folder, pipe or device); expected a {kind}")
     try:
         text = path.read_text(encoding="utf-8")
+        _reject_anchors(text, path)
         _reject_duplicate_keys(yaml.compose(text, Loader=yaml.SafeLoader), path)
         raw = yaml.safe_load(text)
     except UnicodeDecodeError as error:
         raise ParamsError(f"{path}: not a UTF-8 text file ({error.reason} at byte {error.start})") from None
     except yaml.YAMLError as error:
         raise ParamsError(_yaml_error_message(path, error)) from None
-    raw = {} if raw is None else raw
+    if raw is None:
+        raise ParamsError(
+            f"{path}: the {kind} is empty (nothing but comments or blank lines); write {{}} for all defaults"
+        )
     if not isinstance(raw, dict):
         raise ParamsError(f"{path}: expected {expected}, got {type(raw).__name__}")
     return raw
+
+
+def _reject_anchors(text: str, path: Path) -> None:
+    """Refuse YAML anchors (``&name``) and aliases (``*name``), from the parser's events: linear in the text,
+    nothing is expanded (a "billion laughs" file of nested aliases is refused at its first anchor)."""
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
+            raise ParamsError(
+                f"{path}: line {event.start_mark.line + 1}: YAML anchors and aliases (&name, *name) are not "
+                "allowed; write the values out (a params file may inherit from another with base:)"
+            )
 
 
 def unknown_key_message(origin: str, key: object, valid: list[str], *, prefix: str = "") -> str:
@@ -508,6 +527,7 @@ def _check_ranges(params: Params, origin: str | Path) -> None:
         (0.0 <= params.model.dropout < 1.0, "model.dropout must be in [0, 1)"),
         (all(units >= 1 for units in model.head_units), "model.head_units must all be at least 1"),
         (model.bn_momentum is None or 0.0 <= model.bn_momentum < 1.0, "model.bn_momentum must be in [0, 1)"),
+        (0 <= params.seed < 2**32, "seed must be in 0 to 4294967295 (2**32 - 1: NumPy, Python and Keras take it)"),
         (params.train.epochs >= 1, "train.epochs must be at least 1"),
         (params.train.batch_size >= 1, "train.batch_size must be at least 1"),
         (params.train.learning_rate > 0, "train.learning_rate must be positive"),

@@ -57,17 +57,28 @@ def _folder_table(path: Path, tables: dict[Path, dict[Path, str]]) -> dict[Path,
 
 
 def _read_labels_csv(csv_path: Path) -> dict[Path, str]:
-    """Read a ``labels.csv`` (``file``, ``label``) into resolved path -> label."""
-    table = pd.read_csv(csv_path, dtype=str)
+    """Read a ``labels.csv`` (``file``, ``label``) into resolved path -> label.
+
+    Raises:
+        DataError: naming the CSV (and the line, counting the header as line 1), for missing columns,
+            a label that is not an emotion, a file listed twice, or a row whose file does not exist.
+    """
+    table = pd.read_csv(csv_path, dtype=str, keep_default_na=False)
     if not {"file", "label"} <= set(table.columns):
         raise DataError(f"{csv_path}: labels.csv needs the columns 'file' and 'label', has {list(table.columns)}")
     unknown = sorted(set(table["label"].str.lower()) - set(EMOTIONS))
     if unknown:
         raise DataError(f"{csv_path}: labels {unknown} are not emotions ({', '.join(EMOTIONS)})")
-    return {
-        (csv_path.parent / name).resolve(): label.lower()
-        for name, label in zip(table["file"], table["label"], strict=True)
-    }
+    labels: dict[Path, str] = {}
+    first_line: dict[Path, int] = {}
+    for line, (name, label) in enumerate(zip(table["file"], table["label"], strict=True), start=2):
+        path = (csv_path.parent / name).resolve()
+        if path in first_line:
+            raise DataError(f"{csv_path}: line {line}: '{name}' is listed twice (first on line {first_line[path]})")
+        if not path.is_file():
+            raise DataError(f"{csv_path}: line {line}: '{name}' does not exist beside the CSV")
+        labels[path], first_line[path] = label.lower(), line
+    return labels
 
 
 def faces_by_photo(photos: Iterable[PhotoResult]) -> dict[Path, list[FaceResult]]:

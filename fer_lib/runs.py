@@ -29,7 +29,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from fer_lib.errors import DataError, FerError, RunExistsError
+from fer_lib.errors import DataError, FerError, ParamsError, RunExistsError, partial_file
 from fer_lib.params import Params
 from fer_lib.paths import PROJECT_ROOT, SHIPPED_MODEL, ReportLayout, RunLayout
 
@@ -72,8 +72,12 @@ def new_run_dir(root: str | Path, name: str, *, exact: bool = False) -> Path:
 
     Raises:
         RunExistsError: with ``exact``, if ``root/<name>`` exists.
+        ParamsError: with ``exact``, if ``name`` is not a folder name as it stands (``..``, a slash, spaces):
+            an exact name is never silently changed.
     """
     root = Path(root)
+    if exact and safe_name(name) != name:
+        raise ParamsError(f"{name!r}: not usable as a folder name as it stands; use letters, digits, '.', '_' and '-'")
     root.mkdir(parents=True, exist_ok=True)
     if exact:
         try:
@@ -348,8 +352,8 @@ def write_atomically(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` through a temporary file renamed into place (never half a file; a kill
     leaves the previous version), creating the folder if needed."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
-    partial.write_text(text, encoding="utf-8")
+    with partial_file(path.with_name(f".{path.name}.{os.getpid()}.partial")) as partial:
+        partial.write_text(text, encoding="utf-8")
     os.replace(partial, path)
 
 

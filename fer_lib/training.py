@@ -52,7 +52,7 @@ from fer_lib.augment import augment_batch, cutmix, mixup
 from fer_lib.classifiers import KerasClassifier
 from fer_lib.data import stratified_subset
 from fer_lib.dataset import FaceDataset
-from fer_lib.errors import DataError, RunExistsError
+from fer_lib.errors import DataError, ModelError, RunExistsError, partial_file
 from fer_lib.labels import NUM_CLASSES
 from fer_lib.model import (
     average_weights,
@@ -412,7 +412,7 @@ def _initial_model(params: Params, run_dir: Path, state: dict, steps_per_epoch: 
     """Build and compile a new model (stage 1 of a staged run: the head alone), or load the compiled
     checkpoint of a resumed run."""
     if RunLayout(run_dir).checkpoint.is_file():
-        return keras.models.load_model(RunLayout(run_dir).checkpoint, safe_mode=True)
+        return _load_checkpoint(run_dir, state)
     start = resolve_weights(params.model.weights, alpha=params.model.alpha)
     print(f"model.weights: {params.model.weights}; MobileNetV2 starts from {start or 'random weights'}")
     model = build_model(params.model, seed=params.seed)
@@ -584,10 +584,10 @@ def _save_epoch(
         and val_accuracy is not None
         and (state["best_val_accuracy"] is None or val_accuracy > state["best_val_accuracy"])
     ):
-        model.save_weights(RunLayout(run_dir).best_weights)
+        _atomic_save_weights(model, RunLayout(run_dir).best_weights)
         state.update(best_val_accuracy=val_accuracy, best_epoch=row["epoch"])
     if row["epoch"] in averaged_epochs(params):
-        model.save_weights(RunLayout(run_dir).epoch_weights(row["epoch"]))
+        _atomic_save_weights(model, RunLayout(run_dir).epoch_weights(row["epoch"]))
     if plateau is not None:
         state["plateau"] = {
             "wait": plateau.wait,
@@ -607,7 +607,7 @@ def _finish(
     ``training`` faces (not augmented) and its inference-mode scores on ``train_eval`` and
     ``heldout`` are recorded in ``state["averaged"]``.
     """
-    trained = keras.models.load_model(RunLayout(run_dir).checkpoint, safe_mode=True)
+    trained = _load_checkpoint(run_dir, state)
     if params.train.select == "best_val" and RunLayout(run_dir).best_weights.is_file():
         load_model_weights(trained, RunLayout(run_dir).best_weights)
     epochs = averaged_epochs(params)
@@ -636,10 +636,37 @@ def _kept_epoch(state: dict, history: pd.DataFrame) -> int:
     return int(state.get("best_epoch") or history["epoch"].iloc[-1])
 
 
+def _load_checkpoint(run_dir: Path, state: dict) -> keras.Model:
+    """The compiled model of the run's ``checkpoint.keras`` (the last finished epoch, with its optimizer).
+
+    Raises:
+        ModelError: naming the file and the epoch, if the checkpoint cannot be read (damaged, e.g. a
+            truncated copy); the run's other files are left as they are.
+    """
+    path = RunLayout(run_dir).checkpoint
+    try:
+        return keras.models.load_model(path, safe_mode=True)
+    except Exception as error:  # noqa: BLE001 - Keras raises many types (even "File not found") for a bad archive
+        reason = " ".join(str(error).split())[:160]
+        raise ModelError(
+            f"{path}: the checkpoint of epoch {state.get('epochs_done', '?')} is damaged and cannot be read "
+            f"({type(error).__name__}: {reason}); only the last epoch's checkpoint is kept, so the run cannot "
+            f"resume: move {run_dir} aside (its history.csv keeps the finished epochs' figures) and train again"
+        ) from None
+
+
 def _atomic_save_model(model: keras.Model, path: Path) -> None:
     """Save ``model`` to ``path`` via a temporary file, so a kill never leaves a half-written file."""
-    temporary = path.with_name(f".{path.stem}.tmp.keras")
-    model.save(temporary)
+    with partial_file(path.with_name(f".{path.stem}.tmp.keras")) as temporary:
+        model.save(temporary)
+    os.replace(temporary, path)
+
+
+def _atomic_save_weights(model: keras.Model, path: Path) -> None:
+    """``model.save_weights(path)`` via a temporary file (``path`` must end in ``.weights.h5``): a failed or
+    killed write leaves the previous file."""
+    with partial_file(path.with_name(f".{path.name.removesuffix('.weights.h5')}.tmp.weights.h5")) as temporary:
+        model.save_weights(temporary)
     os.replace(temporary, path)
 
 

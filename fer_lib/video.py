@@ -27,7 +27,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from fer_lib.classifiers import EmotionClassifier
-from fer_lib.errors import MediaError
+from fer_lib.errors import MediaError, partial_file
 from fer_lib.faces import (
     FaceDetector,
     FaceResult,
@@ -256,7 +256,8 @@ def process_video(
     if out_csv is not None:
         csv_path = unused_path(out_csv)
         csv_path.parent.mkdir(parents=True, exist_ok=True)
-        frames.to_csv(csv_path, index=False)
+        with partial_file(csv_path):
+            frames.to_csv(csv_path, index=False)
     seconds = time.perf_counter() - start
     frames.attrs.update(
         achieved_fps=len(rows) / seconds, source_fps=source_fps, seconds=seconds, out_video=video_path, out_csv=csv_path

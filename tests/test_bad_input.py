@@ -516,7 +516,7 @@ def test_predict_json_of_a_photo_without_faces(
     code, out, err = run_in_process(capsys, "predict", path, "--model", tiny_model_path, "--json")
 
     assert (code, err) == (0, "")
-    assert json.loads(out)["images"] == [{"path": str(path), "width": 160, "height": 120, "faces": []}]
+    assert json.loads(out)["images"] == [{"path": str(path), "width": 160, "height": 120, "reduction": 1, "faces": []}]
 
 
 def test_predict_of_a_folder_without_images(

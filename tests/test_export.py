@@ -27,6 +27,7 @@ def exported(tiny_model_path: Path, tmp_path_factory: pytest.TempPathFactory) ->
         "int8": export_tflite(
             model, folder / "tiny_int8.tflite", quantize="int8", representative_faces=smooth_faces(100, seed=1)
         ),
+        "dynamic": export_tflite(model, folder / "tiny_dynamic.tflite", quantize="dynamic"),
     }
 
 
@@ -47,6 +48,16 @@ def test_int8_tflite_agrees_with_keras_and_is_smaller(exported: dict[str, Path],
     )
     assert parity["top1_agreement"] >= 0.85 and parity["max_abs_probability_difference"] < 0.25
     assert exported["int8"].stat().st_size < exported["float"].stat().st_size
+
+
+@pytest.mark.slow
+def test_dynamic_range_tflite_agrees_closer_than_full_int8(exported: dict[str, Path], tiny_model_path: Path) -> None:
+    model, faces, labels = load_model(tiny_model_path), smooth_faces(64, seed=2), np.arange(64) % NUM_CLASSES
+    dynamic = tflite_parity(model, exported["dynamic"], faces, labels)
+    full = tflite_parity(model, exported["int8"], faces, labels)
+    assert dynamic["top1_agreement"] >= 0.95
+    assert dynamic["mean_abs_probability_difference"] < full["mean_abs_probability_difference"]
+    assert exported["dynamic"].stat().st_size < 0.5 * exported["float"].stat().st_size
 
 
 @pytest.mark.slow
@@ -80,10 +91,15 @@ def test_export_command_writes_both_files_and_parity(tmp_path: Path, tiny_model_
     assert main(["export", "--model", str(tiny_model_path), "--out", str(tmp_path / "out"), "--data", str(data)]) == 0
     report = json.loads((tmp_path / "out" / "parity.json").read_text())
     assert report["split"] == "PublicTest" and report["calibration_split"] == "Training"
-    assert {name: entry["faces"] for name, entry in report["files"].items()} == {"float": 21, "int8": 21}
+    assert {name: entry["faces"] for name, entry in report["files"].items()} == {
+        "float": 21,
+        "int8": 21,
+        "int8_full": 21,
+    }
     assert report["files"]["float"]["top1_agreement"] == 1.0
     assert sorted(path.name for path in (tmp_path / "out").iterdir()) == [
         "parity.json",
         "tiny_float.tflite",
         "tiny_int8.tflite",
+        "tiny_int8_full.tflite",
     ]

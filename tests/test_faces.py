@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import cv2
+import keras
 import numpy as np
 import pytest
 from skimage import data
@@ -24,7 +25,10 @@ def astronaut_bgr() -> np.ndarray:
 
 
 class CountingModel:
-    """Quacks like a Keras model for :class:`KerasClassifier`; records the batch size of each call."""
+    """Quacks like a Keras model that ends in a softmax, for :class:`KerasClassifier`; records the batch size
+    of each call."""
+
+    layers = (keras.layers.Softmax(),)  # so the classifier sends no probe batch
 
     def __init__(self) -> None:
         self.batch_sizes: list[int] = []

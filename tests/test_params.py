@@ -57,8 +57,8 @@ def test_summary_command_prints_paper_bs_counts(capsys: pytest.CaptureFixture[st
     )
 
 
-def test_empty_file_gives_the_defaults(tmp_path: Path) -> None:
-    assert load_params(write(tmp_path / "empty.yaml", "")) == Params()
+def test_an_explicit_empty_mapping_gives_the_defaults(tmp_path: Path) -> None:
+    assert load_params(write(tmp_path / "defaults.yaml", "{}\n")) == Params()
 
 
 @pytest.mark.parametrize(
@@ -206,7 +206,7 @@ AVERAGE_EPOCHS_RANGE = (
     ],
 )
 def test_values_out_of_range_are_rejected(tmp_path: Path, override: dict, expected: str) -> None:
-    path = write(tmp_path / "p.yaml", "")
+    path = write(tmp_path / "p.yaml", "{}\n")
 
     with pytest.raises(ParamsError) as raised:
         load_params(path, overrides=override)
@@ -216,7 +216,7 @@ def test_values_out_of_range_are_rejected(tmp_path: Path, override: dict, expect
 
 def test_boundary_values_are_accepted(tmp_path: Path) -> None:
     params = load_params(
-        write(tmp_path / "p.yaml", ""),
+        write(tmp_path / "p.yaml", "{}\n"),
         overrides={
             "model.input_size": 32,
             "model.dropout": 0.0,

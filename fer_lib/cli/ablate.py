@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from fer_lib.cli.common import parse_overrides, positive_int, print_report_location, ray_address
+from fer_lib.cli.common import folder_name, parse_overrides, positive_int, print_report_location, ray_address
 from fer_lib.errors import ParamsError
 from fer_lib.paths import ReportLayout
 
@@ -54,6 +54,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--name",
         metavar="NAME",
+        type=folder_name,
         default=None,
         help="the report folder's exact name, e.g. ablations (default: ablations-<time>); "
         "an existing folder is refused",

@@ -58,7 +58,8 @@ def add_stream_arguments(parser: argparse.ArgumentParser, detect_every: int, det
         "--detect-width",
         type=positive_int,
         default=detect_width,
-        help="detect on frames shrunk to this width in pixels, faster (default: %(default)s; None = full size)",
+        help="Haar and YuNet: detect on frames shrunk to this width in pixels, faster (default: %(default)s; "
+        "None = full size); BlazeFace always sees the frame shrunk to its 128 or 192 px input, so it does not apply",
     )
 
 
@@ -78,6 +79,15 @@ def positive_int(text: str) -> int:
     return value
 
 
+def folder_name(text: str) -> str:
+    """Parse ``--name``: a folder name used as it stands (letters, digits, ``.``, ``_``, ``-``; not ``..``)."""
+    from fer_lib.runs import safe_name
+
+    if safe_name(text) != text:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a folder name; use letters, digits, '.', '_' and '-'")
+    return text
+
+
 def ray_address(text: str) -> str:
     """Parse ``--address``: a Ray cluster's ``HOST:PORT`` (``ray://HOST:PORT`` for Ray Client), or ``auto``."""
     host, _, port = text.removeprefix("ray://").rpartition(":")
@@ -87,7 +97,13 @@ def ray_address(text: str) -> str:
 
 
 def faces_params_from_args(args: argparse.Namespace) -> FacesParams:
-    """Return the default :class:`FacesParams` with the detector chosen on the command line."""
+    """Return the default :class:`FacesParams` with the detector chosen on the command line.
+
+    Raises:
+        ParamsError: for ``--detector yunet`` without ``--detector-model`` (named as the user typed it).
+    """
+    if args.detector == "yunet" and not args.detector_model:
+        raise ParamsError("--detector yunet needs --detector-model PATH, the YuNet .onnx file")
     return FacesParams(detector=args.detector, detector_model=args.detector_model)
 
 

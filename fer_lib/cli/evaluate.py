@@ -44,11 +44,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     """Evaluate and print a table or JSON."""
     from fer_lib.audit import drop_cross_split_duplicates
+    from fer_lib.classifiers import KerasClassifier
     from fer_lib.data import load_fer2013
     from fer_lib.evaluation import evaluate_splits, without_arrays
     from fer_lib.model import load_model
 
     model = load_model(args.model)
+    KerasClassifier(model, source=args.model)  # refuses a model whose outputs are not probabilities
     dataset = load_fer2013(args.data)
     if args.exclude_cross_split_duplicates:
         dataset = drop_cross_split_duplicates(dataset)
@@ -61,5 +63,9 @@ def run(args: argparse.Namespace) -> int:
         return 0
     print(f"{'split':<12} {'n':>6} {'accuracy':>9} {'macro-F1':>9}   (inference mode, tta={args.tta})")
     for split, metrics in results.items():
-        print(f"{split:<12} {metrics['n']:>6} {metrics['accuracy']:>9.4f} {metrics['macro_f1']:>9.4f}")
+        averaged = metrics["macro_f1_classes"]
+        note = (
+            f"   macro-F1 over the {len(averaged)} classes present: {', '.join(averaged)}" if len(averaged) < 7 else ""
+        )
+        print(f"{split:<12} {metrics['n']:>6} {metrics['accuracy']:>9.4f} {metrics['macro_f1']:>9.4f}{note}")
     return 0

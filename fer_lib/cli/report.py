@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from fer_lib.cli.common import print_report_location
+from fer_lib.cli.common import folder_name, print_report_location
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -38,6 +38,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--name",
         metavar="NAME",
+        type=folder_name,
         default=None,
         help="the report folder's exact name, e.g. fer2013-cpu_best (default: <params name>-<time>); "
         "an existing folder is refused",
