@@ -118,6 +118,7 @@ def main() -> None:
             "Haar every frame": (HaarDetector(), 1),
             "BlazeFace every frame": (BlazeFaceDetector(), 1),
             "BlazeFace every 2nd frame": (BlazeFaceDetector(), 2),
+            "BlazeFace every 2nd frame, aligned": (BlazeFaceDetector(align=True), 2),
             "BlazeFace every 3rd frame": (BlazeFaceDetector(), 3),
         }
         fps: dict[str, list[float]] = {name: [] for name in detectors}

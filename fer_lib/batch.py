@@ -87,6 +87,7 @@ class BatchSettings:
         detect_width: clips: detect on frames shrunk to this width in pixels (None: full size).
         smoothing: clips: weight of the previous frame in the moving average of probabilities.
         margin: crop margin as a fraction of the box side.
+        align: BlazeFace: align each face on its eyes instead of cropping its box (``faces.align``).
     """
 
     model: str | None = None
@@ -97,10 +98,11 @@ class BatchSettings:
     detect_width: int | None = None
     smoothing: float = FacesParams().smoothing
     margin: float = FacesParams().margin
+    align: bool = FacesParams().align
 
     def faces_params(self) -> FacesParams:
         """The detector's params (everything else at its default, as the commands do)."""
-        return FacesParams(detector=self.detector, detector_model=self.detector_model)
+        return FacesParams(detector=self.detector, detector_model=self.detector_model, align=self.align)
 
     def record(self) -> dict[str, Any]:
         """The settings as ``batch.json`` holds them, with the classifier file's SHA-256."""

@@ -16,9 +16,9 @@ import pandas as pd
 from sklearn.metrics import accuracy_score, classification_report, confusion_matrix, f1_score, log_loss
 
 from fer_lib.audit import drop_cross_split_duplicates
-from fer_lib.classifiers import BATCH_SIZE, KerasClassifier
+from fer_lib.classifiers import BATCH_SIZE, EmotionClassifier, KerasClassifier
 from fer_lib.dataset import FaceDataset
-from fer_lib.labels import EMOTIONS, NUM_CLASSES
+from fer_lib.labels import EMOTIONS, FACE_SIZE, NUM_CLASSES
 from fer_lib.params import TestTimeAugmentation, mode_label
 from fer_lib.paths import SHIPPED_MODEL, ReportLayout, RunLayout
 
@@ -217,3 +217,42 @@ def class_report_table(result: dict[str, Any], split: str, tta: TestTimeAugmenta
     """One split's per-class precision, recall, F1 and support (and the averages), rounded to 3 decimals,
     from one entry of :func:`evaluate_splits`."""
     return pd.DataFrame(result["report"]).T.round(3).rename_axis(f"{split} ({mode_label(tta)})")
+
+
+def occlusion_saliency(
+    classifier: EmotionClassifier, faces: np.ndarray, classes: np.ndarray, *, patch: int = 12, stride: int = 4
+) -> np.ndarray:
+    """Where the model looks: how much each region of a face supports a class (occlusion sensitivity).
+
+    A ``patch`` x ``patch`` square of the face's mean grey is slid over it in steps of ``stride``
+    pixels; a pixel's saliency is the mean drop of the class's probability over the positions that
+    cover it. It needs only the classifier's probabilities, so it works for every Keras backend and
+    for TFLite files alike (Grad-CAM needs gradients, which each backend computes its own way).
+
+    Args:
+        classifier: the model (its :meth:`~fer_lib.classifiers.EmotionClassifier.predict_proba`).
+        faces: (N, 48, 48) grey faces, 0-255.
+        classes: (N,) int class per face whose support is mapped (e.g. the predicted or the true one).
+        patch: side of the occluding square, pixels.
+        stride: step between its positions, pixels.
+
+    Returns:
+        (N, 48, 48) float32 probability drops (positive: the region supports the class; negative: it
+        speaks against it), ``N x positions`` faces scored in one call per batch.
+    """
+    faces = np.asarray(faces, dtype=np.float32)
+    starts = range(0, FACE_SIZE - patch + 1, stride)
+    corners = [(top, left) for top in starts for left in starts]
+    occluded = np.repeat(faces[:, None], len(corners), axis=1)  # (N, P, 48, 48)
+    for index, (top, left) in enumerate(corners):
+        occluded[:, index, top : top + patch, left : left + patch] = faces.mean(axis=(1, 2))[:, None, None]
+    classes = np.asarray(classes, dtype=np.int64)
+    base = classifier.predict_proba(faces)[np.arange(len(faces)), classes]
+    scores = classifier.predict_proba(occluded.reshape(-1, FACE_SIZE, FACE_SIZE)).reshape(len(faces), len(corners), -1)
+    drops = base[:, None] - scores[np.arange(len(faces))[:, None], np.arange(len(corners)), classes[:, None]]  # (N, P)
+    total = np.zeros((len(faces), FACE_SIZE, FACE_SIZE), np.float64)
+    coverage = np.zeros((FACE_SIZE, FACE_SIZE), np.float64)
+    for index, (top, left) in enumerate(corners):
+        total[:, top : top + patch, left : left + patch] += drops[:, index, None, None]
+        coverage[top : top + patch, left : left + patch] += 1
+    return (total / np.maximum(coverage, 1)).astype(np.float32)

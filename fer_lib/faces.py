@@ -213,6 +213,17 @@ Anchors from MediaPipe's ``face_detection_*.pbtxt`` graphs; every score threshol
 ``min_detection_confidence`` of MediaPipe's face detection solution."""
 
 
+BLAZEFACE_KEYPOINTS: tuple[str, ...] = (
+    "right eye",
+    "left eye",
+    "nose tip",
+    "mouth centre",
+    "right ear tragion",
+    "left ear tragion",
+)
+"""BlazeFace's six keypoints, in its output order (MediaPipe's; "right" is the subject's right)."""
+
+
 def ssd_anchors(input_size: int, anchor_layers: tuple[tuple[int, int], ...]) -> np.ndarray:
     """Return the anchor centres (A, 2) ``x, y`` in [0, 1] of a square SSD input, in output order.
 
@@ -235,11 +246,11 @@ def weighted_nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) ->
     into their score-weighted average, which keeps the best box's score.
 
     Args:
-        boxes: float (K, 4) ``x, y, w, h``.
+        boxes: float (K, 4 + D) ``x, y, w, h`` and D more columns averaged alike (BlazeFace's keypoints).
         scores: float (K,) in [0, 1].
 
     Returns:
-        The merged boxes (M, 4) and their scores (M,), best first.
+        The merged rows (M, 4 + D) and their scores (M,), best first.
     """
     order = np.argsort(-scores, kind="stable")
     boxes, scores = boxes[order], scores[order]
@@ -248,13 +259,13 @@ def weighted_nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) ->
     for best in range(len(boxes)):
         if not remaining[best]:
             continue
-        merged = remaining & (box_iou(boxes, boxes[best]) > iou_threshold)
+        merged = remaining & (box_iou(boxes[:, :4], boxes[best, :4]) > iou_threshold)
         merged[best] = True
         weights = scores[merged]
         kept_boxes.append(weights @ boxes[merged] / weights.sum())
         kept_scores.append(scores[best])
         remaining &= ~merged
-    return np.array(kept_boxes, dtype=np.float64).reshape(-1, 4), np.array(kept_scores, dtype=np.float64)
+    return np.array(kept_boxes, dtype=np.float64).reshape(-1, boxes.shape[1]), np.array(kept_scores, dtype=np.float64)
 
 
 class BlazeFaceDetector:
@@ -275,6 +286,8 @@ class BlazeFaceDetector:
         nms_threshold: IoU above which overlapping boxes are merged (MediaPipe: 0.3).
         min_size: smallest face side in pixels of the full-size image; smaller boxes are dropped.
         num_threads: LiteRT CPU threads per model.
+        align: whether the faces it finds are aligned on its eye keypoints before they are classified
+            (:func:`detect_faces`, :func:`align_face`).
 
     Raises:
         ModelError: for an unknown model name or a missing or unloadable model file.
@@ -288,7 +301,9 @@ class BlazeFaceDetector:
         nms_threshold: float = 0.3,
         min_size: int = 40,
         num_threads: int = 1,
+        align: bool = False,
     ) -> None:
+        self.align = align
         self.models = tuple(models)
         unknown = sorted(set(self.models) - set(BLAZEFACE_MODELS))
         if unknown or not self.models:
@@ -309,16 +324,29 @@ class BlazeFaceDetector:
 
     def detect_with_scores(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Return the int32 boxes (K, 4) ``x, y, w, h`` and their float confidences (K,), most confident first."""
-        boxes, scores = np.empty((0, 4), np.int32), np.empty(0)
-        for runner in self._runners:
-            boxes, scores = weighted_nms(*runner.candidates(image), self.nms_threshold)
-            valid = (boxes[:, 2] > 0) & (boxes[:, 3] > 0)
-            boxes, scores = _boxes_array(boxes[valid], 1.0, image.shape), scores[valid]
-            large = np.minimum(boxes[:, 2], boxes[:, 3]) >= self.min_size
-            boxes, scores = boxes[large], scores[large]
-            if len(boxes):
-                break
+        boxes, _, scores = self.detect_with_keypoints(image)
         return boxes, scores
+
+    def detect_with_keypoints(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Return the int32 boxes (K, 4) ``x, y, w, h``, their float keypoints (K, 6, 2) ``x, y`` in image
+        pixels (:data:`BLAZEFACE_KEYPOINTS` order: the eyes first) and confidences (K,), most confident first."""
+        rows, scores = np.empty((0, 16)), np.empty(0)
+        for runner in self._runners:
+            rows, scores = weighted_nms(*runner.candidates(image), self.nms_threshold)
+            valid = (rows[:, 2] > 0) & (rows[:, 3] > 0)
+            rows, scores = rows[valid], scores[valid]
+            boxes = _boxes_array(rows[:, :4], 1.0, image.shape)
+            large = np.minimum(boxes[:, 2], boxes[:, 3]) >= self.min_size
+            rows, scores = rows[large], scores[large]
+            if len(rows):
+                break
+        return _boxes_array(rows[:, :4], 1.0, image.shape), rows[:, 4:].reshape(-1, 6, 2), scores
+
+    def detect_eyes(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Return the int32 boxes (K, 4) and each face's eye centres (K, 2, 2): the subject's right eye (on the
+        image's left in a frontal face) then left eye, ``x, y`` in image pixels (see :func:`crop_faces`)."""
+        boxes, keypoints, _ = self.detect_with_keypoints(image)
+        return boxes, keypoints[:, :2]
 
 
 class _BlazeFaceModelRunner:
@@ -337,7 +365,8 @@ class _BlazeFaceModelRunner:
         self.anchors = ssd_anchors(spec.input_size, spec.anchor_layers)
 
     def candidates(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Return float boxes (C, 4) ``x, y, w, h`` in image pixels and their scores (C,) above the threshold."""
+        """Return float rows (C, 16) in image pixels, box ``x, y, w, h`` then the six keypoints' ``x, y``, and
+        their scores (C,) above the threshold."""
         tensor, side, offset = self._letterbox(image)
         self.interpreter.set_tensor(self._input, tensor)
         self.interpreter.invoke()
@@ -348,9 +377,11 @@ class _BlazeFaceModelRunner:
         size = self.spec.input_size
         centres = raw_boxes[keep, :2] / size + self.anchors[keep]
         sizes = raw_boxes[keep, 2:4] / size
+        keypoints = raw_boxes[keep, 4:16].reshape(-1, 6, 2) / size + self.anchors[keep, None]
         boxes = np.concatenate([centres - sizes / 2, sizes], axis=1).astype(np.float64) * side
         boxes[:, :2] -= offset
-        return boxes, scores[keep].astype(np.float64)
+        keypoints = keypoints.astype(np.float64) * side - offset
+        return np.concatenate([boxes, keypoints.reshape(-1, 12)], axis=1), scores[keep].astype(np.float64)
 
     def _letterbox(self, image: np.ndarray) -> tuple[np.ndarray, int, np.ndarray]:
         """Return the model input (1, S, S, 3) float32 RGB in [-1, 1], the padded square's side in
@@ -388,7 +419,9 @@ def make_detector(faces_params: FacesParams, *, detect_width: int | None = None)
         ModelError: for ``yunet`` without a usable ``detector_model``, or unknown BlazeFace models.
     """
     if faces_params.detector == "blazeface":
-        return BlazeFaceDetector(models=faces_params.blazeface_models, min_size=faces_params.min_size)
+        return BlazeFaceDetector(
+            models=faces_params.blazeface_models, min_size=faces_params.min_size, align=faces_params.align
+        )
     if faces_params.detector == "yunet":
         if not faces_params.detector_model:
             raise ModelError("faces.detector_model: the yunet detector needs the path of its .onnx model")
@@ -406,7 +439,8 @@ def describe_detector(faces_params: FacesParams) -> str:
     if faces_params.detector == "blazeface":
         return (
             f"BlazeFace (MediaPipe; models tried in order: {', '.join(faces_params.blazeface_models)}; "
-            f"min face {faces_params.min_size} px)"
+            f"min face {faces_params.min_size} px; "
+            + ("faces aligned on their eyes to FER-2013's geometry)" if faces_params.align else "boxes cropped)")
         )
     if faces_params.detector == "yunet":
         return f"YuNet ({faces_params.detector_model}; min face {faces_params.min_size} px)"
@@ -433,14 +467,52 @@ def largest_box(boxes: np.ndarray) -> np.ndarray:
     return boxes[[int(np.argmax(boxes[:, 2] * boxes[:, 3]))]]
 
 
-def crop_faces(grey: np.ndarray, boxes: np.ndarray, *, margin: float = 0.1) -> np.ndarray:
-    """Cut each box out of an image, with a margin, and resize it to a 48x48 FER-2013 face.
+FER_EYES: np.ndarray = np.array([[15.35, 19.14], [32.43, 19.14]])
+"""Where FER-2013 puts the eyes, ``x, y`` in pixels of its 48x48 faces: the subject's right eye (on the
+image's left) then left eye. Measured by ``experiments/alignment_template.py`` (``reports/alignment/``):
+the median BlazeFace eye keypoints of 2,780 Training faces (x 15.35 and 32.43, y 19.28 and 19.00), the
+eye line levelled to their mean height (the median roll is -1 degree)."""
+
+
+def align_face(grey: np.ndarray, eyes: np.ndarray) -> np.ndarray:
+    """Warp one face onto FER-2013's geometry: the similarity transform (rotation, scale, shift) that puts
+    its eyes on :data:`FER_EYES`, so a tilted head comes out upright and at FER-2013's scale.
+
+    A large face is warped at k times 48 px (the largest k <= 8 that does not enlarge it) and then
+    shrunk to 48 px with ``cv2.INTER_AREA``, so that no detail aliases; pixels beyond the image repeat
+    its edge.
+
+    Args:
+        grey: (H, W) uint8 image.
+        eyes: (2, 2) float ``x, y`` of the subject's right eye then left eye, in the image's pixels.
+
+    Returns:
+        (48, 48) uint8 face.
+    """
+    source = complex(*eyes[1]) - complex(*eyes[0])
+    target = complex(*FER_EYES[1]) - complex(*FER_EYES[0])
+    factor = int(np.clip(np.floor(abs(source) / abs(target)), 1, 8))  # output pixels per 48x48 pixel
+    rotation = target * factor / source  # complex multiplier: scale and angle
+    shift = complex(*FER_EYES[0]) * factor - rotation * complex(*eyes[0])
+    matrix = np.array([[rotation.real, -rotation.imag, shift.real], [rotation.imag, rotation.real, shift.imag]])
+    side = FACE_SIZE * factor
+    warped = cv2.warpAffine(grey, matrix, (side, side), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    return warped if factor == 1 else cv2.resize(warped, (FACE_SIZE, FACE_SIZE), interpolation=cv2.INTER_AREA)
+
+
+def crop_faces(
+    grey: np.ndarray, boxes: np.ndarray, *, margin: float = 0.1, eyes: np.ndarray | None = None
+) -> np.ndarray:
+    """Cut each face out of an image as a 48x48 FER-2013 face: aligned on its eyes, or its box with a margin.
 
     Args:
         grey: (H, W) uint8 image (a BGR image is converted to grey).
         boxes: int (K, 4) boxes ``x, y, w, h`` in pixels.
         margin: added on every side as a fraction of the box width (left/right) and height
-            (top/bottom); the enlarged box is clipped to the image, FER-2013 faces being loosely cropped.
+            (top/bottom); the enlarged box is clipped to the image. On FER-2013's own faces the Haar
+            cascade's box is the whole 48x48 face (``reports/alignment/template.json``: margin 0).
+        eyes: (K, 2, 2) eye centres per face (:meth:`BlazeFaceDetector.detect_eyes`); a face whose eyes
+            are given (and lie at least 4 px apart) is aligned by :func:`align_face` instead of cropped.
 
     Returns:
         uint8 array (K, 48, 48), resized with ``cv2.INTER_AREA``.
@@ -449,6 +521,9 @@ def crop_faces(grey: np.ndarray, boxes: np.ndarray, *, margin: float = 0.1) -> n
     height, width = grey.shape
     faces = np.empty((len(boxes), FACE_SIZE, FACE_SIZE), dtype=np.uint8)
     for index, (x, y, w, h) in enumerate(np.asarray(boxes).reshape(-1, 4)):
+        if eyes is not None and np.linalg.norm(eyes[index][1] - eyes[index][0]) >= 4:
+            faces[index] = align_face(grey, eyes[index])
+            continue
         x0, x1 = max(0, int(x - margin * w)), min(width, int(np.ceil(x + w + margin * w)))
         y0, y1 = max(0, int(y - margin * h)), min(height, int(np.ceil(y + h + margin * h)))
         if x1 <= x0 or y1 <= y0:
@@ -527,10 +602,24 @@ def face_results(boxes: np.ndarray, probabilities: np.ndarray) -> list[FaceResul
 
 
 def classify_boxes(
-    image: np.ndarray, boxes: np.ndarray, classifier: EmotionClassifier, *, margin: float = 0.1
+    image: np.ndarray,
+    boxes: np.ndarray,
+    classifier: EmotionClassifier,
+    *,
+    margin: float = 0.1,
+    eyes: np.ndarray | None = None,
 ) -> list[FaceResult]:
-    """Crop the boxes (K, 4) out of a BGR or grey image and classify them in one model call."""
-    return face_results(boxes, classifier.predict_proba(crop_faces(image, boxes, margin=margin)))
+    """Crop (or, with ``eyes`` (K, 2, 2), align) the faces of boxes (K, 4) out of a BGR or grey image and
+    classify them in one model call (see :func:`crop_faces`)."""
+    return face_results(boxes, classifier.predict_proba(crop_faces(image, boxes, margin=margin, eyes=eyes)))
+
+
+def detect_faces(detector: FaceDetector, image: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """The boxes (K, 4) a detector finds, and the eyes (K, 2, 2) to align them on when it aligns faces
+    (a :class:`BlazeFaceDetector` made with ``align=True``), else None."""
+    if getattr(detector, "align", False):
+        return detector.detect_eyes(image)
+    return detector.detect(image), None
 
 
 def analyse_image(
@@ -550,10 +639,11 @@ def analyse_image(
     Returns:
         One :class:`FaceResult` per face, in the detector's order (empty if there is no face).
     """
-    boxes = detector.detect(image_bgr)
-    if largest_only:
-        boxes = largest_box(boxes)
-    return classify_boxes(image_bgr, boxes, classifier, margin=margin)
+    boxes, eyes = detect_faces(detector, image_bgr)
+    if largest_only and len(boxes):
+        keep = int(np.argmax(boxes[:, 2] * boxes[:, 3]))
+        boxes, eyes = boxes[keep : keep + 1], None if eyes is None else eyes[keep : keep + 1]
+    return classify_boxes(image_bgr, boxes, classifier, margin=margin, eyes=eyes)
 
 
 @dataclass(frozen=True)

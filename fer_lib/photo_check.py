@@ -19,7 +19,16 @@ import pandas as pd
 
 from fer_lib.classifiers import EmotionClassifier
 from fer_lib.errors import DataError, MediaError
-from fer_lib.faces import FaceDetector, FaceResult, PhotoResult, annotate, classify_boxes, contact_sheet, read_image
+from fer_lib.faces import (
+    FaceDetector,
+    FaceResult,
+    PhotoResult,
+    annotate,
+    classify_boxes,
+    contact_sheet,
+    detect_faces,
+    read_image,
+)
 from fer_lib.labels import EMOTIONS, NUM_CLASSES
 
 MISSED: str = "no face"
@@ -211,11 +220,11 @@ def compare_detectors(
         counts, durations = [], []
         for path, image in images.items():
             start = time.perf_counter()
-            boxes = detector.detect(image)
+            boxes, eyes = detect_faces(detector, image)
             durations.append((time.perf_counter() - start) * 1000)
             counts.append(len(boxes))
             if path in labels:
-                found[path] = classify_boxes(image, boxes, classifier, margin=margin)
+                found[path] = classify_boxes(image, boxes, classifier, margin=margin, eyes=eyes)
         counts = np.array(counts, dtype=np.int64)
         row = {
             "detector": name,

@@ -35,6 +35,7 @@ from fer_lib.faces import (
     box_iou,
     classify_boxes,
     contact_sheet,
+    detect_faces,
     face_results,
     find_files,
     given_paths,
@@ -77,6 +78,7 @@ class FrameAnalyser:
     """Whether the detector ran on the last analysed frame."""
     _frames_seen: int = field(default=0, init=False)
     _boxes: np.ndarray = field(default_factory=lambda: np.empty((0, 4), np.int32), init=False)
+    _eyes: np.ndarray | None = field(default=None, init=False)
     _smoothed: np.ndarray | None = field(default=None, init=False)
     _main_box: np.ndarray | None = field(default=None, init=False)
 
@@ -94,11 +96,13 @@ class FrameAnalyser:
         """
         self.detected = self._frames_seen % self.detect_every == 0
         if self.detected:
-            self._boxes = self._main_face_first(self.detector.detect(frame_bgr))
+            boxes, eyes = detect_faces(self.detector, frame_bgr)
+            order = self._main_face_first(boxes)
+            self._boxes, self._eyes = boxes[order], None if eyes is None else eyes[order]
         self._frames_seen += 1
         if len(self._boxes) == 0:
             return []
-        results = classify_boxes(frame_bgr, self._boxes, self.classifier, margin=self.margin)
+        results = classify_boxes(frame_bgr, self._boxes, self.classifier, margin=self.margin, eyes=self._eyes)
         current = results[0].probabilities
         self._smoothed = (
             current if self._smoothed is None else (self.smoothing * self._smoothed + (1.0 - self.smoothing) * current)
@@ -106,19 +110,20 @@ class FrameAnalyser:
         return face_results(self._boxes[:1], self._smoothed[None]) + results[1:]
 
     def _main_face_first(self, boxes: np.ndarray) -> np.ndarray:
-        """Order freshly detected boxes (K, 4): the tracked main face, then the others by decreasing area.
+        """The order (K,) of freshly detected boxes (K, 4): the tracked main face, then the others by
+        decreasing area.
 
         Forgets the smoothed probabilities when the main face is lost (no box overlaps it enough).
         """
-        boxes = boxes[np.argsort(-(boxes[:, 2] * boxes[:, 3]), kind="stable")]
-        overlaps = box_iou(boxes, self._main_box) if self._main_box is not None else np.zeros(len(boxes))
+        order = np.argsort(-(boxes[:, 2] * boxes[:, 3]), kind="stable")
+        overlaps = box_iou(boxes[order], self._main_box) if self._main_box is not None else np.zeros(len(boxes))
         if len(boxes) and overlaps.max() >= SAME_FACE_IOU:
             best = int(np.argmax(overlaps))
-            boxes = np.concatenate([boxes[best : best + 1], np.delete(boxes, best, axis=0)])
+            order = np.concatenate([order[best : best + 1], np.delete(order, best)])
         else:
             self._smoothed = None
-        self._main_box = boxes[0] if len(boxes) else None
-        return boxes
+        self._main_box = boxes[order[0]] if len(boxes) else None
+        return order
 
 
 def frame_row(frame: int, time_s: float, results: list[FaceResult], *, detected: bool = True) -> dict[str, object]:

@@ -96,20 +96,6 @@ def test_saved_model_reloads_with_safe_mode_and_predicts_identically(tmp_path: P
     np.testing.assert_array_equal(reloaded.predict(x, verbose=0), expected)
 
 
-def test_load_model_refuses_code_carrying_models(tmp_path: Path) -> None:
-    inputs = keras.Input((48, 48, 1))
-    outputs = keras.layers.Dense(7, activation="softmax")(
-        keras.layers.Flatten()(keras.layers.Lambda(lambda x: x / 255.0)(inputs))
-    )
-    path = tmp_path / "lambda.keras"
-    keras.Model(inputs, outputs).save(path)
-
-    with pytest.raises(ModelError) as raised:
-        load_model(path)
-
-    assert str(raised.value).startswith(f"{path}: cannot load Keras model") and "Lambda" in str(raised.value)
-
-
 @pytest.mark.parametrize("kind", ["missing", "folder", "text", "zip", "wrong_suffix", "wrong_shape"])
 def test_load_model_errors_name_the_file(tmp_path: Path, kind: str) -> None:
     path = tmp_path / ("m.h5" if kind == "wrong_suffix" else "m.keras")

@@ -55,6 +55,7 @@ def run(args: argparse.Namespace) -> int:
         threads=args.threads,
         detector=args.detector,
         detector_model=args.detector_model,
+        align=args.align,
         detect_every=args.detect_every,
         detect_width=args.detect_width,
         smoothing=args.smoothing,

@@ -37,6 +37,12 @@ def add_detector_arguments(parser: argparse.ArgumentParser) -> None:
         "or YuNet (needs --detector-model)",
     )
     parser.add_argument("--detector-model", help="YuNet .onnx file for --detector yunet")
+    parser.add_argument(
+        "--align",
+        action="store_true",
+        help="BlazeFace: warp each face onto FER-2013's eye positions (roll and scale corrected) before "
+        "classifying it, instead of cropping its box",
+    )
 
 
 def add_stream_arguments(parser: argparse.ArgumentParser, detect_every: int, detect_width: int | None) -> None:
@@ -104,7 +110,7 @@ def faces_params_from_args(args: argparse.Namespace) -> FacesParams:
     """
     if args.detector == "yunet" and not args.detector_model:
         raise ParamsError("--detector yunet needs --detector-model PATH, the YuNet .onnx file")
-    return FacesParams(detector=args.detector, detector_model=args.detector_model)
+    return FacesParams(detector=args.detector, detector_model=args.detector_model, align=args.align)
 
 
 def parse_overrides(pairs: list[str]) -> dict[str, object]:
