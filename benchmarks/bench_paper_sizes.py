@@ -23,9 +23,9 @@ import keras
 import numpy as np
 
 from fer_lib.classifiers import KerasClassifier
-from fer_lib.model import build_model
 from fer_lib.params import Params, load_params
 from fer_lib.paths import PROJECT_ROOT
+from fer_lib.training import new_model
 
 TRAINING_FACES = 28_709
 """FER-2013 Training split."""
@@ -36,7 +36,7 @@ PUBLICTEST_FACES = 3_589
 
 def throughput(params: Params, batches: int, seed: int = 0) -> tuple[float, float]:
     """Return (training, inference) faces per second of ``params``' model on random faces."""
-    model = build_model(params.model, seed=seed)
+    model = new_model(params.model, seed=seed)
     model.compile(
         optimizer=keras.optimizers.Adam(params.train.learning_rate),  # both papers: Adam, plain labels
         loss="sparse_categorical_crossentropy",

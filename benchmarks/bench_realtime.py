@@ -40,9 +40,10 @@ from fer_lib.classifiers import EmotionClassifier, KerasClassifier, TFLiteClassi
 from fer_lib.errors import FerError
 from fer_lib.export import export_tflite
 from fer_lib.faces import BlazeFaceDetector, HaarDetector, box_iou, crop_faces
-from fer_lib.model import build_model, load_model
+from fer_lib.model import load_model
 from fer_lib.params import ModelParams
 from fer_lib.paths import SHIPPED_MODEL
+from fer_lib.training import new_model
 from fer_lib.video import FrameAnalyser
 
 FRAME_SIZE: tuple[int, int] = (640, 480)
@@ -105,7 +106,7 @@ def load_benchmark_model(args: argparse.Namespace) -> tuple[keras.Model, str]:
     """Return the Keras model to benchmark and a description of it."""
     if args.untrained:
         params = ModelParams(weights="none", input_size=args.input_size)
-        return build_model(params, seed=0), f"untrained MobileNetV2 stand-in, input {args.input_size} px"
+        return new_model(params, seed=0), f"untrained MobileNetV2 stand-in, input {args.input_size} px"
     path = Path(args.model) if args.model else SHIPPED_MODEL
     try:
         model = load_model(path)

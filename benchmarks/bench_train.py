@@ -56,12 +56,13 @@ def measure_training(size: int, batch_size: int, steps: int, warmup_steps: int, 
     import keras
 
     from fer_lib.labels import FACE_SIZE, NUM_CLASSES
-    from fer_lib.model import build_model, set_backbone_trainable
+    from fer_lib.model import BACKBONE_NAME
     from fer_lib.params import ModelParams
+    from fer_lib.training import new_model
 
     keras.utils.set_random_seed(0)
-    model = build_model(ModelParams(input_size=size, weights="none", dropout=0.2, bn_momentum=0.99), seed=0)
-    set_backbone_trainable(model, True)
+    model = new_model(ModelParams(input_size=size, weights="none", dropout=0.2, bn_momentum=0.99), seed=0)
+    model.get_layer(BACKBONE_NAME).trainable = True
     model.compile(
         optimizer=keras.optimizers.AdamW(1e-3, weight_decay=1e-4), loss=keras.losses.SparseCategoricalCrossentropy()
     )

@@ -76,11 +76,11 @@ def stand_in_tflite(input_size: int, folder: Path) -> Path:
     """Export an untrained MobileNetV2 classifier that upsamples faces to ``input_size`` px
     (as fast as a trained one)."""
     from fer_lib.export import export_tflite
-    from fer_lib.model import build_model
     from fer_lib.params import ModelParams
+    from fer_lib.training import new_model
 
     return export_tflite(
-        build_model(ModelParams(weights="none", input_size=input_size), seed=0),
+        new_model(ModelParams(weights="none", input_size=input_size), seed=0),
         folder / f"stand_in_{input_size}.tflite",
     )
 

@@ -22,7 +22,6 @@ import numpy as np
 
 from fer_lib.errors import ModelError
 from fer_lib.labels import FACE_SIZE, NUM_CLASSES
-from fer_lib.params import ModelParams
 from fer_lib.paths import DEFAULT_WEIGHTS, SHIPPED_MODEL
 
 BACKBONE_NAME = "backbone"
@@ -136,37 +135,32 @@ def _keras_cached_or_downloaded(alpha: float, looked_for: Path | None) -> Path:
         socket.setdefaulttimeout(timeout)
 
 
-def build_backbone(model_params: ModelParams) -> keras.Model:
-    """Return MobileNetV2 without its top for (size, size, 3) inputs scaled to [-1, 1] or [0, 1].
+def load_backbone_weights(backbone: keras.Model, weights: str, *, alpha: float = 1.0) -> None:
+    """Set the weights that ``model.weights`` asks MobileNetV2 (``include_top=False``) to start from.
 
-    Its weights come from :func:`resolve_weights`: an ImageNet ``.h5`` file, or the backbone of a
-    ``.keras`` model of this project (``shipped``), whatever input size that model was trained at.
+    ``backbone`` is a freshly built ``keras.applications.MobileNetV2(..., weights=None)``. Its weights
+    come from :func:`resolve_weights`: an ImageNet ``.h5`` file (what ``weights=path`` would load), the
+    backbone of a ``.keras`` model of this project (``shipped``), whatever input size that model was
+    trained at, or nothing (``none``: the random initialisation stays).
 
     Raises:
         ModelError: if the weights cannot be found, downloaded or loaded.
     """
-    source = resolve_weights(model_params.weights, alpha=model_params.alpha)
-    imagenet = str(source) if source is not None and source.suffix != ".keras" else None
-    size = model_params.input_size
+    source = resolve_weights(weights, alpha=alpha)
+    if source is None:
+        return
+    if source.suffix == ".keras":
+        copy_backbone_weights(source, backbone)
+        return
     try:
-        backbone = keras.applications.MobileNetV2(
-            input_shape=(size, size, 3), alpha=model_params.alpha, include_top=False, weights=imagenet
-        )
+        backbone.load_weights(str(source))
     except Exception as error:  # noqa: BLE001 - HDF5 errors come in many types
         raise ModelError(
-            f"{imagenet}: cannot load MobileNetV2 weights "
+            f"{source}: cannot load MobileNetV2 weights "
             f"({type(error).__name__}: {str(error).splitlines()[0][:200]}); "
             "point model.weights or env FER_WEIGHTS at a local mobilenet_v2_1.0_224_imagenet_no_top.h5 "
             "(see README), or use model.weights: shipped or none"
         ) from None
-    if source is not None and source.suffix == ".keras":
-        copy_backbone_weights(source, backbone)
-    backbone.name = BACKBONE_NAME
-    if model_params.bn_momentum is not None:
-        for layer in backbone.layers:
-            if isinstance(layer, keras.layers.BatchNormalization):
-                layer.momentum = model_params.bn_momentum
-    return backbone
 
 
 def copy_backbone_weights(model_path: Path, backbone: keras.Model) -> None:
@@ -188,66 +182,6 @@ def copy_backbone_weights(model_path: Path, backbone: keras.Model) -> None:
         backbone.set_weights(weights)
     except ValueError:
         raise ModelError(f"{model_path}: its backbone does not match MobileNetV2 with this model.alpha") from None
-
-
-def build_model(model_params: ModelParams, *, seed: int = 0) -> keras.Model:
-    """Build the classifier: preprocessing layers, MobileNetV2, pooling and a dense head.
-
-    Args:
-        model_params: input size, resize method, scaling, weights, head and freeze policy.
-        seed: seeds the head's initialisers and dropout (the backbone comes from ``weights``).
-
-    Returns:
-        An uncompiled model, input (None, 48, 48, 1) float32 in 0-255, output (None, 7) float32
-        softmax. With ``freeze`` ``backbone`` or ``staged`` the backbone starts frozen.
-    """
-    size = model_params.input_size
-    inputs = keras.Input(shape=(FACE_SIZE, FACE_SIZE, 1), name="face")
-    x = inputs
-    if size != FACE_SIZE:
-        x = keras.layers.Resizing(size, size, interpolation=model_params.resize, name="resize")(x)
-    x = keras.layers.Concatenate(name="grey_to_rgb")([x, x, x])
-    scale, offset = SCALINGS[model_params.scale]
-    x = keras.layers.Rescaling(scale, offset=offset, name="scale")(x)
-    backbone = build_backbone(model_params)
-    backbone.trainable = model_params.freeze == "none"
-    x = backbone(x)
-    pooling = {
-        "avg": keras.layers.GlobalAveragePooling2D,
-        "max": keras.layers.GlobalMaxPooling2D,
-        "flatten": keras.layers.Flatten,
-    }[model_params.pooling]
-    x = pooling(name="pool")(x)
-    for index, units in enumerate(model_params.head_units):
-        x = _dropout(x, model_params.dropout, seed + index, f"dropout_{index}")
-        x = keras.layers.Dense(
-            units,
-            activation=model_params.head_activation,
-            kernel_initializer=keras.initializers.GlorotUniform(seed=seed + 100 + index),
-            name=f"dense_{index}",
-        )(x)
-    x = _dropout(x, model_params.dropout, seed + 99, "dropout_out")
-    x = keras.layers.Dense(
-        NUM_CLASSES,
-        activation="softmax",
-        dtype="float32",
-        kernel_initializer=keras.initializers.GlorotUniform(seed=seed + 199),
-        name="probabilities",
-    )(x)
-    return keras.Model(inputs, x, name=f"fer_mobilenetv2_{size}")
-
-
-def _dropout(x: keras.KerasTensor, rate: float, seed: int, name: str) -> keras.KerasTensor:
-    """Apply seeded dropout when ``rate > 0``; otherwise return ``x`` unchanged."""
-    return keras.layers.Dropout(rate, seed=seed, name=name)(x) if rate > 0 else x
-
-
-def set_backbone_trainable(model: keras.Model, trainable: bool) -> None:
-    """Freeze (False) or unfreeze (True) the nested MobileNetV2; recompile afterwards.
-
-    A frozen backbone also runs its BatchNorm layers in inference mode (Keras 3 semantics).
-    """
-    model.get_layer(BACKBONE_NAME).trainable = trainable
 
 
 def parameter_counts(model: keras.Model) -> dict[str, int]:

@@ -17,12 +17,14 @@ depend only on (seed, epoch, batch index), and dropout is re-seeded from (seed, 
 run killed at any moment and resumed from its last checkpoint ends with the same weights as an
 uninterrupted run (on CPU, where kernels are deterministic).
 
-The loop is small and public, so that notebook 2 can show it line for line: :func:`open_run` (a new
-run, or an interrupted one resumed), then per epoch the staged unfreezing (:func:`make_optimizer`
-on :func:`make_schedule`, :func:`make_loss`), :meth:`TrainingRun.fit_epoch` and
-:meth:`TrainingRun.save_epoch`, then :meth:`TrainingRun.finish`; :func:`train` (the CLI's ``train``)
-is exactly that loop. :func:`recipe_table`, :func:`layer_table`, :func:`augmentation_examples`,
-:func:`learning_rate_curve` and :func:`last_epoch_table` describe a run for the notebook.
+The method itself (the model, the optimizer and the loss, staged fine-tuning) is
+:mod:`fer_lib.recipe`, written from notebook 2's cells; this module runs it on a run folder:
+:func:`open_run` (a new run, or an interrupted one resumed, with :class:`FaceBatches` and the
+:class:`EpochRecorder` callback that scores and saves every epoch), :func:`model_options` and
+:func:`fine_tune_options` (the params file unpacked into the recipe's keyword arguments), and
+:func:`train` (the CLI's ``train``: ``open_run`` then ``fine_tune``, as the notebook calls them).
+:func:`recipe_table`, :func:`layer_table`, :func:`augmentation_examples`, :func:`learning_rate_curve`
+and :func:`last_epoch_table` describe a run for the notebook.
 
 History columns tell the two kinds of accuracy apart: ``fit_*`` are what ``model.fit`` reports
 (training mode: BatchNorm normalises with each batch's statistics, dropout is on, running mean
@@ -38,8 +40,10 @@ import json
 import os
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import keras
 import numpy as np
@@ -54,17 +58,10 @@ from fer_lib.data import stratified_subset
 from fer_lib.dataset import FaceDataset
 from fer_lib.errors import DataError, ModelError, RunExistsError, partial_file
 from fer_lib.labels import NUM_CLASSES
-from fer_lib.model import (
-    average_weights,
-    build_model,
-    load_model,
-    load_model_weights,
-    recalibrate_batchnorm,
-    resolve_weights,
-    set_backbone_trainable,
-)
-from fer_lib.params import Params, load_params, params_from_dict
+from fer_lib.model import average_weights, load_model, load_model_weights, recalibrate_batchnorm, resolve_weights
+from fer_lib.params import ModelParams, Params, load_params, params_from_dict
 from fer_lib.paths import HISTORY_COLUMNS, ReportLayout, RunLayout
+from fer_lib.recipe import build_model, fine_tune
 from fer_lib.runs import is_finished, require_finished, write_atomically
 
 
@@ -141,9 +138,8 @@ def train(
 ) -> TrainResult:
     """Train per ``params`` on the Training split, scoring PublicTest each epoch; resume if interrupted.
 
-    This is the loop notebook 2 shows, cell for cell: :func:`open_run`, then per epoch the staged
-    unfreezing (:func:`make_optimizer`, :func:`make_loss`), :meth:`TrainingRun.fit_epoch` and
-    :meth:`TrainingRun.save_epoch`, then :meth:`TrainingRun.finish`.
+    What notebook 2 runs, call for call: :func:`open_run` (building :func:`fer_lib.recipe.build_model` with
+    :func:`model_options`), then :func:`fer_lib.recipe.fine_tune` with :func:`fine_tune_options`.
 
     Args:
         params: the run's parameters (model, optimisation, augmentation, seed).
@@ -160,18 +156,81 @@ def train(
     Returns:
         The final model (loaded from ``run_dir/model.keras``), the history and paths.
     """
-    run = open_run(params, dataset, run_dir, workers=workers)
-    model = run.model
-    for epoch in run.epochs_to_do(max_epochs):
-        if params.model.freeze == "staged" and epoch == params.train.warmup_epochs:  # stage 2: the backbone learns too
-            set_backbone_trainable(model, True)
-            model.compile(
-                optimizer=make_optimizer(params, backbone_trainable=True, steps_per_epoch=len(run.batches)),
-                loss=make_loss(params),
-                metrics=["accuracy"],
-            )
-        run.save_epoch(run.fit_epoch(epoch, verbose=verbose))
-    return run.finish()
+    run = open_run(params, dataset, run_dir, workers=workers, max_epochs=max_epochs)
+    return fine_tune(run, **fine_tune_options(params, steps_per_epoch=len(run.batches)), verbose=verbose)
+
+
+def model_options(model_params: ModelParams, *, seed: int) -> dict[str, Any]:
+    """The keyword arguments of :func:`fer_lib.recipe.build_model` that ``model_params`` (``model:``) sets."""
+    options = dataclasses.asdict(model_params)
+    options.pop("freeze")  # a training stage, not a layer: see fine_tune_options
+    return {**options, "seed": seed}
+
+
+def new_model(model_params: ModelParams, *, seed: int = 0) -> keras.Model:
+    """:func:`fer_lib.recipe.build_model` with the options of ``model_params`` (uncompiled, every layer trainable)."""
+    return build_model(**model_options(model_params, seed=seed))
+
+
+def fine_tune_options(params: Params, *, steps_per_epoch: int) -> dict[str, Any]:
+    """The keyword arguments of :func:`fer_lib.recipe.fine_tune` that ``params`` sets.
+
+    ``model.freeze`` becomes ``warmup_epochs``: ``none`` 0, ``staged`` ``train.warmup_epochs``, ``backbone``
+    all of them (the backbone never joins). The head-only stage runs at ``train.head_learning_rate`` (else
+    ``learning_rate``) in a staged run; ``train.schedule: cosine`` decays the second stage's rate to 0 over
+    its ``decay_steps`` (its epochs times ``steps_per_epoch``); ``plateau`` is :class:`EpochRecorder`'s.
+    """
+    train, freeze = params.train, params.model.freeze
+    warmup = {"none": 0, "staged": train.warmup_epochs, "backbone": train.epochs}[freeze]
+    staged = freeze == "staged"
+    return {
+        "warmup_epochs": warmup,
+        "optimizer": train.optimizer,
+        "learning_rate": train.learning_rate,
+        "head_learning_rate": (train.head_learning_rate or train.learning_rate) if staged else train.learning_rate,
+        "weight_decay": train.weight_decay if train.optimizer == "adamw" else 0.0,
+        "decay_steps": (train.epochs - warmup) * steps_per_epoch if train.schedule == "cosine" else 0,
+        "label_smoothing": train.label_smoothing,
+        "soft_targets": uses_soft_targets(params),
+    }
+
+
+class EpochRecorder(keras.callbacks.Callback):
+    """The run's Keras callback (:attr:`TrainingRun.callbacks`), around each epoch's ``fit``.
+
+    Before the epoch it fixes the batches' order and augmentation and the dropout masks from (seed,
+    epoch), so a resumed epoch is the same as an uninterrupted one. After it, it scores the model in
+    inference mode on the fixed Training subset and PublicTest, prints one line and saves the epoch
+    (:meth:`TrainingRun.save_epoch`: checkpoint, history row, best weights, state).
+    """
+
+    def __init__(self, run: TrainingRun) -> None:
+        super().__init__()
+        self.run, self.start = run, 0.0
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self.run.batches.set_epoch(epoch)
+        _reseed_dropout(self.model, self.run.params.seed, epoch)
+        self.start = time.perf_counter()
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        row = {
+            "epoch": epoch + 1,
+            "fit_accuracy": float(logs["accuracy"]),
+            "fit_loss": float(logs["loss"]),
+            "learning_rate": float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)),
+            "seconds": time.perf_counter() - self.start,
+        }
+        start = time.perf_counter()
+        row.update(_inference_scores(self.model, self.run.params, self.run.train_eval, self.run.heldout))
+        row["eval_seconds"] = time.perf_counter() - start
+        print(
+            f"epoch {epoch + 1}: fit-time (training mode) accuracy {row['fit_accuracy']:.4f}; inference mode: "
+            f"Training {row.get('train_accuracy', float('nan')):.4f}, "
+            f"PublicTest {row.get('val_accuracy', float('nan')):.4f}",
+            flush=True,
+        )
+        self.run.save_epoch(row)
 
 
 @dataclass
@@ -195,23 +254,22 @@ class TrainingRun:
     """PublicTest, scored in inference mode after each epoch."""
     batches: FaceBatches
     model: keras.Model
+    build: Callable[[], keras.Model]
+    """Builds the run's model with new weights (``finish`` builds the float32 model with it)."""
     plateau: keras.callbacks.ReduceLROnPlateau | None = None
+    max_epochs: int | None = None
 
-    def epochs_to_do(self, max_epochs: int | None = None) -> range:
+    @property
+    def callbacks(self) -> list[keras.callbacks.Callback]:
+        """What every epoch's ``fit`` needs: the :class:`EpochRecorder` of this run."""
+        return [EpochRecorder(self)]
+
+    def epochs_to_do(self) -> range:
         """The 0-based epochs still to fit: from the last completed one to ``train.epochs`` (or ``max_epochs``)."""
         if self.state.get("finished"):
             return range(0)
         epochs = self.params.train.epochs
-        return range(self.state["epochs_done"], min(epochs, max_epochs or epochs))
-
-    def fit_epoch(self, epoch: int, *, verbose: int | str = "auto") -> dict:
-        """One ``model.fit`` pass over the epoch's batches, then inference-mode scores: the history row.
-
-        The batches' order and augmentation and the dropout masks are fixed by (seed, epoch), so a
-        resumed epoch is the same as an uninterrupted one. Returns ``fit_*`` (fit-time, training
-        mode), ``train_*``/``val_*`` (inference mode), ``learning_rate``, ``seconds``, ``eval_seconds``.
-        """
-        return _run_epoch(self.model, self.batches, epoch, self.params, self.train_eval, self.heldout, verbose)
+        return range(self.state["epochs_done"], min(epochs, self.max_epochs or epochs))
 
     def save_epoch(self, row: dict) -> None:
         """Record a finished epoch: plateau schedule step, checkpoint (model + optimizer), history row,
@@ -231,7 +289,7 @@ class TrainingRun:
             return TrainResult(
                 self.model, history, RunLayout(self.run_dir).checkpoint, self.run_dir, self.state["epochs_done"]
             )
-        return _finish(self.params, self.run_dir, self.state, self.training, self.train_eval, self.heldout)
+        return _finish(self)
 
 
 def open_run(
@@ -239,10 +297,13 @@ def open_run(
     dataset: FaceDataset,
     run_dir: str | os.PathLike[str],
     *,
+    build: Callable[[], keras.Model] | None = None,
     workers: int = 1,
     reuse_finished: bool = False,
+    max_epochs: int | None = None,
 ) -> TrainingRun:
-    """Open a run folder for training: a new run (model built and compiled), or an unfinished one resumed.
+    """Open a run folder for training: a new run (its model built, not yet compiled: :func:`fer_lib.recipe.fine_tune`
+    compiles each stage), or an unfinished one resumed (its compiled checkpoint).
 
     Seeds everything from ``params.seed`` first, so that a new model and its run are reproducible.
 
@@ -250,7 +311,10 @@ def open_run(
         params: the run's parameters.
         dataset: faces with a ``Training`` split (and ``PublicTest`` for the held-out curve).
         run_dir: new or empty, or an unfinished run of the same params (resumed from its checkpoint).
+        build: makes the model with new weights (notebook 2: its own ``build_model`` cell); None:
+            :func:`new_model` of ``params.model``.
         workers: host threads preparing batches.
+        max_epochs: stop after this many epochs of the run (see :func:`train`).
         reuse_finished: a finished run (:func:`is_finished`) is opened with nothing left to do: ``model`` is its
             final model and :meth:`~TrainingRun.finish` loads it. False: a finished run is a RunExistsError.
 
@@ -260,6 +324,7 @@ def open_run(
         DataError: if ``dataset`` has no Training faces.
     """
     run_dir = Path(run_dir)
+    build = build or (lambda: new_model(params.model, seed=params.seed))
     training, heldout = training_data(params, dataset), dataset.split("PublicTest")
     batches = FaceBatches(
         training.faces,
@@ -285,6 +350,7 @@ def open_run(
             heldout,
             batches,
             load_model(layout.model),
+            build,
         )
     state = _prepare_run_dir(run_dir, params)
     _seed_everything(params.seed)
@@ -292,7 +358,7 @@ def open_run(
     if params.train.mixed_precision:
         keras.config.set_dtype_policy("mixed_bfloat16")
     try:
-        model = _initial_model(params, run_dir, state, steps_per_epoch=len(batches))
+        model = _initial_model(params, run_dir, state, build)
     finally:
         keras.config.set_dtype_policy(policy)
     _start_run_dir(run_dir, params, state)
@@ -305,7 +371,9 @@ def open_run(
         heldout,
         batches,
         model,
+        build,
         _plateau_callback(params, model, state),
+        max_epochs,
     )
 
 
@@ -408,76 +476,19 @@ def _seed_everything(seed: int) -> None:
         tf.config.experimental.enable_op_determinism()
 
 
-def _initial_model(params: Params, run_dir: Path, state: dict, steps_per_epoch: int) -> keras.Model:
-    """Build and compile a new model (stage 1 of a staged run: the head alone), or load the compiled
-    checkpoint of a resumed run."""
+def _initial_model(params: Params, run_dir: Path, state: dict, build: Callable[[], keras.Model]) -> keras.Model:
+    """A new model from ``build`` (uncompiled), or the compiled checkpoint of a resumed run."""
     if RunLayout(run_dir).checkpoint.is_file():
         return _load_checkpoint(run_dir, state)
     start = resolve_weights(params.model.weights, alpha=params.model.alpha)
     print(f"model.weights: {params.model.weights}; MobileNetV2 starts from {start or 'random weights'}")
-    model = build_model(params.model, seed=params.seed)
-    if params.model.freeze == "staged" and params.train.warmup_epochs == 0:
-        set_backbone_trainable(model, True)
-    trainable = model.get_layer("backbone").trainable
-    model.compile(
-        optimizer=make_optimizer(params, backbone_trainable=trainable, steps_per_epoch=steps_per_epoch),
-        loss=make_loss(params),
-        metrics=["accuracy"],
-    )
-    return model
-
-
-def stage_learning_rate(params: Params, *, backbone_trainable: bool) -> float:
-    """The (peak) learning rate of a stage: ``train.head_learning_rate`` (else ``learning_rate``) while a
-    staged run trains the head alone, ``train.learning_rate`` otherwise."""
-    if params.model.freeze == "staged" and not backbone_trainable:
-        return params.train.head_learning_rate or params.train.learning_rate
-    return params.train.learning_rate
-
-
-def make_schedule(
-    params: Params, *, backbone_trainable: bool, steps_per_epoch: int
-) -> float | keras.optimizers.schedules.LearningRateSchedule:
-    """The learning rate of a stage per optimizer step, counted from the stage's first step.
-
-    ``train.schedule: cosine`` decays :func:`stage_learning_rate` to 0 over the epochs in which the
-    backbone trains (all of them, less a staged run's ``warmup_epochs``); the head-only warm-up and
-    ``constant`` and ``plateau`` (halved by :class:`keras.callbacks.ReduceLROnPlateau` when PublicTest
-    stalls, see :func:`_plateau_callback`) start from a constant rate.
-    """
-    train = params.train
-    learning_rate = stage_learning_rate(params, backbone_trainable=backbone_trainable)
-    if train.schedule != "cosine" or not backbone_trainable:
-        return learning_rate
-    stage_epochs = train.epochs - (train.warmup_epochs if params.model.freeze == "staged" else 0)
-    return keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps=stage_epochs * steps_per_epoch)
-
-
-def make_optimizer(params: Params, *, backbone_trainable: bool, steps_per_epoch: int) -> keras.optimizers.Optimizer:
-    """A new optimizer for a stage: ``train.optimizer`` (Adam, AdamW with ``train.weight_decay``, or SGD
-    with Nesterov momentum 0.9) on :func:`make_schedule`."""
-    schedule = make_schedule(params, backbone_trainable=backbone_trainable, steps_per_epoch=steps_per_epoch)
-    return {
-        "adam": lambda: keras.optimizers.Adam(schedule),
-        "adamw": lambda: keras.optimizers.AdamW(schedule, weight_decay=params.train.weight_decay),
-        "sgd": lambda: keras.optimizers.SGD(schedule, momentum=0.9, nesterov=True),
-    }[params.train.optimizer]()
+    return build()
 
 
 def uses_soft_targets(params: Params) -> bool:
     """True when the targets are (B, 7) vectors rather than labels: label smoothing, mixup or CutMix is on."""
     augment = params.train.augment
     return params.train.label_smoothing > 0 or augment.mixup_alpha > 0 or augment.cutmix_alpha > 0
-
-
-def make_loss(params: Params) -> keras.losses.Loss:
-    """Cross-entropy between the 7 probabilities and the label: with ``train.label_smoothing`` e the
-    target is (1 - e) on the label and e/7 on every class (one-hot targets, see :class:`FaceBatches`;
-    mixup blends two faces' targets). Class weights (``train.class_weight``) enter as the batches'
-    per-face sample weights."""
-    if uses_soft_targets(params):
-        return keras.losses.CategoricalCrossentropy(label_smoothing=params.train.label_smoothing)
-    return keras.losses.SparseCategoricalCrossentropy()
 
 
 def _sample_weights(params: Params, labels: np.ndarray) -> np.ndarray:
@@ -513,40 +524,6 @@ def _reseed_dropout(model: keras.Model, seed: int, epoch: int) -> None:
         generator = getattr(layer, "seed_generator", None)
         if generator is not None:
             generator.state.assign(np.array([seed + index, epoch], dtype=generator.state.dtype))
-
-
-def _run_epoch(
-    model: keras.Model,
-    batches: FaceBatches,
-    epoch: int,
-    params: Params,
-    train_eval: FaceDataset,
-    heldout: FaceDataset,
-    verbose: int | str,
-) -> dict:
-    """Fit one epoch, then score Training (subset) and PublicTest in inference mode; return the history row."""
-    batches.set_epoch(epoch)
-    _reseed_dropout(model, params.seed, epoch)
-    start = time.perf_counter()
-    logs = model.fit(batches, initial_epoch=epoch, epochs=epoch + 1, shuffle=False, verbose=verbose).history
-    seconds = time.perf_counter() - start
-    row = {
-        "epoch": epoch + 1,
-        "fit_accuracy": logs["accuracy"][-1],
-        "fit_loss": logs["loss"][-1],
-        "learning_rate": float(keras.ops.convert_to_numpy(model.optimizer.learning_rate)),
-        "seconds": seconds,
-    }
-    start = time.perf_counter()
-    row.update(_inference_scores(model, params, train_eval, heldout))
-    row["eval_seconds"] = time.perf_counter() - start
-    print(
-        f"epoch {epoch + 1}: fit-time (training mode) accuracy {row['fit_accuracy']:.4f}; inference mode: "
-        f"Training {row.get('train_accuracy', float('nan')):.4f}, "
-        f"PublicTest {row.get('val_accuracy', float('nan')):.4f}",
-        flush=True,
-    )
-    return row
 
 
 def _inference_scores(
@@ -598,30 +575,30 @@ def _save_epoch(
     write_atomically(RunLayout(run_dir).state, json.dumps(state, indent=2))
 
 
-def _finish(
-    params: Params, run_dir: Path, state: dict, training: FaceDataset, train_eval: FaceDataset, heldout: FaceDataset
-) -> TrainResult:
+def _finish(run: TrainingRun) -> TrainResult:
     """Write the final float32 inference model (last, best or averaged epochs) and mark the run finished.
 
     With ``select: average`` the averaged model's BatchNorm statistics are recomputed on the
-    ``training`` faces (not augmented) and its inference-mode scores on ``train_eval`` and
-    ``heldout`` are recorded in ``state["averaged"]``.
+    Training faces fitted (not augmented) and its inference-mode scores on the Training subset and
+    PublicTest are recorded in ``state["averaged"]``. The float32 model is ``run.build()``'s, given the
+    trained weights.
     """
+    params, run_dir, state = run.params, run.run_dir, run.state
     trained = _load_checkpoint(run_dir, state)
     if params.train.select == "best_val" and RunLayout(run_dir).best_weights.is_file():
         load_model_weights(trained, RunLayout(run_dir).best_weights)
     epochs = averaged_epochs(params)
     if epochs:
         average_weights(trained, [RunLayout(run_dir).epoch_weights(epoch) for epoch in epochs])
-        recalibrate_batchnorm(trained, training.faces, batch_size=max(params.train.batch_size, 256))
-        state["averaged"] = {"epochs": epochs, **_inference_scores(trained, params, train_eval, heldout)}
+        recalibrate_batchnorm(trained, run.training.faces, batch_size=max(params.train.batch_size, 256))
+        state["averaged"] = {"epochs": epochs, **_inference_scores(trained, params, run.train_eval, run.heldout)}
         print(
             f"weights of epochs {epochs[0]}-{epochs[-1]} averaged, BatchNorm statistics recomputed; inference "
             f"mode: Training {state['averaged'].get('train_accuracy', float('nan')):.4f}, "
             f"PublicTest {state['averaged'].get('val_accuracy', float('nan')):.4f}",
             flush=True,
         )
-    final = build_model(dataclasses.replace(params.model, weights="none"), seed=params.seed)
+    final = run.build()
     final.set_weights([np.asarray(keras.ops.convert_to_numpy(w), dtype=np.float32) for w in trained.get_weights()])
     model_path = RunLayout(run_dir).model
     _atomic_save_model(final, model_path)
@@ -833,8 +810,9 @@ def augmentation_examples(
     return batches.faces[rows], augmented, batches.labels[rows]
 
 
-def learning_rate_curve(params: Params, *, steps_per_epoch: int) -> pd.DataFrame:
-    """The learning rate of every optimizer step of the run, as :func:`make_schedule` sets it per stage.
+def learning_rate_curve(options: dict[str, Any], *, epochs: int, steps_per_epoch: int) -> pd.DataFrame:
+    """The learning rate of every optimizer step of a run, per stage, as :func:`fer_lib.recipe.fine_tune`
+    sets it from ``options`` (:func:`fine_tune_options`).
 
     With ``train.schedule: plateau`` this is the starting rate; the callback halves it as the run goes
     (the history's ``learning_rate`` column records what it was).
@@ -842,21 +820,19 @@ def learning_rate_curve(params: Params, *, steps_per_epoch: int) -> pd.DataFrame
     Returns:
         Columns ``epoch`` (epochs elapsed at the step, fractional), ``learning_rate`` and ``stage``.
     """
-    warmup = params.train.warmup_epochs if params.model.freeze == "staged" else 0
+    warmup = min(options["warmup_epochs"], epochs)
     stages = (
-        ("head only (backbone frozen)", False, 0, warmup),
-        (
-            "whole network" if params.model.freeze != "backbone" else "head only",
-            params.model.freeze != "backbone",
-            warmup,
-            params.train.epochs,
-        ),
+        ("head only (backbone frozen)", options["head_learning_rate"], 0, 0, warmup),
+        ("whole network", options["learning_rate"], options["decay_steps"], warmup, epochs),
     )
     parts = []
-    for name, trainable, first, last in stages:
+    for name, rate, decay_steps, first, last in stages:
         steps = np.arange((last - first) * steps_per_epoch)
-        schedule = make_schedule(params, backbone_trainable=trainable, steps_per_epoch=steps_per_epoch)
-        rates = keras.ops.convert_to_numpy(schedule(steps)) if callable(schedule) else np.full(len(steps), schedule)
+        rates = (
+            keras.ops.convert_to_numpy(keras.optimizers.schedules.CosineDecay(rate, decay_steps=decay_steps)(steps))
+            if decay_steps
+            else np.full(len(steps), rate)
+        )
         parts.append(pd.DataFrame({"epoch": first + steps / steps_per_epoch, "learning_rate": rates, "stage": name}))
     return pd.concat(parts, ignore_index=True)
 

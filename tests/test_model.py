@@ -17,20 +17,19 @@ from fer_lib.errors import ModelError
 from fer_lib.labels import EMOTIONS, LABEL_INDEX
 from fer_lib.model import (
     BACKBONE_NAME,
-    build_model,
     load_model,
     parameter_counts,
     recalibrate_batchnorm,
     resolve_weights,
-    set_backbone_trainable,
 )
 from fer_lib.params import ModelParams
+from fer_lib.training import new_model
 
 SMALL = {"input_size": 32, "weights": "none"}
 
 
 def small_model(**overrides: object) -> keras.Model:
-    return build_model(ModelParams(**{**SMALL, **overrides}), seed=0)
+    return new_model(ModelParams(**{**SMALL, **overrides}), seed=0)
 
 
 def numpy_weights(variables: list) -> list[np.ndarray]:
@@ -128,7 +127,7 @@ def test_load_model_errors_name_the_file(tmp_path: Path, kind: str) -> None:
 def test_missing_weights_file_says_what_to_do(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     missing = tmp_path / "nowhere" / "backbone.h5"
     with pytest.raises(ModelError) as raised:
-        build_model(ModelParams(input_size=32, weights=str(missing)))
+        new_model(ModelParams(input_size=32, weights=str(missing)))
     message = str(raised.value)
     assert message.startswith(f"{missing}: ImageNet MobileNetV2 weights file not found")
     for advice in ("FER_WEIGHTS", "model.weights: none", "model.weights: imagenet"):
@@ -144,7 +143,7 @@ def test_corrupt_weights_file_is_a_model_error(tmp_path: Path) -> None:
     bad.write_text("not HDF5")
 
     with pytest.raises(ModelError) as raised:
-        build_model(ModelParams(input_size=32, weights=str(bad)))
+        new_model(ModelParams(input_size=32, weights=str(bad)))
 
     assert str(raised.value).startswith(f"{bad}: cannot load MobileNetV2 weights")
 
@@ -186,22 +185,13 @@ def test_recalibrated_statistics_are_the_average_of_batch_statistics() -> None:
     np.testing.assert_allclose(moving_mean, expected, rtol=1e-4, atol=1e-5)
 
 
-def test_freeze_policies_decide_what_trains() -> None:
-    frozen = small_model(freeze="backbone", head_units=[16])
-    staged = small_model(freeze="staged")
-    everything = small_model(freeze="none")
-
-    assert {id(variable) for variable in frozen.trainable_weights} == head_variables(frozen)
-    assert len(frozen.trainable_weights) == 4  # dense_0 and probabilities: kernels and biases
-    assert {id(variable) for variable in staged.trainable_weights} == head_variables(staged)
-    backbone = everything.get_layer(BACKBONE_NAME)
-    assert len(everything.trainable_weights) == len(backbone.trainable_weights) + 2
-    assert parameter_counts(frozen)["trainable"] == 1280 * 16 + 16 + 16 * 7 + 7
-
-    set_backbone_trainable(staged, True)
-    assert len(staged.trainable_weights) == len(everything.trainable_weights)
-    set_backbone_trainable(staged, False)
-    assert {id(variable) for variable in staged.trainable_weights} == head_variables(staged)
+def test_a_new_model_trains_every_layer_until_fine_tune_freezes_the_backbone() -> None:
+    model = small_model(head_units=[16])
+    backbone = model.get_layer(BACKBONE_NAME)
+    assert len(model.trainable_weights) == len(backbone.trainable_weights) + 4  # dense_0, probabilities
+    backbone.trainable = False
+    assert {id(variable) for variable in model.trainable_weights} == head_variables(model)
+    assert parameter_counts(model)["trainable"] == 1280 * 16 + 16 + 16 * 7 + 7
 
 
 # --- where the backbone starts from: model.weights -------------------------------------------------
@@ -217,7 +207,7 @@ def test_shipped_weights_start_from_the_shipped_models_backbone_at_any_input_siz
     shipped = load_model(SHIPPED_MODEL)
     size = 64 if shipped.get_layer(BACKBONE_NAME).input_shape[1] != 64 else 80  # not the size it was trained at
 
-    model = build_model(ModelParams(input_size=size, weights="shipped", bn_momentum=0.9), seed=0)
+    model = new_model(ModelParams(input_size=size, weights="shipped", bn_momentum=0.9), seed=0)
 
     assert model.get_layer(BACKBONE_NAME).input_shape[1:3] == (size, size)
     for ours, theirs in zip(backbone_weights(model), backbone_weights(shipped), strict=True):
@@ -227,7 +217,7 @@ def test_shipped_weights_start_from_the_shipped_models_backbone_at_any_input_siz
 
 def test_a_keras_model_without_a_backbone_cannot_be_started_from(tiny_model_path: Path) -> None:
     with pytest.raises(ModelError, match=f"^{tiny_model_path}: has no nested 'backbone' layer"):
-        build_model(ModelParams(input_size=32, weights=str(tiny_model_path)))
+        new_model(ModelParams(input_size=32, weights=str(tiny_model_path)))
 
 
 @pytest.fixture

@@ -34,10 +34,11 @@ def test_the_four_presets_ship() -> None:
 
 @pytest.mark.slow
 def test_paper_b_builds_to_the_papers_parameter_count() -> None:
-    from fer_lib.model import build_model, parameter_counts
+    from fer_lib.model import parameter_counts
+    from fer_lib.training import new_model
 
     params = load_params(PROJECT_ROOT / "params" / "paper_b.yaml", overrides={"model.weights": "none"})
-    model = build_model(params.model, seed=params.seed)
+    model = new_model(params.model, seed=params.seed)
 
     assert params.model.input_size == 224
     assert model.input_shape == (None, 48, 48, 1) and model.output_shape == (None, 7)

@@ -1,6 +1,6 @@
 """A report made inside the project names no machine path, records its commands, and its training reproduces.
 
-Its training is notebook 2's visible loop on a staged recipe (head only for one epoch, then everything);
+Its training is notebook 2's visible cells on a staged recipe (head only for one epoch, then everything);
 ``reproduce`` trains the same run with :func:`fer_lib.training.train` (the CLI's training) in this
 process, so the bit-identical histories and weights show that notebook 2 trains what ``train`` trains.
 
@@ -93,6 +93,8 @@ def test_report_inside_the_project_is_portable_and_its_training_reproduces(
         assert (run_dir / "training_history.csv").is_file() and (run_dir / "training_manifest.json").is_file()
         notebook_2 = (run_dir / "02_fine_tuning.html").read_text()
         assert "train.head_learning_rate" in notebook_2 and "make_optimizer" in notebook_2
+        for shown in ("MobileNetV2", "include_top", "trainable", "compile", "fit", "Dense"):
+            assert shown in notebook_2  # the recipe as code in visible cells (HTML splits code into tokens)
         assert all(
             (run_dir / "figures" / f"02_{name}.png").is_file()
             for name in ("augmentation", "learning_rate", "training_curves")

@@ -16,14 +16,14 @@ from conftest import write_params
 from fer_lib.data import load_dataset
 from fer_lib.params import Params, load_params
 from fer_lib.paths import PROJECT_ROOT
+from fer_lib.recipe import make_loss
 from fer_lib.training import (
     FaceBatches,
     augmentation_examples,
+    fine_tune_options,
     last_epoch_table,
     layer_table,
     learning_rate_curve,
-    make_loss,
-    make_schedule,
     open_run,
     recipe_table,
     train,
@@ -68,14 +68,24 @@ def test_recipe_table_names_every_setting_of_a_staged_recipe(tmp_path: Path) -> 
 
 def test_learning_rate_curve_is_the_schedule_of_each_stage(tmp_path: Path) -> None:
     params = staged_params(tmp_path)
-    curve = learning_rate_curve(params, steps_per_epoch=4)
+    options = fine_tune_options(params, steps_per_epoch=4)
+    curve = learning_rate_curve(options, epochs=params.train.epochs, steps_per_epoch=4)
     head, whole = (curve[curve["stage"] == stage] for stage in curve["stage"].unique())
     assert len(head) == 4 and (head["learning_rate"] == 0.004).all()
     assert len(whole) == 8 and whole["learning_rate"].iloc[0] == pytest.approx(0.001)
     assert whole["learning_rate"].is_monotonic_decreasing and whole["learning_rate"].iloc[-1] > 0
     assert curve["epoch"].tolist() == [step / 4 for step in range(12)]
-    assert make_schedule(params, backbone_trainable=False, steps_per_epoch=4) == 0.004
-    assert isinstance(make_loss(params), keras.losses.CategoricalCrossentropy)
+    assert options["warmup_epochs"] == 1 and options["head_learning_rate"] == 0.004 and options["decay_steps"] == 8
+    loss = make_loss(label_smoothing=options["label_smoothing"], soft_targets=options["soft_targets"])
+    assert isinstance(loss, keras.losses.CategoricalCrossentropy)
+
+
+@pytest.mark.parametrize(("freeze", "warmup"), [("none", 0), ("staged", 1), ("backbone", 3)])
+def test_each_freeze_policy_is_a_warmup_of_fine_tune(tmp_path: Path, freeze: str, warmup: int) -> None:
+    options = fine_tune_options(staged_params(tmp_path, **{"model.freeze": freeze}), steps_per_epoch=4)
+    assert options["warmup_epochs"] == warmup
+    assert options["head_learning_rate"] == (0.004 if freeze == "staged" else 0.001)
+    assert options["decay_steps"] == (3 - warmup) * 4
 
 
 def test_augmentation_examples_are_the_first_batch_as_stored_and_as_fitted(tmp_path: Path) -> None:
@@ -94,7 +104,7 @@ def test_augmentation_examples_are_the_first_batch_as_stored_and_as_fitted(tmp_p
 
 def test_mixup_batches_carry_blended_one_hot_targets_even_without_label_smoothing(tmp_path: Path) -> None:
     params = staged_params(tmp_path, **{"train.label_smoothing": 0.0, "train.augment.mixup_alpha": 0.2})
-    assert isinstance(make_loss(params), keras.losses.CategoricalCrossentropy)
+    assert fine_tune_options(params, steps_per_epoch=1)["soft_targets"]
     assert recipe_table(params).loc["train.augment", "value"].endswith("mixup alpha=0.2")
     training = load_dataset(params).split("Training")
     batches = FaceBatches(training.faces, training.labels, 16, params, np.ones(len(training), np.float32), True)
@@ -112,17 +122,15 @@ def test_open_run_builds_the_staged_model_that_train_fits_and_records_the_schedu
     dataset = load_dataset(params)
     run = open_run(params, dataset, tmp_path / "opened")
     layers = layer_table(run.model)
-    assert layers.loc["backbone", "trains now"] == False  # noqa: E712 - numpy bool; stage 1: head only
-    assert layers.loc["probabilities", "trains now"] == True  # noqa: E712
+    assert layers.loc["backbone", "trains now"] == True  # noqa: E712 - numpy bool; fine_tune freezes it
     assert layers["parameters"].sum() == run.model.count_params()
-    assert list(run.epochs_to_do()) == [0, 1, 2] and list(run.epochs_to_do(max_epochs=1)) == [0]
+    assert list(run.epochs_to_do()) == [0, 1, 2]
+    assert list(open_run(params, dataset, tmp_path / "short", max_epochs=1).epochs_to_do()) == [0]
 
     result = train(params, dataset, tmp_path / "trained", verbose=0)
     steps = len(run.batches)
-    expected = [0.004] + [
-        float(make_schedule(params, backbone_trainable=True, steps_per_epoch=steps)((epoch - 1) * steps))
-        for epoch in (2, 3)
-    ]
+    cosine = keras.optimizers.schedules.CosineDecay(0.001, decay_steps=2 * steps)
+    expected = [0.004] + [float(cosine((epoch - 1) * steps)) for epoch in (2, 3)]
     np.testing.assert_allclose(result.history["learning_rate"], expected, rtol=1e-5, atol=1e-9)
     table = last_epoch_table(result.history)
     assert table.loc["gap: Training fit-time - inference mode (points)", "accuracy (%)"] == pytest.approx(

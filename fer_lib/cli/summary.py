@@ -30,11 +30,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Build the model, print the summary and the counts."""
-    from fer_lib.model import build_model, parameter_counts
+    from fer_lib.model import parameter_counts
     from fer_lib.params import load_params
+    from fer_lib.training import new_model
 
     params = load_params(args.params, overrides=parse_overrides(args.set))
-    model = build_model(params.model, seed=params.seed)
+    model = new_model(params.model, seed=params.seed)
     model.summary()
     counts = parameter_counts(model)
     print(
