@@ -41,7 +41,7 @@ from fer_lib.video import VIDEO_SUFFIXES, process_video
 
 DEFAULT_CLIPS: Path = PROJECT_ROOT.parent / "shared" / "videos"
 DETECT_EVERY: int = 2
-"""The ``video`` and ``batch`` commands' default detection interval (fer_lib.cli.common.VIDEO_DETECT_EVERY)."""
+"""The ``video`` and ``batch`` commands' default detection interval (fer_lib.study.cli.common.VIDEO_DETECT_EVERY)."""
 
 
 def command(*arguments: str) -> list[str]:

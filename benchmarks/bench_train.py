@@ -5,7 +5,7 @@ Usage::
     python benchmarks/bench_train.py [--backends tensorflow,jax,torch] [--sizes 48,96] [--batch-sizes 64]
                                      [--threads default,1] [--steps 12] [--rounds 2]
 
-Each configuration trains the study's model (``fer_lib.model.build_model``: MobileNetV2 + GAP + Dense(7), every
+Each configuration trains the study's model (``fer_lib.recipe.build_model``: MobileNetV2 + GAP + Dense(7), every
 layer trainable, AdamW, one optimisation step per batch of random 48x48 faces) in a fresh subprocess, because a
 Keras backend is chosen once per process (env ``KERAS_BACKEND``). The first steps (tracing, compilation) are not
 timed. Configurations run in alternating rounds, so a host that gets busier or quieter during the benchmark

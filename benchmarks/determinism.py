@@ -22,7 +22,7 @@ import pandas as pd
 import yaml
 
 from fer_lib.paths import PROJECT_ROOT
-from fer_lib.reproduce import METRIC_COLUMNS
+from fer_lib.study.reproduce import METRIC_COLUMNS
 
 SETTINGS: dict[str, dict[str, str]] = {
     "default (reference)": {},

@@ -9,7 +9,7 @@ single-factor variants of it on a stratified Training subset, then measures, for
   subset for the final weights (:func:`fer_lib.model.recalibrate_batchnorm`).
 
 If recalibration closes most of the Training gap, the gap is stale BatchNorm statistics, not
-the weights. The variants are trained and scored by :mod:`fer_lib.ablation` into
+the weights. The variants are trained and scored by :mod:`fer_lib.study.ablation` into
 ``runs/bn_gap/<variant>-<hash>/``, so an interrupted run resumes and finished variants are reused.
 The output folder gets the tables (``.json``, ``.md``) and a ``manifest.json`` (commit, versions,
 the paper B params, this script's arguments), as every committed report has.
@@ -24,14 +24,14 @@ import argparse
 import json
 from pathlib import Path
 
-from fer_lib.ablation import run_ablation
 from fer_lib.data import load_fer2013
 from fer_lib.evaluation import evaluate_splits
 from fer_lib.model import load_model, recalibrate_batchnorm
 from fer_lib.paths import PROJECT_ROOT
-from fer_lib.runs import data_label, portable_path, write_manifest
+from fer_lib.study.ablation import run_ablation
+from fer_lib.study.runs import data_label, portable_path, write_manifest
+from fer_lib.study.variants import make_ablation
 from fer_lib.training import training_data
-from fer_lib.variants import make_ablation
 
 VARIANTS: dict[str, dict[str, object]] = {
     "paper_b (x/255, BN momentum 0.999, Adam 1e-3)": {},

@@ -23,7 +23,7 @@ from fer_lib.data import load_fer2013, stratified_subset
 from fer_lib.export import export_tflite, tflite_parity
 from fer_lib.model import load_model
 from fer_lib.paths import SHIPPED_MODEL
-from fer_lib.runs import portable_path
+from fer_lib.study.runs import portable_path
 
 OPTIONS: dict[str, dict] = {
     "float32": {"quantize": "none"},

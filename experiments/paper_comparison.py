@@ -5,7 +5,7 @@ Usage: ``python experiments/paper_comparison.py reports/paper_a-112px reports/pa
 Each folder is a report of a paper recipe (``python -m fer_lib report --params params/paper_*.yaml
 --train-run ...``); its ``metrics.json`` holds notebook 3's measurements under every protocol
 (``evaluation.paper``) and notebook 2's measured wall time (``training.wall_seconds``). The output
-is a Markdown table (:func:`fer_lib.papers.comparison_markdown`) to paste into the README.
+is a Markdown table (:func:`fer_lib.study.papers.comparison_markdown`) to paste into the README.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import argparse
 import json
 from pathlib import Path
 
-from fer_lib.papers import comparison_markdown
+from fer_lib.study.papers import comparison_markdown
 
 
 def main() -> None:

@@ -1,5 +1,5 @@
-"""``python -m fer_lib``: the command-line interface (see :mod:`fer_lib.cli`)."""
+"""``python -m fer_lib``: the command-line interface (see :mod:`fer_lib.study.cli`)."""
 
-from fer_lib.cli import main
+from fer_lib.study.cli import main
 
 raise SystemExit(main())

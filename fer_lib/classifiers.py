@@ -89,7 +89,7 @@ class KerasClassifier(EmotionClassifier):
     slower for MobileNetV2 at batch 1 on CPU).
 
     Args:
-        model: the Keras model, e.g. :func:`fer_lib.model.build_model` or :func:`fer_lib.model.load_model`.
+        model: the Keras model, e.g. :func:`fer_lib.recipe.build_model` or :func:`fer_lib.model.load_model`.
         source: what the model is (its file), named when its outputs are not probabilities.
 
     Raises:

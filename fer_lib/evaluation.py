@@ -198,7 +198,7 @@ def evaluation_record(
 ) -> dict[str, Any]:
     """What notebook 3 records in ``metrics/evaluation.json``: mode, TTA, model, dataset kind, ``splits``
     (:func:`summary`), ``merged_held_out`` (PublicTest + PrivateTest pooled, when both are there),
-    ``paper`` (:func:`fer_lib.papers.measure_reproduction`, for a paper's recipe) and
+    ``paper`` (:func:`fer_lib.study.papers.measure_reproduction`, for a paper's recipe) and
     ``without_cross_split_duplicates``."""
     merged = merged_accuracy(scores)
     return {

@@ -33,7 +33,7 @@ TestTimeAugmentation = Literal["none", "flip", "tencrop"]
 """Test-time augmentation modes (the views are :func:`fer_lib.augment.tta_views`)."""
 
 PaperName = Literal["paper_a", "paper_b"]
-"""The reproduced papers (:data:`fer_lib.papers.PAPERS` holds their published figures)."""
+"""The reproduced papers (:data:`fer_lib.study.papers.PAPERS` holds their published figures)."""
 
 TTA_MODES: tuple[str, ...] = typing.get_args(TestTimeAugmentation)
 """The test-time augmentation modes, for command-line choices and ablation columns."""
@@ -228,7 +228,7 @@ class Params:
     reproduces: PaperName | None = None
     """The paper whose recipe this is (``paper_a``, ``paper_b``): notebook 3 then recomputes the
     final weights' BatchNorm statistics and sets the paper's claims beside our figures under
-    each protocol (:mod:`fer_lib.papers`); None for the project's own recipes."""
+    each protocol (:mod:`fer_lib.study.papers`); None for the project's own recipes."""
     data: DataParams = field(default_factory=DataParams)
     model: ModelParams = field(default_factory=ModelParams)
     train: TrainParams = field(default_factory=TrainParams)
@@ -243,7 +243,7 @@ class Params:
         """The parameters that differ from :class:`Params`' defaults, as ``{dotted key: value}``.
 
         Unlike :meth:`to_dict`, this stays the same when a new parameter with a default is added
-        to the schema, so it can name runs stably (:func:`fer_lib.ablation.variant_run_dir`).
+        to the schema, so it can name runs stably (:func:`fer_lib.study.ablation.variant_run_dir`).
         """
         defaults = _flatten(Params().to_dict())
         return {

@@ -42,7 +42,7 @@ def default_cache_dir() -> Path:
 
 @dataclass(frozen=True)
 class ReportLayout:
-    """The files of one report folder (see :mod:`fer_lib.report` for what each holds).
+    """The files of one report folder (see :mod:`fer_lib.study.report` for what each holds).
 
     Attributes:
         root: the report folder.
@@ -150,8 +150,8 @@ HISTORY_COLUMNS: tuple[str, ...] = (
 
 @dataclass(frozen=True)
 class RunLayout:
-    """The files of one training run folder (written by :func:`fer_lib.training.train`, which
-    describes what each holds; :func:`fer_lib.runs.is_finished` says when the run is done).
+    """The files of one training run folder (written by :func:`fer_lib.study.training_run.train`, which
+    describes what each holds; :func:`fer_lib.study.runs.is_finished` says when the run is done).
 
     Attributes:
         root: the run folder.
@@ -188,7 +188,7 @@ class RunLayout:
 
     @property
     def state(self) -> Path:
-        """Epochs done, best epoch, ``finished``: what resuming and :func:`fer_lib.runs.is_finished` read."""
+        """Epochs done, best epoch, ``finished``: what resuming and :func:`fer_lib.study.runs.is_finished` read."""
         return self.root / "state.json"
 
     @property

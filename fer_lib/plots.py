@@ -281,7 +281,7 @@ def plot_batch_summary(summary: pd.DataFrame) -> Figure:
     Args:
         summary: one row per input with ``file``, ``status``, ``error``, ``frames``,
             ``frames_with_face``, ``achieved_fps`` (frames per second) and ``share_<emotion>``
-            (0-1) for each of :data:`EMOTIONS` (:data:`fer_lib.batch.SUMMARY_COLUMNS`).
+            (0-1) for each of :data:`EMOTIONS` (:data:`fer_lib.study.batch.SUMMARY_COLUMNS`).
     """
     figure = Figure(figsize=(10, 1.6 + 0.5 * max(len(summary), 1)), layout="constrained")
     axes = figure.subplots()
@@ -317,7 +317,7 @@ def plot_ablation_deltas(deltas: pd.DataFrame, *, noise: float | None = None) ->
         deltas: one row per variant (index: variant names, baseline left out), one column per
             bar colour (e.g. PublicTest accuracy without and with test-time augmentation), values
             in percentage points (positive: better than the baseline).
-        noise: the seed-to-seed noise in percentage points (:func:`fer_lib.ablation.seed_noise`),
+        noise: the seed-to-seed noise in percentage points (:func:`fer_lib.study.ablation.seed_noise`),
             drawn as a grey band from -noise to +noise: bars inside it are not told apart from
             training the baseline again.
     """

@@ -17,16 +17,16 @@ import numpy as np
 import pytest
 import yaml
 
-from fer_lib.cli import import_keras_quietly, quiet_native_logs
 from fer_lib.dataset import FaceDataset
 from fer_lib.labels import FACE_SIZE, NUM_CLASSES
 from fer_lib.params import load_params
 from fer_lib.paths import PROJECT_ROOT
+from fer_lib.study.cli import import_keras_quietly, quiet_native_logs
 
 if TYPE_CHECKING:
     import keras
 
-    from fer_lib.training import TrainResult
+    from fer_lib.study.training_run import TrainResult
 
 SHARED = PROJECT_ROOT.parent / "shared"
 TARBALL = SHARED / "data" / "fer2013-train-publictest.tar.xz"
@@ -212,13 +212,13 @@ def tiny_model_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> TrainResult:
-    """:data:`TINY_RUN` trained once per session with :func:`fer_lib.training.train` in this process.
+    """:data:`TINY_RUN` trained once per session with :func:`fer_lib.study.training_run.train` in this process.
 
     Its folder (``.run_dir``, beside its params file ``tiny.yaml``) is finished; tests only read it
     (a test that changes a run copies it first).
     """
     from fer_lib.data import load_dataset
-    from fer_lib.training import train
+    from fer_lib.study.training_run import train
 
     folder = tmp_path_factory.mktemp("tiny-run")
     params = load_params(write_params(folder / "tiny.yaml", TINY_RUN))

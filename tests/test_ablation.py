@@ -9,7 +9,9 @@ import pandas as pd
 import pytest
 from conftest import TINY_ABLATION, write_params
 
-from fer_lib.ablation import (
+from fer_lib.errors import ParamsError
+from fer_lib.paths import PROJECT_ROOT
+from fer_lib.study.ablation import (
     COLUMNS,
     compare_to_baseline,
     deltas_vs_baseline,
@@ -19,10 +21,8 @@ from fer_lib.ablation import (
     seed_repeats,
     variant_run_dir,
 )
-from fer_lib.cli import main
-from fer_lib.errors import ParamsError
-from fer_lib.paths import PROJECT_ROOT
-from fer_lib.variants import Ablation, load_variants
+from fer_lib.study.cli import main
+from fer_lib.study.variants import Ablation, load_variants
 
 VARIANTS = """base: tiny.yaml
 variants:

@@ -10,9 +10,9 @@ import pytest
 from skimage import data
 
 from fer_lib import faces, video
-from fer_lib.cli import main
 from fer_lib.faces import FER_EYES, BlazeFaceDetector, align_face, crop_faces, detect_faces, weighted_nms
 from fer_lib.params import FacesParams
+from fer_lib.study.cli import main
 
 
 def two_eyes(right: tuple[float, float], left: tuple[float, float], shape: tuple[int, int] = (400, 400)) -> np.ndarray:
@@ -91,7 +91,7 @@ def test_video_frames_are_aligned_when_the_detector_aligns(tmp_path: Path, monke
         crops.append(eyes)
         return original(grey, eyes)
 
-    monkeypatch.setattr(faces, "align_face", recording_align)
+    monkeypatch.setattr(faces.crops, "align_face", recording_align)
     frames = video.process_video(clip, detector, ScriptedClassifier(), detect_every=2, progress=False)
     assert (frames["n_faces"] > 0).sum() == len(crops) > 0  # every face of every frame, reused eyes included
 

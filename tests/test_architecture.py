@@ -21,7 +21,8 @@ ARCHITECTURE = PROJECT_ROOT / "docs" / "ARCHITECTURE.md"
 
 
 def module_name(path: Path) -> str:
-    """``fer_lib/cli/train.py`` -> ``fer_lib.cli.train``; ``fer_lib/cli/__init__.py`` -> ``fer_lib.cli``."""
+    """``fer_lib/study/cli/train.py`` -> ``fer_lib.study.cli.train``; ``fer_lib/study/cli/__init__.py`` ->
+    ``fer_lib.study.cli``."""
     parts = path.relative_to(PROJECT_ROOT).with_suffix("").parts
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
@@ -77,7 +78,7 @@ def documented_layers() -> dict[str, int]:
     """Module -> layer number, from the table of docs/ARCHITECTURE.md's "Layers" section.
 
     Rows look like ``| 4 pipelines | `data`, `evaluation` |``; ``cli.*`` stands for every
-    module of ``fer_lib/cli/`` and ``fer_lib`` for the package itself.
+    module of ``fer_lib/study/cli/`` and ``fer_lib`` for the package itself.
     """
     section = ARCHITECTURE.read_text(encoding="utf-8").split("## Layers", 1)[1].split("\n## ", 1)[0]
     layers = {}
@@ -123,3 +124,9 @@ def test_imports_only_go_down_the_layers(module: str) -> None:
         + ", ".join(f"{name} (layer {layers[name]})" for name in upward)
         + f": a module may import only from lower layers ({ARCHITECTURE.name}, Layers)"
     )
+
+
+def test_the_method_never_imports_the_study_machinery() -> None:
+    method = [name for name in MODULES if not name.startswith("fer_lib.study") and name != "fer_lib.__main__"]
+    offenders = {name: sorted(m for m in GRAPH[name] if m.startswith("fer_lib.study")) for name in method}
+    assert not {name: found for name, found in offenders.items() if found}

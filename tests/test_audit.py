@@ -11,10 +11,10 @@ import pytest
 from conftest import face_dataset, random_face, write_image
 
 from fer_lib.audit import audit_dataset, cross_split_duplicate_mask, distribution_table
-from fer_lib.cli import data as cli_data
 from fer_lib.data import load_fer2013
 from fer_lib.dataset import FaceDataset
 from fer_lib.errors import DataError
+from fer_lib.study.cli import data as cli_data
 
 
 def near_blank_face() -> np.ndarray:

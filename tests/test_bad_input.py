@@ -3,7 +3,7 @@
 Each case asserts what the user sees: a non-zero exit code, exactly one line ``error: <path>: <problem>``
 on stderr and no traceback; or, where skipping is the documented behaviour (``predict`` skips files
 that are not images), a ``warning: skipped <path>: <problem>`` line. Every case runs in-process
-through :func:`fer_lib.cli.main`; one real subprocess per command checks the whole stderr, including
+through :func:`fer_lib.study.cli.main`; one real subprocess per command checks the whole stderr, including
 what OpenCV, FFmpeg or TensorFlow might print below Python (those of the Keras commands marked slow;
 ``data audit`` imports no Keras, so its subprocess is quick).
 """
@@ -22,8 +22,8 @@ import numpy as np
 import pytest
 from conftest import pixel_text, random_face, write_image
 
-from fer_lib.cli import main
 from fer_lib.paths import PROJECT_ROOT
+from fer_lib.study.cli import main
 
 # --- helpers ----------------------------------------------------------------------------------------
 
@@ -448,7 +448,7 @@ def test_evaluate_subprocess_prints_one_line(tmp_path: Path, two_splits: Path) -
     assert_one_error(result.returncode, result.stderr, f"{model}: cannot load Keras model")
 
 
-# --- predict (black box: fer_lib/faces.py and fer_lib/cli/predict.py) -------------------------------
+# --- predict (black box: fer_lib/faces/ and fer_lib/study/cli/predict.py) -------------------------------
 
 
 def photo(seed: int = 0) -> np.ndarray:
@@ -572,7 +572,7 @@ def test_predict_subprocess_stderr(tmp_path: Path, tiny_model_path: Path) -> Non
     ]
 
 
-# --- video and webcam (black box: fer_lib/video.py, fer_lib/cli/video.py, fer_lib/cli/webcam.py) -----
+# --- video and webcam (black box: fer_lib/video.py, fer_lib/study/cli/video.py, fer_lib/study/cli/webcam.py) -----
 
 
 def zero_frame_avi(path: Path) -> Path:
@@ -626,7 +626,7 @@ def test_video_and_webcam_subprocess_print_one_line(tmp_path: Path, tiny_model_p
     assert_one_error(result.returncode, result.stderr, expected)
 
 
-# --- ablate (black box: fer_lib/ablation.py, fer_lib/cli/ablate.py) ----------------------------------
+# --- ablate (black box: fer_lib/study/ablation.py, fer_lib/study/cli/ablate.py) ----------------------------------
 
 
 def ablation_files(tmp_path: Path, variants: bytes | str, params: str = "name: tiny\nmodel: {weights: none}\n") -> Path:

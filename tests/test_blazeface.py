@@ -92,7 +92,7 @@ def test_six_faces_in_a_group(detector: faces.BlazeFaceDetector, astronaut_bgr: 
 
 
 def test_a_missing_model_file_is_a_model_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setattr(faces, "DETECTOR_MODELS", tmp_path)
+    monkeypatch.setattr(faces.detect, "DETECTOR_MODELS", tmp_path)
     with pytest.raises(ModelError, match="face_detection_full_range.tflite: BlazeFace model file missing"):
         faces.BlazeFaceDetector()
 

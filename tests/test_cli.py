@@ -3,7 +3,7 @@
 A user error is exit code 2 and exactly one stderr line ``error: <path>: <problem>`` (the key, and the
 nearest valid key for typos), with no traceback unless ``--debug``; nothing is created or changed on
 disk by a command that fails before it starts, and a bad params or variants file fails before Keras is
-imported. Commands run in-process through :func:`fer_lib.cli.main`; one ``train`` case runs as a real
+imported. Commands run in-process through :func:`fer_lib.study.cli.main`; one ``train`` case runs as a real
 subprocess.
 """
 
@@ -16,12 +16,12 @@ from pathlib import Path
 
 import pytest
 
-import fer_lib.cli.data
-import fer_lib.report  # noqa: F401 - heavy imports (Keras, papermill) at collection, not inside the first test
+import fer_lib.study.cli.data
+import fer_lib.study.report  # noqa: F401 - heavy imports (Keras, papermill) at collection, not inside the first test
 import fer_lib.training  # noqa: F401
-from fer_lib.cli import main
 from fer_lib.errors import DataError
 from fer_lib.paths import PROJECT_ROOT
+from fer_lib.study.cli import main
 
 TINY = """name: tiny
 data:
@@ -260,7 +260,9 @@ def test_a_bad_params_or_variants_file_fails_before_keras_is_imported(
     """The check a command runs before the Keras import: a typo costs a second, not TensorFlow's start."""
     path = tmp_path / "file.yaml"
     path.write_text(text)
-    probe = "import sys\nfrom fer_lib.cli import main\ncode = main(sys.argv[1:])\nprint(code, 'keras' in sys.modules)"
+    probe = (
+        "import sys\nfrom fer_lib.study.cli import main\ncode = main(sys.argv[1:])\nprint(code, 'keras' in sys.modules)"
+    )
 
     result = subprocess.run(
         [sys.executable, "-c", probe, command, option, str(path)],
@@ -326,7 +328,7 @@ def fail_with(error: Exception):  # noqa: ANN201
 def test_an_unexpected_error_is_one_line_with_exit_code_1(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(fer_lib.cli.data, "run_audit", fail_with(RuntimeError("\nboom\nmore detail")))
+    monkeypatch.setattr(fer_lib.study.cli.data, "run_audit", fail_with(RuntimeError("\nboom\nmore detail")))
 
     code, _, err = run_cli(capsys, "data", "audit")
 
@@ -335,7 +337,7 @@ def test_an_unexpected_error_is_one_line_with_exit_code_1(
 
 
 def test_debug_shows_the_traceback(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(fer_lib.cli.data, "run_audit", fail_with(RuntimeError("boom")))
+    monkeypatch.setattr(fer_lib.study.cli.data, "run_audit", fail_with(RuntimeError("boom")))
 
     code, _, err = run_cli(capsys, "--debug", "data", "audit")
 
@@ -347,7 +349,7 @@ def test_debug_shows_the_traceback(capsys: pytest.CaptureFixture[str], monkeypat
 def test_a_user_error_message_is_always_one_line(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(fer_lib.cli.data, "run_audit", fail_with(DataError("x.csv: bad\n  on two lines")))
+    monkeypatch.setattr(fer_lib.study.cli.data, "run_audit", fail_with(DataError("x.csv: bad\n  on two lines")))
 
     code, _, err = run_cli(capsys, "data", "audit")
 
@@ -358,19 +360,19 @@ def test_an_os_error_on_a_file_is_a_user_error(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(
-        fer_lib.cli.data, "run_audit", fail_with(PermissionError(13, "Permission denied", "/data/fer2013.csv"))
+        fer_lib.study.cli.data, "run_audit", fail_with(PermissionError(13, "Permission denied", "/data/fer2013.csv"))
     )
 
     code, _, err = run_cli(capsys, "data", "audit")
 
     assert (code, err) == (2, "error: /data/fer2013.csv: Permission denied\n")
-    monkeypatch.setattr(fer_lib.cli.data, "run_audit", fail_with(OSError("no file named")))
+    monkeypatch.setattr(fer_lib.study.cli.data, "run_audit", fail_with(OSError("no file named")))
     code, _, err = run_cli(capsys, "data", "audit")
     assert (code, err) == (1, "error: unexpected OSError: no file named (rerun with --debug for details)\n")
 
 
 def test_ctrl_c_is_one_line(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(fer_lib.cli.data, "run_audit", fail_with(KeyboardInterrupt()))
+    monkeypatch.setattr(fer_lib.study.cli.data, "run_audit", fail_with(KeyboardInterrupt()))
 
     code, _, err = run_cli(capsys, "data", "audit")
 

@@ -13,9 +13,9 @@ from skimage import data
 
 from fer_lib import classifiers, faces
 from fer_lib.classifiers import KerasClassifier, load_classifier
-from fer_lib.cli import main
 from fer_lib.errors import MediaError, ModelError
 from fer_lib.labels import EMOTIONS, FACE_SIZE, NUM_CLASSES
+from fer_lib.study.cli import main
 
 
 @pytest.fixture(scope="module")

@@ -25,7 +25,6 @@ from conftest import random_face, random_faces, write_image, write_params
 
 from fer_lib import params as params_module
 from fer_lib.classifiers import KerasClassifier, load_classifier
-from fer_lib.cli import main
 from fer_lib.data import load_fer2013
 from fer_lib.errors import DataError, MediaError, ModelError, ParamsError, StorageError, partial_file
 from fer_lib.evaluation import split_metrics
@@ -34,7 +33,8 @@ from fer_lib.labels import EMOTIONS, FACE_SIZE, NUM_CLASSES
 from fer_lib.params import load_params
 from fer_lib.paths import PROJECT_ROOT
 from fer_lib.photo_check import photo_labels
-from fer_lib.runs import new_run_dir, write_atomically
+from fer_lib.study.cli import main
+from fer_lib.study.runs import new_run_dir, write_atomically
 
 MEASURE_READ = """
 import json, sys
@@ -257,7 +257,7 @@ def test_a_full_disk_names_the_folder_and_leaves_no_partial_file(tmp_path: Path)
 def test_a_full_disk_while_saving_a_checkpoint_keeps_the_previous_one(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from fer_lib.training import _atomic_save_model
+    from fer_lib.study.training_run import _atomic_save_model
 
     model, checkpoint = logits_model(), tmp_path / "checkpoint.keras"
     _atomic_save_model(model, checkpoint)
@@ -323,7 +323,7 @@ STOPPED_RUN = {
 
 def test_a_truncated_checkpoint_says_what_is_wrong_and_what_to_do(tmp_path: Path) -> None:
     from fer_lib.data import load_dataset
-    from fer_lib.training import train
+    from fer_lib.study.training_run import train
 
     params = load_params(write_params(tmp_path / "stopped.yaml", STOPPED_RUN))
     dataset = load_dataset(params)

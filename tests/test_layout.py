@@ -9,8 +9,8 @@ import pytest
 
 from fer_lib.errors import DataError
 from fer_lib.paths import ReportLayout, RunLayout
-from fer_lib.report import copy_training_records
-from fer_lib.runs import is_finished, require_finished
+from fer_lib.study.report import copy_training_records
+from fer_lib.study.runs import is_finished, require_finished
 
 
 def fake_run(folder: Path, *, finished: bool = True, model: bool = True, history: bool = True) -> RunLayout:

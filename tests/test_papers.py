@@ -12,7 +12,9 @@ import pytest
 import yaml
 
 from fer_lib.evaluation import merged_accuracy
-from fer_lib.papers import (
+from fer_lib.params import PaperName, load_params
+from fer_lib.paths import PROJECT_ROOT
+from fer_lib.study.papers import (
     PAPERS,
     PROTOCOLS,
     claims_table,
@@ -22,8 +24,6 @@ from fer_lib.papers import (
     measured_figures,
     published_results,
 )
-from fer_lib.params import PaperName, load_params
-from fer_lib.paths import PROJECT_ROOT
 
 SCORES = {
     "Training": {"n": 100, "accuracy": 0.50},
@@ -138,8 +138,8 @@ def test_a_paper_report_from_a_finished_run_has_history_curves_and_the_compariso
     notebook 2 loads, without training again)."""
     from fer_lib.data import load_dataset
     from fer_lib.paths import NOTEBOOKS_DIR
-    from fer_lib.report import run_report
-    from fer_lib.training import train
+    from fer_lib.study.report import run_report
+    from fer_lib.study.training_run import train
 
     params_path = tmp_path / "paper_b_tiny.yaml"
     params_path.write_text(

@@ -12,7 +12,7 @@ from fer_lib.params import Params, load_params, params_from_dict, resolve_data_d
 from fer_lib.paths import PROJECT_ROOT
 
 SHIPPED = sorted(path for path in (PROJECT_ROOT / "params").glob("*.yaml") if not path.name.startswith("ablations"))
-"""The shipped params files; ablations*.yaml are variants files (fer_lib.ablation, tests/test_ablation.py)."""
+"""The shipped params files; ablations*.yaml are variants files (fer_lib.study.ablation, tests/test_ablation.py)."""
 
 
 def write(path: Path, text: str) -> Path:
@@ -47,7 +47,7 @@ def test_paper_b_builds_to_the_papers_parameter_count() -> None:
 
 @pytest.mark.slow
 def test_summary_command_prints_paper_bs_counts(capsys: pytest.CaptureFixture[str]) -> None:
-    from fer_lib.cli import main
+    from fer_lib.study.cli import main
 
     assert (
         main(["summary", "--params", str(PROJECT_ROOT / "params" / "paper_b.yaml"), "--set", "model.weights=none"]) == 0

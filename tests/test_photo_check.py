@@ -12,10 +12,10 @@ from skimage import data
 
 from fer_lib import faces, photo_check
 from fer_lib.classifiers import EmotionClassifier
-from fer_lib.cli import main
 from fer_lib.errors import DataError, MediaError
 from fer_lib.labels import EMOTIONS, NUM_CLASSES
 from fer_lib.params import FacesParams
+from fer_lib.study.cli import main
 
 
 def face(label: str, side: int = 50) -> faces.FaceResult:

@@ -1,7 +1,7 @@
 """A report made inside the project names no machine path, records its commands, and its training reproduces.
 
 Its training is notebook 2's visible cells on a staged recipe (head only for one epoch, then everything);
-``reproduce`` trains the same run with :func:`fer_lib.training.train` (the CLI's training) in this
+``reproduce`` trains the same run with :func:`fer_lib.study.training_run.train` (the CLI's training) in this
 process, so the bit-identical histories and weights show that notebook 2 trains what ``train`` trains.
 
 The real study notebooks run on a tiny FER-2013-like image folder (synthetic faces written as PNG
@@ -21,11 +21,11 @@ import pytest
 import yaml
 from conftest import write_image
 
-from fer_lib.cli import main
 from fer_lib.labels import EMOTIONS
 from fer_lib.model import load_model
 from fer_lib.paths import PROJECT_ROOT
-from fer_lib.report import TEXT_SUFFIXES, run_report
+from fer_lib.study.cli import main
+from fer_lib.study.report import TEXT_SUFFIXES, run_report
 from fer_lib.synthetic import make_synthetic_dataset
 
 TINY_STUDY = {

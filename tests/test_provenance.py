@@ -3,7 +3,7 @@
 A report's provenance is its ``manifest.json`` (the commit the report was made at) and, for a
 report made from a training run, ``training_manifest.json`` (the commit the model was trained at).
 The shipped model is tied to its report by ``models/fer_mobilenetv2.json`` (SHA-256 of the model
-file and the report folder; written by :func:`fer_lib.runs.write_model_provenance`).
+file and the report folder; written by :func:`fer_lib.study.runs.write_model_provenance`).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from fer_lib.paths import PROJECT_ROOT, SHIPPED_MODEL
-from fer_lib.runs import MODEL_PROVENANCE, file_sha256
+from fer_lib.study.runs import MODEL_PROVENANCE, file_sha256
 
 REPORTS = PROJECT_ROOT / "reports"
 
@@ -90,7 +90,9 @@ def test_committed_report_names_a_clean_commit_of_this_history(case: str) -> Non
 
 def test_shipped_model_is_tied_to_its_committed_report() -> None:
     where = MODEL_PROVENANCE.relative_to(PROJECT_ROOT)
-    assert MODEL_PROVENANCE.is_file(), f"{where}: missing; write it with fer_lib.runs.write_model_provenance(REPORT)"
+    assert MODEL_PROVENANCE.is_file(), (
+        f"{where}: missing; write it with fer_lib.study.runs.write_model_provenance(REPORT)"
+    )
     record = json.loads(MODEL_PROVENANCE.read_text(encoding="utf-8"))
     assert record["model"] == SHIPPED_MODEL.name
     assert record["sha256"] == file_sha256(SHIPPED_MODEL), (

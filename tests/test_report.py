@@ -9,10 +9,10 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from fer_lib.cli import main
 from fer_lib.errors import FerError, ParamsError
 from fer_lib.params import load_params
-from fer_lib.report import NotebookFailedError, headline_numbers, run_report
+from fer_lib.study.cli import main
+from fer_lib.study.report import NotebookFailedError, headline_numbers, run_report
 
 PARAMETERS_CELL = "params_path = None\noutput_dir = None\ndata_dir = None\nmodel_path = None\ntrain_run = None"
 
@@ -171,7 +171,7 @@ def test_make_portable_rewrites_machine_paths_in_text_files_only(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from fer_lib.paths import PROJECT_ROOT
-    from fer_lib.report import machine_paths, make_portable
+    from fer_lib.study.report import machine_paths, make_portable
 
     # temporary and home folders elsewhere, so that the project's sibling below lies under none of the
     # rewritten folders even in a clone under /tmp or ~
@@ -196,7 +196,7 @@ def test_make_portable_rewrites_machine_paths_in_text_files_only(
 def test_report_from_a_dirty_tree_warns_in_one_line_and_records_it(
     study: dict[str, Path], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from fer_lib import runs
+    from fer_lib.study import runs
 
     monkeypatch.setattr(runs, "git_dirty", lambda: True)
     notebook = write_notebook(study["notebooks"] / "01_ok.ipynb", "x = 1")

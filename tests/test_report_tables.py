@@ -10,12 +10,12 @@ import pytest
 from conftest import face_dataset, random_faces
 
 from fer_lib.audit import audit_dataset, audit_tables, class_counts, duplicates_table, leakage_table, near_blank_table
-from fer_lib.cli.data import format_audit
 from fer_lib.dataset import FaceDataset
 from fer_lib.evaluation import evaluation_record, model_to_evaluate, summary
 from fer_lib.evaluation import leakage_table as evaluation_leakage_table
 from fer_lib.paths import SHIPPED_MODEL
-from fer_lib.training import recorded_fit_accuracy
+from fer_lib.study.cli.data import format_audit
+from fer_lib.study.training_run import recorded_fit_accuracy
 
 
 @pytest.fixture()

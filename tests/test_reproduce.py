@@ -10,9 +10,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from fer_lib.cli import main
-from fer_lib.reproduce import METRIC_COLUMNS, compare_histories
-from fer_lib.training import TrainResult
+from fer_lib.study.cli import main
+from fer_lib.study.reproduce import METRIC_COLUMNS, compare_histories
+from fer_lib.study.training_run import TrainResult
 
 
 def as_report(run_dir: Path, report_dir: Path) -> Path:

@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fer_lib import runs
 from fer_lib.params import Params
 from fer_lib.paths import PROJECT_ROOT
+from fer_lib.study import runs
 
 
 class FrozenClock(datetime):

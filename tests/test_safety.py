@@ -262,7 +262,7 @@ def files_under(folder: Path) -> set[Path]:
 
 
 def test_webcam_saves_no_frames_without_record(fake_camera: dict) -> None:
-    from fer_lib.video import run_webcam
+    from fer_lib.study.webcam import run_webcam
 
     before = files_under(fake_camera["tmp"])
 
@@ -274,7 +274,7 @@ def test_webcam_saves_no_frames_without_record(fake_camera: dict) -> None:
 
 
 def test_webcam_records_only_to_the_file_asked_for(fake_camera: dict) -> None:
-    from fer_lib.video import run_webcam
+    from fer_lib.study.webcam import run_webcam
 
     before = files_under(fake_camera["tmp"])
     target = fake_camera["tmp"] / "out" / "rec.mp4"
@@ -290,7 +290,7 @@ def test_webcam_records_only_to_the_file_asked_for(fake_camera: dict) -> None:
 
 
 def test_webcam_command_records_nothing_by_default() -> None:
-    from fer_lib.cli import build_parser
+    from fer_lib.study.cli import build_parser
 
     args = build_parser().parse_args(["webcam"])
 

@@ -24,16 +24,16 @@ import pytest
 from conftest import EAGER_SUBPROCESS, TINY_ABLATION, write_params
 
 from fer_lib import video
-from fer_lib.ablation import pending_variants, run_ablation, variant_run_dir
-from fer_lib.batch import SETTINGS_FILE, BatchSettings, check_settings, run_batch, worker_tools
-from fer_lib.cli import main
-from fer_lib.cluster import check_reachable
 from fer_lib.errors import ClusterError, RunExistsError
 from fer_lib.faces import write_sample_photos
 from fer_lib.labels import EMOTIONS
 from fer_lib.paths import PROJECT_ROOT
-from fer_lib.runs import is_finished
-from fer_lib.variants import make_ablation
+from fer_lib.study.ablation import pending_variants, run_ablation, variant_run_dir
+from fer_lib.study.batch import SETTINGS_FILE, BatchSettings, check_settings, run_batch, worker_tools
+from fer_lib.study.cli import main
+from fer_lib.study.cluster import check_reachable
+from fer_lib.study.runs import is_finished
+from fer_lib.study.variants import make_ablation
 
 ray = pytest.importorskip("ray") if not os.environ.get("CI") else __import__("ray")
 
@@ -265,8 +265,8 @@ def test_without_ray_batch_and_ablate_ray_say_how_to_install(
 
 def test_fer_lib_imports_ray_only_when_batch_or_ablate_ray_run() -> None:
     code = (
-        "import sys; import fer_lib.batch, fer_lib.cluster, fer_lib.report; "
-        "from fer_lib.cli import build_parser; build_parser(); "
+        "import sys; import fer_lib.study.batch, fer_lib.study.cluster, fer_lib.study.report; "
+        "from fer_lib.study.cli import build_parser; build_parser(); "
         "assert 'ray' not in sys.modules, 'ray imported'"
     )
     env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}

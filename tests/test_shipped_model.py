@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 import skimage.data
 
-from fer_lib.cli import main
 from fer_lib.data import load_fer2013
 from fer_lib.dataset import FaceDataset
 from fer_lib.evaluation import evaluate_splits
 from fer_lib.labels import EMOTIONS
 from fer_lib.model import load_model
 from fer_lib.paths import SHIPPED_MODEL
+from fer_lib.study.cli import main
 
 
 @pytest.fixture(scope="module")

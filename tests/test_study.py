@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from fer_lib.paths import PROJECT_ROOT
-from fer_lib.report import study_notebooks
+from fer_lib.study.report import study_notebooks
 
 NOT_IN_A_CLONE = (
     ".git",

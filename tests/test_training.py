@@ -20,7 +20,7 @@ from fer_lib.errors import RunExistsError
 from fer_lib.model import load_model
 from fer_lib.params import load_params
 from fer_lib.paths import HISTORY_COLUMNS, PROJECT_ROOT
-from fer_lib.training import TrainResult, load_run, train
+from fer_lib.study.training_run import TrainResult, load_run, train
 
 THREADS = {"TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1"}
 """The thread settings under which two processes must train bit-identically."""

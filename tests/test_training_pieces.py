@@ -17,6 +17,7 @@ from fer_lib.data import load_dataset
 from fer_lib.params import Params, load_params
 from fer_lib.paths import PROJECT_ROOT
 from fer_lib.recipe import make_loss
+from fer_lib.study.training_run import open_run, train, training_record
 from fer_lib.training import (
     FaceBatches,
     augmentation_examples,
@@ -24,10 +25,7 @@ from fer_lib.training import (
     last_epoch_table,
     layer_table,
     learning_rate_curve,
-    open_run,
     recipe_table,
-    train,
-    training_record,
 )
 
 STAGED = {

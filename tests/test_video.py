@@ -11,10 +11,11 @@ import pytest
 
 from fer_lib import video
 from fer_lib.classifiers import EmotionClassifier
-from fer_lib.cli import main
 from fer_lib.errors import MediaError
 from fer_lib.faces import HaarDetector
 from fer_lib.labels import EMOTIONS, FACE_SIZE, NUM_CLASSES
+from fer_lib.study import webcam
+from fer_lib.study.cli import main
 
 
 class ScriptedClassifier(EmotionClassifier):
@@ -168,7 +169,7 @@ def test_zero_frame_video_is_a_media_error(tmp_path: Path, name: str, fourcc: st
 
 def test_webcam_without_camera_is_a_media_error() -> None:
     with pytest.raises(MediaError, match="^camera 99 could not be opened"):
-        video.run_webcam(99, HaarDetector(), ScriptedClassifier())
+        webcam.run_webcam(99, HaarDetector(), ScriptedClassifier())
 
 
 @pytest.mark.skipif(
@@ -176,7 +177,7 @@ def test_webcam_without_camera_is_a_media_error() -> None:
 )
 def test_webcam_without_gui_says_to_install_opencv_python(demo_clip: Path) -> None:
     with pytest.raises(MediaError, match="install opencv-python"):
-        video.run_webcam(str(demo_clip), HaarDetector(), ScriptedClassifier())
+        webcam.run_webcam(str(demo_clip), HaarDetector(), ScriptedClassifier())
 
 
 def test_video_command_prints_the_achieved_fps(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from fer_lib.cli.common import parse_overrides
+from fer_lib.study.cli.common import parse_overrides
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -13,9 +13,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "summary",
         help="print the model a params file builds and its parameter counts",
         description="Builds the model of --params (untrained head; backbone weights as model.weights says, "
-        "found as the README's Backbone weights section says; --set model.weights=none needs none) and prints Keras' "
-        "summary and the total / trainable / non-trainable parameter counts as built (a frozen or "
-        "staged backbone starts frozen; paper B: 2,430,663 / 2,396,551 / 34,112).",
+        "found as docs/usage.md says; --set model.weights=none needs none) and prints Keras' summary and the "
+        "total / trainable / non-trainable parameter counts as built, every layer trainable (fine_tune freezes "
+        "the backbone for a staged run's warm-up; paper B: 2,430,663 / 2,396,551 / 34,112).",
     )
     parser.add_argument("--params", required=True, help="params YAML file, e.g. params/paper_b.yaml")
     parser.add_argument(

@@ -7,9 +7,9 @@ import json
 import sys
 from pathlib import Path
 
-from fer_lib.cli.common import folder_name, parse_overrides, positive_int, print_report_location, ray_address
 from fer_lib.errors import ParamsError
 from fer_lib.paths import ReportLayout
+from fer_lib.study.cli.common import folder_name, parse_overrides, positive_int, print_report_location, ray_address
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -77,7 +77,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def check(args: argparse.Namespace) -> None:
     """Check the options, the variants file and the params of every variant before Keras is imported."""
-    from fer_lib.variants import load_variants
+    from fer_lib.study.variants import load_variants
 
     if args.address and not args.ray:
         raise ParamsError("--address: joins a Ray cluster for --ray; add --ray")
@@ -87,7 +87,7 @@ def check(args: argparse.Namespace) -> None:
 def handle(args: argparse.Namespace) -> int:
     """Run the ablation report; print the path of its index.html (also when the notebook fails)."""
     from fer_lib.paths import REPORTS_DIR
-    from fer_lib.report import run_ablation_report
+    from fer_lib.study.report import run_ablation_report
 
     overrides = parse_overrides(args.set)
     reports: list[Path] = []

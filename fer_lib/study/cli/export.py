@@ -49,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
     from fer_lib.model import load_model
     from fer_lib.params import DataParams
     from fer_lib.paths import SHIPPED_MODEL
-    from fer_lib.runs import data_label, git_commit, git_dirty, portable_path
+    from fer_lib.study.runs import data_label, git_commit, git_dirty, portable_path
 
     model_path = Path(args.model) if args.model else SHIPPED_MODEL
     model = load_model(model_path)

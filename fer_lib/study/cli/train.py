@@ -6,8 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from fer_lib.cli.common import parse_overrides
 from fer_lib.errors import RunExistsError
+from fer_lib.study.cli.common import parse_overrides
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -54,8 +54,8 @@ def run(args: argparse.Namespace) -> int:
     from fer_lib.data import load_dataset
     from fer_lib.model import resolve_weights
     from fer_lib.paths import PROJECT_ROOT, RunLayout
-    from fer_lib.runs import new_run_dir
-    from fer_lib.training import train
+    from fer_lib.study.runs import new_run_dir
+    from fer_lib.study.training_run import train
 
     params = args.loaded_params
     if not (args.out and RunLayout(args.out).state.is_file()):  # a resumed run starts from its checkpoint

@@ -1,6 +1,6 @@
 """Helpers shared by the commands: argument types and groups, ``--set`` overrides, report locations.
 
-The command modules (``fer_lib/cli/<command>.py``) import from here, never from each other.
+The command modules (``fer_lib/study/cli/<command>.py``) import from here, never from each other.
 """
 
 from __future__ import annotations
@@ -87,7 +87,7 @@ def positive_int(text: str) -> int:
 
 def folder_name(text: str) -> str:
     """Parse ``--name``: a folder name used as it stands (letters, digits, ``.``, ``_``, ``-``; not ``..``)."""
-    from fer_lib.runs import safe_name
+    from fer_lib.study.runs import safe_name
 
     if safe_name(text) != text:
         raise argparse.ArgumentTypeError(f"{text!r} is not a folder name; use letters, digits, '.', '_' and '-'")
@@ -131,7 +131,7 @@ def parse_overrides(pairs: list[str]) -> dict[str, object]:
 def print_report_location(make_report: Callable[[], Path]) -> int:
     """Run ``make_report`` (returns the report folder) and print where its index.html is, also when
     a notebook fails (the partial report; the error is re-raised for the one-line message)."""
-    from fer_lib.report import NotebookFailedError
+    from fer_lib.study.report import NotebookFailedError
 
     try:
         run_dir = make_report()

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from fer_lib.cli.common import positive_int
+from fer_lib.study.cli.common import positive_int
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -49,8 +49,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def handle(args: argparse.Namespace) -> int:
     """Re-train, print the setups, the table and the verdict; return 0 or :data:`OUTSIDE_TOLERANCE`."""
     from fer_lib.errors import RunExistsError
-    from fer_lib.reproduce import compare_histories, describe_setup, reproduce_report
-    from fer_lib.runs import portable_path
+    from fer_lib.study.reproduce import compare_histories, describe_setup, reproduce_report
+    from fer_lib.study.runs import portable_path
 
     if args.out and Path(args.out).exists():
         raise RunExistsError(f"{args.out}: exists; reproduce never reuses a folder, choose a new one")

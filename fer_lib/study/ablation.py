@@ -1,13 +1,14 @@
 """Ablation studies: one factor changed at a time from a base recipe, every variant trained and scored alike.
 
-The variants come from a variants file (:mod:`fer_lib.variants`: the format, :func:`~fer_lib.variants.load_variants`).
+The variants come from a variants file (:mod:`fer_lib.study.variants`: the format,
+:func:`~fer_lib.study.variants.load_variants`).
 
 :func:`run_ablation` trains each variant into its own run folder ``<runs_dir>/<variant>-<8 hex
 digits>`` (the digits hash the variant's params and the data location): an interrupted ablation
 resumes where it stopped, a finished variant is never retrained, and ablations with other
 settings never share a folder. It returns one row per variant (columns: :data:`COLUMNS`), scored
 on Training and PublicTest only; PrivateTest is never looked at. With ``on_ray`` each variant is
-one Ray task (:mod:`fer_lib.cluster`, the optional ``scale`` extra) in the same run folder; a variant
+one Ray task (:mod:`fer_lib.study.cluster`, the optional ``scale`` extra) in the same run folder; a variant
 that fails is reported and the others finish.
 """
 
@@ -34,9 +35,10 @@ from fer_lib.labels import FACE_SIZE
 from fer_lib.model import parameter_counts
 from fer_lib.params import TTA_MODES, resolve_data_dir
 from fer_lib.paths import PROJECT_ROOT, RunLayout
-from fer_lib.runs import describe_device, device_info, is_finished, safe_name, write_metrics
-from fer_lib.training import TrainResult, load_run, train, train_eval_data, training_data
-from fer_lib.variants import Ablation, Variant, describe_overrides, publictest_column
+from fer_lib.study.runs import describe_device, device_info, is_finished, safe_name, write_metrics
+from fer_lib.study.training_run import TrainResult, load_run, train
+from fer_lib.study.variants import Ablation, Variant, describe_overrides, publictest_column
+from fer_lib.training import train_eval_data, training_data
 
 DEFAULT_RUNS_DIR: Path = PROJECT_ROOT / "runs" / "ablations"
 """Where variant runs go unless told otherwise."""
@@ -135,7 +137,7 @@ def run_ablation(
         verbose: Keras progress output while training (on Ray: in the workers' logs).
         workers: host threads preparing training batches.
         timing_repeats: timed inference batches per variant; their median gives ``ms_per_face``.
-        on_ray: train and score each variant as one Ray task (:func:`fer_lib.cluster.run_tasks`), all
+        on_ray: train and score each variant as one Ray task (:func:`fer_lib.study.cluster.run_tasks`), all
             at once; a variant that fails is reported and left out of the table, the others finish.
         ray_address: with ``on_ray``, the Ray cluster to join (``HOST:6379``); None: a local Ray.
             On a cluster every machine needs the data and ``runs_dir`` at the same paths.
@@ -238,7 +240,7 @@ def run_ablation_on_ray(
     Each task reserves one CPU; ``ms_per_face`` is measured on the task's machine while other
     variants may be training there, so compare it across variants with care.
     """
-    from fer_lib.cluster import TaskFailure, ray_session, run_tasks
+    from fer_lib.study.cluster import TaskFailure, ray_session, run_tasks
 
     variants = ablation.distinct()
     options = {  # absolute paths, environment variables expanded here: workers may run elsewhere

@@ -43,7 +43,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "ablate",
     "reproduce",
 )
-"""Sub-modules of :mod:`fer_lib.cli`, one per command, in ``--help`` order."""
+"""Sub-modules of :mod:`fer_lib.study.cli`, one per command, in ``--help`` order."""
 
 
 class OneLineErrorParser(argparse.ArgumentParser):
@@ -62,7 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in COMMAND_MODULES:
-        module = importlib.import_module(f"fer_lib.cli.{name}")
+        module = importlib.import_module(f"fer_lib.study.cli.{name}")
         module.register(subparsers)
     return parser
 
@@ -96,7 +96,7 @@ def one_line(text: str) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; return its exit code (0 ok, 1 internal error, 2 user error)."""
-    from fer_lib.runs import set_command
+    from fer_lib.study.runs import set_command
 
     parser = build_parser()
     args = parser.parse_args(argv)

@@ -19,7 +19,7 @@ run's ``name`` and ``description`` do not change the trained model and are rejec
 variant is scored without test-time augmentation and with each kind (flip, ten-crop).
 
 This module imports no Keras, so ``python -m fer_lib ablate`` checks a variants file before its
-slow Keras import; :mod:`fer_lib.ablation` trains and scores the variants.
+slow Keras import; :mod:`fer_lib.study.ablation` trains and scores the variants.
 """
 
 from __future__ import annotations

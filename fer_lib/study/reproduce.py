@@ -1,11 +1,11 @@
 """Re-train a report's training run and compare the new history with the committed one, epoch by epoch.
 
 A report made from a training run keeps its ``training_history.csv`` and ``training_manifest.json``
-(:func:`fer_lib.report.copy_training_records`). :func:`reproduce_report` trains again with the recorded
+(:func:`fer_lib.study.report.copy_training_records`). :func:`reproduce_report` trains again with the recorded
 params into a new run folder (the first ``epochs`` epochs only, with the schedule of the whole run)
 and :func:`compare_histories` sets the two histories side by side.
 
-What to expect (README, "Determinism"): on the same machine type with the same code, versions
+What to expect (docs/reproducibility.md, "Determinism"): on the same machine type with the same code, versions
 and thread settings the metrics are bit-identical; across machines or thread settings the first
 epochs can differ by several points while the outcome agrees within about a point. The verdict's
 tolerances come from those measurements:
@@ -162,8 +162,8 @@ def reproduce_report(
     """
     from fer_lib.data import load_dataset
     from fer_lib.model import resolve_weights
-    from fer_lib.runs import new_run_dir
-    from fer_lib.training import train
+    from fer_lib.study.runs import new_run_dir
+    from fer_lib.study.training_run import train
 
     recorded = load_recorded_training(report_dir)
     location = data_location(recorded, data_dir)

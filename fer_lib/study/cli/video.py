@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from fer_lib.cli.common import (
+from fer_lib.study.cli.common import (
     VIDEO_DETECT_EVERY,
     add_detector_arguments,
     add_model_arguments,

@@ -8,9 +8,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from fer_lib.cli.common import add_detector_arguments, add_model_arguments, faces_params_from_args
 from fer_lib.errors import MediaError
 from fer_lib.labels import EMOTIONS
+from fer_lib.study.cli.common import add_detector_arguments, add_model_arguments, faces_params_from_args
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from fer_lib.cli.common import folder_name, print_report_location
+from fer_lib.study.cli.common import folder_name, print_report_location
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -48,7 +48,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def check(args: argparse.Namespace) -> None:
     """Check the params file, the data location, the model and the training run before Keras is imported."""
-    from fer_lib.report import check_report
+    from fer_lib.study.report import check_report
 
     check_report(args.params, data_dir=args.data, model_path=args.model, train_run=args.train_run)
 
@@ -56,7 +56,7 @@ def check(args: argparse.Namespace) -> None:
 def handle(args: argparse.Namespace) -> int:
     """Run the report; print the path of its index.html (also when a notebook fails)."""
     from fer_lib.paths import REPORTS_DIR
-    from fer_lib.report import run_report
+    from fer_lib.study.report import run_report
 
     return print_report_location(
         lambda: run_report(

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from fer_lib.cli.common import (
+from fer_lib.study.cli.common import (
     VIDEO_DETECT_EVERY,
     add_detector_arguments,
     add_model_arguments,
@@ -48,7 +48,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the batch, printing one line per file as it finishes; 0 if every file was analysed, 2 if some failed."""
-    from fer_lib.batch import BatchSettings, run_batch
+    from fer_lib.study.batch import BatchSettings, run_batch
 
     settings = BatchSettings(
         model=str(Path(args.model).expanduser().resolve()) if args.model else None,

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import argparse
 
-from fer_lib.cli.common import add_detector_arguments, add_model_arguments, add_stream_arguments, faces_params_from_args
+from fer_lib.study.cli.common import (
+    add_detector_arguments,
+    add_model_arguments,
+    add_stream_arguments,
+    faces_params_from_args,
+)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -27,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
     """Open the camera and the live window until the user quits; print frames and FPS."""
     from fer_lib.classifiers import load_classifier
     from fer_lib.faces import make_detector
-    from fer_lib.video import run_webcam
+    from fer_lib.study.webcam import run_webcam
 
     params = faces_params_from_args(args)
     summary = run_webcam(

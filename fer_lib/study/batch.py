@@ -2,7 +2,7 @@
 
 :func:`run_batch` finds every clip (:data:`fer_lib.video.VIDEO_SUFFIXES`) and photo
 (:data:`PHOTO_SUFFIXES`) under a folder and analyses each in its own Ray task
-(:func:`fer_lib.cluster.run_tasks`, on a local Ray or a cluster): a clip with
+(:func:`fer_lib.study.cluster.run_tasks`, on a local Ray or a cluster): a clip with
 :func:`fer_lib.video.process_video` exactly as ``python -m fer_lib video`` runs it (the same
 TFLite classifier, detector and settings, so the same rows), a photo with
 :func:`fer_lib.faces.analyse_photos` as ``predict`` does (on that TFLite classifier). Workers read
@@ -38,7 +38,6 @@ import numpy as np
 import pandas as pd
 
 from fer_lib.classifiers import EmotionClassifier
-from fer_lib.cluster import TaskFailure, import_ray, ray_session, run_tasks
 from fer_lib.errors import MediaError, RunExistsError
 from fer_lib.export import load_fast_classifier
 from fer_lib.faces import FaceDetector, analyse_photos, find_files, make_detector, photos_table
@@ -46,7 +45,8 @@ from fer_lib.labels import EMOTIONS
 from fer_lib.params import FacesParams
 from fer_lib.paths import SHIPPED_MODEL
 from fer_lib.plots import FIGURE_DPI, plot_batch_summary
-from fer_lib.runs import file_sha256, write_atomically
+from fer_lib.study.cluster import TaskFailure, import_ray, ray_session, run_tasks
+from fer_lib.study.runs import file_sha256, write_atomically
 from fer_lib.video import VIDEO_SUFFIXES, process_video
 
 PHOTO_SUFFIXES: frozenset[str] = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"})

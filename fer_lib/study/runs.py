@@ -359,7 +359,8 @@ def write_atomically(path: Path, text: str) -> None:
 
 def is_finished(run_dir: str | os.PathLike[str]) -> bool:
     """True if ``run_dir`` holds a finished training run: its ``state.json`` says finished and its
-    ``model.keras`` and ``history.csv`` exist (``train`` refuses it; :func:`fer_lib.training.load_run` loads it).
+    ``model.keras`` and ``history.csv`` exist (``train`` refuses it;
+    :func:`fer_lib.study.training_run.load_run` loads it).
 
     The one definition of a finished run: reports, ablations and ``load_run`` all ask here.
     """

@@ -23,7 +23,7 @@ folder ``reports/ablations-<YYYYmmdd-HHMMSS>/`` of the same layout, with ``param
 and ``ray_address``.
 
 Reports are portable: the notebooks run with the project root as working folder and receive
-paths relative to it (:func:`fer_lib.runs.portable_path`); a FER-2013 location outside the
+paths relative to it (:func:`fer_lib.study.runs.portable_path`); a FER-2013 location outside the
 project reaches them as ``"$FER2013_DIR"`` (the variable set to it for the kernel). What the
 notebooks print or record with this machine's paths (e.g. the shipped model's absolute path) is
 rewritten the same way in the report's text files (:func:`make_portable`), so that a committed
@@ -59,7 +59,7 @@ from fer_lib.errors import DataError, FerError, ModelError
 from fer_lib.params import TTA_MODES, Params, load_params, mode_label, resolve_data_dir
 from fer_lib.paths import NOTEBOOKS_DIR, PROJECT_ROOT, REPORTS_DIR, ReportLayout, RunLayout
 from fer_lib.plots import TRAINING_CURVES
-from fer_lib.runs import (
+from fer_lib.study.runs import (
     DATA_VARIABLE,
     data_label,
     dirty_tree_warning,
@@ -69,7 +69,7 @@ from fer_lib.runs import (
     require_finished,
     write_manifest,
 )
-from fer_lib.variants import publictest_column
+from fer_lib.study.variants import publictest_column
 
 STUDY_NOTEBOOKS: tuple[str, ...] = (
     "01_data_exploration.ipynb",
@@ -214,15 +214,15 @@ def run_ablation_report(
     """Run the ablation notebook into a new report folder ``<reports_root>/ablations-<time>/``; return it.
 
     Args:
-        variants_path: the variants YAML file (see :mod:`fer_lib.ablation`).
+        variants_path: the variants YAML file (see :mod:`fer_lib.study.ablation`).
         params_path: the base recipe, replacing the variants file's ``base``; None keeps it.
         reports_root: where the report folder is created.
         data_dir: FER-2013 folder or csv (overrides the params; implies FER-2013).
         overrides: dotted params keys set for every variant, e.g. ``{"train.epochs": 3}``.
         runs_dir: the folder of the variants' training runs (default
-            :data:`fer_lib.ablation.DEFAULT_RUNS_DIR`); finished runs there are reused.
+            :data:`fer_lib.study.ablation.DEFAULT_RUNS_DIR`); finished runs there are reused.
         workers: host threads preparing training batches.
-        on_ray: train and score each variant as one Ray task (see :func:`fer_lib.ablation.run_ablation`).
+        on_ray: train and score each variant as one Ray task (see :func:`fer_lib.study.ablation.run_ablation`).
         ray_address: with ``on_ray``, the Ray cluster to join; None: a local Ray.
         kernel_name: the Jupyter kernel that executes the notebook.
         name: the report folder's exact name (e.g. ``ablations``); default ``ablations-<time>``.
@@ -235,10 +235,10 @@ def run_ablation_report(
         RunExistsError: if ``name`` is given and that folder exists.
         FerError, NotebookFailedError: as :func:`run_report`.
     """
-    from fer_lib.ablation import DEFAULT_RUNS_DIR, pending_variants
-    from fer_lib.cluster import import_ray
     from fer_lib.model import resolve_weights
-    from fer_lib.variants import load_variants
+    from fer_lib.study.ablation import DEFAULT_RUNS_DIR, pending_variants
+    from fer_lib.study.cluster import import_ray
+    from fer_lib.study.variants import load_variants
 
     if on_ray:
         import_ray("ablate --ray")
@@ -582,7 +582,7 @@ def headline_numbers(metrics: dict[str, Any]) -> list[tuple[str, str]]:
     ``merged_held_out`` ``{splits, n, accuracy}``; inference mode),
     ``metrics["training"]["final_epoch"]`` (the last history row: ``fit_accuracy``,
     ``train_accuracy``, ``val_accuracy``...) and ``metrics["ablation"]["variants"]`` (rows of
-    :func:`fer_lib.ablation.run_ablation`); missing entries are left out.
+    :func:`fer_lib.study.ablation.run_ablation`); missing entries are left out.
 
     Returns:
         ``[(label, formatted value), ...]``.
@@ -764,7 +764,8 @@ def _first_line(text: str, limit: int) -> str:
 
 
 def _portable(path: str | None) -> str | None:
-    """``path`` as the notebooks receive it (they run in the project root): see :func:`fer_lib.runs.portable_path`."""
+    """``path`` as the notebooks receive it (they run in the project root): see
+    :func:`fer_lib.study.runs.portable_path`."""
     return portable_path(Path(path).expanduser().resolve()) if path else None
 
 
