@@ -27,6 +27,9 @@ import numpy as np
 from fer_lib.data import load_fer2013, stratified_subset
 from fer_lib.faces import BlazeFaceDetector, HaarDetector
 from fer_lib.labels import FACE_SIZE
+from fer_lib.params import load_params
+from fer_lib.paths import PROJECT_ROOT
+from fer_lib.study.runs import data_label, write_manifest
 
 SCALE: int = 3
 """Each 48x48 face is enlarged to 144x144 before detection."""
@@ -100,6 +103,10 @@ def main() -> None:
     }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    experiment = {"script": "experiments/alignment_template.py", "data": data_label(args.data), "faces": args.faces}
+    write_manifest(
+        Path(args.out).parent, load_params(PROJECT_ROOT / "params" / "cpu_best.yaml"), extra={"experiment": experiment}
+    )
     print(json.dumps(record, indent=2))
 
 

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
+import tempfile
 import time
 from pathlib import Path
 
@@ -22,8 +24,9 @@ from fer_lib.classifiers import TFLiteClassifier
 from fer_lib.data import load_fer2013, stratified_subset
 from fer_lib.export import export_tflite, tflite_parity
 from fer_lib.model import load_model
-from fer_lib.paths import SHIPPED_MODEL
-from fer_lib.study.runs import portable_path
+from fer_lib.params import load_params
+from fer_lib.paths import PROJECT_ROOT, SHIPPED_MODEL
+from fer_lib.study.runs import data_label, portable_path, write_manifest
 
 OPTIONS: dict[str, dict] = {
     "float32": {"quantize": "none"},
@@ -60,10 +63,10 @@ def main() -> None:
     dataset = load_fer2013(args.data)
     evaluated = dataset.split(args.split)
     calibration = stratified_subset(dataset.split("Training"), 2000, 1337).faces
-    out = Path(args.out)
+    out, files = Path(args.out), Path(tempfile.mkdtemp(prefix="int8-options-"))  # the .tflite files: not committed
     rows = {}
     for name, options in OPTIONS.items():
-        path = out / f"{Path(args.model).stem}_{options['quantize']}{options.get('calibration_faces', '')}.tflite"
+        path = files / f"{Path(args.model).stem}_{options['quantize']}{options.get('calibration_faces', '')}.tflite"
         start = time.perf_counter()
         export_tflite(model, path, representative_faces=calibration, **options)
         rows[name] = {
@@ -77,12 +80,16 @@ def main() -> None:
     # Latency last, all files in one loop, each measured twice in alternation: ratios to float32 in one run.
     for _ in range(2):
         for row in rows.values():
-            row.setdefault("latency_ms", []).append(latency_ms(out / row["file"], evaluated.faces[0]))
+            row.setdefault("latency_ms", []).append(latency_ms(files / row["file"], evaluated.faces[0]))
     for row in rows.values():
         row["latency_ms"] = float(np.median(row["latency_ms"]))
         row["latency_vs_float32"] = row["latency_ms"] / rows["float32"]["latency_ms"]
     record = {"model": portable_path(Path(args.model)), "split": args.split, "calibration": "Training", "files": rows}
+    out.mkdir(parents=True, exist_ok=True)
     (out / "int8_options.json").write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    experiment = {"script": "experiments/int8_options.py", "data": data_label(args.data), "split": args.split}
+    write_manifest(out, load_params(PROJECT_ROOT / "params" / "cpu_best.yaml"), extra={"experiment": experiment})
+    shutil.rmtree(files)
     print(f"{'file':<34} {'agreement':>9} {'accuracy':>8} {'MB':>6} {'ms':>6} {'x float':>7}")
     for name, row in rows.items():
         print(
