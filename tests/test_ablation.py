@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from conftest import TINY_ABLATION, write_params
@@ -13,6 +14,7 @@ from fer_lib.errors import ParamsError
 from fer_lib.paths import PROJECT_ROOT
 from fer_lib.study.ablation import (
     COLUMNS,
+    DELTA_COLUMNS,
     compare_to_baseline,
     deltas_vs_baseline,
     pending_variants,
@@ -123,7 +125,9 @@ def test_deltas_are_percentage_points_against_the_first_row(trained: tuple[Ablat
     deltas = deltas_vs_baseline(table)
     readable = compare_to_baseline(table)
 
-    assert (deltas.loc["baseline"] == 0).all()
+    photo_columns = [DELTA_COLUMNS["photos_accuracy"], DELTA_COLUMNS["photos_macro_f1"]]
+    assert (deltas.loc["baseline"].drop(photo_columns) == 0).all()
+    assert (table["photos_n"] == 0).all() and deltas[photo_columns].isna().all().all()  # no labelled photos here
     expected = 100 * (table["publictest_accuracy"].iloc[1] - table["publictest_accuracy"].iloc[0])
     assert deltas.loc["scaling x/255", "PublicTest accuracy, no TTA"] == pytest.approx(expected)
     assert readable["PublicTest acc. %"].is_monotonic_decreasing
@@ -333,3 +337,27 @@ def test_seed_noise_is_the_largest_distance_of_a_seed_repeat_from_the_baseline(t
         "a third seed": False,
     }
     assert seed_noise(table.iloc[[0, 3]], ablation) is None  # no seed repeat in the table
+
+
+def test_photo_scores_take_the_main_face_and_count_a_photo_without_one_as_wrong(tmp_path: Path) -> None:
+    import cv2
+    import skimage
+
+    from fer_lib.model import load_model
+    from fer_lib.params import load_params
+    from fer_lib.paths import SHIPPED_MODEL
+    from fer_lib.study.ablation import photo_scores
+
+    happy = tmp_path / "photos" / "happy"
+    happy.mkdir(parents=True)
+    cv2.imwrite(str(happy / "astronaut.png"), cv2.cvtColor(skimage.data.astronaut(), cv2.COLOR_RGB2BGR))
+    cv2.imwrite(str(happy / "blank.png"), np.full((120, 120, 3), 128, np.uint8))
+    params = load_params(
+        PROJECT_ROOT / "params" / "default.yaml", overrides={"faces.images": [str(tmp_path / "photos")]}
+    )
+
+    scores = photo_scores(params, load_model(SHIPPED_MODEL))
+
+    assert scores["photos_n"] == 2
+    assert scores["photos_accuracy"] == 0.5  # the astronaut is happy; the blank photo has no face
+    assert scores["photos_macro_f1"] == pytest.approx(2 / 3)  # happy: precision 1, recall 1/2

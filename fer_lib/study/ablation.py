@@ -31,10 +31,12 @@ from fer_lib.data import load_dataset
 from fer_lib.dataset import FaceDataset
 from fer_lib.errors import ClusterError, DataError
 from fer_lib.evaluation import evaluate_splits
+from fer_lib.faces import analyse_photos, find_photos, given_paths, make_detector
 from fer_lib.labels import FACE_SIZE
 from fer_lib.model import parameter_counts
-from fer_lib.params import TTA_MODES, resolve_data_dir
+from fer_lib.params import TTA_MODES, Params, resolve_data_dir
 from fer_lib.paths import PROJECT_ROOT, RunLayout
+from fer_lib.photo_check import faces_by_photo, labelled_metrics, labelled_table, photo_labels
 from fer_lib.study.runs import describe_device, device_info, is_finished, safe_name, write_metrics
 from fer_lib.study.training_run import TrainResult, load_run, train
 from fer_lib.study.variants import Ablation, Variant, describe_overrides, publictest_column
@@ -56,6 +58,11 @@ COLUMNS: dict[str, str] = {
     "publictest_macro_f1_tta_flip": "PublicTest macro-F1, inference mode, flip test-time augmentation",
     "publictest_accuracy_tta_tencrop": "PublicTest accuracy, inference mode, ten-crop test-time augmentation",
     "publictest_macro_f1_tta_tencrop": "PublicTest macro-F1, inference mode, ten-crop test-time augmentation",
+    "photos_n": "labelled real photos scored: the variant's faces.images (0 when it names none that exist)",
+    "photos_accuracy": "labelled photos: the main face's emotion right, a photo without a face counted as wrong "
+    "(the variant's faces.detector, inference mode, no test-time augmentation)",
+    "photos_macro_f1": "labelled photos: macro-F1 of the main face over the emotions the labels hold, a photo "
+    "without a face counted as wrong",
     "training_n": "Training faces scored in inference mode (train.train_eval_subset of the faces fitted)",
     "training_accuracy": "Training accuracy, inference mode, no test-time augmentation",
     "training_fit_time_accuracy": "Training accuracy, fit-time (training mode: batch statistics, dropout, "
@@ -82,6 +89,8 @@ DELTA_COLUMNS: dict[str, str] = {
     "publictest_macro_f1": "PublicTest macro-F1, no TTA",
     "publictest_macro_f1_tta_flip": "PublicTest macro-F1, flip TTA",
     "publictest_macro_f1_tta_tencrop": "PublicTest macro-F1, ten-crop TTA",
+    "photos_accuracy": "labelled photos accuracy, main face, no TTA",
+    "photos_macro_f1": "labelled photos macro-F1, main face, no TTA",
 }
 """Metrics compared with the baseline by :func:`deltas_vs_baseline`, with short labels."""
 
@@ -293,6 +302,7 @@ def score_variant(
             for tta in TTA_MODES
             for metric in ("accuracy", "macro_f1")
         },
+        **photo_scores(variant.params, result.model),
         "training_n": training["n"],
         "training_accuracy": training["accuracy"],
         "training_fit_time_accuracy": float(kept["fit_accuracy"]),
@@ -305,6 +315,30 @@ def score_variant(
         "inference_device": inference_device,
         "dataset": "synthetic" if dataset.synthetic else "fer2013",
         "run_dir": str(result.run_dir),
+    }
+
+
+def photo_scores(params: Params, model: keras.Model) -> dict[str, float | int]:
+    """``model`` on the labelled photos of ``params.faces.images``: ``photos_n``, and the main face's
+    ``photos_accuracy`` and ``photos_macro_f1`` with a photo without a face counted as wrong (NaN without
+    labelled photos). The detector is the variant's ``faces`` settings, as notebook 4 runs it."""
+    paths = given_paths(params.faces.images, params.faces, "images")
+    labels = photo_labels(find_photos(paths)) if paths else {}
+    if not labels:
+        return {"photos_n": 0, "photos_accuracy": float("nan"), "photos_macro_f1": float("nan")}
+    found = analyse_photos(
+        sorted(labels),
+        make_detector(params.faces),
+        KerasClassifier(model),
+        margin=params.faces.margin,
+        largest_only=True,
+        on_error=lambda error: None,  # an unreadable photo counts as one without a face
+    )
+    metrics = labelled_metrics(labelled_table(faces_by_photo(found), labels))
+    return {
+        "photos_n": metrics["photos"],
+        "photos_accuracy": metrics["accuracy_all"],
+        "photos_macro_f1": metrics["macro_f1_all"],
     }
 
 
