@@ -26,7 +26,7 @@ from fer_lib.console import native_stderr_muted
 from fer_lib.errors import ModelError
 from fer_lib.labels import FACE_SIZE, NUM_CLASSES
 from fer_lib.params import TestTimeAugmentation
-from fer_lib.paths import SHIPPED_MODEL
+from fer_lib.paths import PROJECT_ROOT, SHIPPED_MODEL, ReportLayout, RunLayout
 
 if TYPE_CHECKING:
     import keras
@@ -142,6 +142,42 @@ class TFLiteClassifier(EmotionClassifier):
         self.interpreter.set_tensor(self._input["index"], inputs)
         self.interpreter.invoke()
         return self.interpreter.get_tensor(self._output["index"]).astype(np.float32)
+
+
+def resolve_model(
+    choice: str = "shipped",
+    *,
+    model_path: str | os.PathLike[str] | None = None,
+    train_run: str | os.PathLike[str] | None = None,
+    report_dir: str | os.PathLike[str] | None = None,
+) -> Path:
+    """Which model file to use: the one rule of every command and notebook.
+
+    1. ``model_path`` (``--model``, a notebook's ``model_path``) when given, as it is;
+    2. else ``choice`` (``faces.model`` for photos and clips, ``run`` for notebook 3): ``shipped`` is
+       :data:`fer_lib.paths.SHIPPED_MODEL`; ``run`` is the model of the report's own training (``train_run``'s
+       when a finished run is reused, else ``report_dir/training/model.keras``); anything else is a path,
+       relative to the project root.
+
+    There is no silent fallback: ``run`` without a trained model is an error.
+
+    Raises:
+        ModelError: for ``run``, naming the file, when that run has no trained model.
+    """
+    if model_path:
+        return Path(model_path)
+    if choice == "shipped":
+        return SHIPPED_MODEL
+    if choice == "run":
+        path = RunLayout(train_run).model if train_run else ReportLayout(Path(report_dir or ".")).trained_model
+        if not path.is_file():
+            raise ModelError(
+                f"{path}: the model of this report's training is missing (run the fine-tuning notebook first, "
+                "give model_path, or set faces.model: shipped)"
+            )
+        return path
+    path = Path(choice).expanduser()
+    return path if path.is_absolute() else PROJECT_ROOT / path
 
 
 def load_classifier(path: str | os.PathLike[str] | None = None, *, num_threads: int = 1) -> EmotionClassifier:

@@ -7,7 +7,6 @@ dropout) for one named split; nothing is pooled across splits unless a caller sa
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Any
 
 import keras
@@ -20,7 +19,6 @@ from fer_lib.classifiers import BATCH_SIZE, EmotionClassifier, KerasClassifier
 from fer_lib.dataset import FaceDataset
 from fer_lib.labels import EMOTIONS, FACE_SIZE, NUM_CLASSES
 from fer_lib.params import TestTimeAugmentation, mode_label
-from fer_lib.paths import SHIPPED_MODEL, ReportLayout, RunLayout
 
 
 def split_metrics(labels: np.ndarray, probabilities: np.ndarray) -> dict[str, Any]:
@@ -135,21 +133,6 @@ def merged_accuracy(
     n = sum(scores[split]["n"] for split in splits)
     accuracy = sum(scores[split]["accuracy"] * scores[split]["n"] for split in splits) / n
     return {"splits": list(splits), "n": int(n), "accuracy": float(accuracy)}
-
-
-def model_to_evaluate(
-    report_dir: str | os.PathLike[str],
-    *,
-    model_path: str | os.PathLike[str] | None = None,
-    train_run: str | os.PathLike[str] | None = None,
-) -> Path:
-    """The model notebook 3 evaluates: ``model_path`` if given, else the model of the report's training
-    (``train_run``'s, or the one trained into ``report_dir/training``) if it exists, else the shipped
-    model (:data:`fer_lib.paths.SHIPPED_MODEL`)."""
-    if model_path:
-        return Path(model_path)
-    trained = RunLayout(train_run).model if train_run else ReportLayout(report_dir).trained_model
-    return trained if train_run or trained.is_file() else SHIPPED_MODEL
 
 
 def summary(results: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:

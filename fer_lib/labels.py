@@ -21,12 +21,3 @@ SPLITS: tuple[str, ...] = ("Training", "PublicTest", "PrivateTest")
 
 FACE_SIZE: int = 48
 """FER-2013 faces are 48x48 grey images."""
-
-
-def label_index(name: str) -> int:
-    """Return the canonical index of an emotion name (case-insensitive).
-
-    Raises:
-        KeyError: if ``name`` is not one of :data:`EMOTIONS`.
-    """
-    return LABEL_INDEX[name.strip().lower()]

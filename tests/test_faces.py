@@ -280,16 +280,22 @@ def test_photo_paths_from_params_are_relative_to_the_project(tmp_path: Path) -> 
     ]
 
 
-def test_resolve_model_path(tmp_path: Path) -> None:
+def test_resolve_model_is_the_one_rule_for_every_command_and_notebook(tmp_path: Path) -> None:
+    from fer_lib.classifiers import resolve_model
     from fer_lib.params import FacesParams
     from fer_lib.paths import PROJECT_ROOT, SHIPPED_MODEL
 
-    assert faces.resolve_model_path(FacesParams(), tmp_path) == SHIPPED_MODEL
-    assert faces.resolve_model_path(FacesParams(), tmp_path, model_path="m.tflite") == Path("m.tflite")
-    other = faces.resolve_model_path(FacesParams(model="models/other.keras"), tmp_path)
-    assert other == PROJECT_ROOT / "models" / "other.keras"
-    with pytest.raises(ModelError, match="faces.model is 'run' but this run has no trained model"):
-        faces.resolve_model_path(FacesParams(model="run"), tmp_path)
+    assert resolve_model() == SHIPPED_MODEL == resolve_model(FacesParams().model, report_dir=tmp_path)
+    assert resolve_model("run", model_path="m.tflite", report_dir=tmp_path) == Path("m.tflite")  # given wins
+    assert resolve_model("models/other.keras") == PROJECT_ROOT / "models" / "other.keras"
+    with pytest.raises(ModelError, match="the model of this report's training is missing"):
+        resolve_model("run", report_dir=tmp_path)  # no silent fallback to the shipped model
     (tmp_path / "training").mkdir()
     (tmp_path / "training" / "model.keras").touch()
-    assert faces.resolve_model_path(FacesParams(model="run"), tmp_path) == tmp_path / "training" / "model.keras"
+    assert resolve_model("run", report_dir=tmp_path) == tmp_path / "training" / "model.keras"
+    (tmp_path / "runs" / "x").mkdir(parents=True)
+    (tmp_path / "runs" / "x" / "model.keras").touch()
+    assert (
+        resolve_model("run", train_run=tmp_path / "runs" / "x", report_dir=tmp_path)
+        == tmp_path / "runs" / "x" / "model.keras"
+    )

@@ -11,9 +11,8 @@ from conftest import face_dataset, random_faces
 
 from fer_lib.audit import audit_dataset, audit_tables, class_counts, duplicates_table, leakage_table, near_blank_table
 from fer_lib.dataset import FaceDataset
-from fer_lib.evaluation import evaluation_record, model_to_evaluate, summary
+from fer_lib.evaluation import evaluation_record, summary
 from fer_lib.evaluation import leakage_table as evaluation_leakage_table
-from fer_lib.paths import SHIPPED_MODEL
 from fer_lib.study.cli.data import format_audit
 from fer_lib.study.training_run import recorded_fit_accuracy
 
@@ -41,13 +40,7 @@ def test_the_cli_prints_the_tables_notebook_1_shows(dataset: FaceDataset) -> Non
     assert class_counts(audit)["Training"]["angry"] == 2
 
 
-def test_model_to_evaluate_prefers_the_given_model_then_the_run_then_the_shipped_one(tmp_path: Path) -> None:
-    assert model_to_evaluate(tmp_path, model_path="m.keras") == Path("m.keras")
-    assert model_to_evaluate(tmp_path, train_run="runs/x") == Path("runs/x/model.keras")
-    assert model_to_evaluate(tmp_path) == SHIPPED_MODEL
-    (tmp_path / "training").mkdir()
-    (tmp_path / "training" / "model.keras").write_bytes(b"")
-    assert model_to_evaluate(tmp_path) == tmp_path / "training" / "model.keras"
+def test_a_report_that_trained_nothing_has_no_recorded_fit_accuracy(tmp_path: Path) -> None:
     assert recorded_fit_accuracy(tmp_path) is None
 
 

@@ -22,7 +22,6 @@ from fer_lib.faces.crops import (
     crop_faces,
     face_results,
     photos_table,
-    resolve_model_path,
 )
 from fer_lib.faces.detect import (
     BLAZEFACE_KEYPOINTS,
@@ -94,7 +93,6 @@ __all__ = [
     "FER_EYES",
     "align_face",
     "crop_faces",
-    "resolve_model_path",
     "FaceResult",
     "face_results",
     "classify_boxes",

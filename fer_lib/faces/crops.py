@@ -19,12 +19,10 @@ import numpy as np
 import pandas as pd
 
 from fer_lib.classifiers import EmotionClassifier
-from fer_lib.errors import MediaError, ModelError
+from fer_lib.errors import MediaError
 from fer_lib.faces.detect import FaceDetector, detect_faces, to_grey
 from fer_lib.faces.files import read_image_reduced
 from fer_lib.labels import EMOTIONS, FACE_SIZE
-from fer_lib.params import FacesParams
-from fer_lib.paths import PROJECT_ROOT, SHIPPED_MODEL, ReportLayout, RunLayout
 
 EMOTION_COLOURS: dict[str, tuple[int, int, int]] = {
     "angry": (40, 40, 220),
@@ -100,39 +98,6 @@ def crop_faces(
             raise ValueError(f"box {(x, y, w, h)} lies outside the {width}x{height} image")
         faces[index] = cv2.resize(grey[y0:y1, x0:x1], (FACE_SIZE, FACE_SIZE), interpolation=cv2.INTER_AREA)
     return faces
-
-
-def resolve_model_path(
-    faces_params: FacesParams,
-    output_dir: str | os.PathLike[str],
-    *,
-    model_path: str | os.PathLike[str] | None = None,
-    train_run: str | os.PathLike[str] | None = None,
-) -> Path:
-    """Return the classifier file the photo and video checks use.
-
-    ``model_path`` wins; otherwise ``faces.model``: ``shipped`` is :data:`fer_lib.paths.SHIPPED_MODEL`;
-    ``run`` is the model trained in this report (:attr:`fer_lib.paths.ReportLayout.trained_model`, or
-    the model of ``train_run`` when a finished training run is reused); anything else is a path,
-    relative to the project root.
-
-    Raises:
-        ModelError: for ``run`` when that run has no trained model.
-    """
-    if model_path:
-        return Path(model_path)
-    if faces_params.model == "shipped":
-        return SHIPPED_MODEL
-    if faces_params.model == "run":
-        path = RunLayout(train_run).model if train_run else ReportLayout(Path(output_dir)).trained_model
-        if not path.is_file():
-            raise ModelError(
-                f"{path}: faces.model is 'run' but this run has no trained model "
-                "(run the fine-tuning notebook first, or set faces.model: shipped)"
-            )
-        return path
-    path = Path(faces_params.model).expanduser()
-    return path if path.is_absolute() else PROJECT_ROOT / path
 
 
 @dataclass(frozen=True)

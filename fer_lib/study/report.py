@@ -15,8 +15,9 @@ One report is one new folder ``reports/<params name>-<YYYYmmdd-HHMMSS>/`` holdin
     index.html         the front page: headline numbers, the commands that made the report and
                        the one that reproduces its training, links to notebooks and figures
 
-The study's notebooks (:data:`STUDY_NOTEBOOKS`) all receive the same papermill parameters:
-``params_path``, ``output_dir``, ``data_dir``, ``model_path`` and ``train_run``. The ablation
+The study's notebooks (:data:`STUDY_NOTEBOOKS`) receive those of the papermill parameters
+``params_path``, ``output_dir``, ``data_dir``, ``model_path`` and ``train_run`` that their parameters
+cell declares (notebook 1 takes no model, notebooks 4 and 5 no FER-2013 data). The ablation
 notebook (:data:`ABLATION_NOTEBOOK`) is run on its own by :func:`run_ablation_report`, into a
 folder ``reports/ablations-<YYYYmmdd-HHMMSS>/`` of the same layout, with ``params_path``,
 ``variants_path``, ``output_dir``, ``data_dir``, ``runs_dir``, ``overrides``, ``workers``, ``ray``
@@ -437,12 +438,13 @@ def execute_notebook(
     executed = run_dir / source.name
     started = time.perf_counter()
     progress = CellProgress(f"  {source.stem}", code_cells(source) + 1)  # + papermill's parameters cell
+    declared = papermill.inspect_notebook(source)  # each notebook is given only the parameters it declares
     try:
         with native_stderr_muted(), progress:
             papermill.execute_notebook(
                 source,
                 executed,
-                parameters=parameters,
+                parameters={name: value for name, value in parameters.items() if name in declared},
                 kernel_name=kernel_name,
                 cwd=PROJECT_ROOT,
                 progress_bar=False,
