@@ -1,4 +1,5 @@
-"""Host-side augmentation of 48x48 faces with NumPy and OpenCV.
+"""Host-side augmentation of 48x48 faces with NumPy and OpenCV: the steps that notebook 2's
+``augment_batch`` (:func:`fer_lib.recipe.augment_batch`) applies, and mixup, CutMix and test-time views.
 
 Augmenting on the host, before the batch reaches the model, keeps the model graph free of
 random layers (which were very slow to compile under JAX/XLA) and costs microseconds per 48x48
@@ -20,63 +21,15 @@ TENCROP_SIZE: int = 44
 """Side in pixels of the ten-crop test-time views (corners and centre of a 48x48 face)."""
 
 
-def is_identity(augment: AugmentParams) -> bool:
-    """True when ``augment`` changes nothing (all options off)."""
-    return not (
-        augment.flip
-        or augment.rotation_degrees
-        or augment.shift_fraction
-        or augment.zoom_fraction
-        or augment.erasing_probability
-        or augment.crop_size
-        or augment.gamma
-        or augment.contrast
-        or augment.lowres_probability
-        or augment.jpeg_probability
-        or augment.noise_std
-    )
+def chosen(count: int, probability: float, rng: np.random.Generator) -> np.ndarray:
+    """Indices of the faces (of ``count``) a step with ``probability`` applies to; none drawn when it is 0."""
+    return np.flatnonzero(rng.random(count) < probability) if probability else np.array([], dtype=np.intp)
 
 
-def augment_batch(faces: np.ndarray, augment: AugmentParams, rng: np.random.Generator) -> np.ndarray:
-    """Return an augmented copy of a batch of faces: mirror, random crop, rotate/zoom/shift, gamma and
-    contrast, loss of resolution or blur, noise, JPEG re-compression, erase, in that order, each if
-    ``augment`` asks (mixup and CutMix mix labels too: :func:`mixup`, :func:`cutmix`, applied per batch).
-    The later steps mimic what a real face pipeline hands the model: a camera's exposure, a distant or
-    blurred face, sensor noise, a compressed frame, an occluded face.
-
-    Args:
-        faces: (B, 48, 48) uint8 or float grey faces.
-        augment: which transforms to apply and how strongly.
-        rng: source of randomness (seed it for reproducibility).
-
-    Returns:
-        (B, 48, 48) float32 faces, pixel values still in 0-255.
-    """
-    out = faces.astype(np.float32, copy=True)
-    if is_identity(augment):
-        return out
-    if augment.flip:
-        flip = rng.random(len(out)) < 0.5
-        out[flip] = out[flip, :, ::-1]
-    if augment.crop_size:
-        out = np.stack([_random_crop(face, augment.crop_size, rng) for face in out])
-    if augment.rotation_degrees or augment.shift_fraction or augment.zoom_fraction:
-        out = np.stack([_random_affine(face, augment, rng) for face in out])
-    if augment.gamma or augment.contrast:
-        out = _photometric(out, augment.gamma, augment.contrast, rng)
-    if augment.lowres_probability:
-        for index in np.flatnonzero(rng.random(len(out)) < augment.lowres_probability):
-            out[index] = _degrade(out[index], rng)
-    if augment.noise_std:
-        sigma = rng.uniform(0, augment.noise_std, size=(len(out), 1, 1)).astype(np.float32)
-        out = np.clip(out + sigma * rng.standard_normal(out.shape, dtype=np.float32), 0, 255)
-    if augment.jpeg_probability:
-        for index in np.flatnonzero(rng.random(len(out)) < augment.jpeg_probability):
-            out[index] = _jpeg(out[index], int(rng.integers(15, 76)))
-    if augment.erasing_probability:
-        for index in np.flatnonzero(rng.random(len(out)) < augment.erasing_probability):
-            _random_erase(out[index], rng)  # out[index] is a view: erased in place
-    return out
+def add_noise(faces: np.ndarray, noise_std: float, rng: np.random.Generator) -> np.ndarray:
+    """(B, H, W) faces 0-255 plus Gaussian noise of a random sigma U(0, noise_std) per face, clipped."""
+    sigma = rng.uniform(0, noise_std, size=(len(faces), 1, 1)).astype(np.float32)
+    return np.clip(faces + sigma * rng.standard_normal(faces.shape, dtype=np.float32), 0, 255)
 
 
 def mixup(
@@ -140,7 +93,7 @@ def cutmix(
     return mixed, mixed_targets.astype(np.float32), mixed_weights.astype(np.float32)
 
 
-def _photometric(faces: np.ndarray, gamma: float, contrast: float, rng: np.random.Generator) -> np.ndarray:
+def photometric(faces: np.ndarray, gamma: float, contrast: float, rng: np.random.Generator) -> np.ndarray:
     """(B, H, W) faces 0-255 with a random gamma power exp(U(-gamma, gamma)) and contrast factor
     1 + U(-contrast, contrast) about each face's mean, one draw per face; clipped to 0-255."""
     count = len(faces)
@@ -151,7 +104,7 @@ def _photometric(faces: np.ndarray, gamma: float, contrast: float, rng: np.rando
     return np.clip(mean + factor * (out - mean), 0, 255).astype(np.float32)
 
 
-def _degrade(face: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def degrade(face: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """One (H, W) face shrunk to a random 12-32 px side and scaled back, or blurred (sigma 0.5-1.5 px)."""
     height, width = face.shape
     if rng.random() < 0.5:
@@ -161,7 +114,7 @@ def _degrade(face: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return cv2.GaussianBlur(face, (0, 0), sigmaX=float(rng.uniform(0.5, 1.5)), borderType=cv2.BORDER_REFLECT_101)
 
 
-def _jpeg(face: np.ndarray, quality: int) -> np.ndarray:
+def jpeg(face: np.ndarray, quality: int) -> np.ndarray:
     """One (H, W) float face 0-255 encoded as a JPEG of ``quality`` (0-100) and decoded again, float32."""
     encoded = cv2.imencode(".jpg", np.clip(face, 0, 255).round().astype(np.uint8), [cv2.IMWRITE_JPEG_QUALITY, quality])[
         1
@@ -169,7 +122,7 @@ def _jpeg(face: np.ndarray, quality: int) -> np.ndarray:
     return cv2.imdecode(encoded, cv2.IMREAD_GRAYSCALE).astype(np.float32)
 
 
-def _random_crop(face: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
+def random_crop(face: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
     """A random ``size`` x ``size`` square of one (H, W) face, resized back to (H, W) (:func:`_crop_resized`)."""
     height, width = face.shape
     return _crop_resized(face, rng.integers(0, height - size + 1), rng.integers(0, width - size + 1), size)
@@ -181,7 +134,7 @@ def _crop_resized(face: np.ndarray, top: int, left: int, size: int) -> np.ndarra
     return cv2.resize(face[top : top + size, left : left + size], (width, height), interpolation=cv2.INTER_LINEAR)
 
 
-def _random_affine(face: np.ndarray, augment: AugmentParams, rng: np.random.Generator) -> np.ndarray:
+def random_affine(face: np.ndarray, augment: AugmentParams, rng: np.random.Generator) -> np.ndarray:
     """Rotate (degrees), zoom (fraction) and shift (fraction of the side) one (H, W) face."""
     height, width = face.shape
     angle = rng.uniform(-augment.rotation_degrees, augment.rotation_degrees)
@@ -191,7 +144,7 @@ def _random_affine(face: np.ndarray, augment: AugmentParams, rng: np.random.Gene
     return cv2.warpAffine(face, matrix, (width, height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
 
 
-def _random_erase(face: np.ndarray, rng: np.random.Generator) -> None:
+def random_erase(face: np.ndarray, rng: np.random.Generator) -> None:
     """Fill a random rectangle (2-25% of the area, aspect 0.3-3.3) of ``face`` with noise, in place."""
     height, width = face.shape
     area = rng.uniform(0.02, 0.25) * height * width

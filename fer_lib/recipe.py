@@ -5,9 +5,12 @@ head), the optimizer and the loss, and staged fine-tuning (:func:`fine_tune`). `
 it from a params file (``python -m fer_lib train``); the notebook runs its own cells."""
 
 import keras
+import numpy as np
 
+from fer_lib.augment import add_noise, chosen, degrade, jpeg, photometric, random_affine, random_crop, random_erase
 from fer_lib.labels import FACE_SIZE, NUM_CLASSES
 from fer_lib.model import BACKBONE_NAME, SCALINGS, load_backbone_weights
+from fer_lib.params import AugmentParams
 
 
 def preprocessing(faces: keras.KerasTensor, *, input_size: int, resize: str, scale: str) -> keras.KerasTensor:
@@ -113,3 +116,26 @@ def fine_tune(
             run.batches, initial_epoch=epoch, epochs=epoch + 1, shuffle=False, callbacks=run.callbacks, verbose=verbose
         )
     return run.finish()
+
+
+def augment_batch(faces: np.ndarray, augment: AugmentParams, rng: np.random.Generator) -> np.ndarray:
+    """(B, 48, 48) faces -> an augmented float32 copy, still 0-255: each step that `augment` asks for."""
+    out = faces.astype(np.float32, copy=True)
+    if augment.flip:  # mirror half of the faces
+        flip = rng.random(len(out)) < 0.5
+        out[flip] = out[flip, :, ::-1]
+    if augment.crop_size:
+        out = np.stack([random_crop(face, augment.crop_size, rng) for face in out])
+    if augment.rotation_degrees or augment.shift_fraction or augment.zoom_fraction:  # framing
+        out = np.stack([random_affine(face, augment, rng) for face in out])
+    if augment.gamma or augment.contrast:  # a camera's exposure
+        out = photometric(out, augment.gamma, augment.contrast, rng)
+    for index in chosen(len(out), augment.lowres_probability, rng):  # a distant or blurred face
+        out[index] = degrade(out[index], rng)
+    if augment.noise_std:  # sensor noise
+        out = add_noise(out, augment.noise_std, rng)
+    for index in chosen(len(out), augment.jpeg_probability, rng):  # a compressed frame
+        out[index] = jpeg(out[index], int(rng.integers(15, 76)))
+    for index in chosen(len(out), augment.erasing_probability, rng):  # an occluded face
+        random_erase(out[index], rng)  # out[index] is a view: erased in place
+    return out

@@ -19,6 +19,7 @@ subset and on PublicTest, with scikit-learn.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from typing import Any
 
 import keras
@@ -26,13 +27,13 @@ import numpy as np
 import pandas as pd
 from sklearn.utils.class_weight import compute_class_weight
 
-from fer_lib.augment import augment_batch, cutmix, mixup
+from fer_lib.augment import cutmix, mixup
 from fer_lib.data import stratified_subset
 from fer_lib.dataset import FaceDataset
 from fer_lib.errors import DataError
 from fer_lib.labels import NUM_CLASSES
-from fer_lib.params import ModelParams, Params
-from fer_lib.recipe import build_model
+from fer_lib.params import AugmentParams, ModelParams, Params
+from fer_lib.recipe import augment_batch, build_model
 
 
 class FaceBatches(keras.utils.PyDataset):
@@ -52,9 +53,11 @@ class FaceBatches(keras.utils.PyDataset):
         sample_weights: np.ndarray,
         one_hot: bool,
         *,
+        augment: Callable[[np.ndarray, AugmentParams, np.random.Generator], np.ndarray] = augment_batch,
         workers: int = 1,
     ) -> None:
         super().__init__(workers=workers, use_multiprocessing=False)
+        self.augment = augment
         self.faces, self.labels, self.sample_weights = faces, labels, sample_weights
         self.batch_size, self.params, self.one_hot = batch_size, params, one_hot
         self.set_epoch(0)
@@ -71,7 +74,7 @@ class FaceBatches(keras.utils.PyDataset):
         rows = self.order[index * self.batch_size : (index + 1) * self.batch_size]
         rng = np.random.default_rng([self.params.seed, self.epoch, index])
         augment = self.params.train.augment
-        x, y, weights = augment_batch(self.faces[rows], augment, rng), self.labels[rows], self.sample_weights[rows]
+        x, y, weights = self.augment(self.faces[rows], augment, rng), self.labels[rows], self.sample_weights[rows]
         if self.one_hot:
             y = np.eye(NUM_CLASSES, dtype=np.float32)[y]
         if augment.mixup_alpha:

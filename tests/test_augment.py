@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 from conftest import random_faces
 
-from fer_lib.augment import TENCROP_SIZE, augment_batch, cutmix, mixup, tta_views
+from fer_lib.augment import TENCROP_SIZE, cutmix, mixup, tta_views
 from fer_lib.classifiers import KerasClassifier
 from fer_lib.params import TTA_MODES, AugmentParams
+from fer_lib.recipe import augment_batch
 
 FULL = AugmentParams(flip=True, rotation_degrees=10, shift_fraction=0.1, zoom_fraction=0.1, erasing_probability=0.5)
 

@@ -52,9 +52,9 @@ from fer_lib.dataset import FaceDataset
 from fer_lib.errors import ModelError, RunExistsError, partial_file
 from fer_lib.labels import NUM_CLASSES
 from fer_lib.model import average_weights, load_model, load_model_weights, recalibrate_batchnorm, resolve_weights
-from fer_lib.params import Params, load_params, params_from_dict
+from fer_lib.params import AugmentParams, Params, load_params, params_from_dict
 from fer_lib.paths import HISTORY_COLUMNS, ReportLayout, RunLayout
-from fer_lib.recipe import fine_tune
+from fer_lib.recipe import augment_batch, fine_tune
 from fer_lib.study.runs import is_finished, require_finished, write_atomically
 from fer_lib.training import (
     FaceBatches,
@@ -220,6 +220,7 @@ def open_run(
     run_dir: str | os.PathLike[str],
     *,
     build: Callable[[], keras.Model] | None = None,
+    augment: Callable[[np.ndarray, AugmentParams, np.random.Generator], np.ndarray] = augment_batch,
     workers: int = 1,
     reuse_finished: bool = False,
     max_epochs: int | None = None,
@@ -234,7 +235,9 @@ def open_run(
         dataset: faces with a ``Training`` split (and ``PublicTest`` for the held-out curve).
         run_dir: new or empty, or an unfinished run of the same params (resumed from its checkpoint).
         build: makes the model with new weights (notebook 2: its own ``build_model`` cell); None:
-            :func:`new_model` of ``params.model``.
+            :func:`~fer_lib.training.new_model` of ``params.model``.
+        augment: augments each batch (notebook 2: its own ``augment_batch`` cell); default
+            :func:`fer_lib.recipe.augment_batch`.
         workers: host threads preparing batches.
         max_epochs: stop after this many epochs of the run (see :func:`train`).
         reuse_finished: a finished run (:func:`is_finished`) is opened with nothing left to do: ``model`` is its
@@ -255,6 +258,7 @@ def open_run(
         params,
         sample_weights(params, training.labels),
         uses_soft_targets(params),
+        augment=augment,
         workers=workers,
     )
     layout = RunLayout(run_dir)
