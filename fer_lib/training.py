@@ -112,7 +112,7 @@ def fine_tune_options(params: Params, *, steps_per_epoch: int) -> dict[str, Any]
         "optimizer": train.optimizer,
         "learning_rate": train.learning_rate,
         "head_learning_rate": (train.head_learning_rate or train.learning_rate) if staged else train.learning_rate,
-        "weight_decay": train.weight_decay if train.optimizer == "adamw" else 0.0,
+        "weight_decay": train.weight_decay,  # make_optimizer uses it for adamw only
         "decay_steps": (train.epochs - warmup) * steps_per_epoch if train.schedule == "cosine" else 0,
         "label_smoothing": train.label_smoothing,
         "soft_targets": uses_soft_targets(params),

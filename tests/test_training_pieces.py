@@ -16,7 +16,7 @@ from conftest import write_params
 from fer_lib.data import load_dataset
 from fer_lib.params import Params, load_params
 from fer_lib.paths import PROJECT_ROOT
-from fer_lib.recipe import make_loss
+from fer_lib.recipe import fine_tune, make_loss
 from fer_lib.study.training_run import open_run, train, training_record
 from fer_lib.training import (
     FaceBatches,
@@ -138,3 +138,17 @@ def test_open_run_builds_the_staged_model_that_train_fits_and_records_the_schedu
 
     finished = open_run(params, dataset, tmp_path / "trained", reuse_finished=True)
     assert list(finished.epochs_to_do()) == [] and finished.finish().history.equals(result.history)
+
+
+@pytest.mark.slow
+def test_fine_tune_keeps_the_backbone_frozen_in_the_warmup_and_trains_the_head(tmp_path: Path) -> None:
+    params = staged_params(tmp_path)
+    run = open_run(params, load_dataset(params), tmp_path / "warmup", max_epochs=1)
+    backbone_before = [np.array(weight) for weight in run.model.get_layer("backbone").get_weights()]
+    head_before = np.array(run.model.get_layer("probabilities").get_weights()[0])
+
+    fine_tune(run, **fine_tune_options(params, steps_per_epoch=len(run.batches)), verbose=0)
+
+    for before, after in zip(backbone_before, run.model.get_layer("backbone").get_weights(), strict=True):
+        np.testing.assert_array_equal(before, after)  # weights and BatchNorm statistics untouched
+    assert not np.array_equal(head_before, run.model.get_layer("probabilities").get_weights()[0])
