@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +11,7 @@ import pandas as pd
 import pytest
 from conftest import TINY_ABLATION, write_params
 
-from fer_lib.errors import ParamsError
+from fer_lib.errors import DataError, ParamsError
 from fer_lib.paths import PROJECT_ROOT
 from fer_lib.study.ablation import (
     COLUMNS,
@@ -18,6 +19,7 @@ from fer_lib.study.ablation import (
     compare_to_baseline,
     deltas_vs_baseline,
     pending_variants,
+    reusable_rows,
     run_ablation,
     seed_noise,
     seed_repeats,
@@ -116,6 +118,40 @@ def test_a_finished_variant_is_not_retrained(
         "run_dir",
     ]
     pd.testing.assert_frame_equal(again[scores], first[scores])
+
+
+@pytest.mark.slow
+def test_rows_of_an_earlier_table_stand_in_for_runs_not_here(
+    trained: tuple[Ablation, pd.DataFrame, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ablation, first, runs_dir = trained
+    earlier = tmp_path / "ablation.csv"
+    first.iloc[[1]].to_csv(earlier, index=False)  # the earlier report scored 'scaling x/255' only
+    elsewhere = tmp_path / "runs"  # a new machine: the baseline's run is finished here, the other's is not
+    shutil.copytree(variant_run_dir(runs_dir, ablation.baseline), variant_run_dir(elsewhere, ablation.baseline))
+
+    reused = reusable_rows(ablation, [earlier], elsewhere)
+    table = run_ablation(ablation, runs_dir=elsewhere, reuse=reused, verbose=0, timing_repeats=1)
+
+    assert list(reused) == ["scaling x/255"]
+    assert not variant_run_dir(elsewhere, ablation.variants[1]).exists()  # not trained again
+    assert table["variant"].tolist() == ["baseline", "scaling x/255"]
+    assert table["scored_in"].tolist() == ["", str(earlier)]
+    assert table.iloc[1]["publictest_accuracy"] == first.iloc[1]["publictest_accuracy"]
+    assert "scaling x/255: scored earlier, row taken from" in capsys.readouterr().out
+    # a row whose run-folder hash differs (another recipe or data under the same name) is not reused
+    other = first.iloc[[1]].assign(run_dir="runs/scaling-x-255-00000000")
+    other.to_csv(earlier, index=False)
+    assert reusable_rows(ablation, [earlier], elsewhere) == {}
+
+
+def test_a_table_that_is_not_an_ablation_csv_is_one_line_error(tmp_path: Path) -> None:
+    ablation = load_variants(write_study(tmp_path), overrides=COMMON)
+    table = tmp_path / "other.csv"
+    table.write_text("variant,accuracy\nbaseline,0.5\n")
+
+    with pytest.raises(DataError, match=r"other.csv: not an ablation.csv \(no column 'overrides'\)"):
+        reusable_rows(ablation, [table], tmp_path / "runs")
 
 
 @pytest.mark.slow
@@ -361,3 +397,18 @@ def test_photo_scores_take_the_main_face_and_count_a_photo_without_one_as_wrong(
     assert scores["photos_n"] == 2
     assert scores["photos_accuracy"] == 0.5  # the astronaut is happy; the blank photo has no face
     assert scores["photos_macro_f1"] == pytest.approx(2 / 3)  # happy: precision 1, recall 1/2
+
+
+def test_cli_refuses_a_reuse_table_that_is_not_an_ablation_csv(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    variants = write_study(tmp_path / "study")
+    table = tmp_path / "notes.csv"
+    table.write_text("variant,accuracy\nbaseline,0.5\n")
+
+    code = main(["ablate", "--variants", str(variants), "--runs", str(tmp_path / "runs"), "--reuse", str(table),
+                 "--out", str(tmp_path / "reports")])  # fmt: skip
+
+    err = capsys.readouterr().err
+    assert code == 2 and err.splitlines()[-1] == f"error: {table}: not an ablation.csv (no column 'overrides')", err
+    assert not (tmp_path / "reports").exists() and not (tmp_path / "runs").exists()

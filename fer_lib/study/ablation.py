@@ -79,6 +79,8 @@ COLUMNS: dict[str, str] = {
     "inference_device": "Keras backend and device that measured ms_per_face (the machine that scored)",
     "dataset": "synthetic (generated faces) or fer2013",
     "run_dir": "the variant's training run folder",
+    "scored_in": "empty when this report trained or scored the variant; else the earlier report's ablation.csv "
+    "whose row it reuses (ablate --reuse: same variant name and run-folder hash, its run not here)",
 }
 """Columns of :func:`run_ablation`'s table and what each measures (split, mode, unit)."""
 
@@ -126,11 +128,48 @@ def pending_variants(
     ]
 
 
+def reusable_rows(
+    ablation: Ablation,
+    tables: list[str | os.PathLike[str]],
+    runs_dir: str | os.PathLike[str] = DEFAULT_RUNS_DIR,
+    *,
+    data_dir: str | None = None,
+) -> dict[str, dict[str, Any]]:
+    """Rows of earlier reports' ``ablation.csv`` files for the variants whose run folders are not finished here.
+
+    A row is reused when its variant name and its run folder's name (the variant's name and the hash of its
+    parameters and data location, :func:`variant_run_dir`) both match: the same recipe, trained on the same
+    data. A run finished under ``runs_dir`` wins over any earlier row (it is scored again); of several tables,
+    the first that holds a variant wins. The rows get ``scored_in`` = the table's path.
+
+    Raises:
+        DataError: naming the file, if a table cannot be read or lacks a column of :data:`COLUMNS`.
+    """
+    rows: dict[str, dict[str, Any]] = {}
+    for table_path in tables:
+        try:
+            table = pd.read_csv(table_path, keep_default_na=False, na_values=[""])
+        except (OSError, ValueError) as error:
+            raise DataError(f"{table_path}: cannot read an ablation table ({error})") from None
+        missing = [column for column in COLUMNS if column not in table.columns and column != "scored_in"]
+        if missing:
+            raise DataError(f"{table_path}: not an ablation.csv (no column {missing[0]!r})")
+        by_run = {(row["variant"], Path(str(row["run_dir"])).name): row for row in table.to_dict("records")}
+        for variant in ablation.distinct():
+            run_dir = variant_run_dir(runs_dir, variant, data_dir=data_dir)
+            row = by_run.get((variant.name, run_dir.name))
+            if row is None or variant.name in rows or is_finished(run_dir):
+                continue
+            rows[variant.name] = {**{column: row.get(column) for column in COLUMNS}, "scored_in": str(table_path)}
+    return rows
+
+
 def run_ablation(
     ablation: Ablation,
     *,
     data_dir: str | None = None,
     runs_dir: str | os.PathLike[str] = DEFAULT_RUNS_DIR,
+    reuse: dict[str, dict[str, Any]] | None = None,
     verbose: int | str = 2,
     workers: int = 1,
     timing_repeats: int = 5,
@@ -143,6 +182,8 @@ def run_ablation(
         ablation: the variants (see :func:`load_variants`).
         data_dir: FER-2013 folder or csv (the CLI's ``--data``); None: as each variant's params say.
         runs_dir: the folder holding one run folder per variant (see :func:`variant_run_dir`).
+        reuse: rows scored earlier, by variant name (:func:`reusable_rows`): those variants are neither
+            trained nor scored here; their rows join the table in the file's order.
         verbose: Keras progress output while training (on Ray: in the workers' logs).
         workers: host threads preparing training batches.
         timing_repeats: timed inference batches per variant; their median gives ``ms_per_face``.
@@ -160,9 +201,14 @@ def run_ablation(
         ClusterError: on Ray, if Ray is missing, the cluster cannot be joined, or the baseline failed
             (after the other variants finished: a re-run reuses them).
     """
+    reuse = reuse or {}
+    for name, row in reuse.items():
+        print(f"{name}: scored earlier, row taken from {row['scored_in']}", flush=True)
+    variants = [variant for variant in ablation.distinct() if variant.name not in reuse]
     if on_ray:
-        return run_ablation_on_ray(
+        rows, failed = run_ablation_on_ray(
             ablation,
+            variants,
             data_dir=data_dir,
             runs_dir=runs_dir,
             verbose=verbose,
@@ -170,21 +216,25 @@ def run_ablation(
             timing_repeats=timing_repeats,
             address=ray_address,
         )
-    inference_device = this_device()
-    rows = [
-        train_and_score(
-            variant,
-            data_dir=data_dir,
-            runs_dir=runs_dir,
-            verbose=verbose,
-            workers=workers,
-            timing_repeats=timing_repeats,
-            inference_device=inference_device,
-        )
-        for variant in ablation.distinct()
-    ]
-    table = pd.DataFrame(rows, columns=list(COLUMNS))
-    table.attrs["failed"] = {}
+    else:
+        inference_device = this_device()
+        rows = {
+            variant.name: train_and_score(
+                variant,
+                data_dir=data_dir,
+                runs_dir=runs_dir,
+                verbose=verbose,
+                workers=workers,
+                timing_repeats=timing_repeats,
+                inference_device=inference_device,
+            )
+            for variant in variants
+        }
+        failed = {}
+    rows.update(reuse)
+    ordered = [rows[variant.name] for variant in ablation.distinct() if variant.name in rows]
+    table = pd.DataFrame(ordered, columns=list(COLUMNS))
+    table.attrs["failed"] = failed
     return table
 
 
@@ -236,6 +286,7 @@ def train_and_score_task(variant: Variant, options: dict[str, Any]) -> dict[str,
 
 def run_ablation_on_ray(
     ablation: Ablation,
+    variants: list[Variant],
     *,
     data_dir: str | None,
     runs_dir: str | os.PathLike[str],
@@ -243,15 +294,17 @@ def run_ablation_on_ray(
     workers: int,
     timing_repeats: int,
     address: str | None,
-) -> pd.DataFrame:
-    """:func:`run_ablation` with one Ray task per distinct variant (see its arguments and result).
+) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
+    """:func:`run_ablation`'s work on Ray: one task per variant of ``variants`` (see its arguments).
 
     Each task reserves one CPU; ``ms_per_face`` is measured on the task's machine while other
     variants may be training there, so compare it across variants with care.
+
+    Returns:
+        The rows of the variants that finished, by name, and the one-line reason of each that failed.
     """
     from fer_lib.study.cluster import TaskFailure, ray_session, run_tasks
 
-    variants = ablation.distinct()
     options = {  # absolute paths, environment variables expanded here: workers may run elsewhere
         "data_dir": str(Path(os.path.expandvars(data_dir)).expanduser().resolve()) if data_dir else None,
         "runs_dir": str(Path(runs_dir).expanduser().resolve()),
@@ -277,9 +330,7 @@ def run_ablation_on_ray(
             f"{ablation.source}: the baseline '{baseline}' failed on Ray ({failed[baseline]}); "
             f"{len(rows)} other variant(s) finished and are reused when the ablation is run again"
         )
-    table = pd.DataFrame([rows[variant.name] for variant in variants if variant.name in rows], columns=list(COLUMNS))
-    table.attrs["failed"] = failed
-    return table
+    return rows, failed
 
 
 def score_variant(
@@ -315,6 +366,7 @@ def score_variant(
         "inference_device": inference_device,
         "dataset": "synthetic" if dataset.synthetic else "fer2013",
         "run_dir": str(result.run_dir),
+        "scored_in": "",
     }
 
 

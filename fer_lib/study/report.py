@@ -206,6 +206,7 @@ def run_ablation_report(
     data_dir: str | None = None,
     overrides: dict[str, Any] | None = None,
     runs_dir: str | Path | None = None,
+    reuse: list[str | Path] | None = None,
     workers: int = 1,
     on_ray: bool = False,
     ray_address: str | None = None,
@@ -222,6 +223,8 @@ def run_ablation_report(
         overrides: dotted params keys set for every variant, e.g. ``{"train.epochs": 3}``.
         runs_dir: the folder of the variants' training runs (default
             :data:`fer_lib.study.ablation.DEFAULT_RUNS_DIR`); finished runs there are reused.
+        reuse: earlier reports' ``ablation.csv`` files whose rows stand in for variants not finished under
+            ``runs_dir`` (:func:`fer_lib.study.ablation.reusable_rows`).
         workers: host threads preparing training batches.
         on_ray: train and score each variant as one Ray task (see :func:`fer_lib.study.ablation.run_ablation`).
         ray_address: with ``on_ray``, the Ray cluster to join; None: a local Ray.
@@ -237,7 +240,7 @@ def run_ablation_report(
         FerError, NotebookFailedError: as :func:`run_report`.
     """
     from fer_lib.model import resolve_weights
-    from fer_lib.study.ablation import DEFAULT_RUNS_DIR, pending_variants
+    from fer_lib.study.ablation import DEFAULT_RUNS_DIR, pending_variants, reusable_rows
     from fer_lib.study.cluster import import_ray
     from fer_lib.study.variants import load_variants
 
@@ -252,13 +255,17 @@ def run_ablation_report(
     for variant in ablation.distinct():
         _check_sources(variant.params, ablation.base_path, data_dir, None, None)
     runs_dir = Path(runs_dir).expanduser().resolve() if runs_dir else DEFAULT_RUNS_DIR
+    reuse = [Path(table).expanduser().resolve() for table in reuse or []]
+    reused = reusable_rows(ablation, reuse, runs_dir, data_dir=data_dir)  # a bad table fails here, not in the notebook
     # a variant still to train needs the weights file
     for variant in pending_variants(ablation, runs_dir, data_dir=data_dir):
-        resolve_weights(variant.params.model.weights, alpha=variant.params.model.alpha)
+        if variant.name not in reused:
+            resolve_weights(variant.params.model.weights, alpha=variant.params.model.alpha)
     parameters = {
         "variants_path": portable_path(variants_path),
         "data_dir": data_dir,
         "runs_dir": portable_path(runs_dir),
+        "reuse": [portable_path(table) for table in reuse],
         "overrides": ablation.overrides,
         "workers": workers,
         "ray": on_ray,

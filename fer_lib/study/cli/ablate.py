@@ -49,6 +49,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--runs", metavar="DIR", default=None, help="folder of the variants' training runs (default: runs/ablations/)"
     )
     parser.add_argument(
+        "--reuse",
+        action="append",
+        default=[],
+        metavar="CSV",
+        help="an earlier report's ablation.csv: its rows stand in for variants whose runs are not under --runs "
+        "(same variant name and run-folder hash: the same recipe and data); repeatable",
+    )
+    parser.add_argument(
         "--out", metavar="REPORTS_ROOT", default=None, help="folder that receives the report folder (default: reports/)"
     )
     parser.add_argument(
@@ -101,6 +109,7 @@ def handle(args: argparse.Namespace) -> int:
                 data_dir=args.data,
                 overrides=overrides,
                 runs_dir=args.runs,
+                reuse=args.reuse,
                 workers=args.workers,
                 on_ray=args.ray,
                 ray_address=args.address,
