@@ -84,17 +84,21 @@ def measure_pipeline(batch_size: int, batches: int = 60) -> float:
         batch_size: faces per batch.
         batches: batches prepared (timed).
     """
-    from fer_lib.params import AugmentParams, Params, TrainParams
+    from fer_lib.params import AugmentParams
     from fer_lib.training import FaceBatches
 
-    params = Params(
-        train=TrainParams(augment=AugmentParams(flip=True, rotation_degrees=10, shift_fraction=0.1, zoom_fraction=0.1))
-    )
+    augmentation = AugmentParams(flip=True, rotation_degrees=10, shift_fraction=0.1, zoom_fraction=0.1)
     rng = np.random.default_rng(0)
     count = batch_size * batches
     faces = rng.integers(0, 256, size=(count, 48, 48), dtype=np.uint8)
     loader = FaceBatches(
-        faces, rng.integers(0, 7, size=count), batch_size, params, np.ones(count, dtype=np.float32), one_hot=True
+        faces,
+        rng.integers(0, 7, size=count),
+        batch_size=batch_size,
+        augmentation=augmentation,
+        seed=0,
+        sample_weights=np.ones(count, dtype=np.float32),
+        one_hot=True,
     )
     start = time.perf_counter()
     for index in range(len(loader)):

@@ -67,7 +67,7 @@ def main() -> None:
     out = Path(args.out)
     rows = []
     for variant, scored in zip(ablation.distinct(), table.to_dict(orient="records"), strict=True):
-        training = training_data(variant.params, dataset)
+        training = training_data(dataset, subset=variant.params.data.train_subset, seed=variant.params.seed)
         row = {
             "variant": variant.name,
             "input_size": args.input_size,

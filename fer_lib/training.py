@@ -48,32 +48,35 @@ class FaceBatches(keras.utils.PyDataset):
         self,
         faces: np.ndarray,
         labels: np.ndarray,
+        *,
         batch_size: int,
-        params: Params,
+        augmentation: AugmentParams,
+        seed: int,
         sample_weights: np.ndarray,
         one_hot: bool,
-        *,
         augment: Callable[[np.ndarray, AugmentParams, np.random.Generator], np.ndarray] = augment_batch,
         workers: int = 1,
     ) -> None:
+        """faces (N, 48, 48) uint8 and labels (N,); ``augment(faces, augmentation, rng)`` augments each batch
+        (:func:`fer_lib.recipe.augment_batch` or an edited copy), then mixup/CutMix as ``augmentation`` asks."""
         super().__init__(workers=workers, use_multiprocessing=False)
-        self.augment = augment
+        self.augment, self.augmentation, self.seed = augment, augmentation, seed
         self.faces, self.labels, self.sample_weights = faces, labels, sample_weights
-        self.batch_size, self.params, self.one_hot = batch_size, params, one_hot
+        self.batch_size, self.one_hot = batch_size, one_hot
         self.set_epoch(0)
 
     def set_epoch(self, epoch: int) -> None:
         """Fix the shuffle order and augmentation stream of ``epoch``."""
         self.epoch = epoch
-        self.order = np.random.default_rng([self.params.seed, epoch]).permutation(len(self.labels))
+        self.order = np.random.default_rng([self.seed, epoch]).permutation(len(self.labels))
 
     def __len__(self) -> int:
         return -(-len(self.labels) // self.batch_size)
 
     def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         rows = self.order[index * self.batch_size : (index + 1) * self.batch_size]
-        rng = np.random.default_rng([self.params.seed, self.epoch, index])
-        augment = self.params.train.augment
+        rng = np.random.default_rng([self.seed, self.epoch, index])
+        augment = self.augmentation
         x, y, weights = self.augment(self.faces[rows], augment, rng), self.labels[rows], self.sample_weights[rows]
         if self.one_hot:
             y = np.eye(NUM_CLASSES, dtype=np.float32)[y]
@@ -119,8 +122,9 @@ def fine_tune_options(params: Params, *, steps_per_epoch: int) -> dict[str, Any]
     }
 
 
-def training_data(params: Params, dataset: FaceDataset) -> FaceDataset:
-    """The Training faces a run fits: the Training split, or its stratified ``data.train_subset``.
+def training_data(dataset: FaceDataset, *, subset: int | None, seed: int) -> FaceDataset:
+    """The Training faces a run fits: the Training split, or a stratified subset of ``subset`` faces
+    (``data.train_subset``) drawn with ``seed``.
 
     Raises:
         DataError: if ``dataset`` has no Training faces.
@@ -128,16 +132,15 @@ def training_data(params: Params, dataset: FaceDataset) -> FaceDataset:
     training = dataset.split("Training")
     if len(training) == 0:
         raise DataError(f"{dataset.source}: no Training faces to train on")
-    if params.data.train_subset and params.data.train_subset < len(training):
-        training = stratified_subset(training, params.data.train_subset, params.seed)
+    if subset and subset < len(training):
+        training = stratified_subset(training, subset, seed)
     return training
 
 
-def train_eval_data(params: Params, training: FaceDataset) -> FaceDataset:
-    """The fixed Training faces re-scored in inference mode: a stratified ``train.train_eval_subset``
-    of ``training`` (the faces fitted, see :func:`training_data`), or all of them."""
-    subset = params.train.train_eval_subset
-    return stratified_subset(training, subset, params.seed) if subset and subset < len(training) else training
+def train_eval_data(training: FaceDataset, *, subset: int | None, seed: int) -> FaceDataset:
+    """The fixed Training faces re-scored in inference mode: a stratified subset of ``subset`` faces
+    (``train.train_eval_subset``) of ``training`` (the faces fitted, see :func:`training_data`), or all of them."""
+    return stratified_subset(training, subset, seed) if subset and subset < len(training) else training
 
 
 def uses_soft_targets(params: Params) -> bool:

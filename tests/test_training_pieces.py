@@ -89,7 +89,15 @@ def test_each_freeze_policy_is_a_warmup_of_fine_tune(tmp_path: Path, freeze: str
 def test_augmentation_examples_are_the_first_batch_as_stored_and_as_fitted(tmp_path: Path) -> None:
     params = staged_params(tmp_path)
     training = load_dataset(params).split("Training")
-    batches = FaceBatches(training.faces, training.labels, 16, params, np.ones(len(training), np.float32), False)
+    batches = FaceBatches(
+        training.faces,
+        training.labels,
+        batch_size=16,
+        augmentation=params.train.augment,
+        seed=params.seed,
+        sample_weights=np.ones(len(training), np.float32),
+        one_hot=False,
+    )
     batches.set_epoch(2)
     originals, augmented, labels = augmentation_examples(batches, count=5)
     assert batches.epoch == 2  # left as it was
@@ -105,7 +113,15 @@ def test_mixup_batches_carry_blended_one_hot_targets_even_without_label_smoothin
     assert fine_tune_options(params, steps_per_epoch=1)["soft_targets"]
     assert recipe_table(params).loc["train.augment", "value"].endswith("mixup alpha=0.2")
     training = load_dataset(params).split("Training")
-    batches = FaceBatches(training.faces, training.labels, 16, params, np.ones(len(training), np.float32), True)
+    batches = FaceBatches(
+        training.faces,
+        training.labels,
+        batch_size=16,
+        augmentation=params.train.augment,
+        seed=params.seed,
+        sample_weights=np.ones(len(training), np.float32),
+        one_hot=True,
+    )
     x, y, weights = batches[0]
     assert x.shape == (16, 48, 48, 1) and y.shape == (16, 7)
     np.testing.assert_allclose(y.sum(axis=1), 1.0, rtol=1e-6)

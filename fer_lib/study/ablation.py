@@ -340,7 +340,9 @@ def score_variant(
     publictest = {
         tta: evaluate_splits(result.model, dataset, tta=tta, splits=["PublicTest"])["PublicTest"] for tta in TTA_MODES
     }
-    training_faces = train_eval_data(variant.params, training_data(variant.params, dataset))
+    params = variant.params
+    fitted = training_data(dataset, subset=params.data.train_subset, seed=params.seed)
+    training_faces = train_eval_data(fitted, subset=params.train.train_eval_subset, seed=params.seed)
     training = evaluate_splits(result.model, training_faces, splits=["Training"])["Training"]
     kept = result.history.loc[result.history["epoch"] == result.kept_epoch].iloc[0]
     manifest = json.loads(RunLayout(result.run_dir).manifest.read_text(encoding="utf-8"))

@@ -220,7 +220,7 @@ def measure_reproduction(
 
     if params.reproduces is None:
         raise ValueError(f"params {params.name!r} reproduce no paper (set reproduces: paper_a or paper_b)")
-    fitted = training_data(params, dataset)
+    fitted = training_data(dataset, subset=params.data.train_subset, seed=params.seed)
     recalibrated = evaluate_recalibrated(model_path, dataset, recalibration_faces=fitted.faces, tta=params.evaluate.tta)
     return {
         "paper": params.reproduces,

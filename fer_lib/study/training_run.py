@@ -144,7 +144,11 @@ class EpochRecorder(keras.callbacks.Callback):
             "seconds": time.perf_counter() - self.start,
         }
         start = time.perf_counter()
-        row.update(_inference_scores(self.model, self.run.params, self.run.train_eval, self.run.heldout))
+        row.update(
+            _inference_scores(
+                self.model, self.run.train_eval, self.run.heldout, batch_size=self.run.params.train.batch_size
+            )
+        )
         row["eval_seconds"] = time.perf_counter() - start
         print(
             f"epoch {epoch + 1}: fit-time (training mode) accuracy {row['fit_accuracy']:.4f}; inference mode: "
@@ -250,14 +254,17 @@ def open_run(
     """
     run_dir = Path(run_dir)
     build = build or (lambda: new_model(params.model, seed=params.seed))
-    training, heldout = training_data(params, dataset), dataset.split("PublicTest")
+    training = training_data(dataset, subset=params.data.train_subset, seed=params.seed)
+    heldout = dataset.split("PublicTest")
+    train_eval = train_eval_data(training, subset=params.train.train_eval_subset, seed=params.seed)
     batches = FaceBatches(
         training.faces,
         training.labels,
-        params.train.batch_size,
-        params,
-        sample_weights(params, training.labels),
-        uses_soft_targets(params),
+        batch_size=params.train.batch_size,
+        augmentation=params.train.augment,
+        seed=params.seed,
+        sample_weights=sample_weights(params, training.labels),
+        one_hot=uses_soft_targets(params),
         augment=augment,
         workers=workers,
     )
@@ -272,7 +279,7 @@ def open_run(
             run_dir,
             {"finished": True},
             training,
-            train_eval_data(params, training),
+            train_eval,
             heldout,
             batches,
             load_model(layout.model),
@@ -293,7 +300,7 @@ def open_run(
         run_dir,
         state,
         training,
-        train_eval_data(params, training),
+        train_eval,
         heldout,
         batches,
         model,
@@ -415,14 +422,14 @@ def _reseed_dropout(model: keras.Model, seed: int, epoch: int) -> None:
 
 
 def _inference_scores(
-    model: keras.Model, params: Params, train_eval: FaceDataset, heldout: FaceDataset
+    model: keras.Model, train_eval: FaceDataset, heldout: FaceDataset, *, batch_size: int
 ) -> dict[str, float]:
     """Inference-mode accuracy and log loss on the Training subset and PublicTest:
     ``{train,val}_{accuracy,loss}`` (a split without faces is left out)."""
     classifier, scores = KerasClassifier(model), {}
     for prefix, split in (("train", train_eval), ("val", heldout)):
         if len(split):
-            probabilities = classifier.predict_proba(split.faces, batch_size=max(params.train.batch_size, 256))
+            probabilities = classifier.predict_proba(split.faces, batch_size=max(batch_size, 256))
             scores[f"{prefix}_accuracy"] = float(accuracy_score(split.labels, probabilities.argmax(axis=1)))
             scores[f"{prefix}_loss"] = float(log_loss(split.labels, probabilities, labels=range(NUM_CLASSES)))
     return scores
@@ -479,7 +486,10 @@ def _finish(run: TrainingRun) -> TrainResult:
     if epochs:
         average_weights(trained, [RunLayout(run_dir).epoch_weights(epoch) for epoch in epochs])
         recalibrate_batchnorm(trained, run.training.faces, batch_size=max(params.train.batch_size, 256))
-        state["averaged"] = {"epochs": epochs, **_inference_scores(trained, params, run.train_eval, run.heldout)}
+        state["averaged"] = {
+            "epochs": epochs,
+            **_inference_scores(trained, run.train_eval, run.heldout, batch_size=params.train.batch_size),
+        }
         print(
             f"weights of epochs {epochs[0]}-{epochs[-1]} averaged, BatchNorm statistics recomputed; inference "
             f"mode: Training {state['averaged'].get('train_accuracy', float('nan')):.4f}, "
