@@ -14,6 +14,7 @@ import pytest
 from conftest import write_params
 
 from fer_lib.data import load_dataset
+from fer_lib.dataset import FaceDataset
 from fer_lib.params import Params, load_params
 from fer_lib.paths import PROJECT_ROOT
 from fer_lib.recipe import fine_tune, make_loss
@@ -86,18 +87,23 @@ def test_each_freeze_policy_is_a_warmup_of_fine_tune(tmp_path: Path, freeze: str
     assert options["decay_steps"] == (3 - warmup) * 4
 
 
-def test_augmentation_examples_are_the_first_batch_as_stored_and_as_fitted(tmp_path: Path) -> None:
-    params = staged_params(tmp_path)
-    training = load_dataset(params).split("Training")
-    batches = FaceBatches(
+def batches_of(params: Params, training: FaceDataset, *, one_hot: bool) -> FaceBatches:
+    """Batches of 16 of ``training`` with the augmentation and seed of ``params``, every face weighted 1."""
+    return FaceBatches(
         training.faces,
         training.labels,
         batch_size=16,
         augmentation=params.train.augment,
         seed=params.seed,
         sample_weights=np.ones(len(training), np.float32),
-        one_hot=False,
+        one_hot=one_hot,
     )
+
+
+def test_augmentation_examples_are_the_first_batch_as_stored_and_as_fitted(tmp_path: Path) -> None:
+    params = staged_params(tmp_path)
+    training = load_dataset(params).split("Training")
+    batches = batches_of(params, training, one_hot=False)
     batches.set_epoch(2)
     originals, augmented, labels = augmentation_examples(batches, count=5)
     assert batches.epoch == 2  # left as it was
@@ -113,15 +119,7 @@ def test_mixup_batches_carry_blended_one_hot_targets_even_without_label_smoothin
     assert fine_tune_options(params, steps_per_epoch=1)["soft_targets"]
     assert recipe_table(params).loc["train.augment", "value"].endswith("mixup alpha=0.2")
     training = load_dataset(params).split("Training")
-    batches = FaceBatches(
-        training.faces,
-        training.labels,
-        batch_size=16,
-        augmentation=params.train.augment,
-        seed=params.seed,
-        sample_weights=np.ones(len(training), np.float32),
-        one_hot=True,
-    )
+    batches = batches_of(params, training, one_hot=True)
     x, y, weights = batches[0]
     assert x.shape == (16, 48, 48, 1) and y.shape == (16, 7)
     np.testing.assert_allclose(y.sum(axis=1), 1.0, rtol=1e-6)
