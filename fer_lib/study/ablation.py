@@ -145,6 +145,10 @@ def reusable_rows(
     Raises:
         DataError: naming the file, if a table cannot be read or lacks a column of :data:`COLUMNS`.
     """
+    wanted = {  # (variant name, run-folder name) of each variant whose run is not finished here
+        (variant.name, variant_run_dir(runs_dir, variant, data_dir=data_dir).name)
+        for variant in pending_variants(ablation, runs_dir, data_dir=data_dir)
+    }
     rows: dict[str, dict[str, Any]] = {}
     for table_path in tables:
         try:
@@ -154,13 +158,10 @@ def reusable_rows(
         missing = [column for column in COLUMNS if column not in table.columns and column != "scored_in"]
         if missing:
             raise DataError(f"{table_path}: not an ablation.csv (no column {missing[0]!r})")
-        by_run = {(row["variant"], Path(str(row["run_dir"])).name): row for row in table.to_dict("records")}
-        for variant in ablation.distinct():
-            run_dir = variant_run_dir(runs_dir, variant, data_dir=data_dir)
-            row = by_run.get((variant.name, run_dir.name))
-            if row is None or variant.name in rows or is_finished(run_dir):
-                continue
-            rows[variant.name] = {**{column: row.get(column) for column in COLUMNS}, "scored_in": str(table_path)}
+        for row in table.to_dict("records"):
+            key = (row["variant"], Path(str(row["run_dir"])).name)
+            if key in wanted and row["variant"] not in rows:
+                rows[row["variant"]] = {**{column: row.get(column) for column in COLUMNS}, "scored_in": str(table_path)}
     return rows
 
 
