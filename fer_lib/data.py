@@ -44,7 +44,7 @@ from fer_lib.image_header import read_header
 from fer_lib.labels import EMOTIONS, FACE_SIZE, LABEL_INDEX, NUM_CLASSES, SPLITS
 from fer_lib.params import Params, resolve_data_dir
 from fer_lib.paths import default_cache_dir
-from fer_lib.synthetic import make_synthetic_dataset
+from fer_lib.synthetic.faces import make_synthetic_dataset
 
 logger = logging.getLogger(__name__)
 

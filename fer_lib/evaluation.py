@@ -77,42 +77,6 @@ def evaluate_splits(
     return results
 
 
-def evaluate_recalibrated(
-    model_path: str | os.PathLike[str],
-    dataset: FaceDataset,
-    *,
-    recalibration_faces: np.ndarray,
-    tta: TestTimeAugmentation = "none",
-    splits: list[str] | None = None,
-) -> dict[str, dict[str, Any]]:
-    """:func:`evaluate_splits` of the saved model after recomputing its BatchNorm statistics.
-
-    Loads a fresh copy of ``model_path`` (the caller's model is left as it is), replaces every
-    BatchNorm moving mean/variance by the average over ``recalibration_faces``
-    (:func:`fer_lib.model.recalibrate_batchnorm`; no other weight changes) and scores it in
-    inference mode. The difference from the plain scores is the part of the error due to stale
-    moving statistics.
-
-    Args:
-        model_path: a ``.keras`` model of this project.
-        dataset: the faces to score, per split.
-        recalibration_faces: uint8 (N, 48, 48) faces, e.g. the Training faces the model was fitted on.
-    """
-    from fer_lib.model import load_model, recalibrate_batchnorm
-
-    model = load_model(model_path)
-    recalibrate_batchnorm(model, recalibration_faces)
-    return evaluate_splits(model, dataset, tta=tta, splits=splits)
-
-
-def without_arrays(results: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """Drop the per-face probability arrays from :func:`evaluate_splits` output (for JSON)."""
-    return {
-        split: {key: value for key, value in metrics.items() if key != "probabilities"}
-        for split, metrics in results.items()
-    }
-
-
 MERGED_SPLITS: tuple[str, ...] = ("PublicTest", "PrivateTest")
 """Paper A's "test" set: both held-out splits merged (7,178 faces)."""
 
@@ -141,11 +105,6 @@ def summary(results: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
         split: {"n": result["n"], "accuracy": result["accuracy"], "macro_f1": result["macro_f1"]}
         for split, result in results.items()
     }
-
-
-def summary_table(scores: dict[str, dict[str, Any]], tta: TestTimeAugmentation) -> pd.DataFrame:
-    """:func:`summary` as a table: one row per split (indexed ``split (<mode>)``), columns n, accuracy, macro_f1."""
-    return pd.DataFrame(scores).T.astype({"n": int}).rename_axis(f"split ({mode_label(tta)})")
 
 
 def evaluate_without_leaks(
@@ -194,12 +153,6 @@ def evaluation_record(
         **({"paper": paper} if paper else {}),
         "without_cross_split_duplicates": deduplicated,
     }
-
-
-def class_report_table(result: dict[str, Any], split: str, tta: TestTimeAugmentation) -> pd.DataFrame:
-    """One split's per-class precision, recall, F1 and support (and the averages), rounded to 3 decimals,
-    from one entry of :func:`evaluate_splits`."""
-    return pd.DataFrame(result["report"]).T.round(3).rename_axis(f"{split} ({mode_label(tta)})")
 
 
 def occlusion_saliency(

@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import os
 import socket
-import warnings
 import zipfile
-from collections.abc import Sequence
 from pathlib import Path
 
 import keras
@@ -221,35 +219,6 @@ def load_model(path: str | os.PathLike[str], *, compile: bool = False) -> keras.
             f"expected (None, {FACE_SIZE}, {FACE_SIZE}, 1) -> (None, {NUM_CLASSES})"
         )
     return model
-
-
-def load_model_weights(model: keras.Model, path: str | os.PathLike[str]) -> None:
-    """``model.load_weights(path)`` for inference: the optimizer state is not needed, so Keras'
-    warning that it skipped (or could not match) the optimizer's variables is silenced."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
-        model.load_weights(path)
-
-
-def average_weights(model: keras.Model, weight_files: Sequence[str | os.PathLike[str]]) -> None:
-    """Set every weight of ``model`` to its element-wise mean over ``weight_files``, in place.
-
-    Args:
-        model: a model of the architecture the files were saved from.
-        weight_files: files ``model.load_weights`` reads (``.weights.h5`` or ``.keras``), e.g. the
-            last epochs of a run. BatchNorm moving statistics are averaged too, which does not give
-            the statistics of the averaged weights: follow with :func:`recalibrate_batchnorm`.
-    """
-    total = None
-    for path in weight_files:
-        load_model_weights(model, path)
-        weights = [np.asarray(keras.ops.convert_to_numpy(w), dtype=np.float64) for w in model.get_weights()]
-        total = weights if total is None else [t + w for t, w in zip(total, weights, strict=True)]
-    if total is None:
-        raise ValueError("average_weights: no weight files given")
-    model.set_weights(
-        [(t / len(weight_files)).astype(w.dtype) for t, w in zip(total, model.get_weights(), strict=True)]
-    )
 
 
 def recalibrate_batchnorm(model: keras.Model, faces: np.ndarray, *, batch_size: int = 256) -> None:

@@ -274,42 +274,6 @@ def plot_emotion_timeline(frames: pd.DataFrame) -> Figure:
     return figure
 
 
-def plot_batch_summary(summary: pd.DataFrame) -> Figure:
-    """Stacked horizontal bars, one per input of a batch: the shares of the main face's labels over
-    the frames with a face; the frames found and the achieved FPS under each name, or why the file failed.
-
-    Args:
-        summary: one row per input with ``file``, ``status``, ``error``, ``frames``,
-            ``frames_with_face``, ``achieved_fps`` (frames per second) and ``share_<emotion>``
-            (0-1) for each of :data:`EMOTIONS` (:data:`fer_lib.study.batch.SUMMARY_COLUMNS`).
-    """
-    figure = Figure(figsize=(10, 1.6 + 0.5 * max(len(summary), 1)), layout="constrained")
-    axes = figure.subplots()
-    palette = sns.color_palette("tab10", NUM_CLASSES)
-    rows = np.arange(len(summary))
-    left = np.zeros(len(summary))
-    for colour, emotion in zip(palette, EMOTIONS, strict=True):
-        shares = pd.to_numeric(summary[f"share_{emotion}"], errors="coerce").fillna(0.0).to_numpy(float)
-        axes.barh(rows, shares, left=left, color=colour, label=emotion)
-        left += shares
-    names = []
-    for row, (_, entry) in zip(rows, summary.iterrows(), strict=True):
-        if entry["status"] == "failed":
-            names.append(f"{entry['file']}\nfailed")
-            axes.text(0.01, row, str(entry["error"])[:110], va="center", fontsize=7, color="tab:red")
-        else:
-            names.append(
-                f"{entry['file']}\n{entry['frames_with_face']}/{entry['frames']} with a face, "
-                f"{entry['achieved_fps']:.0f} FPS"
-            )
-    axes.set(yticks=rows, xlim=(0, 1), xlabel="share of the frames with a face (the main face's label)")
-    axes.set_yticklabels(names, fontsize=8)
-    axes.invert_yaxis()
-    axes.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=NUM_CLASSES, frameon=False, fontsize=8)
-    figure.suptitle("Batch: the emotions of each file")
-    return figure
-
-
 def plot_ablation_deltas(deltas: pd.DataFrame, *, noise: float | None = None) -> Figure:
     """Horizontal bars: how much each variant changes a metric compared with the baseline.
 
@@ -430,33 +394,6 @@ def plot_learning_rate(curve: pd.DataFrame, *, history: pd.DataFrame | None = No
     axes.set(xlabel="epochs elapsed", ylabel="learning rate", title=title or "Learning rate per optimizer step")
     axes.set_ylim(bottom=0)
     axes.legend()
-    return figure
-
-
-def most_confident_mistakes(probabilities: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
-    """Indices of the ``k`` wrong predictions made with the highest confidence, most confident first."""
-    predicted = probabilities.argmax(axis=1)
-    wrong = np.flatnonzero(predicted != labels)
-    confidence = probabilities[wrong, predicted[wrong]]
-    return wrong[np.argsort(-confidence, kind="stable")[:k]]
-
-
-MERGED_SPLITS: tuple[str, ...] = ("PublicTest", "PrivateTest")
-"""Paper A's "test" set: both held-out splits merged (7,178 faces)."""
-
-
-def plot_confident_mistakes(
-    faces: np.ndarray, labels: np.ndarray, probabilities: np.ndarray, k: int, title: str
-) -> Figure:
-    """:func:`plot_mistakes` of the ``k`` wrong predictions made with the highest probability.
-
-    Args:
-        faces: (N, 48, 48); labels: (N,) true labels; probabilities: (N, 7).
-    """
-    mistakes = most_confident_mistakes(probabilities, labels, k)
-    predicted = probabilities.argmax(axis=1)[mistakes]
-    figure = plot_mistakes(faces[mistakes], labels[mistakes], predicted, probabilities[mistakes, predicted])
-    figure.suptitle(title)
     return figure
 
 

@@ -378,11 +378,3 @@ def last_epoch_table(history: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame.from_dict(rows, orient="index", columns=["accuracy (%)", "loss"]).rename_axis(
         f"last epoch ({int(last['epoch'])})"
     )
-
-
-def timing_table(history: pd.DataFrame) -> pd.DataFrame:
-    """One row: the epochs and the run's measured time (:func:`wall_time`), in seconds and hours."""
-    timing = wall_time(history)
-    return pd.DataFrame(
-        [{"epochs": len(history), **timing, "wall_hours": timing["wall_seconds"] / 3600}], index=["measured"]
-    )

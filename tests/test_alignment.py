@@ -13,6 +13,7 @@ from fer_lib import faces, video
 from fer_lib.faces import FER_EYES, BlazeFaceDetector, align_face, crop_faces, detect_faces, weighted_nms
 from fer_lib.params import FacesParams
 from fer_lib.study.cli import main
+from fer_lib.synthetic import make_demo_clip
 
 
 def two_eyes(right: tuple[float, float], left: tuple[float, float], shape: tuple[int, int] = (400, 400)) -> np.ndarray:
@@ -82,7 +83,7 @@ def test_detectors_give_eyes_only_when_they_align() -> None:
 def test_video_frames_are_aligned_when_the_detector_aligns(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from test_video import ScriptedClassifier
 
-    clip = video.make_demo_clip(tmp_path / "clip.mp4", seconds=1, fps=6, size=(320, 240))
+    clip = make_demo_clip(tmp_path / "clip.mp4", seconds=1, fps=6, size=(320, 240))
     detector = faces.make_detector(FacesParams(align=True))
     crops = []
     original = faces.align_face

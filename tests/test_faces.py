@@ -16,6 +16,7 @@ from fer_lib.classifiers import KerasClassifier, load_classifier
 from fer_lib.errors import MediaError, ModelError
 from fer_lib.labels import EMOTIONS, FACE_SIZE, NUM_CLASSES
 from fer_lib.study.cli import main
+from fer_lib.synthetic import SAMPLE_PHOTOS
 
 
 @pytest.fixture(scope="module")
@@ -237,7 +238,7 @@ def test_sample_photos_are_analysed_and_tabulated(tmp_path: Path) -> None:
     from fer_lib.params import FacesParams
 
     paths = faces.photo_paths(FacesParams(), tmp_path / "inputs")
-    assert [path.name for path in paths] == [f"{name}.png" for name in faces.SAMPLE_PHOTOS]
+    assert [path.name for path in paths] == [f"{name}.png" for name in SAMPLE_PHOTOS]
     (tmp_path / "inputs" / "notes.png").write_text("not a PNG")
     skipped: list[MediaError] = []
     photos = list(

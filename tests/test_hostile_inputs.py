@@ -35,6 +35,7 @@ from fer_lib.paths import PROJECT_ROOT
 from fer_lib.photo_check import photo_labels
 from fer_lib.study.cli import main
 from fer_lib.study.runs import new_run_dir, write_atomically
+from fer_lib.synthetic import make_demo_clip
 
 MEASURE_READ = """
 import json, sys
@@ -282,7 +283,7 @@ def test_a_full_disk_while_writing_the_video_csv_leaves_no_empty_csv(
     from fer_lib import video
     from fer_lib.faces import HaarDetector
 
-    clip = video.make_demo_clip(tmp_path / "clip.mp4", seconds=1, fps=4, size=(160, 120))
+    clip = make_demo_clip(tmp_path / "clip.mp4", seconds=1, fps=4, size=(160, 120))
 
     def full_disk(self: pd.DataFrame, path: object, **kwargs: object) -> None:
         Path(path).write_text("")

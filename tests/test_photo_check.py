@@ -16,6 +16,7 @@ from fer_lib.errors import DataError, MediaError
 from fer_lib.labels import EMOTIONS, NUM_CLASSES
 from fer_lib.params import FacesParams
 from fer_lib.study.cli import main
+from fer_lib.synthetic import SAMPLE_PHOTOS
 
 
 def face(label: str, side: int = 50) -> faces.FaceResult:
@@ -101,7 +102,7 @@ def test_missing_photo_folders_fall_back_only_when_asked(tmp_path: Path) -> None
     with pytest.raises(MediaError, match="absent: faces.images names a file or folder that does not exist"):
         faces.photo_paths(missing, tmp_path / "inputs")
     missing.if_missing = "default"
-    assert [path.stem for path in faces.photo_paths(missing, tmp_path / "inputs")] == list(faces.SAMPLE_PHOTOS)
+    assert [path.stem for path in faces.photo_paths(missing, tmp_path / "inputs")] == list(SAMPLE_PHOTOS)
 
 
 def test_predict_scores_a_labelled_folder(

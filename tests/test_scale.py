@@ -25,7 +25,6 @@ from conftest import EAGER_SUBPROCESS, TINY_ABLATION, write_params
 
 from fer_lib import video
 from fer_lib.errors import ClusterError, RunExistsError
-from fer_lib.faces import write_sample_photos
 from fer_lib.labels import EMOTIONS
 from fer_lib.paths import PROJECT_ROOT
 from fer_lib.study.ablation import pending_variants, run_ablation, variant_run_dir
@@ -34,6 +33,7 @@ from fer_lib.study.cli import main
 from fer_lib.study.cluster import check_reachable
 from fer_lib.study.runs import is_finished
 from fer_lib.study.variants import make_ablation
+from fer_lib.synthetic import make_demo_clip, write_sample_photos
 
 ray = pytest.importorskip("ray") if not os.environ.get("CI") else __import__("ray")
 
@@ -59,8 +59,8 @@ def local_ray() -> Iterator[None]:
 def inputs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A folder of two short demo clips (one in a sub-folder), a photo, a corrupt clip and a README."""
     folder = tmp_path_factory.mktemp("inputs")
-    video.make_demo_clip(folder / "a.mp4", seconds=2, fps=10, size=(320, 240))
-    video.make_demo_clip(folder / "more" / "b.avi", seconds=1.5, fps=10, size=(240, 180))
+    make_demo_clip(folder / "a.mp4", seconds=2, fps=10, size=(320, 240))
+    make_demo_clip(folder / "more" / "b.avi", seconds=1.5, fps=10, size=(240, 180))
     write_sample_photos(folder / "photos")  # astronaut (a face), camera, chelsea (a cat), coffee
     (folder / "broken.mp4").write_bytes(os.urandom(4000))
     (folder / "README.md").write_text("not an input")
@@ -154,7 +154,7 @@ def test_a_batch_run_again_skips_finished_files_and_overwrites_nothing(
 def test_a_worker_killed_mid_batch_loses_no_file(local_ray: None, tmp_path: Path) -> None:
     clips = tmp_path / "clips"
     for index in range(4):
-        video.make_demo_clip(clips / f"clip{index}.mp4", seconds=4, fps=15, size=(320, 240))
+        make_demo_clip(clips / f"clip{index}.mp4", seconds=4, fps=15, size=(320, 240))
     settings = BatchSettings(detect_every=2)
     finished: list[object] = []
     batch = threading.Thread(

@@ -7,7 +7,7 @@ import pytest
 from skimage.feature import hog
 from sklearn.linear_model import RidgeClassifier
 
-import fer_lib.synthetic as synthetic
+import fer_lib.synthetic.faces as synthetic
 from fer_lib.labels import EMOTIONS
 from fer_lib.synthetic import EXPRESSIONS, make_synthetic_dataset
 

@@ -16,6 +16,7 @@ from fer_lib.faces import HaarDetector
 from fer_lib.labels import EMOTIONS, FACE_SIZE, NUM_CLASSES
 from fer_lib.study import webcam
 from fer_lib.study.cli import main
+from fer_lib.synthetic import make_demo_clip
 
 
 class ScriptedClassifier(EmotionClassifier):
@@ -48,7 +49,7 @@ class ScriptedDetector:
 @pytest.fixture(scope="module")
 def demo_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A 2 s, 10 FPS, 320x240 demo clip (20 frames; frames 9-11 show the faceless coffee photo)."""
-    return video.make_demo_clip(tmp_path_factory.mktemp("clip") / "demo.mp4", seconds=2, fps=10, size=(320, 240))
+    return make_demo_clip(tmp_path_factory.mktemp("clip") / "demo.mp4", seconds=2, fps=10, size=(320, 240))
 
 
 def count_frames(path: Path) -> tuple[int, tuple[int, int]]:

@@ -45,7 +45,6 @@ from fer_lib.faces.files import (
     COMPANION_FILES,
     MAX_DECODED_MB,
     MAX_MEGAPIXELS,
-    SAMPLE_PHOTOS,
     find_files,
     find_photos,
     given_paths,
@@ -55,7 +54,6 @@ from fer_lib.faces.files import (
     read_image_reduced,
     unused_path,
     write_image,
-    write_sample_photos,
 )
 
 __all__ = [
@@ -76,9 +74,7 @@ __all__ = [
     "largest_box",
     "detect_faces",
     "MAX_MEGAPIXELS",
-    "SAMPLE_PHOTOS",
     "find_files",
-    "write_sample_photos",
     "COMPANION_FILES",
     "project_path",
     "given_paths",

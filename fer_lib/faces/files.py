@@ -1,5 +1,5 @@
 """Finding and reading the photos faces are looked for in: folders searched, images read with their
-header checked first (bounded memory), sample photos, and files written without overwriting.
+header checked first (bounded memory), and files written without overwriting.
 """
 
 from __future__ import annotations
@@ -15,14 +15,11 @@ from fer_lib.errors import MediaError
 from fer_lib.image_header import read_header
 from fer_lib.params import FacesParams
 from fer_lib.paths import PROJECT_ROOT
+from fer_lib.synthetic.photos import write_sample_photos
 
 MAX_MEGAPIXELS: float = 50.0
 """Most pixels :func:`read_image_reduced` decodes: a larger JPEG is decoded at 1/2, 1/4 or 1/8 of its side
 (boxes are then scaled back to the file's pixels), a larger file of another format is refused unread."""
-
-SAMPLE_PHOTOS: tuple[str, ...] = ("astronaut", "camera", "chelsea", "coffee")
-"""Real photos that ship with scikit-image: a frontal smiling face (astronaut Eileen Collins), a
-man behind a camera (face turned and shaded), a cat and a coffee cup (no human face)."""
 
 
 def find_files(paths: Iterable[str | os.PathLike[str]]) -> Iterator[Path]:
@@ -40,21 +37,6 @@ def find_files(paths: Iterable[str | os.PathLike[str]]) -> Iterator[Path]:
             )
         else:
             yield path
-
-
-def write_sample_photos(folder: str | os.PathLike[str]) -> list[Path]:
-    """Write scikit-image's :data:`SAMPLE_PHOTOS` into ``folder`` as PNG files; return their paths."""
-    from skimage import data  # the photos ship with scikit-image
-
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for name in SAMPLE_PHOTOS:
-        photo = getattr(data, name)()
-        paths.append(
-            write_image(folder / f"{name}.png", photo if photo.ndim == 2 else cv2.cvtColor(photo, cv2.COLOR_RGB2BGR))
-        )
-    return paths
 
 
 COMPANION_FILES: frozenset[str] = frozenset({"labels.csv", "readme.md"})
@@ -92,7 +74,8 @@ def given_paths(paths: Iterable[str], faces_params: FacesParams, key: str) -> li
 def photo_paths(faces_params: FacesParams, inputs_dir: str | os.PathLike[str]) -> list[Path]:
     """Return the photos to check: ``faces.images`` (files or folders, relative to the project root)
     expanded with :func:`find_files` (skipping :data:`COMPANION_FILES` in folders), or else
-    :data:`SAMPLE_PHOTOS` written into ``inputs_dir`` (see :func:`given_paths` for missing paths)."""
+    :data:`fer_lib.synthetic.photos.SAMPLE_PHOTOS` written into ``inputs_dir`` (see :func:`given_paths`
+    for missing paths)."""
     given = given_paths(faces_params.images, faces_params, "images")
     if given is None:
         return write_sample_photos(inputs_dir)

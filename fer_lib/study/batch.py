@@ -36,15 +36,17 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import seaborn as sns
+from matplotlib.figure import Figure
 
 from fer_lib.classifiers import EmotionClassifier
 from fer_lib.errors import MediaError, RunExistsError
 from fer_lib.export import load_fast_classifier
 from fer_lib.faces import FaceDetector, analyse_photos, find_files, make_detector, photos_table
-from fer_lib.labels import EMOTIONS
+from fer_lib.labels import EMOTIONS, NUM_CLASSES
 from fer_lib.params import FacesParams
 from fer_lib.paths import SHIPPED_MODEL
-from fer_lib.plots import FIGURE_DPI, plot_batch_summary
+from fer_lib.plots import FIGURE_DPI
 from fer_lib.study.cluster import TaskFailure, import_ray, ray_session, run_tasks
 from fer_lib.study.runs import file_sha256, write_atomically
 from fer_lib.video import VIDEO_SUFFIXES, process_video
@@ -320,3 +322,39 @@ def run_batch(
     write_atomically(csv_path, summary.to_csv(index=False))
     plot_batch_summary(summary).savefig(png_path, dpi=FIGURE_DPI, bbox_inches="tight")
     return BatchResult(summary, csv_path, png_path, ignored)
+
+
+def plot_batch_summary(summary: pd.DataFrame) -> Figure:
+    """Stacked horizontal bars, one per input of a batch: the shares of the main face's labels over
+    the frames with a face; the frames found and the achieved FPS under each name, or why the file failed.
+
+    Args:
+        summary: one row per input with ``file``, ``status``, ``error``, ``frames``,
+            ``frames_with_face``, ``achieved_fps`` (frames per second) and ``share_<emotion>``
+            (0-1) for each of :data:`EMOTIONS` (:data:`fer_lib.study.batch.SUMMARY_COLUMNS`).
+    """
+    figure = Figure(figsize=(10, 1.6 + 0.5 * max(len(summary), 1)), layout="constrained")
+    axes = figure.subplots()
+    palette = sns.color_palette("tab10", NUM_CLASSES)
+    rows = np.arange(len(summary))
+    left = np.zeros(len(summary))
+    for colour, emotion in zip(palette, EMOTIONS, strict=True):
+        shares = pd.to_numeric(summary[f"share_{emotion}"], errors="coerce").fillna(0.0).to_numpy(float)
+        axes.barh(rows, shares, left=left, color=colour, label=emotion)
+        left += shares
+    names = []
+    for row, (_, entry) in zip(rows, summary.iterrows(), strict=True):
+        if entry["status"] == "failed":
+            names.append(f"{entry['file']}\nfailed")
+            axes.text(0.01, row, str(entry["error"])[:110], va="center", fontsize=7, color="tab:red")
+        else:
+            names.append(
+                f"{entry['file']}\n{entry['frames_with_face']}/{entry['frames']} with a face, "
+                f"{entry['achieved_fps']:.0f} FPS"
+            )
+    axes.set(yticks=rows, xlim=(0, 1), xlabel="share of the frames with a face (the main face's label)")
+    axes.set_yticklabels(names, fontsize=8)
+    axes.invert_yaxis()
+    axes.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=NUM_CLASSES, frameon=False, fontsize=8)
+    figure.suptitle("Batch: the emotions of each file")
+    return figure

@@ -16,6 +16,7 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from fer_lib.dataset import FaceDataset
@@ -215,7 +216,6 @@ def measure_reproduction(
         A JSON-ready record: ``paper``, ``input_size``, ``tta``, ``figures`` (:func:`measured_figures`),
         ``recalibrated_on`` (``{"split", "n"}``) and ``recalibrated_splits`` (``{split: {n, accuracy, macro_f1}}``).
     """
-    from fer_lib.evaluation import evaluate_recalibrated
     from fer_lib.training import training_data
 
     if params.reproduces is None:
@@ -383,3 +383,32 @@ def _percent(value: float | None) -> str:
 def run_label(params: Params, *, synthetic: bool) -> str:
     """How a run is named in :func:`comparison_with_published`: ``This run (<params name>[, SYNTHETIC data])``."""
     return f"This run ({params.name}{', SYNTHETIC data' if synthetic else ''})"
+
+
+def evaluate_recalibrated(
+    model_path: str | os.PathLike[str],
+    dataset: FaceDataset,
+    *,
+    recalibration_faces: np.ndarray,
+    tta: TestTimeAugmentation = "none",
+    splits: list[str] | None = None,
+) -> dict[str, dict[str, Any]]:
+    """:func:`fer_lib.evaluation.evaluate_splits` of the saved model after recomputing its BatchNorm statistics.
+
+    Loads a fresh copy of ``model_path`` (the caller's model is left as it is), replaces every
+    BatchNorm moving mean/variance by the average over ``recalibration_faces``
+    (:func:`fer_lib.model.recalibrate_batchnorm`; no other weight changes) and scores it in
+    inference mode. The difference from the plain scores is the part of the error due to stale
+    moving statistics.
+
+    Args:
+        model_path: a ``.keras`` model of this project.
+        dataset: the faces to score, per split.
+        recalibration_faces: uint8 (N, 48, 48) faces, e.g. the Training faces the model was fitted on.
+    """
+    from fer_lib.evaluation import evaluate_splits
+    from fer_lib.model import load_model, recalibrate_batchnorm
+
+    model = load_model(model_path)
+    recalibrate_batchnorm(model, recalibration_faces)
+    return evaluate_splits(model, dataset, tta=tta, splits=splits)

@@ -37,7 +37,8 @@ import json
 import os
 import sys
 import time
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,7 +52,7 @@ from fer_lib.classifiers import KerasClassifier
 from fer_lib.dataset import FaceDataset
 from fer_lib.errors import ModelError, RunExistsError, partial_file
 from fer_lib.labels import NUM_CLASSES
-from fer_lib.model import average_weights, load_model, load_model_weights, recalibrate_batchnorm, resolve_weights
+from fer_lib.model import load_model, recalibrate_batchnorm, resolve_weights
 from fer_lib.params import AugmentParams, Params, load_params, params_from_dict
 from fer_lib.paths import HISTORY_COLUMNS, ReportLayout, RunLayout
 from fer_lib.recipe import augment_batch, fine_tune
@@ -563,3 +564,32 @@ def recorded_fit_accuracy(report_dir: str | os.PathLike[str]) -> float | None:
     (``metrics/training.json``); None when the report trained nothing."""
     path = ReportLayout(report_dir).metrics_file("training")
     return float(json.loads(path.read_text())["final_epoch"]["fit_accuracy"]) if path.is_file() else None
+
+
+def load_model_weights(model: keras.Model, path: str | os.PathLike[str]) -> None:
+    """``model.load_weights(path)`` for inference: the optimizer state is not needed, so Keras'
+    warning that it skipped (or could not match) the optimizer's variables is silenced."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
+        model.load_weights(path)
+
+
+def average_weights(model: keras.Model, weight_files: Sequence[str | os.PathLike[str]]) -> None:
+    """Set every weight of ``model`` to its element-wise mean over ``weight_files``, in place.
+
+    Args:
+        model: a model of the architecture the files were saved from.
+        weight_files: files ``model.load_weights`` reads (``.weights.h5`` or ``.keras``), e.g. the
+            last epochs of a run. BatchNorm moving statistics are averaged too, which does not give
+            the statistics of the averaged weights: follow with :func:`recalibrate_batchnorm`.
+    """
+    total = None
+    for path in weight_files:
+        load_model_weights(model, path)
+        weights = [np.asarray(keras.ops.convert_to_numpy(w), dtype=np.float64) for w in model.get_weights()]
+        total = weights if total is None else [t + w for t, w in zip(total, weights, strict=True)]
+    if total is None:
+        raise ValueError("average_weights: no weight files given")
+    model.set_weights(
+        [(t / len(weight_files)).astype(w.dtype) for t, w in zip(total, model.get_weights(), strict=True)]
+    )

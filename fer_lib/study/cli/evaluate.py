@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from typing import Any
 
 from fer_lib.errors import DataError
 from fer_lib.params import TTA_MODES
@@ -46,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
     from fer_lib.audit import drop_cross_split_duplicates
     from fer_lib.classifiers import KerasClassifier
     from fer_lib.data import load_fer2013
-    from fer_lib.evaluation import evaluate_splits, without_arrays
+    from fer_lib.evaluation import evaluate_splits
     from fer_lib.model import load_model
 
     model = load_model(args.model)
@@ -69,3 +70,11 @@ def run(args: argparse.Namespace) -> int:
         )
         print(f"{split:<12} {metrics['n']:>6} {metrics['accuracy']:>9.4f} {metrics['macro_f1']:>9.4f}{note}")
     return 0
+
+
+def without_arrays(results: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Drop the per-face probability arrays from :func:`evaluate_splits` output (for JSON)."""
+    return {
+        split: {key: value for key, value in metrics.items() if key != "probabilities"}
+        for split, metrics in results.items()
+    }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 
 from fer_lib.study.cli.common import (
     VIDEO_DETECT_EVERY,
@@ -36,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
     """Process the clip, write the requested outputs, print a summary with the achieved FPS."""
     from fer_lib.export import load_fast_classifier
     from fer_lib.faces import make_detector
-    from fer_lib.video import probe_video, process_video, video_summary
+    from fer_lib.video import process_video, video_summary
 
     probe_video(args.input)  # a missing, unreadable or empty clip fails before the model loads
     params = faces_params_from_args(args)
@@ -64,3 +65,21 @@ def run(args: argparse.Namespace) -> int:
         f"(clip recorded at {summary['source_fps']:.1f} FPS; processed in {frames.attrs['seconds']:.2f} s)"
     )
     return 0
+
+
+def probe_video(source: str | os.PathLike[str]) -> None:
+    """Check that a video file opens and yields a first frame.
+
+    Raises:
+        MediaError: for a missing or unreadable file, or a video without a decodable frame.
+    """
+    from fer_lib.errors import MediaError
+    from fer_lib.video import open_video
+
+    capture = open_video(source)
+    try:
+        ok, _ = capture.read()
+    finally:
+        capture.release()
+    if not ok:
+        raise MediaError(f"{source}: video has no frames that can be decoded")
