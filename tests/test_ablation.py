@@ -145,6 +145,36 @@ def test_rows_of_an_earlier_table_stand_in_for_runs_not_here(
     assert reusable_rows(ablation, [earlier], elsewhere) == {}
 
 
+@pytest.mark.slow
+def test_without_training_the_table_holds_the_finished_variants_and_names_the_others(
+    trained: tuple[Ablation, pd.DataFrame, Path], tmp_path: Path
+) -> None:
+    ablation, first, runs_dir = trained
+    elsewhere = tmp_path / "runs"  # only the baseline's run is here
+    shutil.copytree(variant_run_dir(runs_dir, ablation.baseline), variant_run_dir(elsewhere, ablation.baseline))
+
+    table = run_ablation(ablation, runs_dir=elsewhere, train=False, verbose=0, timing_repeats=1)
+
+    assert table["variant"].tolist() == ["baseline"] and table.attrs["not_run"] == ["scaling x/255"]
+    assert table.iloc[0]["publictest_accuracy"] == first.iloc[0]["publictest_accuracy"]
+    assert not variant_run_dir(elsewhere, ablation.variants[1]).exists()  # nothing trained
+    with pytest.raises(DataError, match=r"the baseline \('baseline'\) has no finished run here"):
+        run_ablation(ablation, runs_dir=tmp_path / "empty", train=False, verbose=0)
+
+
+def test_cli_without_training_refuses_an_ablation_without_its_baseline(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    variants = write_study(tmp_path / "study")
+
+    code = main(["ablate", "--variants", str(variants), "--runs", str(tmp_path / "runs"), "--no-train",
+                 "--out", str(tmp_path / "reports")])  # fmt: skip
+
+    err = capsys.readouterr().err
+    assert code == 2 and "the baseline ('baseline') has no finished run here and no reused row" in err, err
+    assert not (tmp_path / "reports").exists() and not (tmp_path / "runs").exists()
+
+
 def test_a_table_that_is_not_an_ablation_csv_is_one_line_error(tmp_path: Path) -> None:
     ablation = load_variants(write_study(tmp_path), overrides=COMMON)
     table = tmp_path / "other.csv"

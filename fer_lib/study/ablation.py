@@ -171,6 +171,7 @@ def run_ablation(
     data_dir: str | None = None,
     runs_dir: str | os.PathLike[str] = DEFAULT_RUNS_DIR,
     reuse: dict[str, dict[str, Any]] | None = None,
+    train: bool = True,
     verbose: int | str = 2,
     workers: int = 1,
     timing_repeats: int = 5,
@@ -185,6 +186,8 @@ def run_ablation(
         runs_dir: the folder holding one run folder per variant (see :func:`variant_run_dir`).
         reuse: rows scored earlier, by variant name (:func:`reusable_rows`): those variants are neither
             trained nor scored here; their rows join the table in the file's order.
+        train: False: train nothing, score only the variants whose runs are finished (a report of an
+            ablation so far); the others are left out and listed in ``table.attrs["not_run"]``.
         verbose: Keras progress output while training (on Ray: in the workers' logs).
         workers: host threads preparing training batches.
         timing_repeats: timed inference batches per variant; their median gives ``ms_per_face``.
@@ -195,17 +198,22 @@ def run_ablation(
 
     Returns:
         One row per distinct variant, baseline first, in the file's order; columns :data:`COLUMNS`.
-        ``table.attrs["failed"]`` maps each variant that failed on Ray to its one-line reason.
+        ``table.attrs["failed"]`` maps each variant that failed on Ray to its one-line reason;
+        ``table.attrs["not_run"]`` lists the variants left out because ``train`` is False.
 
     Raises:
-        DataError: if a variant's dataset has no PublicTest faces (before that variant trains).
+        DataError: if a variant's dataset has no PublicTest faces (before that variant trains), or,
+            with ``train`` False, if the baseline has no finished run and no reused row.
         ClusterError: on Ray, if Ray is missing, the cluster cannot be joined, or the baseline failed
             (after the other variants finished: a re-run reuses them).
     """
     reuse = reuse or {}
     for name, row in reuse.items():
         print(f"{name}: scored earlier, row taken from {row['scored_in']}", flush=True)
-    variants = [variant for variant in ablation.distinct() if variant.name not in reuse]
+    not_run = untrained_variants(ablation, runs_dir, reuse, data_dir=data_dir) if not train else []
+    for name in not_run:
+        print(f"{name}: no finished run and no reused row; left out (not trained: train is off)", flush=True)
+    variants = [variant for variant in ablation.distinct() if variant.name not in reuse and variant.name not in not_run]
     if on_ray:
         rows, failed = run_ablation_on_ray(
             ablation,
@@ -236,7 +244,31 @@ def run_ablation(
     ordered = [rows[variant.name] for variant in ablation.distinct() if variant.name in rows]
     table = pd.DataFrame(ordered, columns=list(COLUMNS))
     table.attrs["failed"] = failed
+    table.attrs["not_run"] = not_run
     return table
+
+
+def untrained_variants(
+    ablation: Ablation,
+    runs_dir: str | os.PathLike[str],
+    reuse: dict[str, dict[str, Any]],
+    *,
+    data_dir: str | None = None,
+) -> list[str]:
+    """Names of the distinct variants with neither a finished run under ``runs_dir`` nor a row in ``reuse``.
+
+    Raises:
+        DataError: naming ``runs_dir``, if the baseline is one of them (a table without it compares nothing).
+    """
+    names = [
+        variant.name for variant in pending_variants(ablation, runs_dir, data_dir=data_dir) if variant.name not in reuse
+    ]
+    if ablation.baseline.name in names:
+        raise DataError(
+            f"{runs_dir}: the baseline ({ablation.baseline.name!r}) has no finished run here and no reused row; "
+            "train it first (ablate without --no-train)"
+        )
+    return names
 
 
 def this_device() -> str:
@@ -499,8 +531,8 @@ def save_table(table: pd.DataFrame, ablation: Ablation, output_dir: str | os.Pat
 
     The JSON (merged into a report's ``metrics.json`` under ``ablation``) holds the base file, the
     variants source and description, the common overrides, the column descriptions, one record
-    per row, the variants not trained because they equal another, and those that failed on Ray
-    (``table.attrs["failed"]``: variant -> reason).
+    per row, the variants not trained because they equal another, those that failed on Ray
+    (``table.attrs["failed"]``: variant -> reason) and those left out untrained (``table.attrs["not_run"]``).
     """
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
@@ -521,6 +553,7 @@ def save_table(table: pd.DataFrame, ablation: Ablation, output_dir: str | os.Pat
             "variants": table.to_dict(orient="records"),
             "not_trained": {variant.name: variant.same_as for variant in ablation.variants if variant.same_as},
             "failed": table.attrs.get("failed", {}),
+            "not_run": table.attrs.get("not_run", []),
         },
     )
     return csv_path, json_path

@@ -207,6 +207,7 @@ def run_ablation_report(
     overrides: dict[str, Any] | None = None,
     runs_dir: str | Path | None = None,
     reuse: list[str | Path] | None = None,
+    train: bool = True,
     workers: int = 1,
     on_ray: bool = False,
     ray_address: str | None = None,
@@ -225,6 +226,8 @@ def run_ablation_report(
             :data:`fer_lib.study.ablation.DEFAULT_RUNS_DIR`); finished runs there are reused.
         reuse: earlier reports' ``ablation.csv`` files whose rows stand in for variants not finished under
             ``runs_dir`` (:func:`fer_lib.study.ablation.reusable_rows`).
+        train: False: train nothing; the report holds the variants whose runs are finished or reused
+            (an ablation so far), and lists the others.
         workers: host threads preparing training batches.
         on_ray: train and score each variant as one Ray task (see :func:`fer_lib.study.ablation.run_ablation`).
         ray_address: with ``on_ray``, the Ray cluster to join; None: a local Ray.
@@ -235,12 +238,12 @@ def run_ablation_report(
         ParamsError: for an invalid variants or params file or override (before any folder is created).
         ClusterError: with ``on_ray``, if Ray is not installed (idem).
         DataError, ModelError: if the dataset or, for a variant still to train, the ImageNet weights
-            file is missing (idem).
+            file is missing, or with ``train`` False if the baseline has no finished run or reused row (idem).
         RunExistsError: if ``name`` is given and that folder exists.
         FerError, NotebookFailedError: as :func:`run_report`.
     """
     from fer_lib.model import resolve_weights
-    from fer_lib.study.ablation import DEFAULT_RUNS_DIR, pending_variants, reusable_rows
+    from fer_lib.study.ablation import DEFAULT_RUNS_DIR, pending_variants, reusable_rows, untrained_variants
     from fer_lib.study.cluster import import_ray
     from fer_lib.study.variants import load_variants
 
@@ -257,15 +260,17 @@ def run_ablation_report(
     runs_dir = Path(runs_dir).expanduser().resolve() if runs_dir else DEFAULT_RUNS_DIR
     reuse = [Path(table).expanduser().resolve() for table in reuse or []]
     reused = reusable_rows(ablation, reuse, runs_dir, data_dir=data_dir)  # a bad table fails here, not in the notebook
-    # a variant still to train needs the weights file
-    for variant in pending_variants(ablation, runs_dir, data_dir=data_dir):
-        if variant.name not in reused:
+    if not train:
+        untrained_variants(ablation, runs_dir, reused, data_dir=data_dir)  # the baseline must be there
+    for variant in pending_variants(ablation, runs_dir, data_dir=data_dir) if train else []:
+        if variant.name not in reused:  # a variant still to train needs the weights file
             resolve_weights(variant.params.model.weights, alpha=variant.params.model.alpha)
     parameters = {
         "variants_path": portable_path(variants_path),
         "data_dir": data_dir,
         "runs_dir": portable_path(runs_dir),
         "reuse": [portable_path(table) for table in reuse],
+        "train": train,
         "overrides": ablation.overrides,
         "workers": workers,
         "ray": on_ray,

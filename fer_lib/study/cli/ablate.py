@@ -57,6 +57,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "(same variant name and run-folder hash: the same recipe and data); repeatable",
     )
     parser.add_argument(
+        "--no-train",
+        dest="train",
+        action="store_false",
+        help="train nothing: report the variants whose runs are finished under --runs or reused (--reuse), "
+        "listing the others (an ablation so far; run again without it to train them)",
+    )
+    parser.add_argument(
         "--out", metavar="REPORTS_ROOT", default=None, help="folder that receives the report folder (default: reports/)"
     )
     parser.add_argument(
@@ -110,6 +117,7 @@ def handle(args: argparse.Namespace) -> int:
                 overrides=overrides,
                 runs_dir=args.runs,
                 reuse=args.reuse,
+                train=args.train,
                 workers=args.workers,
                 on_ray=args.ray,
                 ray_address=args.address,
