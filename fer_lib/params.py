@@ -195,6 +195,9 @@ class FacesParams:
     shipped model (trained on unaligned FER-2013 faces) alignment scored 54.0% on the 200 labelled
     photos against 56.5% for the box (a paired difference of 5 photos; reports/alignment/README.md)."""
     largest_only: bool = False
+    tta: TestTimeAugmentation = "none"
+    """Test-time augmentation of each photo's faces (the photo check, ``predict --tta``): ``none``,
+    ``flip`` (each face and its mirror, 2x the cost) or ``tencrop`` (10x). Video never uses it."""
     model: str = "shipped"
     """Classifier for photos and videos: ``shipped`` (models/fer_mobilenetv2.keras), ``run``
     (the model trained in this run) or a path to a .keras file."""

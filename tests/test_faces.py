@@ -217,6 +217,28 @@ def test_predict_command_text_output(
     assert "astronaut.jpg: 1 face (512x512)" in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("tta", ["flip", "tencrop"])
+def test_predict_command_averages_the_views_of_each_face_with_tta(
+    tmp_path: Path, tiny_model_path: Path, astronaut_bgr: np.ndarray, capsys: pytest.CaptureFixture[str], tta: str
+) -> None:
+    from fer_lib.params import FacesParams
+
+    cv2.imwrite(str(tmp_path / "astronaut.png"), astronaut_bgr)
+    faces_of = {}
+    for mode in ("none", tta):
+        assert main(["predict", str(tmp_path), "--model", str(tiny_model_path), "--json", "--tta", mode]) == 0
+        report = json.loads(capsys.readouterr().out)
+        assert report["tta"] == mode
+        faces_of[mode] = report["images"][0]["faces"][0]
+
+    box = faces_of[tta]["box"]
+    crop = faces.crop_faces(astronaut_bgr, np.array([[box[key] for key in "xywh"]]), margin=FacesParams().margin)
+    expected = load_classifier(tiny_model_path).predict_proba(crop, tta=tta)[0]
+    shown = [faces_of[tta]["probabilities"][name] for name in EMOTIONS]
+    np.testing.assert_allclose(shown, expected, atol=1e-4)  # the JSON rounds to 4 decimals
+    assert faces_of["none"]["box"] == box and faces_of["none"]["probabilities"] != faces_of[tta]["probabilities"]
+
+
 def test_predict_command_fails_when_no_image_can_be_read(
     tmp_path: Path, tiny_model_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

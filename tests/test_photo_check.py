@@ -120,3 +120,40 @@ def test_predict_scores_a_labelled_folder(
     assert report["detector"] == "haar" and report["labelled"]["photos"] == 2
     assert len(report["labelled"]["confusion"]) == NUM_CLASSES
     assert {record["label"] for record in report["images"]} == {"happy"}
+
+
+@pytest.mark.slow
+def test_notebook_4_scores_labelled_photos_with_and_without_tta_and_shows_saliency(tmp_path: Path) -> None:
+    """Notebook 4 alone (papermill, the shipped model) on a labelled folder: the labelled-photo branch
+    (scores, confusion matrix, mistakes sheet, saliency figure, the three TTA modes) runs and is recorded."""
+    import papermill
+    import yaml
+
+    from fer_lib.paths import NOTEBOOKS_DIR, PROJECT_ROOT
+
+    photos = tmp_path / "photos"
+    faces.write_image(photos / "happy" / "astronaut.png", cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR))
+    faces.write_image(
+        photos / "sad" / "astronaut_small.png", cv2.cvtColor(data.astronaut()[::2, ::2], cv2.COLOR_RGB2BGR)
+    )
+    faces.write_image(photos / "neutral" / "coffee.png", cv2.cvtColor(data.coffee(), cv2.COLOR_RGB2BGR))  # no face
+    params = tmp_path / "photos.yaml"
+    params.write_text(yaml.safe_dump({"name": "labelled", "faces": {"images": [str(photos)], "tta": "flip"}}))
+    report = tmp_path / "report"
+
+    papermill.execute_notebook(
+        NOTEBOOKS_DIR / "04_random_images.ipynb",
+        tmp_path / "04.ipynb",
+        parameters={"params_path": str(params), "output_dir": str(report)},
+        cwd=str(PROJECT_ROOT),
+        progress_bar=False,
+    )
+
+    record = json.loads((report / "metrics" / "photos.json").read_text())
+    assert record["tta"] == "flip" and record["labelled"]["photos"] == 3
+    assert list(record["labelled_by_tta"]) == ["none", "flip", "tencrop"]
+    assert all(scores["photos"] == 3 and scores["detected"] == 2 for scores in record["labelled_by_tta"].values())
+    assert record["labelled_by_tta"]["flip"] == record["labelled"]  # the main pass used faces.tta
+    assert (report / "figures" / "04_saliency.png").is_file() and (
+        report / "figures" / "04_photos_confusion.png"
+    ).is_file()

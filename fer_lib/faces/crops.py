@@ -23,6 +23,7 @@ from fer_lib.errors import MediaError
 from fer_lib.faces.detect import FaceDetector, detect_faces, to_grey
 from fer_lib.faces.files import read_image_reduced
 from fer_lib.labels import EMOTIONS, FACE_SIZE
+from fer_lib.params import TestTimeAugmentation
 
 EMOTION_COLOURS: dict[str, tuple[int, int, int]] = {
     "angry": (40, 40, 220),
@@ -143,10 +144,13 @@ def classify_boxes(
     *,
     margin: float = 0.1,
     eyes: np.ndarray | None = None,
+    tta: TestTimeAugmentation = "none",
 ) -> list[FaceResult]:
     """Crop (or, with ``eyes`` (K, 2, 2), align) the faces of boxes (K, 4) out of a BGR or grey image and
-    classify them in one model call (see :func:`crop_faces`)."""
-    return face_results(boxes, classifier.predict_proba(crop_faces(image, boxes, margin=margin, eyes=eyes)))
+    classify them in one model call per view (see :func:`crop_faces`; ``tta``: the views averaged,
+    :meth:`~fer_lib.classifiers.EmotionClassifier.predict_proba`)."""
+    crops = crop_faces(image, boxes, margin=margin, eyes=eyes)
+    return face_results(boxes, classifier.predict_proba(crops, tta=tta))
 
 
 def analyse_image(
@@ -156,12 +160,15 @@ def analyse_image(
     *,
     margin: float = 0.1,
     largest_only: bool = False,
+    tta: TestTimeAugmentation = "none",
 ) -> list[FaceResult]:
     """Detect, crop and classify every face of a BGR (H, W, 3) uint8 image.
 
     Args:
         margin: crop margin as a fraction of the box side (see :func:`crop_faces`).
         largest_only: keep only the face with the largest box.
+        tta: test-time augmentation of each face: ``none``, ``flip`` (2x the classifier's cost) or
+            ``tencrop`` (10x).
 
     Returns:
         One :class:`FaceResult` per face, in the detector's order (empty if there is no face).
@@ -170,7 +177,7 @@ def analyse_image(
     if largest_only and len(boxes):
         keep = int(np.argmax(boxes[:, 2] * boxes[:, 3]))
         boxes, eyes = boxes[keep : keep + 1], None if eyes is None else eyes[keep : keep + 1]
-    return classify_boxes(image_bgr, boxes, classifier, margin=margin, eyes=eyes)
+    return classify_boxes(image_bgr, boxes, classifier, margin=margin, eyes=eyes, tta=tta)
 
 
 @dataclass(frozen=True)
@@ -212,9 +219,10 @@ def analyse_photos(
     *,
     margin: float = 0.1,
     largest_only: bool = False,
+    tta: TestTimeAugmentation = "none",
     on_error: Callable[[MediaError], None] | None = None,
 ) -> Iterator[PhotoResult]:
-    """Read and analyse photos one at a time (see :func:`analyse_image`).
+    """Read and analyse photos one at a time (see :func:`analyse_image`, also for ``tta``).
 
     Args:
         paths: image files (use :func:`find_files` to expand folders).
@@ -232,7 +240,7 @@ def analyse_photos(
                 raise
             on_error(error)
             continue
-        faces = analyse_image(image, detector, classifier, margin=margin, largest_only=largest_only)
+        faces = analyse_image(image, detector, classifier, margin=margin, largest_only=largest_only, tta=tta)
         yield PhotoResult(path, image, faces, reduction)
 
 

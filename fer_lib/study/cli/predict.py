@@ -10,6 +10,7 @@ from typing import Any
 
 from fer_lib.errors import MediaError
 from fer_lib.labels import EMOTIONS
+from fer_lib.params import TTA_MODES
 from fer_lib.study.cli.common import add_detector_arguments, add_model_arguments, faces_params_from_args
 
 
@@ -34,6 +35,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="write copies with boxes and labels here (existing files are never overwritten)",
     )
     parser.add_argument("--largest", action="store_true", help="only the largest face of each image")
+    parser.add_argument(
+        "--tta",
+        choices=TTA_MODES,
+        default="none",
+        help="test-time augmentation of each face: none (default), flip (the face and its mirror averaged, "
+        "2x the time) or tencrop (five crops and their mirrors, 10x)",
+    )
     parser.set_defaults(handler=run)
 
 
@@ -59,7 +67,13 @@ def run(args: argparse.Namespace) -> int:
     labels = photo_labels(paths)
     found: dict[Path, list[Any]] = {}
     for photo in analyse_photos(
-        paths, make_detector(params), classifier, margin=params.margin, largest_only=args.largest, on_error=skip
+        paths,
+        make_detector(params),
+        classifier,
+        margin=params.margin,
+        largest_only=args.largest,
+        tta=args.tta,
+        on_error=skip,
     ):
         if photo.path in labels:
             found[photo.path] = photo.faces
@@ -83,6 +97,7 @@ def run(args: argparse.Namespace) -> int:
                 {
                     "model": str(args.model or "shipped"),
                     "detector": args.detector,
+                    "tta": args.tta,
                     "images": records,
                     "skipped": skipped,
                     **({"labelled": scores} if scores else {}),
