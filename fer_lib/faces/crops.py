@@ -25,6 +25,23 @@ from fer_lib.faces.files import read_image_reduced
 from fer_lib.labels import EMOTIONS, FACE_SIZE
 from fer_lib.params import TestTimeAugmentation
 
+__all__ = [
+    "EMOTION_COLOURS",
+    "FER_EYES",
+    "align_face",
+    "crop_faces",
+    "FaceResult",
+    "face_results",
+    "classify_boxes",
+    "analyse_image",
+    "PhotoResult",
+    "analyse_photos",
+    "photos_table",
+    "contact_sheet",
+    "annotate",
+]
+"""The public names, re-exported by :mod:`fer_lib.faces`."""
+
 EMOTION_COLOURS: dict[str, tuple[int, int, int]] = {
     "angry": (40, 40, 220),
     "disgust": (40, 140, 40),

@@ -22,6 +22,26 @@ from fer_lib.errors import ModelError
 from fer_lib.params import FacesParams
 from fer_lib.paths import DETECTOR_MODELS
 
+__all__ = [
+    "HAAR_CASCADE",
+    "FaceDetector",
+    "to_grey",
+    "HaarDetector",
+    "YuNetDetector",
+    "BlazeFaceModel",
+    "BLAZEFACE_MODELS",
+    "BLAZEFACE_KEYPOINTS",
+    "ssd_anchors",
+    "weighted_nms",
+    "BlazeFaceDetector",
+    "make_detector",
+    "describe_detector",
+    "box_iou",
+    "largest_box",
+    "detect_faces",
+]
+"""The public names, re-exported by :mod:`fer_lib.faces`."""
+
 HAAR_CASCADE: Path = Path(cv2.data.haarcascades) / "haarcascade_frontalface_default.xml"
 """OpenCV's frontal-face Haar cascade (Viola-Jones), the detector both reference papers use."""
 

@@ -17,6 +17,22 @@ from fer_lib.params import FacesParams
 from fer_lib.paths import PROJECT_ROOT
 from fer_lib.synthetic.photos import write_sample_photos
 
+__all__ = [
+    "MAX_MEGAPIXELS",
+    "find_files",
+    "COMPANION_FILES",
+    "project_path",
+    "given_paths",
+    "photo_paths",
+    "find_photos",
+    "read_image",
+    "read_image_reduced",
+    "MAX_DECODED_MB",
+    "unused_path",
+    "write_image",
+]
+"""The public names, re-exported by :mod:`fer_lib.faces`."""
+
 MAX_MEGAPIXELS: float = 50.0
 """Most pixels :func:`read_image_reduced` decodes: a larger JPEG is decoded at 1/2, 1/4 or 1/8 of its side
 (boxes are then scaled back to the file's pixels), a larger file of another format is refused unread."""
