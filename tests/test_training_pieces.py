@@ -6,6 +6,7 @@ run instead of training again, by test_papers."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import keras
@@ -15,7 +16,7 @@ from conftest import write_params
 
 from fer_lib.data import load_dataset
 from fer_lib.dataset import FaceDataset
-from fer_lib.params import Params, load_params
+from fer_lib.params import FacesParams, Params, load_params, with_overrides
 from fer_lib.paths import PROJECT_ROOT
 from fer_lib.recipe import fine_tune, make_loss
 from fer_lib.study.training_run import open_run, train, training_record
@@ -129,7 +130,9 @@ def test_mixup_batches_carry_blended_one_hot_targets_even_without_label_smoothin
 
 
 @pytest.mark.slow
-def test_open_run_builds_the_staged_model_that_train_fits_and_records_the_schedule(tmp_path: Path) -> None:
+def test_open_run_builds_the_staged_model_that_train_fits_and_records_the_schedule(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     params = staged_params(tmp_path)
     dataset = load_dataset(params)
     run = open_run(params, dataset, tmp_path / "opened")
@@ -150,8 +153,24 @@ def test_open_run_builds_the_staged_model_that_train_fits_and_records_the_schedu
     )
     assert training_record(result)["final_epoch"]["epoch"] == 3
 
+    capsys.readouterr()
     finished = open_run(params, dataset, tmp_path / "trained", reuse_finished=True)
     assert list(finished.epochs_to_do()) == [] and finished.finish().history.equals(result.history)
+    # only what training depends on is compared with the run's record, not e.g. the photo check's detector
+    open_run(
+        dataclasses.replace(params, name="other", faces=FacesParams(detector="haar")),
+        dataset,
+        tmp_path / "trained",
+        reuse_finished=True,
+    )
+    assert "WARNING" not in capsys.readouterr().out
+    open_run(
+        with_overrides(params, {"train.label_smoothing": 0.0}, "test"),
+        dataset,
+        tmp_path / "trained",
+        reuse_finished=True,
+    )
+    assert "was trained with other params than these: train.label_smoothing" in capsys.readouterr().out
 
 
 @pytest.mark.slow

@@ -271,9 +271,9 @@ def open_run(
     )
     layout = RunLayout(run_dir)
     if reuse_finished and is_finished(run_dir):
-        recorded = load_params(layout.params)
-        if recorded != params:
-            print(f"WARNING: {run_dir} was trained with other params than these")
+        differing = _training_differences(load_params(layout.params), params)
+        if differing:
+            print(f"WARNING: {run_dir} was trained with other params than these: {', '.join(differing)}")
         print(f"{run_dir} holds a finished run: loading it, not training again")
         return TrainingRun(
             params,
@@ -336,6 +336,22 @@ def averaged_epochs(params: Params) -> list[int]:
     if params.train.select != "average":
         return []
     return list(range(params.train.epochs - params.train.average_epochs + 1, params.train.epochs + 1))
+
+
+def _training_differences(recorded: Params, params: Params) -> list[str]:
+    """The dotted keys that training depends on (``seed``, ``data.source``, ``data.train_subset``, ``model.*``,
+    ``train.*``) whose values differ between a run's recorded params and ``params``; the other sections
+    (name, faces, evaluate, the data's location) do not change what was trained."""
+
+    def trained(values: Params) -> dict:
+        return {
+            key: value
+            for key, value in values.non_defaults().items()
+            if key in ("seed", "data.source", "data.train_subset") or key.startswith(("model.", "train."))
+        }
+
+    ours, theirs = trained(recorded), trained(params)
+    return sorted(key for key in ours.keys() | theirs.keys() if ours.get(key) != theirs.get(key))
 
 
 def _prepare_run_dir(run_dir: Path, params: Params) -> dict:
