@@ -158,6 +158,13 @@ def graph_mode() -> Iterator[None]:
     eager_keras_steps(True)
 
 
+@pytest.fixture
+def eager_kernels(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The notebook kernels and other subprocesses this test starts run Keras' steps eagerly
+    (:data:`EAGER_SUBPROCESS`): a tiny run's few steps cost less than tracing MobileNetV2's steps."""
+    monkeypatch.setenv("PYTHONPATH", EAGER_SUBPROCESS["PYTHONPATH"])
+
+
 @pytest.fixture(scope="session")
 def fer2013_dir() -> Path:
     """Path of the extracted ``fer2013/`` folder (train/, test/), extracted on first use.

@@ -61,6 +61,7 @@ def head(features, *, pooling, units, activation, dropout, seed):
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("eager_kernels")
 def test_an_edited_head_cell_is_the_head_the_notebook_trains(tmp_path: Path) -> None:
     notebook = json.loads(NOTEBOOK_2.read_text())
     (cell,) = (c for c in notebook["cells"] if "".join(c["source"]).startswith(MARK + "\ndef head("))
