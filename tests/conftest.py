@@ -235,20 +235,22 @@ def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> TrainResult:
 # --- scheduling --------------------------------------------------------------------------------------
 
 HEAVIEST_FIRST: tuple[str, ...] = (
-    "test_shipped_model.py",
-    "test_portable_report.py",
     "test_study.py",
-    "test_scale.py",
+    "test_portable_report.py",
     "test_training.py",
+    "test_scale.py",
+    "test_shipped_model.py",
     "test_ablation.py",
     "test_papers.py",
-    "test_bad_input.py",
     "test_training_pieces.py",
+    "test_recipe.py",
+    "test_photo_check.py",
     "test_reproduce.py",
+    "test_bad_input.py",
     "test_model.py",
 )
-"""The test files that take longest, heaviest first (10-130 s each on 2 idle cores; ``make test
-PYTEST_ARGS=--durations=0`` measures them). pytest-xdist hands whole files to its workers in
+"""The test files that take longest, heaviest first (20-220 s each on 2 idle cores of the slow machine of
+2026-12-04; ``make test PYTEST_ARGS=--durations=0`` measures them). pytest-xdist hands whole files to its workers in
 collection order (``--no-loadscope-reorder``: else it orders files by their number of tests), so
 these go out first and the quick files even out the two workers' ends."""
 
