@@ -210,7 +210,7 @@ def run_ablation(
     reuse = reuse or {}
     for name, row in reuse.items():
         print(f"{name}: scored earlier, row taken from {row['scored_in']}", flush=True)
-    not_run = untrained_variants(ablation, runs_dir, reuse, data_dir=data_dir) if not train else []
+    not_run = variants_left_out(ablation, runs_dir, reuse, data_dir=data_dir) if not train else []
     for name in not_run:
         print(f"{name}: no finished run and no reused row; left out (not trained: train is off)", flush=True)
     variants = [variant for variant in ablation.distinct() if variant.name not in reuse and variant.name not in not_run]
@@ -254,15 +254,25 @@ def untrained_variants(
     reuse: dict[str, dict[str, Any]],
     *,
     data_dir: str | None = None,
+) -> list[Variant]:
+    """The distinct variants with neither a finished run under ``runs_dir`` nor a row in ``reuse``: those an
+    ablation trains (:func:`pending_variants` less the reused ones)."""
+    return [variant for variant in pending_variants(ablation, runs_dir, data_dir=data_dir) if variant.name not in reuse]
+
+
+def variants_left_out(
+    ablation: Ablation,
+    runs_dir: str | os.PathLike[str],
+    reuse: dict[str, dict[str, Any]],
+    *,
+    data_dir: str | None = None,
 ) -> list[str]:
-    """Names of the distinct variants with neither a finished run under ``runs_dir`` nor a row in ``reuse``.
+    """Names of the :func:`untrained_variants`, which an ablation without training leaves out.
 
     Raises:
         DataError: naming ``runs_dir``, if the baseline is one of them (a table without it compares nothing).
     """
-    names = [
-        variant.name for variant in pending_variants(ablation, runs_dir, data_dir=data_dir) if variant.name not in reuse
-    ]
+    names = [variant.name for variant in untrained_variants(ablation, runs_dir, reuse, data_dir=data_dir)]
     if ablation.baseline.name in names:
         raise DataError(
             f"{runs_dir}: the baseline ({ablation.baseline.name!r}) has no finished run here and no reused row; "

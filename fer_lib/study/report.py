@@ -243,7 +243,7 @@ def run_ablation_report(
         FerError, NotebookFailedError: as :func:`run_report`.
     """
     from fer_lib.model import resolve_weights
-    from fer_lib.study.ablation import DEFAULT_RUNS_DIR, pending_variants, reusable_rows, untrained_variants
+    from fer_lib.study.ablation import DEFAULT_RUNS_DIR, reusable_rows, untrained_variants, variants_left_out
     from fer_lib.study.cluster import import_ray
     from fer_lib.study.variants import load_variants
 
@@ -260,11 +260,11 @@ def run_ablation_report(
     runs_dir = Path(runs_dir).expanduser().resolve() if runs_dir else DEFAULT_RUNS_DIR
     reuse = [Path(table).expanduser().resolve() for table in reuse or []]
     reused = reusable_rows(ablation, reuse, runs_dir, data_dir=data_dir)  # a bad table fails here, not in the notebook
-    if not train:
-        untrained_variants(ablation, runs_dir, reused, data_dir=data_dir)  # the baseline must be there
-    for variant in pending_variants(ablation, runs_dir, data_dir=data_dir) if train else []:
-        if variant.name not in reused:  # a variant still to train needs the weights file
+    if train:  # a variant still to train needs the weights file
+        for variant in untrained_variants(ablation, runs_dir, reused, data_dir=data_dir):
             resolve_weights(variant.params.model.weights, alpha=variant.params.model.alpha)
+    else:
+        variants_left_out(ablation, runs_dir, reused, data_dir=data_dir)  # the baseline must be there
     parameters = {
         "variants_path": portable_path(variants_path),
         "data_dir": data_dir,
