@@ -92,6 +92,9 @@ class ModelParams:
     ``train.warmup_epochs`` epochs, then everything."""
     bn_momentum: float | None = None
     """Override the backbone's BatchNorm momentum (Keras default 0.999); None keeps it."""
+    train_from_block: int = 0
+    """The first MobileNetV2 block (1-16) that trains once the backbone joins; the stem and the blocks before
+    it keep their starting weights (the Keras guide's ``fine_tune_at``). 0: the whole backbone trains."""
 
 
 @dataclass
@@ -543,6 +546,7 @@ def _check_ranges(params: Params, origin: str | Path) -> None:
         (train.head_learning_rate is None or train.head_learning_rate > 0, "train.head_learning_rate must be positive"),
         (train.weight_decay >= 0, "train.weight_decay must not be negative"),
         (train.warmup_epochs >= 0, "train.warmup_epochs must not be negative"),
+        (0 <= params.model.train_from_block <= 16, "model.train_from_block must be 0 (all) or a block 1-16"),
         (train.train_eval_subset is None or train.train_eval_subset >= 1, "train.train_eval_subset must be at least 1"),
         (augment.rotation_degrees >= 0, "train.augment.rotation_degrees must not be negative"),
         (0.0 <= augment.shift_fraction < 1.0, "train.augment.shift_fraction must be in [0, 1)"),

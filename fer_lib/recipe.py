@@ -92,9 +92,11 @@ def fine_tune(
     decay_steps: int,
     label_smoothing: float,
     soft_targets: bool,
+    train_from_block: int = 0,
     verbose="auto",
 ):
-    """Train run.model: the head alone for warmup_epochs (backbone frozen), then everything; returns run.finish()."""
+    """Train run.model: the head alone for warmup_epochs (backbone frozen), then the backbone from MobileNetV2's
+    block train_from_block on (0: all of it; the layers before stay frozen); returns run.finish()."""
     model, backbone = run.model, run.model.get_layer(BACKBONE_NAME)
     loss = make_loss(label_smoothing=label_smoothing, soft_targets=soft_targets)
     for epoch in run.epochs_to_do():
@@ -107,6 +109,10 @@ def fine_tune(
             )
         if epoch == warmup_epochs:  # stage 2: the backbone learns too
             backbone.trainable = True
+            if train_from_block:  # the Keras guide's fine_tune_at: the first blocks keep their ImageNet weights
+                first = [layer.name for layer in backbone.layers].index(f"block_{train_from_block}_expand")
+                for layer in backbone.layers[:first]:
+                    layer.trainable = False
             model.compile(
                 optimizer=make_optimizer(optimizer, learning_rate, weight_decay=weight_decay, decay_steps=decay_steps),
                 loss=loss,

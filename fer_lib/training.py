@@ -90,7 +90,8 @@ class FaceBatches(keras.utils.PyDataset):
 def model_options(model_params: ModelParams, *, seed: int) -> dict[str, Any]:
     """The keyword arguments of :func:`fer_lib.recipe.build_model` that ``model_params`` (``model:``) sets."""
     options = dataclasses.asdict(model_params)
-    options.pop("freeze")  # a training stage, not a layer: see fine_tune_options
+    for key in ("freeze", "train_from_block"):  # training stages, not layers: see fine_tune_options
+        options.pop(key)
     return {**options, "seed": seed}
 
 
@@ -119,6 +120,7 @@ def fine_tune_options(params: Params, *, steps_per_epoch: int) -> dict[str, Any]
         "decay_steps": (train.epochs - warmup) * steps_per_epoch if train.schedule == "cosine" else 0,
         "label_smoothing": train.label_smoothing,
         "soft_targets": uses_soft_targets(params),
+        "train_from_block": params.model.train_from_block,
     }
 
 
@@ -253,6 +255,13 @@ def recipe_table(params: Params) -> pd.DataFrame:
             "model.freeze",
             model.freeze + (f", warmup_epochs {train.warmup_epochs}" if model.freeze == "staged" else ""),
             FREEZE_MEANING[model.freeze],
+        ),
+        (
+            "model.train_from_block",
+            str(model.train_from_block or "all"),
+            f"the stem and blocks 0-{model.train_from_block - 1} stay frozen when the backbone trains"
+            if model.train_from_block
+            else "every backbone layer trains once the backbone joins",
         ),
         ("train.epochs", str(train.epochs), "passes over the Training faces"),
         ("train.batch_size", str(train.batch_size), "faces per optimizer step"),

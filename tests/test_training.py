@@ -156,3 +156,33 @@ def test_sigkill_mid_epoch_then_resume_matches_uninterrupted_run(straight_run: P
     assert manifest["threads"]["env"]["TF_NUM_INTRAOP_THREADS"] == "1"
     assert manifest["threads"]["tf_op_determinism"] is True
     assert manifest["command"].startswith("python -m fer_lib train --params ")
+
+
+@pytest.mark.slow
+def test_train_from_block_keeps_the_first_blocks_frozen_across_a_resume(tmp_path: Path) -> None:
+    """``model.train_from_block``: in the second stage the stem and the blocks before it keep their weights
+    (BatchNorm statistics included), the later blocks learn, and a run stopped and resumed keeps it so."""
+    from fer_lib.model import BACKBONE_NAME
+    from fer_lib.paths import RunLayout
+
+    recipe = {
+        **TINY_RUN,
+        "model": {**TINY_RUN["model"], "freeze": "staged", "train_from_block": 6},
+        "train": {**TINY_RUN["train"], "epochs": 3, "warmup_epochs": 1},
+    }
+    params = load_params(write_params(tmp_path / "p.yaml", recipe))
+    dataset, run = load_dataset(params), tmp_path / "run"
+    train(params, dataset, run, max_epochs=1, verbose=0)  # the head-only stage: the backbone as it started
+    start = load_model(RunLayout(run).checkpoint).get_layer(BACKBONE_NAME)
+    train(params, dataset, run, max_epochs=2, verbose=0)  # stopped after the first epoch of stage 2
+    final = train(params, dataset, run, verbose=0).model.get_layer(BACKBONE_NAME)  # resumed from its checkpoint
+    names = [layer.name for layer in final.layers]
+    first = names.index("block_6_expand")
+    unchanged = [
+        all(map(np.array_equal, layer.get_weights(), start.get_layer(layer.name).get_weights()))
+        for layer in final.layers
+        if layer.get_weights()
+    ]
+    trained_before = sum(bool(layer.get_weights()) for layer in final.layers[:first])
+    assert all(unchanged[:trained_before])  # stem and blocks 0-5: as they started
+    assert not any(unchanged[trained_before:])  # blocks 6-16 and the last 1x1 conv: trained
