@@ -37,7 +37,6 @@ __all__ = [
     "make_detector",
     "describe_detector",
     "box_iou",
-    "largest_box",
     "detect_faces",
 ]
 """The public names, re-exported by :mod:`fer_lib.faces`."""
@@ -313,8 +312,7 @@ class BlazeFaceDetector:
 
     def detect(self, image: np.ndarray) -> np.ndarray:
         """Return the faces in a BGR or grey uint8 image as int32 boxes (K, 4) ``x, y, w, h``, most confident first."""
-        boxes, _ = self.detect_with_scores(image)
-        return boxes
+        return self.detect_with_keypoints(image)[0]
 
     def detect_with_scores(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Return the int32 boxes (K, 4) ``x, y, w, h`` and their float confidences (K,), most confident first."""
@@ -324,17 +322,16 @@ class BlazeFaceDetector:
     def detect_with_keypoints(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Return the int32 boxes (K, 4) ``x, y, w, h``, their float keypoints (K, 6, 2) ``x, y`` in image
         pixels (:data:`BLAZEFACE_KEYPOINTS` order: the eyes first) and confidences (K,), most confident first."""
-        rows, scores = np.empty((0, 16)), np.empty(0)
-        for runner in self._runners:
+        for runner in self._runners:  # at least one: __init__ refuses an empty list
             rows, scores = weighted_nms(*runner.candidates(image), self.nms_threshold)
             valid = (rows[:, 2] > 0) & (rows[:, 3] > 0)
             rows, scores = rows[valid], scores[valid]
             boxes = _boxes_array(rows[:, :4], 1.0, image.shape)
             large = np.minimum(boxes[:, 2], boxes[:, 3]) >= self.min_size
-            rows, scores = rows[large], scores[large]
+            boxes, rows, scores = boxes[large], rows[large], scores[large]
             if len(rows):
                 break
-        return _boxes_array(rows[:, :4], 1.0, image.shape), rows[:, 4:].reshape(-1, 6, 2), scores
+        return boxes, rows[:, 4:].reshape(-1, 6, 2), scores
 
     def detect_eyes(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Return the int32 boxes (K, 4) and each face's eye centres (K, 2, 2): the subject's right eye (on the
@@ -452,13 +449,6 @@ def box_iou(boxes: np.ndarray, box: np.ndarray) -> np.ndarray:
     overlap_h = np.clip(np.minimum(boxes[:, 1] + boxes[:, 3], y + h) - np.maximum(boxes[:, 1], y), 0, None)
     intersection = overlap_w * overlap_h
     return intersection / (boxes[:, 2] * boxes[:, 3] + w * h - intersection)
-
-
-def largest_box(boxes: np.ndarray) -> np.ndarray:
-    """Return the box of largest area as (1, 4), or (0, 4) if there is none."""
-    if len(boxes) == 0:
-        return boxes.reshape(0, 4)
-    return boxes[[int(np.argmax(boxes[:, 2] * boxes[:, 3]))]]
 
 
 def detect_faces(detector: FaceDetector, image: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
