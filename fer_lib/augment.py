@@ -65,17 +65,7 @@ def cutmix(
 
     Face i gets the box of face j (j a random permutation of the batch) covering about ``1 - lam_i`` of
     its area, ``lam_i ~ Beta(alpha, alpha)``; its target and loss weight are mixed by the share of the
-    area actually kept (the box is clipped to the face).
-
-    Args:
-        faces: (B, 48, 48) float32 faces, 0-255.
-        targets: (B, 7) float32 one-hot (or smoothed) targets.
-        weights: (B,) per-face loss weights.
-        alpha: the Beta distribution's parameter (> 0).
-        rng: source of randomness.
-
-    Returns:
-        Mixed faces (B, 48, 48), targets (B, 7) and weights (B,), float32.
+    area actually kept (the box is clipped to the face). Arguments and returns as :func:`mixup`'s.
     """
     height, width = faces.shape[1:]
     partner = rng.permutation(len(faces))
@@ -176,15 +166,11 @@ def tta_views(faces: np.ndarray, tta: TestTimeAugmentation) -> Iterator[np.ndarr
     if tta == "tencrop":
         margin = FACE_SIZE - TENCROP_SIZE
         corners = [(0, 0), (0, margin), (margin, 0), (margin, margin), (margin // 2, margin // 2)]
-        crops = [_resized_crop(faces, top, left) for top, left in corners]
+        crops = [
+            np.array([_crop_resized(face, top, left, TENCROP_SIZE) for face in faces], np.float32).reshape(faces.shape)
+            for top, left in corners
+        ]
     for crop in crops:
         yield crop
         if tta != "none":
             yield crop[:, :, ::-1]
-
-
-def _resized_crop(faces: np.ndarray, top: int, left: int) -> np.ndarray:
-    """(N, 48, 48) float32: the ``TENCROP_SIZE`` square at (top, left) of each face, resized back to 48x48."""
-    return np.array([_crop_resized(face, top, left, TENCROP_SIZE) for face in faces], dtype=np.float32).reshape(
-        -1, FACE_SIZE, FACE_SIZE
-    )
