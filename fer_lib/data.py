@@ -66,18 +66,6 @@ _USAGE_PREFIXES = ", ".join(f"{split}_" for split in SPLITS)
 _INTEGER = re.compile(r"[+-]?[0-9]+")
 
 
-def canonical_order(usage: np.ndarray, labels: np.ndarray, tiebreak: np.ndarray) -> np.ndarray:
-    """Return indices (N,) that sort faces by split (canonical order), class index, then ``tiebreak``.
-
-    Args:
-        usage: str array (N,) of split names.
-        labels: int array (N,) of class indices.
-        tiebreak: array (N,) of ids or row numbers that makes the order total.
-    """
-    split_rank = pd.Categorical(usage, categories=SPLITS).codes
-    return np.lexsort((tiebreak, labels, split_rank))
-
-
 def decode_face(data: bytes) -> np.ndarray:
     """Decode one encoded image file (JPEG, PNG, ...) into a FER-2013 face.
 
@@ -372,10 +360,12 @@ def _ordered_dataset(
     tiebreak: list[str] | list[int],
     source: str,
 ) -> FaceDataset:
-    """Build a dataset from per-face lists (faces uint8 (48, 48) each), ordered by :func:`canonical_order`."""
+    """Build a dataset from per-face lists (faces uint8 (48, 48) each), ordered by split (canonical order),
+    class index, then ``tiebreak`` (ids or row numbers, which make the order total)."""
     stacked = np.stack(faces) if faces else np.zeros((0, FACE_SIZE, FACE_SIZE), dtype=np.uint8)
     labels_array, usage_array = np.array(labels, dtype=np.int64), np.array(usage, dtype=str)
-    order = canonical_order(usage_array, labels_array, np.array(tiebreak))
+    split_rank = pd.Categorical(usage_array, categories=SPLITS).codes
+    order = np.lexsort((np.array(tiebreak), labels_array, split_rank))
     return FaceDataset(stacked[order], labels_array[order], usage_array[order], np.array(ids, dtype=str)[order], source)
 
 
@@ -430,14 +420,8 @@ def _parse_pixels(text: str) -> np.ndarray:
     try:
         values = np.fromstring(text, dtype=np.int64, sep=" ")
     except (ValueError, DeprecationWarning):  # numpy < 2.3 warns where newer numpy raises
-        position, token = next(
-            (
-                (position, token)
-                for position, token in enumerate(text.split(), start=1)
-                if not _INTEGER.fullmatch(token)
-            ),
-            (1, text.strip()),
-        )
+        bad = ((number, token) for number, token in enumerate(text.split(), start=1) if not _INTEGER.fullmatch(token))
+        position, token = next(bad, (1, text.strip()))
         raise ValueError(f"non-numeric pixel value {token!r} (value {position})") from None
     if values.size != PIXELS_PER_FACE:
         raise ValueError(f"{values.size} pixel values; expected {PIXELS_PER_FACE} ({FACE_SIZE}x{FACE_SIZE})")
@@ -482,10 +466,8 @@ def _cache_file(cache_dir: Path, path: Path, on_error: OnError) -> Path:
         DataError: if ``path`` does not exist.
     """
     if path.is_dir():
-        content = "\n".join(
-            f"{name}\0{stat.st_size}\0{stat.st_mtime_ns}"
-            for name, stat in ((name, os.stat(os.path.join(path, name))) for name in _find_image_files(path))
-        )
+        stats = {name: os.stat(path / name) for name in _find_image_files(path)}
+        content = "\n".join(f"{name}\0{stat.st_size}\0{stat.st_mtime_ns}" for name, stat in stats.items())
     elif path.is_file():
         stat = path.stat()
         content = f"{stat.st_size}\0{stat.st_mtime_ns}"
