@@ -100,7 +100,7 @@ def audit_dataset(dataset: FaceDataset) -> dict[str, Any]:
         "synthetic": dataset.synthetic,
         "faces": len(dataset),
         "near_blank_std": NEAR_BLANK_STD,
-        "class_distribution": {split: _class_distribution(part.label.to_numpy()) for split, part in by_split.items()},
+        "class_distribution": {split: _class_distribution(dataset.split(split).class_counts()) for split in splits},
         "duplicates_within_splits": {split: _summarise(groups) for split, groups in groups_within.items()},
         "duplicates_across_splits": {
             "held_out_in_training": int(_in_training(table.hash.to_numpy(), dataset.usage).sum()),
@@ -205,15 +205,11 @@ def _in_training(hashes: np.ndarray, usage: np.ndarray) -> np.ndarray:
     return ~training & pd.Series(hashes).isin(hashes[training]).to_numpy()  # hash-based: np.isin sorts strings
 
 
-def _class_distribution(labels: np.ndarray) -> dict[str, Any]:
-    """Return ``total`` and per-emotion ``counts`` and ``percent`` (2 decimals) of labels (N,)."""
-    counts = np.bincount(labels, minlength=len(EMOTIONS))
-    percent = 100.0 * counts / max(int(counts.sum()), 1)
-    return {
-        "total": int(counts.sum()),
-        "counts": {emotion: int(count) for emotion, count in zip(EMOTIONS, counts, strict=True)},
-        "percent": {emotion: round(float(share), 2) for emotion, share in zip(EMOTIONS, percent, strict=True)},
-    }
+def _class_distribution(counts: dict[str, int]) -> dict[str, Any]:
+    """Return ``total``, the per-emotion ``counts`` and their ``percent`` (2 decimals) of a split's class counts."""
+    total = sum(counts.values())
+    percent = {emotion: round(100.0 * count / max(total, 1), 2) for emotion, count in counts.items()}
+    return {"total": total, "counts": counts, "percent": percent}
 
 
 def _duplicate_groups(table: pd.DataFrame) -> pd.DataFrame:
