@@ -98,8 +98,12 @@ class KerasClassifier(EmotionClassifier):
     """
 
     def __init__(self, model: keras.Model, *, source: str | os.PathLike[str] = "model") -> None:
+        import keras  # the model is a Keras model: Keras is imported already
+
         self.model = model
-        if not ends_in_softmax(model):
+        last = model.layers[-1]  # a model ending in a softmax (layer or activation) needs no probe
+        activation = getattr(last, "activation", None)
+        if not (isinstance(last, keras.layers.Softmax) or activation is keras.activations.softmax):
             check_probabilities(source, self._run(probe_faces()))
 
     def _run(self, inputs: np.ndarray) -> np.ndarray:
@@ -203,14 +207,6 @@ def load_classifier(path: str | os.PathLike[str] | None = None, *, num_threads: 
     from fer_lib.model import load_model  # Keras loads only when a Keras model is asked for
 
     return KerasClassifier(load_model(path), source=path)
-
-
-def ends_in_softmax(model: keras.Model) -> bool:
-    """True when the model's last layer is a softmax: a Softmax layer, or a layer with softmax activation."""
-    import keras  # the model is a Keras model: Keras is imported already
-
-    last = model.layers[-1]
-    return isinstance(last, keras.layers.Softmax) or getattr(last, "activation", None) is keras.activations.softmax
 
 
 def check_probabilities(path: str | os.PathLike[str], outputs: np.ndarray, *, tolerance: float = 0.03) -> None:
