@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import os
 import typing
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -72,18 +71,16 @@ def export_tflite(
         if representative_faces is None or len(representative_faces) == 0:
             raise ValueError(f"{quantize} quantization needs representative_faces to calibrate activation ranges")
         calibration = np.asarray(representative_faces[:calibration_faces], dtype=np.float32)[..., None]
-
-        def representative_dataset() -> Iterator[list[np.ndarray]]:
-            for face in calibration:
-                yield [face[None]]
-
         ops = tf.lite.OpsSet
         supported = (
             ops.TFLITE_BUILTINS_INT8
             if quantize == "int8"
             else ops.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8
         )
-        options |= {"representative_dataset": representative_dataset, "target_spec": {"supported_ops": [supported]}}
+        options |= {
+            "representative_dataset": lambda: ([face[None]] for face in calibration),  # one face per batch
+            "target_spec": {"supported_ops": [supported]},
+        }
     path.parent.mkdir(parents=True, exist_ok=True)
     model.export(str(path), format="litert", verbose=False, **options)
     return path
