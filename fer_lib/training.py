@@ -25,7 +25,7 @@ from typing import Any
 import keras
 import numpy as np
 import pandas as pd
-from sklearn.utils.class_weight import compute_class_weight
+from sklearn.utils.class_weight import compute_sample_weight
 
 from fer_lib.augment import cutmix, mixup
 from fer_lib.data import stratified_subset
@@ -155,11 +155,7 @@ def sample_weights(params: Params, labels: np.ndarray) -> np.ndarray:
     """Per-face loss weights (N,): ones, or sklearn's 'balanced' class weights."""
     if params.train.class_weight == "none":
         return np.ones(len(labels), dtype=np.float32)
-    classes = np.unique(labels)
-    weights = compute_class_weight("balanced", classes=classes, y=labels)
-    lookup = np.ones(NUM_CLASSES, dtype=np.float32)
-    lookup[classes] = weights
-    return lookup[labels]
+    return compute_sample_weight("balanced", labels).astype(np.float32)
 
 
 def wall_time(history: pd.DataFrame) -> dict[str, float]:
@@ -222,17 +218,8 @@ def recipe_table(params: Params) -> pd.DataFrame:
         if on
     ]
     optimizer = train.optimizer + (f", weight decay {train.weight_decay:g}" if train.optimizer == "adamw" else "")
-    head_rate = (
-        [
-            (
-                "train.head_learning_rate",
-                f"{train.head_learning_rate or train.learning_rate:g}",
-                "the step size while only the head trains",
-            )
-        ]
-        if model.freeze == "staged"
-        else []
-    )
+    staged = model.freeze == "staged"
+    head_rate = f"{train.head_learning_rate or train.learning_rate:g}"  # the head-only stage's, in a staged run
     rows = [
         (
             "model.input_size",
@@ -253,7 +240,7 @@ def recipe_table(params: Params) -> pd.DataFrame:
         ),
         (
             "model.freeze",
-            model.freeze + (f", warmup_epochs {train.warmup_epochs}" if model.freeze == "staged" else ""),
+            model.freeze + (f", warmup_epochs {train.warmup_epochs}" if staged else ""),
             FREEZE_MEANING[model.freeze],
         ),
         (
@@ -267,7 +254,7 @@ def recipe_table(params: Params) -> pd.DataFrame:
         ("train.batch_size", str(train.batch_size), "faces per optimizer step"),
         ("train.optimizer", optimizer, "the update rule (sgd: Nesterov momentum 0.9)"),
         ("train.learning_rate", f"{train.learning_rate:g}", "the (peak) step size while the backbone trains"),
-        *head_rate,
+        *([("train.head_learning_rate", head_rate, "the step size while only the head trains")] if staged else []),
         ("train.schedule", train.schedule, SCHEDULE_MEANING[train.schedule]),
         (
             "loss",
@@ -371,18 +358,13 @@ def last_epoch_table(history: pd.DataFrame) -> pd.DataFrame:
         column: float(last[column]) if column in last and pd.notna(last[column]) else np.nan
         for column in ("fit_accuracy", "fit_loss", "train_accuracy", "train_loss", "val_accuracy", "val_loss")
     }
+    fit, train, val = (value[f"{kind}_accuracy"] for kind in ("fit", "train", "val"))
     rows = {
-        "Training, fit-time (training mode)": (100 * value["fit_accuracy"], value["fit_loss"]),
-        "Training, inference mode": (100 * value["train_accuracy"], value["train_loss"]),
-        "PublicTest, inference mode": (100 * value["val_accuracy"], value["val_loss"]),
-        "gap: Training fit-time - inference mode (points)": (
-            100 * (value["fit_accuracy"] - value["train_accuracy"]),
-            np.nan,
-        ),
-        "gap: Training - PublicTest, inference mode (points)": (
-            100 * (value["train_accuracy"] - value["val_accuracy"]),
-            np.nan,
-        ),
+        "Training, fit-time (training mode)": (100 * fit, value["fit_loss"]),
+        "Training, inference mode": (100 * train, value["train_loss"]),
+        "PublicTest, inference mode": (100 * val, value["val_loss"]),
+        "gap: Training fit-time - inference mode (points)": (100 * (fit - train), np.nan),
+        "gap: Training - PublicTest, inference mode (points)": (100 * (train - val), np.nan),
     }
     return pd.DataFrame.from_dict(rows, orient="index", columns=["accuracy (%)", "loss"]).rename_axis(
         f"last epoch ({int(last['epoch'])})"
