@@ -139,16 +139,26 @@ def load_backbone_weights(backbone: keras.Model, weights: str, *, alpha: float =
     ``backbone`` is a freshly built ``keras.applications.MobileNetV2(..., weights=None)``. Its weights
     come from :func:`resolve_weights`: an ImageNet ``.h5`` file (what ``weights=path`` would load), the
     backbone of a ``.keras`` model of this project (``shipped``), whatever input size that model was
-    trained at, or nothing (``none``: the random initialisation stays).
+    trained at (MobileNetV2's weights do not depend on it; only ``model.alpha`` must match), or nothing
+    (``none``: the random initialisation stays).
 
     Raises:
-        ModelError: if the weights cannot be found, downloaded or loaded.
+        ModelError: if the weights cannot be found, downloaded or loaded, or a ``.keras`` model has no
+            nested backbone or one that differs.
     """
     source = resolve_weights(weights, alpha=alpha)
     if source is None:
         return
-    if source.suffix == ".keras":
-        copy_backbone_weights(source, backbone)
+    if source.suffix == ".keras":  # its nested backbone's weights, BatchNorm statistics included
+        model = load_model(source)
+        try:
+            model_weights = model.get_layer(BACKBONE_NAME).get_weights()
+        except ValueError:
+            raise ModelError(f"{source}: has no nested '{BACKBONE_NAME}' layer to start from") from None
+        try:
+            backbone.set_weights(model_weights)
+        except ValueError:
+            raise ModelError(f"{source}: its backbone does not match MobileNetV2 with this model.alpha") from None
         return
     try:
         backbone.load_weights(str(source))
@@ -159,27 +169,6 @@ def load_backbone_weights(backbone: keras.Model, weights: str, *, alpha: float =
             "point model.weights or env FER_WEIGHTS at a local mobilenet_v2_1.0_224_imagenet_no_top.h5 "
             "(see README), or use model.weights: shipped or none"
         ) from None
-
-
-def copy_backbone_weights(model_path: Path, backbone: keras.Model) -> None:
-    """Set ``backbone``'s weights (BatchNorm statistics included) to those of the nested
-    ``backbone`` layer of the ``.keras`` model at ``model_path``.
-
-    MobileNetV2's weights do not depend on the input size, so the source model may have been
-    trained at any ``model.input_size``; only ``model.alpha`` must match.
-
-    Raises:
-        ModelError: naming the file, if it is not a model of this project or its backbone differs.
-    """
-    source = load_model(model_path)
-    try:
-        weights = source.get_layer(BACKBONE_NAME).get_weights()
-    except ValueError:
-        raise ModelError(f"{model_path}: has no nested '{BACKBONE_NAME}' layer to start from") from None
-    try:
-        backbone.set_weights(weights)
-    except ValueError:
-        raise ModelError(f"{model_path}: its backbone does not match MobileNetV2 with this model.alpha") from None
 
 
 def parameter_counts(model: keras.Model) -> dict[str, int]:
