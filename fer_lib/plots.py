@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -61,6 +60,8 @@ def plot_class_distribution(counts_by_split: dict[str, dict[str, int]]) -> Figur
         [(split, emotion, counts.get(emotion, 0)) for split, counts in counts_by_split.items() for emotion in EMOTIONS],
         columns=["split", "emotion", "faces"],
     )
+    splits = [split for split in SPLITS if split in counts_by_split]  # canonical order, unknown splits last
+    splits += [split for split in counts_by_split if split not in SPLITS]
     figure = Figure(figsize=(9, 4), layout="constrained")
     axes = figure.subplots()
     sns.barplot(
@@ -69,7 +70,7 @@ def plot_class_distribution(counts_by_split: dict[str, dict[str, int]]) -> Figur
         y="faces",
         hue="split",
         order=list(EMOTIONS),
-        hue_order=_split_order(counts_by_split),
+        hue_order=splits,
         ax=axes,
     )
     for bars in axes.containers:
@@ -157,17 +158,6 @@ def plot_training_curves(history: pd.DataFrame, *, title: str | None = None) -> 
     return figure
 
 
-def normalize_rows(confusion: np.ndarray) -> np.ndarray:
-    """Divide each row of a confusion matrix by its sum (rows of zeros stay zero).
-
-    Returns:
-        float array of the same shape; entry (i, j) is the fraction of class-i faces predicted j.
-    """
-    confusion = np.asarray(confusion, dtype=np.float64)
-    totals = confusion.sum(axis=1, keepdims=True)
-    return np.divide(confusion, totals, out=np.zeros_like(confusion), where=totals > 0)
-
-
 def plot_confusion_matrix(confusion: np.ndarray, normalize: bool, title: str) -> Figure:
     """Heatmap of a (7, 7) confusion matrix: rows true emotion, columns predicted emotion.
 
@@ -179,7 +169,10 @@ def plot_confusion_matrix(confusion: np.ndarray, normalize: bool, title: str) ->
     confusion = np.asarray(confusion)
     if confusion.shape != (NUM_CLASSES, NUM_CLASSES):
         raise ValueError(f"confusion matrix must be {NUM_CLASSES}x{NUM_CLASSES}, got {confusion.shape}")
-    values = normalize_rows(confusion) if normalize else confusion
+    values = confusion
+    if normalize:  # row fractions: (i, j) is the share of class-i faces predicted j; a row of zeros stays zero
+        totals = confusion.sum(axis=1, keepdims=True)
+        values = np.divide(confusion, totals, out=np.zeros(confusion.shape), where=totals > 0)
     figure = Figure(figsize=(6.5, 5.5), layout="constrained")
     axes = figure.subplots()
     sns.heatmap(
@@ -334,12 +327,6 @@ def plot_accuracy_vs_cost(table: pd.DataFrame) -> Figure:
     )
     axes.grid(alpha=0.3)
     return figure
-
-
-def _split_order(splits: Iterable[str]) -> list[str]:
-    """The split names in ``splits`` in canonical order, unknown names last."""
-    names = list(splits)
-    return [split for split in SPLITS if split in names] + [split for split in names if split not in SPLITS]
 
 
 def _dataset_title(dataset: FaceDataset, what: str) -> str:
