@@ -1,4 +1,4 @@
-"""Every figure of the study, one function each (matplotlib + seaborn).
+"""Every figure of the study, one function each (matplotlib + seaborn); notebook 4 draws its saliency overlay itself.
 
 Each ``plot_*`` function returns a :class:`matplotlib.figure.Figure` made without pyplot, so
 nothing is shown or kept alive behind the caller's back. A notebook (after ``%matplotlib
@@ -381,26 +381,4 @@ def plot_learning_rate(curve: pd.DataFrame, *, history: pd.DataFrame | None = No
     axes.set(xlabel="epochs elapsed", ylabel="learning rate", title=title or "Learning rate per optimizer step")
     axes.set_ylim(bottom=0)
     axes.legend()
-    return figure
-
-
-def plot_saliency(faces: np.ndarray, maps: np.ndarray, captions: list[str], *, columns: int = 4) -> Figure:
-    """Faces with their saliency maps laid over them (:func:`fer_lib.evaluation.occlusion_saliency`).
-
-    Args:
-        faces: (N, 48, 48) grey faces, 0-255.
-        maps: (N, 48, 48) saliency, red where a region supports the class, blue where it speaks against
-            it; one colour scale per face (symmetric about 0).
-        captions: one title per face.
-    """
-    rows = max(1, math.ceil(len(faces) / columns))
-    figure = Figure(figsize=(2.4 * columns, 2.6 * rows), layout="constrained")
-    axes = np.atleast_1d(figure.subplots(rows, columns)).ravel()
-    for axis, face, saliency, caption in zip(axes, faces, maps, captions, strict=False):
-        limit = float(np.abs(saliency).max()) or 1.0
-        axis.imshow(face, cmap="gray", vmin=0, vmax=255)
-        axis.imshow(saliency, cmap="coolwarm", vmin=-limit, vmax=limit, alpha=0.5)
-        axis.set_title(caption, fontsize=8)
-    for axis in axes:
-        axis.set_axis_off()
     return figure
