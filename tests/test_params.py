@@ -169,6 +169,8 @@ AVERAGE_EPOCHS_RANGE = (
         ({"train.learning_rate": float("nan")}, "train.learning_rate must be positive"),
         ({"train.head_learning_rate": -1}, "train.head_learning_rate must be positive"),
         ({"train.weight_decay": -0.1}, "train.weight_decay must not be negative"),
+        ({"model.train_from_block": 17}, "model.train_from_block must be 0 (all) or a block 1-16"),
+        ({"model.train_from_block": -1}, "model.train_from_block must be 0 (all) or a block 1-16"),
         ({"train.label_smoothing": 1.0}, "train.label_smoothing must be in [0, 1)"),
         ({"train.train_eval_subset": 0}, "train.train_eval_subset must be at least 1"),
         ({"train.augment.shift_fraction": 1.5}, "train.augment.shift_fraction must be in [0, 1)"),
