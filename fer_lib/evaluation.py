@@ -14,7 +14,6 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import accuracy_score, classification_report, confusion_matrix, f1_score, log_loss
 
-from fer_lib.audit import drop_cross_split_duplicates
 from fer_lib.classifiers import BATCH_SIZE, EmotionClassifier, KerasClassifier
 from fer_lib.dataset import FaceDataset
 from fer_lib.labels import EMOTIONS, FACE_SIZE, NUM_CLASSES
@@ -107,19 +106,13 @@ def summary(results: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
     }
 
 
-def evaluate_without_leaks(
-    model: keras.Model, dataset: FaceDataset, *, tta: TestTimeAugmentation = "none", splits: list[str] | None = None
-) -> dict[str, dict[str, Any]]:
-    """:func:`summary` of ``splits`` (held-out ones) scored without the faces whose pixels also occur in
-    Training (:func:`fer_lib.audit.drop_cross_split_duplicates`), in inference mode."""
-    return summary(evaluate_splits(model, drop_cross_split_duplicates(dataset), tta=tta, splits=splits))
-
-
 def leakage_table(
     scores: dict[str, dict[str, Any]], deduplicated: dict[str, dict[str, Any]], tta: TestTimeAugmentation
 ) -> pd.DataFrame:
     """Accuracy per held-out split with all faces and without the faces leaked from Training, and how
-    many faces were dropped (``scores`` from :func:`summary`, ``deduplicated`` from :func:`evaluate_without_leaks`)."""
+    many faces were dropped (``scores`` and ``deduplicated`` from :func:`summary`, the second scored on the
+    dataset without the faces whose pixels also occur in Training:
+    :func:`fer_lib.audit.drop_cross_split_duplicates`)."""
     return pd.DataFrame(
         {
             "all faces": {split: scores[split]["accuracy"] for split in deduplicated},

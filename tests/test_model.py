@@ -20,10 +20,10 @@ from fer_lib.model import (
     load_model,
     parameter_counts,
     recalibrate_batchnorm,
-    resolve_weights,
 )
 from fer_lib.params import ModelParams
 from fer_lib.training import new_model
+from fer_lib.weights import resolve_weights
 
 SMALL = {"input_size": 32, "weights": "none"}
 
@@ -224,7 +224,7 @@ def test_a_keras_model_without_a_backbone_cannot_be_started_from(tiny_model_path
 def no_shared_weights(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """No FER_WEIGHTS, no ../shared file, an empty Keras cache and no network; returns the cache's models/."""
     monkeypatch.delenv("FER_WEIGHTS", raising=False)
-    monkeypatch.setattr("fer_lib.model.DEFAULT_WEIGHTS", tmp_path / "shared" / "weights" / "missing.h5")
+    monkeypatch.setattr("fer_lib.weights.DEFAULT_WEIGHTS", tmp_path / "shared" / "weights" / "missing.h5")
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
     for variable in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY"):
         monkeypatch.setenv(variable, "http://127.0.0.1:9")  # the discard port: any download fails at once
@@ -245,14 +245,14 @@ def test_default_weights_fall_back_to_keras_cache(no_shared_weights: Path) -> No
 def test_default_weights_offline_and_nowhere_says_what_to_do(
     no_shared_weights: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from fer_lib import model as model_module
+    from fer_lib import weights as weights_module
 
     with pytest.raises(ModelError) as raised:
         resolve_weights("default")
 
     message = str(raised.value)
     assert message.startswith(
-        f"{model_module.DEFAULT_WEIGHTS}: ImageNet MobileNetV2 weights file not found, "
+        f"{weights_module.DEFAULT_WEIGHTS}: ImageNet MobileNetV2 weights file not found, "
         f"nor in Keras' cache ({no_shared_weights}"
     )
     assert "downloading them failed" in message and "\n" not in message

@@ -242,10 +242,10 @@ def run_ablation_report(
         RunExistsError: if ``name`` is given and that folder exists.
         FerError, NotebookFailedError: as :func:`run_report`.
     """
-    from fer_lib.model import resolve_weights
     from fer_lib.study.ablation import DEFAULT_RUNS_DIR, reusable_rows, untrained_variants, variants_left_out
     from fer_lib.study.cluster import import_ray
     from fer_lib.study.variants import load_variants
+    from fer_lib.weights import resolve_weights
 
     if on_ray:
         import_ray("ablate --ray")

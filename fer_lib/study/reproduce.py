@@ -161,9 +161,9 @@ def reproduce_report(
         The recorded training, the new history and the new run folder.
     """
     from fer_lib.data import load_dataset
-    from fer_lib.model import resolve_weights
     from fer_lib.study.runs import new_run_dir
     from fer_lib.study.training_run import train
+    from fer_lib.weights import resolve_weights
 
     recorded = load_recorded_training(report_dir)
     location = data_location(recorded, data_dir)

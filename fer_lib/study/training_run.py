@@ -52,7 +52,7 @@ from fer_lib.classifiers import KerasClassifier
 from fer_lib.dataset import FaceDataset
 from fer_lib.errors import ModelError, RunExistsError, partial_file
 from fer_lib.labels import NUM_CLASSES
-from fer_lib.model import load_model, recalibrate_batchnorm, resolve_weights
+from fer_lib.model import load_model, recalibrate_batchnorm
 from fer_lib.params import AugmentParams, Params, load_params, params_from_dict
 from fer_lib.paths import HISTORY_COLUMNS, ReportLayout, RunLayout
 from fer_lib.recipe import augment_batch, fine_tune
@@ -67,6 +67,7 @@ from fer_lib.training import (
     uses_soft_targets,
     wall_time,
 )
+from fer_lib.weights import resolve_weights
 
 
 @dataclass

@@ -52,10 +52,10 @@ def run(args: argparse.Namespace) -> int:
     weights file) is checked before a run folder is created, so a failed start leaves nothing behind.
     """
     from fer_lib.data import load_dataset
-    from fer_lib.model import resolve_weights
     from fer_lib.paths import PROJECT_ROOT, RunLayout
     from fer_lib.study.runs import new_run_dir
     from fer_lib.study.training_run import train
+    from fer_lib.weights import resolve_weights
 
     params = args.loaded_params
     if not (args.out and RunLayout(args.out).state.is_file()):  # a resumed run starts from its checkpoint
