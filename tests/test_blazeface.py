@@ -82,6 +82,15 @@ def test_close_up_and_small_face_are_both_found(detector: faces.BlazeFaceDetecto
     assert abs(box[0] + box[2] / 2 - 525) < 25 and abs(box[1] + box[3] / 2 - 215) < 25
 
 
+def test_a_face_cropped_tighter_than_its_outline_is_found_on_a_padded_second_try(astronaut_bgr: np.ndarray) -> None:
+    tight = cv2.resize(astronaut_bgr[95:165, 190:260], (300, 300))  # brows to chin: no margin around the face
+    assert len(faces.BlazeFaceDetector(pad_fraction=0).detect(tight)) == 0
+    boxes, keypoints, _ = faces.BlazeFaceDetector().detect_with_keypoints(tight)
+    assert boxes.tolist() == [[0, 0, 300, 300]]  # clipped to the image
+    right_eye, left_eye = keypoints[0, :2]  # back in the image's pixels: the eyes in its upper half
+    assert 0 < right_eye[0] < 150 < left_eye[0] < 300 and 0 < right_eye[1] < 150 and 0 < left_eye[1] < 150
+
+
 def test_six_faces_in_a_group(detector: faces.BlazeFaceDetector, astronaut_bgr: np.ndarray) -> None:
     portrait = cv2.resize(astronaut_bgr[20:300, 90:370], (200, 200), interpolation=cv2.INTER_AREA)
     group = np.full((560, 760, 3), 120, np.uint8)
@@ -98,7 +107,7 @@ def test_a_missing_model_file_is_a_model_error(monkeypatch: pytest.MonkeyPatch, 
 
 
 @pytest.mark.skipif(not SHARED_PHOTOS.is_dir(), reason="needs ../shared/photos")
-def test_one_face_in_nearly_every_shared_photo(detector: faces.BlazeFaceDetector) -> None:
+def test_one_face_in_every_shared_photo(detector: faces.BlazeFaceDetector) -> None:
     photos = faces.find_photos([SHARED_PHOTOS])
     counts = np.array([len(detector.detect(faces.read_image(path))) for path in photos])
-    assert len(photos) >= 100 and np.mean(counts == 1) >= 0.97 and counts.max() <= 1
+    assert len(photos) >= 100 and (counts == 1).all()  # two tight crops only on the padded second try
