@@ -83,7 +83,9 @@ def test_the_default_study_runs_from_the_clone_alone(tmp_path: Path) -> None:
         assert f"{name}.html" in index
     assert "SYNTHETIC" in index
     metrics = json.loads((run_dir / "metrics.json").read_text())
-    assert set(metrics) == {"data", "training", "evaluation", "photos", "video"}
+    assert set(metrics) == {"data", "training", "evaluation", "tta", "photos", "video"}
+    assert set(metrics["tta"]) == {"none", "flip", "tencrop"}  # notebook 3 scores the held-out splits each way
+    assert set(metrics["tta"]["tencrop"]) == {"PublicTest", "PrivateTest"}
     assert metrics["evaluation"]["mode"] == "inference"
     assert set(metrics["evaluation"]["splits"]) == {"Training", "PublicTest", "PrivateTest"}
     assert metrics["video"]["frames"] > 0
