@@ -119,6 +119,10 @@ def main() -> None:
             "BlazeFace every frame": (BlazeFaceDetector(), 1),
             "BlazeFace every 2nd frame": (BlazeFaceDetector(), 2),
             "BlazeFace every 2nd frame, aligned": (BlazeFaceDetector(align=True), 2),
+            "BlazeFace short range first, every 2nd frame, aligned": (
+                BlazeFaceDetector(models=("short", "full"), align=True),
+                2,
+            ),
             "BlazeFace every 3rd frame": (BlazeFaceDetector(), 3),
         }
         fps: dict[str, list[float]] = {name: [] for name in detectors}
