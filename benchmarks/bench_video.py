@@ -28,6 +28,7 @@ import cv2
 import numpy as np
 import pandas as pd
 
+from fer_lib.classifiers import EmotionClassifier
 from fer_lib.export import load_fast_classifier
 from fer_lib.faces import BlazeFaceDetector, FaceDetector, HaarDetector, box_iou
 from fer_lib.paths import PROJECT_ROOT
@@ -114,23 +115,30 @@ def main() -> None:
             f"{getattr(classifier, 'path', model)}; CPU cores: {os.cpu_count()} "
             f"(1-minute load average {os.getloadavg()[0]:.1f})\n"
         )
-        detectors: dict[str, tuple[FaceDetector, int]] = {
-            "Haar every frame": (HaarDetector(), 1),
-            "BlazeFace every frame": (BlazeFaceDetector(), 1),
-            "BlazeFace every 2nd frame": (BlazeFaceDetector(), 2),
-            "BlazeFace every 2nd frame, aligned": (BlazeFaceDetector(align=True), 2),
+        two_threads = load_fast_classifier(model, num_threads=2)
+        configurations: dict[str, tuple[FaceDetector, int, EmotionClassifier]] = {  # detector, interval, classifier
+            "Haar every frame": (HaarDetector(), 1, classifier),
+            "BlazeFace every frame": (BlazeFaceDetector(), 1, classifier),
+            "BlazeFace every 2nd frame": (BlazeFaceDetector(), 2, classifier),
+            "BlazeFace every 2nd frame, aligned": (BlazeFaceDetector(align=True), 2, classifier),
             "BlazeFace short range first, every 2nd frame, aligned": (
                 BlazeFaceDetector(models=("short", "full"), align=True),
                 2,
+                classifier,
             ),
-            "BlazeFace every 3rd frame": (BlazeFaceDetector(), 3),
+            "BlazeFace every 2nd frame, aligned, 2 threads": (
+                BlazeFaceDetector(align=True, num_threads=2),
+                2,
+                two_threads,
+            ),
+            "BlazeFace every 3rd frame": (BlazeFaceDetector(), 3, classifier),
         }
-        fps: dict[str, list[float]] = {name: [] for name in detectors}
+        fps: dict[str, list[float]] = {name: [] for name in configurations}
         tables: dict[str, pd.DataFrame] = {}
         for _ in range(args.rounds):
-            for name, (detector, every) in detectors.items():
+            for name, (detector, every, runner) in configurations.items():
                 table = process_video(
-                    clip, detector, classifier, out_csv=folder / "frames.csv", detect_every=every, progress=False
+                    clip, detector, runner, out_csv=folder / "frames.csv", detect_every=every, progress=False
                 )
                 fps[name].append(table.attrs["achieved_fps"])
                 tables[name] = table
@@ -157,7 +165,7 @@ def main() -> None:
                 table = process_video(square, BlazeFaceDetector(), classifier, detect_every=every, progress=False)
                 rows.append({"clip": source.name, "detect every": every, **box_agreement(table, every_frame)})
             square.unlink()
-        print(pd.DataFrame(rows).set_index(["clip", "detect every"]).round(3).to_string())
+        print(pd.DataFrame(rows).set_index(["clip", "detect every"]).round(3).to_string() if rows else "(no clips)")
 
         command = [
             sys.executable,
