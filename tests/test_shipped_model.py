@@ -31,7 +31,7 @@ def publictest(fer2013_dir: Path) -> FaceDataset:
 @pytest.fixture(scope="module")
 def keras_probabilities(publictest: FaceDataset) -> np.ndarray:
     """(3589, 7) probabilities of the shipped Keras model on PublicTest, inference mode, no TTA."""
-    eager_keras_steps(False)  # traced: 3,589 faces at 96 px
+    eager_keras_steps(False)  # traced: 3,589 faces at 128 px
     try:
         return KerasClassifier(load_model(SHIPPED_MODEL)).predict_proba(publictest.faces)
     finally:
@@ -71,7 +71,7 @@ def test_publictest_accuracy_is_what_the_readme_claims(
 ) -> None:
     assert len(publictest) == 3589
     accuracy = accuracy_score(publictest.labels, keras_probabilities.argmax(axis=1))
-    assert accuracy == pytest.approx(0.682, abs=0.005)  # the README's headline: inference mode, no TTA
+    assert accuracy == pytest.approx(0.690, abs=0.005)  # the README's headline: inference mode, no TTA
 
 
 @pytest.mark.realdata
@@ -86,7 +86,7 @@ def test_the_float_tflite_file_predicts_what_the_keras_model_does(
 
 @pytest.mark.realdata
 @pytest.mark.slow
-@pytest.mark.parametrize(("tta", "readme_accuracy"), [("flip", 0.685), ("tencrop", 0.695)])
+@pytest.mark.parametrize(("tta", "readme_accuracy"), [("flip", 0.698), ("tencrop", 0.706)])
 def test_publictest_tta_accuracy_is_what_the_readme_claims(
     publictest: FaceDataset, float_tflite: TFLiteClassifier, tta: str, readme_accuracy: float
 ) -> None:
