@@ -158,6 +158,12 @@ class TrainParams:
     on Training faces (weight averaging, as in stochastic weight averaging)."""
     average_epochs: int = 3
     """How many final epochs ``select: average`` averages (the head-only warm-up never counts)."""
+    teachers: list[str] = field(default_factory=list)
+    """Knowledge distillation: trained models (``.keras`` or ``.tflite``, paths relative to the project
+    root) whose flip-averaged probabilities on each Training face, averaged over the models, become
+    part of its target (:func:`fer_lib.training.distillation_targets`); empty: the labels alone."""
+    teacher_weight: float = 0.8
+    """The teachers' share of each target, in [0, 1]: ``(1 - w) * one-hot label + w * teachers``."""
 
 
 @dataclass
@@ -566,6 +572,7 @@ def _check_ranges(params: Params, origin: str | Path) -> None:
         (0.0 <= augment.noise_std <= 64.0, "train.augment.noise_std must be in [0, 64] grey levels"),
         (params.data.train_subset is None or params.data.train_subset >= 1, "data.train_subset must be at least 1"),
         (0.0 <= params.train.label_smoothing < 1.0, "train.label_smoothing must be in [0, 1)"),
+        (0.0 <= params.train.teacher_weight <= 1.0, "train.teacher_weight must be in [0, 1]"),
         (0.0 <= params.faces.smoothing < 1.0, "faces.smoothing must be in [0, 1)"),
         (params.faces.scale_factor > 1.0, "faces.scale_factor must be greater than 1"),
         (params.faces.margin >= 0, "faces.margin must not be negative"),

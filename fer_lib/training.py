@@ -28,20 +28,22 @@ import pandas as pd
 from sklearn.utils.class_weight import compute_sample_weight
 
 from fer_lib.augment import cutmix, mixup
+from fer_lib.classifiers import load_classifier
 from fer_lib.data import stratified_subset
 from fer_lib.dataset import FaceDataset
 from fer_lib.errors import DataError
 from fer_lib.labels import NUM_CLASSES
 from fer_lib.params import AugmentParams, ModelParams, Params
+from fer_lib.paths import PROJECT_ROOT
 from fer_lib.recipe import augment_batch, build_model
 
 
 class FaceBatches(keras.utils.PyDataset):
     """Shuffled, augmented batches of Training faces, reproducible per (seed, epoch, batch).
 
-    Yields ``(x, y, sample_weight)``: x (B, 48, 48, 1) float32 in 0-255, y (B,) int labels or
+    Yields ``(x, y, sample_weight)``: x (B, 48, 48, 1) float32 in 0-255, y (B,) int labels, or
     (B, 7) one-hot when ``one_hot`` (label smoothing and mixup need one-hot targets, see
-    :func:`uses_soft_targets`), and (B,) weights.
+    :func:`uses_soft_targets`), or the rows of ``targets`` (distillation), and (B,) weights.
     """
 
     def __init__(
@@ -54,14 +56,16 @@ class FaceBatches(keras.utils.PyDataset):
         seed: int,
         sample_weights: np.ndarray,
         one_hot: bool,
+        targets: np.ndarray | None = None,
         augment: Callable[[np.ndarray, AugmentParams, np.random.Generator], np.ndarray] = augment_batch,
         workers: int = 1,
     ) -> None:
-        """faces (N, 48, 48) uint8 and labels (N,); ``augment(faces, augmentation, rng)`` augments each batch
-        (:func:`fer_lib.recipe.augment_batch` or an edited copy), then mixup/CutMix as ``augmentation`` asks."""
+        """faces (N, 48, 48) uint8 and labels (N,); targets (N, 7) float32, if given, replace the labels as what
+        the model is fitted to (:func:`distillation_targets`). ``augment(faces, augmentation, rng)`` augments each
+        batch (:func:`fer_lib.recipe.augment_batch` or an edited copy), then mixup/CutMix as ``augmentation`` asks."""
         super().__init__(workers=workers, use_multiprocessing=False)
         self.augment, self.augmentation, self.seed = augment, augmentation, seed
-        self.faces, self.labels, self.sample_weights = faces, labels, sample_weights
+        self.faces, self.labels, self.targets, self.sample_weights = faces, labels, targets, sample_weights
         self.batch_size, self.one_hot = batch_size, one_hot
         self.set_epoch(0)
 
@@ -78,7 +82,9 @@ class FaceBatches(keras.utils.PyDataset):
         rng = np.random.default_rng([self.seed, self.epoch, index])
         augment = self.augmentation
         x, y, weights = self.augment(self.faces[rows], augment, rng), self.labels[rows], self.sample_weights[rows]
-        if self.one_hot:
+        if self.targets is not None:
+            y = self.targets[rows]
+        elif self.one_hot:
             y = np.eye(NUM_CLASSES, dtype=np.float32)[y]
         if augment.mixup_alpha:
             x, y, weights = mixup(x, y, weights, augment.mixup_alpha, rng)
@@ -146,9 +152,33 @@ def train_eval_data(training: FaceDataset, *, subset: int | None, seed: int) -> 
 
 
 def uses_soft_targets(params: Params) -> bool:
-    """True when the targets are (B, 7) vectors rather than labels: label smoothing, mixup or CutMix is on."""
-    augment = params.train.augment
-    return params.train.label_smoothing > 0 or augment.mixup_alpha > 0 or augment.cutmix_alpha > 0
+    """True when the targets are (B, 7) vectors rather than labels: label smoothing, mixup, CutMix or
+    distillation is on."""
+    train, augment = params.train, params.train.augment
+    return train.label_smoothing > 0 or augment.mixup_alpha > 0 or augment.cutmix_alpha > 0 or bool(train.teachers)
+
+
+def distillation_targets(
+    faces: np.ndarray, labels: np.ndarray, *, teachers: list[str], weight: float, batch_size: int = 256
+) -> np.ndarray:
+    """Knowledge distillation's targets: ``(1 - weight) * one-hot label + weight * the teachers' probabilities``.
+
+    Each teacher (a ``.keras`` or ``.tflite`` file, relative to the project root) scores every face and its
+    mirror image (flip TTA); the teachers' probabilities are averaged with equal weight.
+
+    Args:
+        faces: (N, 48, 48) uint8 Training faces; labels: (N,) their labels.
+
+    Returns:
+        float32 (N, 7), each row summing to 1.
+    """
+    scores = np.zeros((len(faces), NUM_CLASSES))
+    for teacher in teachers:
+        scores += load_classifier(PROJECT_ROOT / teacher).predict_proba(faces, batch_size=batch_size, tta="flip") / len(
+            teachers
+        )
+    one_hot = np.eye(NUM_CLASSES)[labels]
+    return ((1 - weight) * one_hot + weight * scores).astype(np.float32)
 
 
 def sample_weights(params: Params, labels: np.ndarray) -> np.ndarray:
@@ -260,6 +290,17 @@ def recipe_table(params: Params) -> pd.DataFrame:
             "loss",
             f"cross-entropy, label smoothing {train.label_smoothing:g}",
             "target (1 - e) on the label and e/7 on every class" if train.label_smoothing else "target 1 on the label",
+        ),
+        *(
+            [
+                (
+                    "train.teachers",
+                    f"{len(train.teachers)} models, weight {train.teacher_weight:g}",
+                    "distillation: the target mixes the label with the teachers' mean flip-TTA probabilities",
+                )
+            ]
+            if train.teachers
+            else []
         ),
         (
             "train.class_weight",

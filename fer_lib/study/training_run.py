@@ -54,11 +54,12 @@ from fer_lib.errors import ModelError, RunExistsError, partial_file
 from fer_lib.labels import NUM_CLASSES
 from fer_lib.model import load_model, recalibrate_batchnorm
 from fer_lib.params import AugmentParams, Params, load_params, params_from_dict
-from fer_lib.paths import HISTORY_COLUMNS, ReportLayout, RunLayout
+from fer_lib.paths import HISTORY_COLUMNS, PROJECT_ROOT, ReportLayout, RunLayout
 from fer_lib.recipe import augment_batch, fine_tune
-from fer_lib.study.runs import is_finished, require_finished, write_atomically
+from fer_lib.study.runs import file_sha256, is_finished, require_finished, write_atomically
 from fer_lib.training import (
     FaceBatches,
+    distillation_targets,
     fine_tune_options,
     new_model,
     sample_weights,
@@ -267,6 +268,7 @@ def open_run(
         seed=params.seed,
         sample_weights=sample_weights(params, training.labels),
         one_hot=uses_soft_targets(params),
+        targets=_distillation_targets(params, training),
         augment=augment,
         workers=workers,
     )
@@ -390,11 +392,24 @@ def _start_run_dir(run_dir: Path, params: Params, state: dict) -> None:
 
     run_dir.mkdir(parents=True, exist_ok=True)
     RunLayout(run_dir).params.write_text(yaml.safe_dump(params.to_dict(), sort_keys=False))
-    write_manifest(run_dir, params)
+    teachers = {name: file_sha256(PROJECT_ROOT / name) for name in params.train.teachers}
+    write_manifest(run_dir, params, extra={"teachers_sha256": teachers} if teachers else None)
     warning = dirty_tree_warning("this training run")
     if warning:
         print(warning, file=sys.stderr, flush=True)
     write_atomically(RunLayout(run_dir).state, json.dumps(state, indent=2))
+
+
+def _distillation_targets(params: Params, training: FaceDataset) -> np.ndarray | None:
+    """The Training faces' targets from ``train.teachers`` (:func:`~fer_lib.training.distillation_targets`), or None."""
+    train = params.train
+    if not train.teachers:
+        return None
+    print(
+        f"distillation: teachers {', '.join(train.teachers)} score {len(training)} Training faces (flip TTA)",
+        flush=True,
+    )
+    return distillation_targets(training.faces, training.labels, teachers=train.teachers, weight=train.teacher_weight)
 
 
 def _seed_everything(seed: int) -> None:
