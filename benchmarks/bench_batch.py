@@ -33,10 +33,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from fer_lib.export import load_fast_classifier
 from fer_lib.faces import make_detector
 from fer_lib.params import FacesParams
 from fer_lib.paths import PROJECT_ROOT
+from fer_lib.study.export import load_fast_classifier
 from fer_lib.video import VIDEO_SUFFIXES, process_video
 
 DEFAULT_CLIPS: Path = PROJECT_ROOT.parent / "shared" / "videos"

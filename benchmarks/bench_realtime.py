@@ -38,11 +38,11 @@ from skimage import data
 
 from fer_lib.classifiers import EmotionClassifier, KerasClassifier, TFLiteClassifier
 from fer_lib.errors import FerError
-from fer_lib.export import export_tflite
 from fer_lib.faces import BlazeFaceDetector, HaarDetector, box_iou, crop_faces
 from fer_lib.model import load_model
 from fer_lib.params import ModelParams
 from fer_lib.paths import SHIPPED_MODEL
+from fer_lib.study.export import export_tflite
 from fer_lib.training import new_model
 from fer_lib.video import FrameAnalyser
 

@@ -29,9 +29,9 @@ import numpy as np
 import pandas as pd
 
 from fer_lib.classifiers import EmotionClassifier
-from fer_lib.export import load_fast_classifier
 from fer_lib.faces import BlazeFaceDetector, FaceDetector, HaarDetector, box_iou
 from fer_lib.paths import PROJECT_ROOT
+from fer_lib.study.export import load_fast_classifier
 from fer_lib.video import FOURCC, open_video, process_video
 
 DEFAULT_CLIP: Path = PROJECT_ROOT.parent / "shared" / "videos" / "liveportrait_d14.mp4"
@@ -76,8 +76,8 @@ def make_square_clip(source: Path, target: Path, side: int = 480, frames: int | 
 def stand_in_tflite(input_size: int, folder: Path) -> Path:
     """Export an untrained MobileNetV2 classifier that upsamples faces to ``input_size`` px
     (as fast as a trained one)."""
-    from fer_lib.export import export_tflite
     from fer_lib.params import ModelParams
+    from fer_lib.study.export import export_tflite
     from fer_lib.training import new_model
 
     return export_tflite(

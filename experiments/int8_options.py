@@ -1,7 +1,7 @@
 """Which quantized TFLite file to ship: parity, size and latency of each way to quantize a model.
 
 Exports the model (default: the shipped one) as float32 and in each quantized kind of
-:func:`fer_lib.export.export_tflite`, calibrating on Training faces in the model's own preprocessing
+:func:`fer_lib.study.export.export_tflite`, calibrating on Training faces in the model's own preprocessing
 (the raw 48x48 faces: the resize and scaling are inside the model), and prints per file its top-1
 agreement with the Keras model and accuracy on the evaluated split (default PublicTest), its size, and
 its batch-1 latency on one TFLite thread as a ratio to the float file measured in the same run.
@@ -22,10 +22,10 @@ import numpy as np
 
 from fer_lib.classifiers import TFLiteClassifier
 from fer_lib.data import load_fer2013, stratified_subset
-from fer_lib.export import export_tflite, tflite_parity
 from fer_lib.model import load_model
 from fer_lib.params import load_params
 from fer_lib.paths import PROJECT_ROOT, SHIPPED_MODEL
+from fer_lib.study.export import export_tflite, tflite_parity
 from fer_lib.study.runs import data_label, portable_path, write_manifest
 
 OPTIONS: dict[str, dict] = {

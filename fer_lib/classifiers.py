@@ -6,7 +6,7 @@ ablation's speed measurement and the TFLite parity check. Two runtimes share the
 in scikit-learn (``predict_proba`` gives probabilities, ``predict`` labels):
 
 * :class:`KerasClassifier` runs a Keras model (any backend) with ``predict_on_batch``;
-* :class:`TFLiteClassifier` runs a ``.tflite`` file (:func:`fer_lib.export.export_tflite`) with
+* :class:`TFLiteClassifier` runs a ``.tflite`` file (:func:`fer_lib.study.export.export_tflite`) with
   ai-edge-litert, faster on a CPU.
 
 :func:`load_classifier` picks the runtime from the file name.
@@ -114,7 +114,7 @@ class TFLiteClassifier(EmotionClassifier):
     """A ``.tflite`` classifier run by ai-edge-litert (XNNPACK), same interface as :class:`KerasClassifier`.
 
     Args:
-        path: a file written by :func:`fer_lib.export.export_tflite` (float32 input (N, 48, 48, 1),
+        path: a file written by :func:`fer_lib.study.export.export_tflite` (float32 input (N, 48, 48, 1),
             output (N, 7)).
         num_threads: interpreter CPU threads; 1 is fastest at batch 1 (a frame's faces) for
             MobileNetV2 on 2 cores, more helps large batches.

@@ -23,7 +23,7 @@ def teachers(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
     """Two stand-in classifiers that disagree, saved as ``.keras`` (absolute paths)."""
     folder = tmp_path_factory.mktemp("teachers")
     paths = [folder / f"teacher{seed}.keras" for seed in (0, 7)]
-    for seed, path in zip((0, 7), paths):
+    for seed, path in zip((0, 7), paths, strict=True):
         build_tiny_model(seed).save(path)
     return [str(path) for path in paths]
 

@@ -11,10 +11,10 @@ from conftest import smooth_faces, write_image
 
 from fer_lib.classifiers import KerasClassifier, TFLiteClassifier
 from fer_lib.errors import ModelError
-from fer_lib.export import export_tflite, tflite_parity
 from fer_lib.labels import EMOTIONS, NUM_CLASSES
 from fer_lib.model import load_model
 from fer_lib.study.cli import main
+from fer_lib.study.export import export_tflite, tflite_parity
 
 
 @pytest.fixture(scope="module")

@@ -13,6 +13,7 @@ from matplotlib.figure import Figure
 from fer_lib import plots
 from fer_lib.dataset import FaceDataset
 from fer_lib.labels import EMOTIONS, NUM_CLASSES
+from fer_lib.study import ablation
 
 
 @pytest.fixture
@@ -158,7 +159,7 @@ def test_emotion_timeline_draws_a_line_per_emotion_with_gaps() -> None:
 def test_ablation_deltas_draw_one_bar_per_variant_and_metric() -> None:
     deltas = pd.DataFrame({"no TTA": [-1.5, 2.0], "flip TTA": [-1.0, 2.5]}, index=["no augmentation", "input 224 px"])
 
-    axes = plots.plot_ablation_deltas(deltas).axes[0]
+    axes = ablation.plot_ablation_deltas(deltas).axes[0]
 
     assert sorted(bar.get_width() for bar in axes.patches if bar.get_height() > 0) == [-1.5, -1.0, 2.0, 2.5]
     assert tick_texts(axes.get_yticklabels()) == ["no augmentation", "input 224 px"]
@@ -169,7 +170,7 @@ def test_ablation_deltas_draw_one_bar_per_variant_and_metric() -> None:
 def test_ablation_deltas_shade_the_seed_noise_band() -> None:
     deltas = pd.DataFrame({"no TTA": [-4.0, 6.0]}, index=["another seed", "no augmentation"])
 
-    axes = plots.plot_ablation_deltas(deltas, noise=4.0).axes[0]
+    axes = ablation.plot_ablation_deltas(deltas, noise=4.0).axes[0]
 
     (band,) = [patch for patch in axes.patches if patch.get_label().startswith("seed-to-seed")]
     assert band.get_x() == pytest.approx(-4.0) and band.get_width() == pytest.approx(8.0)
@@ -186,7 +187,7 @@ def test_accuracy_vs_cost_labels_every_variant_and_the_device() -> None:
         }
     )
 
-    axes = plots.plot_accuracy_vs_cost(table).axes[0]
+    axes = ablation.plot_accuracy_vs_cost(table).axes[0]
 
     assert [text.get_text() for text in axes.texts] == ["baseline", "input 48 px"]
     assert np.allclose(axes.collections[0].get_offsets(), [[1.5, 66.0], [0.4, 62.0]])

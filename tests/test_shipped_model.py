@@ -15,11 +15,11 @@ from sklearn.metrics import accuracy_score
 from fer_lib.classifiers import KerasClassifier, TFLiteClassifier
 from fer_lib.data import load_fer2013
 from fer_lib.dataset import FaceDataset
-from fer_lib.export import export_tflite
 from fer_lib.labels import EMOTIONS
 from fer_lib.model import load_model
 from fer_lib.paths import PROJECT_ROOT, SHIPPED_MODEL
 from fer_lib.study.cli import main
+from fer_lib.study.export import export_tflite
 
 
 @pytest.fixture(scope="module")

@@ -184,7 +184,7 @@ def test_webcam_without_gui_says_to_install_opencv_python(demo_clip: Path) -> No
 def test_video_command_prints_the_achieved_fps(
     demo_clip: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setattr("fer_lib.export.load_fast_classifier", lambda path, num_threads: ScriptedClassifier())
+    monkeypatch.setattr("fer_lib.study.export.load_fast_classifier", lambda path, num_threads: ScriptedClassifier())
     argv = ["video", str(demo_clip), "--csv", str(tmp_path / "frames.csv"), "--detect-every", "2", "--no-progress"]
     assert main(argv) == 0
     out = capsys.readouterr().out
@@ -250,7 +250,7 @@ def test_video_command_fails_on_an_empty_clip_before_loading_a_model(
     def no_model(*args: object, **kwargs: object) -> None:
         raise AssertionError("the model must not be loaded")
 
-    monkeypatch.setattr("fer_lib.export.load_fast_classifier", no_model)
+    monkeypatch.setattr("fer_lib.study.export.load_fast_classifier", no_model)
     empty = tmp_path / "empty.avi"
     cv2.VideoWriter(str(empty), cv2.VideoWriter_fourcc(*"MJPG"), 10, (64, 48)).release()
     assert main(["video", str(empty), "--no-progress"]) == 2
@@ -260,7 +260,7 @@ def test_video_command_fails_on_an_empty_clip_before_loading_a_model(
 def test_fast_classifier_passes_tflite_through_and_converts_keras_once(
     tmp_path: Path, tiny_model_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from fer_lib import export
+    from fer_lib.study import export
 
     calls: list[Path] = []
 

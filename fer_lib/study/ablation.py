@@ -24,7 +24,9 @@ from typing import Any
 import keras
 import numpy as np
 import pandas as pd
+import seaborn as sns
 import yaml
+from matplotlib.figure import Figure
 
 from fer_lib.classifiers import KerasClassifier
 from fer_lib.data import load_dataset
@@ -475,7 +477,7 @@ def deltas_vs_baseline(table: pd.DataFrame) -> pd.DataFrame:
 
 def accuracy_deltas(table: pd.DataFrame) -> pd.DataFrame:
     """PublicTest accuracy of each variant but the baseline minus the baseline's, in percentage
-    points, without and with each test-time augmentation (what :func:`fer_lib.plots.plot_ablation_deltas` draws)."""
+    points, without and with each test-time augmentation (what :func:`plot_ablation_deltas` draws)."""
     deltas = deltas_vs_baseline(table).iloc[1:]
     return deltas[[label for column, label in DELTA_COLUMNS.items() if column.startswith("publictest_accuracy")]]
 
@@ -567,3 +569,65 @@ def save_table(table: pd.DataFrame, ablation: Ablation, output_dir: str | os.Pat
         },
     )
     return csv_path, json_path
+
+
+def plot_ablation_deltas(deltas: pd.DataFrame, *, noise: float | None = None) -> Figure:
+    """Horizontal bars: how much each variant changes a metric compared with the baseline.
+
+    Args:
+        deltas: one row per variant (index: variant names, baseline left out), one column per
+            bar colour (e.g. PublicTest accuracy without and with test-time augmentation), values
+            in percentage points (positive: better than the baseline).
+        noise: the seed-to-seed noise in percentage points (:func:`fer_lib.study.ablation.seed_noise`),
+            drawn as a grey band from -noise to +noise: bars inside it are not told apart from
+            training the baseline again.
+    """
+    long = deltas.rename_axis("variant").reset_index().melt(id_vars="variant", var_name="metric", value_name="delta")
+    figure = Figure(figsize=(9, 1.5 + 0.3 * max(len(deltas), 1) * max(len(deltas.columns), 1)), layout="constrained")
+    axes = figure.subplots()
+    if len(long):
+        sns.barplot(long, y="variant", x="delta", hue="metric", orient="h", ax=axes)
+        for bars in axes.containers:
+            axes.bar_label(bars, fmt="%+.1f", fontsize=7, padding=2)
+    axes.axvline(0, color="black", linewidth=0.8)
+    if noise is not None:
+        axes.axvspan(-noise, noise, color="grey", alpha=0.2, zorder=0, label=f"seed-to-seed noise (±{noise:.1f} pp)")
+    if axes.get_legend_handles_labels()[0]:
+        axes.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), ncols=2)  # below the axes, never over bars
+    axes.margins(x=0.12)  # room for the bar labels
+    axes.set(
+        xlabel="difference from the baseline (percentage points)",
+        ylabel="",
+        title="One factor changed at a time: PublicTest, inference mode",
+    )
+    return figure
+
+
+def plot_accuracy_vs_cost(table: pd.DataFrame) -> Figure:
+    """Scatter of PublicTest accuracy against inference cost, one labelled point per variant.
+
+    Args:
+        table: one row per variant, the first the baseline (drawn in orange), with columns
+            ``variant``, ``ms_per_face`` (milliseconds), ``publictest_accuracy`` (0-1, inference
+            mode) and ``inference_device`` (named in the axis label).
+    """
+    figure = Figure(figsize=(8, 5), layout="constrained")
+    axes = figure.subplots()
+    colours = ["tab:orange"] + ["tab:blue"] * (len(table) - 1)
+    axes.scatter(table["ms_per_face"], 100 * table["publictest_accuracy"], c=colours[: len(table)], zorder=2)
+    for _, row in table.iterrows():
+        axes.annotate(
+            row["variant"],
+            (row["ms_per_face"], 100 * row["publictest_accuracy"]),
+            textcoords="offset points",
+            xytext=(4, 4),
+            fontsize=8,
+        )
+    device = table["inference_device"].iloc[0] if len(table) else "this machine"
+    axes.set(
+        xlabel=f"inference milliseconds per face (batch 64; {device})",
+        ylabel="PublicTest accuracy, inference mode (%)",
+        title="Accuracy against inference cost (orange: the baseline)",
+    )
+    axes.grid(alpha=0.3)
+    return figure

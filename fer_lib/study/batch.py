@@ -41,13 +41,13 @@ from matplotlib.figure import Figure
 
 from fer_lib.classifiers import EmotionClassifier
 from fer_lib.errors import MediaError, RunExistsError
-from fer_lib.export import load_fast_classifier
 from fer_lib.faces import FaceDetector, analyse_photos, find_files, make_detector, photos_table
 from fer_lib.labels import EMOTIONS, NUM_CLASSES
 from fer_lib.params import FacesParams
 from fer_lib.paths import SHIPPED_MODEL
 from fer_lib.plots import FIGURE_DPI
 from fer_lib.study.cluster import TaskFailure, import_ray, ray_session, run_tasks
+from fer_lib.study.export import load_fast_classifier
 from fer_lib.study.runs import file_sha256, write_atomically
 from fer_lib.video import VIDEO_SUFFIXES, process_video
 

@@ -18,7 +18,8 @@ CALIBRATION_SEED: int = 0
 """Seed of the stratified draw of Training faces that calibrates int8 activations."""
 
 EXPORTS: dict[str, str] = {"float": "none", "int8": "dynamic", "int8_full": "int8"}
-"""The files written: name (``<model>_<name>.tflite``, key of parity.json) -> :func:`fer_lib.export.export_tflite`'s
+"""The files written: name (``<model>_<name>.tflite``, key of parity.json) ->
+:func:`fer_lib.study.export.export_tflite`'s
 ``quantize``."""
 
 
@@ -44,11 +45,11 @@ def run(args: argparse.Namespace) -> int:
     """Export both files, measure parity on the split, write and print parity.json."""
     from fer_lib.classifiers import KerasClassifier
     from fer_lib.data import load_fer2013, stratified_subset
-    from fer_lib.export import CALIBRATION_FACES, export_tflite, tflite_parity
     from fer_lib.faces import unused_path
     from fer_lib.model import load_model
     from fer_lib.params import DataParams
     from fer_lib.paths import SHIPPED_MODEL
+    from fer_lib.study.export import CALIBRATION_FACES, export_tflite, tflite_parity
     from fer_lib.study.runs import data_label, git_commit, git_dirty, portable_path
 
     model_path = Path(args.model) if args.model else SHIPPED_MODEL

@@ -35,8 +35,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Process the clip, write the requested outputs, print a summary with the achieved FPS."""
-    from fer_lib.export import load_fast_classifier
     from fer_lib.faces import make_detector
+    from fer_lib.study.export import load_fast_classifier
     from fer_lib.video import process_video, video_summary
 
     probe_video(args.input)  # a missing, unreadable or empty clip fails before the model loads
