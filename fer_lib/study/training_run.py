@@ -260,6 +260,7 @@ def open_run(
     training = training_data(dataset, subset=params.data.train_subset, seed=params.seed)
     heldout = dataset.split("PublicTest")
     train_eval = train_eval_data(training, subset=params.train.train_eval_subset, seed=params.seed)
+    finished = reuse_finished and is_finished(run_dir)
     batches = FaceBatches(
         training.faces,
         training.labels,
@@ -268,12 +269,12 @@ def open_run(
         seed=params.seed,
         sample_weights=sample_weights(params, training.labels),
         one_hot=uses_soft_targets(params),
-        targets=_distillation_targets(params, training),
+        targets=None if finished else _distillation_targets(params, training),  # a finished run fits nothing
         augment=augment,
         workers=workers,
     )
     layout = RunLayout(run_dir)
-    if reuse_finished and is_finished(run_dir):
+    if finished:
         differing = _training_differences(load_params(layout.params), params)
         if differing:
             print(f"WARNING: {run_dir} was trained with other params than these: {', '.join(differing)}")
