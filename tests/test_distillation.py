@@ -14,7 +14,7 @@ from fer_lib.classifiers import load_classifier
 from fer_lib.data import load_dataset
 from fer_lib.errors import ModelError, ParamsError
 from fer_lib.study.runs import file_sha256
-from fer_lib.study.training_run import open_run, train
+from fer_lib.study.training_run import open_run
 from fer_lib.training import distillation_targets, fine_tune_options, recipe_table
 
 
@@ -55,21 +55,6 @@ def test_a_distilled_run_fits_the_teachers_targets_and_records_each_teachers_sha
     np.testing.assert_allclose(y, expected[run.batches.order[:16]])
     manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
     assert manifest["teachers_sha256"] == {path: file_sha256(path) for path in teachers}
-
-
-def test_a_finished_distilled_run_is_reopened_without_scoring_its_teachers_again(
-    tmp_path: Path, teachers: list[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    params = staged_params(tmp_path, **{"train.teachers": teachers, "train.epochs": 1, "model.freeze": "none"})
-    dataset = load_dataset(params)
-    train(params, dataset, tmp_path / "run", verbose=0)
-
-    def no_teachers(*args: object, **kwargs: object) -> None:
-        raise AssertionError("a finished run scored its teachers again")
-
-    monkeypatch.setattr("fer_lib.study.training_run.distillation_targets", no_teachers)
-    run = open_run(params, dataset, tmp_path / "run", reuse_finished=True)
-    assert run.batches.targets is None and not list(run.epochs_to_do())
 
 
 def test_a_missing_teacher_is_one_error_naming_the_file(tmp_path: Path) -> None:

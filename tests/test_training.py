@@ -18,9 +18,9 @@ from conftest import EAGER_SUBPROCESS, TINY_RUN, write_params
 from fer_lib.data import load_dataset
 from fer_lib.errors import RunExistsError
 from fer_lib.model import load_model
-from fer_lib.params import load_params
+from fer_lib.params import load_params, with_overrides
 from fer_lib.paths import HISTORY_COLUMNS, PROJECT_ROOT
-from fer_lib.study.training_run import TrainResult, load_run, train
+from fer_lib.study.training_run import TrainResult, load_run, open_run, train
 
 THREADS = {"TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1"}
 """The thread settings under which two processes must train bit-identically."""
@@ -186,3 +186,12 @@ def test_train_from_block_keeps_the_first_blocks_frozen_across_a_resume(tmp_path
     trained_before = sum(bool(layer.get_weights()) for layer in final.layers[:first])
     assert all(unchanged[:trained_before])  # stem and blocks 0-5: as they started
     assert not any(unchanged[trained_before:])  # blocks 6-16 and the last 1x1 conv: trained
+
+
+def test_a_finished_run_reopened_for_its_report_scores_no_teachers(tiny_run: TrainResult, tmp_path: Path) -> None:
+    """``report --train-run`` reopens a finished run: a distilled run's teachers (``train.teachers``, minutes of
+    scoring) are not scored again; here a missing teacher would raise if they were."""
+    params = load_params(tiny_run.run_dir.parent / "tiny.yaml")
+    distilled = with_overrides(params, {"train.teachers": [str(tmp_path / "no_teacher.keras")]}, "test")
+    run = open_run(distilled, load_dataset(params), tiny_run.run_dir, reuse_finished=True)
+    assert run.batches.targets is None and not list(run.epochs_to_do())
