@@ -172,13 +172,12 @@ def distillation_targets(
     Returns:
         float32 (N, 7), each row summing to 1.
     """
-    scores = np.zeros((len(faces), NUM_CLASSES))
-    for teacher in teachers:
-        scores += load_classifier(PROJECT_ROOT / teacher).predict_proba(faces, batch_size=batch_size, tta="flip") / len(
-            teachers
-        )
-    one_hot = np.eye(NUM_CLASSES)[labels]
-    return ((1 - weight) * one_hot + weight * scores).astype(np.float32)
+    each = [
+        load_classifier(PROJECT_ROOT / path).predict_proba(faces, batch_size=batch_size, tta="flip")
+        for path in teachers
+    ]
+    scores = np.mean(each, axis=0)
+    return ((1 - weight) * np.eye(NUM_CLASSES)[labels] + weight * scores).astype(np.float32)
 
 
 def sample_weights(params: Params, labels: np.ndarray) -> np.ndarray:

@@ -12,6 +12,7 @@ import skimage.data
 from conftest import eager_keras_steps
 from sklearn.metrics import accuracy_score
 
+from fer_lib.augment import tta_views
 from fer_lib.classifiers import KerasClassifier, TFLiteClassifier
 from fer_lib.data import load_fer2013
 from fer_lib.dataset import FaceDataset
@@ -99,7 +100,8 @@ def test_publictest_flip_accuracy_is_what_the_readme_claims(
     checked here through its float TFLite conversion, which the test above holds to the Keras model's
     probabilities (about 1e-5 apart, ``tflite_parity.json``), far inside the half-point tolerance. Flip TTA
     is the mean of the faces' probabilities and their mirrors' (``tta_views``); the faces' are reused."""
-    mirrored = float_tflite.predict_proba(np.ascontiguousarray(publictest.faces[:, :, ::-1]))
+    _, mirrors = tta_views(publictest.faces, "flip")
+    mirrored = float_tflite.predict_proba(mirrors)
     probabilities = (tflite_probabilities + mirrored) / 2
     assert accuracy_score(publictest.labels, probabilities.argmax(axis=1)) == pytest.approx(0.698, abs=0.005)
 

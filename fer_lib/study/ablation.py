@@ -578,7 +578,7 @@ def plot_ablation_deltas(deltas: pd.DataFrame, *, noise: float | None = None) ->
         deltas: one row per variant (index: variant names, baseline left out), one column per
             bar colour (e.g. PublicTest accuracy without and with test-time augmentation), values
             in percentage points (positive: better than the baseline).
-        noise: the seed-to-seed noise in percentage points (:func:`fer_lib.study.ablation.seed_noise`),
+        noise: the seed-to-seed noise in percentage points (:func:`seed_noise`),
             drawn as a grey band from -noise to +noise: bars inside it are not told apart from
             training the baseline again.
     """
