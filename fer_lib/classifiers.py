@@ -26,7 +26,7 @@ from fer_lib.console import native_stderr_muted
 from fer_lib.errors import ModelError
 from fer_lib.labels import FACE_SIZE, NUM_CLASSES
 from fer_lib.params import TestTimeAugmentation
-from fer_lib.paths import PROJECT_ROOT, SHIPPED_MODEL, ReportLayout, RunLayout
+from fer_lib.paths import SHIPPED_MODEL, ReportLayout, RunLayout, project_path
 
 if TYPE_CHECKING:
     import keras
@@ -180,8 +180,7 @@ def resolve_model(
                 "give model_path, or set faces.model: shipped)"
             )
         return path
-    path = Path(choice).expanduser()
-    return path if path.is_absolute() else PROJECT_ROOT / path
+    return project_path(choice)
 
 
 def load_classifier(path: str | os.PathLike[str] | None = None, *, num_threads: int = 1) -> EmotionClassifier:

@@ -27,7 +27,7 @@ from typing import Any, Literal
 import yaml
 
 from fer_lib.errors import ParamsError
-from fer_lib.paths import PROJECT_ROOT
+from fer_lib.paths import project_path
 
 TestTimeAugmentation = Literal["none", "flip", "tencrop"]
 """Test-time augmentation modes (the views are :func:`fer_lib.augment.tta_views`)."""
@@ -79,8 +79,8 @@ class ModelParams:
     the offline file in ../shared/weights, else Keras' cache (~/.keras/models or $KERAS_HOME),
     else a download by Keras; ``imagenet``: Keras' cache or a download; ``shipped``: the backbone
     of the shipped model (models/fer_mobilenetv2.keras, in the repository; fine-tuned on FER-2013,
-    any input size); a path to an ImageNet .h5 file or to a .keras model of this project (its
-    backbone); or ``none`` (random initialisation)."""
+    any input size); a path (relative to the project root) to an ImageNet .h5 file or to a .keras
+    model of this project (its backbone); or ``none`` (random initialisation)."""
     pooling: Literal["avg", "max", "flatten"] = "avg"
     head_units: list[int] = field(default_factory=list)
     """Hidden dense layer widths before the 7-way softmax (paper B: [128, 64])."""
@@ -621,8 +621,7 @@ def resolve_data_dir(
     if params.data.source == "synthetic":
         return None
     if params.data.dir:
-        path = Path(params.data.dir).expanduser()
-        return path if path.is_absolute() else PROJECT_ROOT / path
+        return project_path(params.data.dir)
     if os.environ.get("FER2013_DIR"):
         return Path(os.environ["FER2013_DIR"]).expanduser()
     raise ParamsError(

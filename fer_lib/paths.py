@@ -32,6 +32,13 @@ REPORTS_DIR: Path = PROJECT_ROOT / "reports"
 """Where report folders are made."""
 
 
+def project_path(path: str | os.PathLike[str]) -> Path:
+    """Return a path named in a params file: ``~`` expanded, a relative path taken from the project root
+    (``..`` folded), so a preset means the same file from any working directory."""
+    path = Path(path).expanduser()
+    return path if path.is_absolute() else Path(os.path.normpath(PROJECT_ROOT / path))
+
+
 def default_cache_dir() -> Path:
     """Return the cache folder (datasets, converted TFLite models).
 
@@ -200,3 +207,8 @@ class RunLayout:
     def manifest(self) -> Path:
         """The run's provenance manifest."""
         return self.root / "manifest.json"
+
+    @property
+    def teacher_targets(self) -> Path:
+        """A distilled run's (N, 7) Training targets, scored by its teachers when it started (``train.teachers``)."""
+        return self.root / "teacher_targets.npy"

@@ -34,7 +34,7 @@ from fer_lib.dataset import FaceDataset
 from fer_lib.errors import DataError
 from fer_lib.labels import NUM_CLASSES
 from fer_lib.params import AugmentParams, ModelParams, Params
-from fer_lib.paths import PROJECT_ROOT
+from fer_lib.paths import project_path
 from fer_lib.recipe import augment_batch, build_model
 
 
@@ -173,7 +173,7 @@ def distillation_targets(
         float32 (N, 7), each row summing to 1.
     """
     each = [
-        load_classifier(PROJECT_ROOT / path).predict_proba(faces, batch_size=batch_size, tta="flip")
+        load_classifier(project_path(path)).predict_proba(faces, batch_size=batch_size, tta="flip")
         for path in teachers
     ]
     scores = np.mean(each, axis=0)

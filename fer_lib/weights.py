@@ -12,7 +12,7 @@ import socket
 from pathlib import Path
 
 from fer_lib.errors import ModelError
-from fer_lib.paths import DEFAULT_WEIGHTS, SHIPPED_MODEL
+from fer_lib.paths import DEFAULT_WEIGHTS, SHIPPED_MODEL, project_path
 
 KERAS_WEIGHTS_URL: str = "https://storage.googleapis.com/tensorflow/keras-applications/mobilenet_v2/"
 """Where ``keras.applications.MobileNetV2(weights="imagenet")`` downloads its weights files from."""
@@ -49,7 +49,8 @@ def resolve_weights(weights: str, *, alpha: float = 1.0) -> Path | None:
             ../shared/weights, else Keras' cache (:func:`keras_weights_file`), else a download by
             Keras into that cache; ``imagenet``: Keras' cache, else a download; ``shipped``: the
             shipped model's backbone (models/fer_mobilenetv2.keras, in the repository); ``none``;
-            or a path to a ``.h5`` weights file or to a ``.keras`` model of this project (its backbone).
+            or a path (relative to the project root) to a ``.h5`` weights file or to a ``.keras`` model of
+            this project (its backbone).
         alpha: the MobileNetV2 width multiplier (chooses Keras' file).
 
     Returns:
@@ -75,7 +76,7 @@ def resolve_weights(weights: str, *, alpha: float = 1.0) -> Path | None:
         if DEFAULT_WEIGHTS.is_file():
             return DEFAULT_WEIGHTS
         return _keras_cached_or_downloaded(alpha, looked_for=DEFAULT_WEIGHTS)
-    path = Path(os.environ["FER_WEIGHTS"] if weights == "default" else weights).expanduser()
+    path = Path(os.environ["FER_WEIGHTS"]).expanduser() if weights == "default" else project_path(weights)
     if not path.is_file():
         raise ModelError(
             f"{path}: ImageNet MobileNetV2 weights file not found; put "

@@ -57,6 +57,22 @@ def test_a_distilled_run_fits_the_teachers_targets_and_records_each_teachers_sha
     assert manifest["teachers_sha256"] == {path: file_sha256(path) for path in teachers}
 
 
+def test_a_resumed_distilled_run_fits_the_targets_its_teachers_gave_when_it_started(
+    tmp_path: Path, teachers: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    params = staged_params(tmp_path, **{"train.teachers": teachers})
+    dataset = load_dataset(params)
+    started = open_run(params, dataset, tmp_path / "run").batches.targets
+    np.testing.assert_array_equal(np.load(tmp_path / "run" / "teacher_targets.npy"), started)
+
+    def teachers_scored_again(*args: object, **kwargs: object) -> np.ndarray:
+        raise AssertionError("the teachers scored the Training faces again")
+
+    monkeypatch.setattr("fer_lib.study.training_run.distillation_targets", teachers_scored_again)
+    resumed = open_run(params, dataset, tmp_path / "run")
+    np.testing.assert_array_equal(resumed.batches.targets, started)
+
+
 def test_a_missing_teacher_is_one_error_naming_the_file(tmp_path: Path) -> None:
     missing = tmp_path / "no_such_teacher.keras"
     params = staged_params(tmp_path, **{"train.teachers": [str(missing)]})

@@ -215,6 +215,19 @@ def test_shipped_weights_start_from_the_shipped_models_backbone_at_any_input_siz
     assert resolve_weights("shipped") == SHIPPED_MODEL
 
 
+def test_a_relative_weights_path_is_taken_from_the_project_root_whatever_the_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from fer_lib.paths import PROJECT_ROOT
+
+    monkeypatch.chdir(tmp_path)  # no models/ here
+    monkeypatch.setenv("FER_WEIGHTS", "weights.h5")  # an environment variable stays relative to the working directory
+
+    assert resolve_weights("models/fer_mobilenetv2.keras") == PROJECT_ROOT / "models" / "fer_mobilenetv2.keras"
+    with pytest.raises(ModelError, match="^weights.h5: ImageNet MobileNetV2 weights file not found"):
+        resolve_weights("default")
+
+
 def test_a_keras_model_without_a_backbone_cannot_be_started_from(tiny_model_path: Path) -> None:
     with pytest.raises(ModelError, match=f"^{tiny_model_path}: has no nested 'backbone' layer"):
         new_model(ModelParams(input_size=32, weights=str(tiny_model_path)))

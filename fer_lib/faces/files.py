@@ -14,14 +14,13 @@ import numpy as np
 from fer_lib.errors import MediaError
 from fer_lib.image_header import read_header
 from fer_lib.params import FacesParams
-from fer_lib.paths import PROJECT_ROOT
+from fer_lib.paths import project_path
 from fer_lib.synthetic.photos import write_sample_photos
 
 __all__ = [
     "MAX_MEGAPIXELS",
     "find_files",
     "COMPANION_FILES",
-    "project_path",
     "given_paths",
     "photo_paths",
     "find_photos",
@@ -57,12 +56,6 @@ def find_files(paths: Iterable[str | os.PathLike[str]]) -> Iterator[Path]:
 
 COMPANION_FILES: frozenset[str] = frozenset({"labels.csv", "readme.md"})
 """Lower-case names of the files that describe a folder of photos: not read as photos when a folder is searched."""
-
-
-def project_path(path: str | os.PathLike[str]) -> Path:
-    """Return ``path`` with ``~`` expanded, relative paths taken from the project root (``..`` folded)."""
-    path = Path(path).expanduser()
-    return path if path.is_absolute() else Path(os.path.normpath(PROJECT_ROOT / path))
 
 
 def given_paths(paths: Iterable[str], faces_params: FacesParams, key: str) -> list[Path] | None:

@@ -3,7 +3,8 @@
 A training run lives in one folder (:class:`fer_lib.paths.RunLayout` names its files)::
 
     run_dir/params.yaml        the parameters (a resumed run must be given the same ones)
-    run_dir/manifest.json      versions, backend, device, git commit
+    run_dir/manifest.json      versions, backend, device, git commit (a distilled run: its teachers' SHA-256)
+    run_dir/teacher_targets.npy  a distilled run's Training targets, scored once when it starts (a resume loads them)
     run_dir/checkpoint.keras   model + optimizer after the last completed epoch
     run_dir/state.json         last completed epoch, best PublicTest accuracy and its epoch, finished flag
                                (with select: average, also the averaged epochs and their model's scores)
@@ -54,7 +55,7 @@ from fer_lib.errors import ModelError, RunExistsError, partial_file
 from fer_lib.labels import NUM_CLASSES
 from fer_lib.model import load_model, recalibrate_batchnorm
 from fer_lib.params import AugmentParams, Params, load_params, params_from_dict
-from fer_lib.paths import HISTORY_COLUMNS, PROJECT_ROOT, ReportLayout, RunLayout
+from fer_lib.paths import HISTORY_COLUMNS, ReportLayout, RunLayout, project_path
 from fer_lib.recipe import augment_batch, fine_tune
 from fer_lib.study.runs import file_sha256, is_finished, require_finished, write_atomically
 from fer_lib.training import (
@@ -261,6 +262,9 @@ def open_run(
     heldout = dataset.split("PublicTest")
     train_eval = train_eval_data(training, subset=params.train.train_eval_subset, seed=params.seed)
     finished = reuse_finished and is_finished(run_dir)
+    layout = RunLayout(run_dir)
+    state = None if finished else _prepare_run_dir(run_dir, params)  # a wrong folder is refused before slow work
+    targets = None if finished else _distillation_targets(params, training, layout)  # a finished run fits nothing
     batches = FaceBatches(
         training.faces,
         training.labels,
@@ -269,11 +273,10 @@ def open_run(
         seed=params.seed,
         sample_weights=sample_weights(params, training.labels),
         one_hot=uses_soft_targets(params),
-        targets=None if finished else _distillation_targets(params, training),  # a finished run fits nothing
+        targets=targets,
         augment=augment,
         workers=workers,
     )
-    layout = RunLayout(run_dir)
     if finished:
         differing = _training_differences(load_params(layout.params), params)
         if differing:
@@ -290,7 +293,6 @@ def open_run(
             load_model(layout.model),
             build,
         )
-    state = _prepare_run_dir(run_dir, params)
     _seed_everything(params.seed)
     policy = keras.config.dtype_policy()
     if params.train.mixed_precision:
@@ -299,7 +301,7 @@ def open_run(
         model = _initial_model(params, run_dir, state, build)
     finally:
         keras.config.set_dtype_policy(policy)
-    _start_run_dir(run_dir, params, state)
+    _start_run_dir(run_dir, params, state, targets)
     return TrainingRun(
         params,
         run_dir,
@@ -384,16 +386,21 @@ def _prepare_run_dir(run_dir: Path, params: Params) -> dict:
     return {"epochs_done": 0, "best_val_accuracy": None, "best_epoch": None, "finished": False, "plateau": None}
 
 
-def _start_run_dir(run_dir: Path, params: Params, state: dict) -> None:
-    """Record params, provenance and the initial state in a new run folder (once the model exists);
-    warn on stderr, in one line, when the tree is dirty (the manifest then records ``dirty: true``)."""
+def _start_run_dir(run_dir: Path, params: Params, state: dict, targets: np.ndarray | None) -> None:
+    """Record params, provenance, a distilled run's targets and the initial state in a new run folder (once the
+    model exists); warn on stderr, in one line, when the tree is dirty (the manifest then records ``dirty: true``)."""
     if RunLayout(run_dir).state.is_file():
         return
     from fer_lib.study.runs import dirty_tree_warning, write_manifest
 
     run_dir.mkdir(parents=True, exist_ok=True)
+    if targets is not None:
+        with partial_file(run_dir / f".{RunLayout(run_dir).teacher_targets.name}.partial") as partial:
+            with partial.open("wb") as file:
+                np.save(file, targets)
+        os.replace(partial, RunLayout(run_dir).teacher_targets)
     RunLayout(run_dir).params.write_text(yaml.safe_dump(params.to_dict(), sort_keys=False))
-    teachers = {name: file_sha256(PROJECT_ROOT / name) for name in params.train.teachers}
+    teachers = {name: file_sha256(project_path(name)) for name in params.train.teachers}
     write_manifest(run_dir, params, extra={"teachers_sha256": teachers} if teachers else None)
     warning = dirty_tree_warning("this training run")
     if warning:
@@ -401,11 +408,18 @@ def _start_run_dir(run_dir: Path, params: Params, state: dict) -> None:
     write_atomically(RunLayout(run_dir).state, json.dumps(state, indent=2))
 
 
-def _distillation_targets(params: Params, training: FaceDataset) -> np.ndarray | None:
-    """The Training faces' targets from ``train.teachers`` (:func:`~fer_lib.training.distillation_targets`), or None."""
+def _distillation_targets(params: Params, training: FaceDataset, layout: RunLayout) -> np.ndarray | None:
+    """The Training faces' (N, 7) targets from ``train.teachers`` (:func:`~fer_lib.training.distillation_targets`),
+    or None without teachers. A resumed run reads the targets its teachers gave when it started (minutes saved,
+    and the same targets even if a teacher file has changed since; the manifest names the files it started with)."""
     train = params.train
     if not train.teachers:
         return None
+    if layout.state.is_file() and layout.teacher_targets.is_file():
+        targets = np.load(layout.teacher_targets)
+        if targets.shape == (len(training), NUM_CLASSES):
+            print(f"distillation: the teachers' targets from {layout.teacher_targets} (scored when the run started)")
+            return targets
     print(
         f"distillation: teachers {', '.join(train.teachers)} score {len(training)} Training faces (flip TTA)",
         flush=True,
