@@ -12,7 +12,7 @@ from test_training_pieces import staged_params
 
 from fer_lib.classifiers import load_classifier
 from fer_lib.data import load_dataset
-from fer_lib.errors import ModelError, ParamsError
+from fer_lib.errors import ModelError, ParamsError, RunExistsError
 from fer_lib.study.runs import file_sha256
 from fer_lib.study.training_run import open_run
 from fer_lib.training import distillation_targets, fine_tune_options, recipe_table
@@ -71,6 +71,21 @@ def test_a_resumed_distilled_run_fits_the_targets_its_teachers_gave_when_it_star
     monkeypatch.setattr("fer_lib.study.training_run.distillation_targets", teachers_scored_again)
     resumed = open_run(params, dataset, tmp_path / "run")
     np.testing.assert_array_equal(resumed.batches.targets, started)
+
+
+def test_a_folder_that_is_not_a_run_is_refused_before_the_teachers_score_anything(
+    tmp_path: Path, teachers: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    params = staged_params(tmp_path, **{"train.teachers": teachers})
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "notes.txt").write_text("mine")
+
+    def teachers_scored(*args: object, **kwargs: object) -> np.ndarray:
+        raise AssertionError("the teachers scored before the folder was checked")
+
+    monkeypatch.setattr("fer_lib.study.training_run.distillation_targets", teachers_scored)
+    with pytest.raises(RunExistsError, match="folder exists and is not a training run"):
+        open_run(params, load_dataset(params), tmp_path / "run")
 
 
 def test_a_missing_teacher_is_one_error_naming_the_file(tmp_path: Path) -> None:
