@@ -173,8 +173,7 @@ def distillation_targets(
         float32 (N, 7), each row summing to 1.
     """
     each = [
-        load_classifier(project_path(path)).predict_proba(faces, batch_size=batch_size, tta="flip")
-        for path in teachers
+        load_classifier(project_path(path)).predict_proba(faces, batch_size=batch_size, tta="flip") for path in teachers
     ]
     scores = np.mean(each, axis=0)
     return ((1 - weight) * np.eye(NUM_CLASSES)[labels] + weight * scores).astype(np.float32)
