@@ -72,6 +72,10 @@ def test_a_resumed_distilled_run_fits_the_targets_its_teachers_gave_when_it_star
     resumed = open_run(params, dataset, tmp_path / "run")
     np.testing.assert_array_equal(resumed.batches.targets, started)
 
+    monkeypatch.undo()
+    (tmp_path / "run" / "teacher_targets.npy").write_bytes(b"damaged")  # the teachers score again
+    np.testing.assert_allclose(open_run(params, dataset, tmp_path / "run").batches.targets, started, atol=1e-6)
+
 
 def test_a_folder_that_is_not_a_run_is_refused_before_the_teachers_score_anything(
     tmp_path: Path, teachers: list[str], monkeypatch: pytest.MonkeyPatch

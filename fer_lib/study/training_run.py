@@ -416,8 +416,11 @@ def _distillation_targets(params: Params, training: FaceDataset, layout: RunLayo
     if not train.teachers:
         return None
     if layout.state.is_file() and layout.teacher_targets.is_file():
-        targets = np.load(layout.teacher_targets)
-        if targets.shape == (len(training), NUM_CLASSES):
+        try:
+            targets = np.load(layout.teacher_targets, allow_pickle=False)
+        except (OSError, ValueError):  # a damaged file: the teachers score again
+            targets = None
+        if targets is not None and targets.shape == (len(training), NUM_CLASSES):
             print(f"distillation: the teachers' targets from {layout.teacher_targets} (scored when the run started)")
             return targets
     print(
