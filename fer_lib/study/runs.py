@@ -348,12 +348,15 @@ def _git(*arguments: str) -> str | None:
     return completed.stdout.strip()
 
 
-def write_atomically(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file renamed into place (never half a file; a kill
-    leaves the previous version), creating the folder if needed."""
+def write_atomically(path: Path, content: str | bytes) -> None:
+    """Write ``content`` (text, as UTF-8, or bytes) to ``path`` through a temporary file renamed into place
+    (never half a file; a kill leaves the previous version), creating the folder if needed."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with partial_file(path.with_name(f".{path.name}.{os.getpid()}.partial")) as partial:
-        partial.write_text(text, encoding="utf-8")
+        if isinstance(content, bytes):
+            partial.write_bytes(content)
+        else:
+            partial.write_text(content, encoding="utf-8")
     os.replace(partial, path)
 
 

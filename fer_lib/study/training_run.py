@@ -34,6 +34,7 @@ subset and on PublicTest, with scikit-learn.
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
 import os
 import sys
@@ -389,23 +390,23 @@ def _prepare_run_dir(run_dir: Path, params: Params) -> dict:
 def _start_run_dir(run_dir: Path, params: Params, state: dict, targets: np.ndarray | None) -> None:
     """Record params, provenance, a distilled run's targets and the initial state in a new run folder (once the
     model exists); warn on stderr, in one line, when the tree is dirty (the manifest then records ``dirty: true``)."""
-    if RunLayout(run_dir).state.is_file():
+    layout = RunLayout(run_dir)
+    if layout.state.is_file():
         return
     from fer_lib.study.runs import dirty_tree_warning, write_manifest
 
     run_dir.mkdir(parents=True, exist_ok=True)
     if targets is not None:
-        with partial_file(run_dir / f".{RunLayout(run_dir).teacher_targets.name}.partial") as partial:
-            with partial.open("wb") as file:
-                np.save(file, targets)
-        os.replace(partial, RunLayout(run_dir).teacher_targets)
-    RunLayout(run_dir).params.write_text(yaml.safe_dump(params.to_dict(), sort_keys=False))
+        npy = io.BytesIO()
+        np.save(npy, targets)
+        write_atomically(layout.teacher_targets, npy.getvalue())
+    layout.params.write_text(yaml.safe_dump(params.to_dict(), sort_keys=False))
     teachers = {name: file_sha256(project_path(name)) for name in params.train.teachers}
     write_manifest(run_dir, params, extra={"teachers_sha256": teachers} if teachers else None)
     warning = dirty_tree_warning("this training run")
     if warning:
         print(warning, file=sys.stderr, flush=True)
-    write_atomically(RunLayout(run_dir).state, json.dumps(state, indent=2))
+    write_atomically(layout.state, json.dumps(state, indent=2))
 
 
 def _distillation_targets(params: Params, training: FaceDataset, layout: RunLayout) -> np.ndarray | None:
@@ -415,7 +416,7 @@ def _distillation_targets(params: Params, training: FaceDataset, layout: RunLayo
     train = params.train
     if not train.teachers:
         return None
-    if layout.state.is_file() and layout.teacher_targets.is_file():
+    if layout.teacher_targets.is_file():  # only a resumed run has one: open_run refuses any other non-empty folder
         try:
             targets = np.load(layout.teacher_targets, allow_pickle=False)
         except (OSError, ValueError):  # a damaged file: the teachers score again
